@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+// Placeholder replaced below by the harness work.

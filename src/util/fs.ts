@@ -1,0 +1,51 @@
+/**
+ * Atomic file writes: write to a temp name beside the target, fsync, rename. A failed or
+ * interrupted write leaves no half-written target, and the temp file is removed on failure.
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { IoOptions } from '../errors.js';
+
+/** A temp path in the same directory as `target` (same filesystem, so rename is atomic). */
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+export async function writeFileAtomic(
+  target: string,
+  data: string | Uint8Array,
+  options: IoOptions = {},
+): Promise<void> {
+  await mkdir(dirname(target), { recursive: true });
+  const tmp = tempPathFor(target);
+  try {
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(data, { signal: options.signal });
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Streams `source` into `target` atomically. `source` may be a stream factory. */
+export async function writeStreamAtomic(target: string, source: Readable, options: IoOptions = {}): Promise<void> {
+  await mkdir(dirname(target), { recursive: true });
+  const tmp = tempPathFor(target);
+  try {
+    await pipeline(source, createWriteStream(tmp, { mode: 0o644 }), { signal: options.signal });
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
