@@ -4,7 +4,7 @@
  * enough in the wild (Docker media types on zstd blobs, uncompressed tars labelled gzip) that
  * the bytes decide, as containerd and go-containerregistry do.
  */
-import { pipeline as pipelineCb, type Readable, Transform } from 'node:stream';
+import { PassThrough, pipeline as pipelineCb, type Readable, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../errors.js';
 import { bindAbort } from './stream.js';
@@ -112,9 +112,7 @@ function peek(
 }
 
 function pushBack(head: Buffer): Readable {
-  const t = new Transform();
-  t.end(head);
-  return t;
+  return new PassThrough().end(head);
 }
 
 /**

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -329,9 +329,7 @@ async function writeManifest(
 }
 
 function bufferStream(data: Buffer): Readable {
-  const t = new Transform();
-  t.end(data);
-  return t;
+  return new PassThrough().end(data);
 }
 
 async function writeIndexTree(layout: OciLayout, index: ImageIndex, options: IoOptions): Promise<Descriptor> {
