@@ -1,0 +1,324 @@
+/**
+ * Safe extraction of one layer's tar stream into a root directory that may already hold the
+ * layers below it. Owns the OCI whiteout rules and the path safety rules: every entry lands
+ * inside the root. Parent components are resolved chroot-style (an absolute symlink target
+ * means the root, as it would inside the container); a symlink that climbs above the root, an
+ * absolute path, a `..` component, or a hardlink to anything outside is refused. The final
+ * component of a path is never followed: it is replaced.
+ */
+import { execFile } from 'node:child_process';
+import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  realpath,
+  rm,
+  symlink,
+} from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AbortedError, GantryError, type IoOptions, throwIfAborted, UnsafePathError } from '../errors.js';
+import { readTar } from './tar/reader.js';
+import type { TarEntry } from './tar/types.js';
+
+export interface ExtractOptions extends IoOptions {
+  /** Chown to entry uid/gid; default: process.getuid() === 0. */
+  readonly owners?: boolean;
+  /** Allow char/block/fifo entries; default false -> UnsafePathError. */
+  readonly devices?: boolean;
+  /** Default 'apply' (OCI .wh. files and .wh..wh..opq). */
+  readonly whiteouts?: 'apply' | 'keep';
+}
+
+export interface ExtractStats {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+const MAX_SYMLINKS = 40;
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The components of an entry path, refusing absolute paths and `..`. */
+function safeParts(path: string, what = 'path'): string[] {
+  if (path.startsWith('/')) throw new UnsafePathError(path, `absolute ${what}`);
+  if (path.includes('\0')) throw new UnsafePathError(path, `NUL byte in ${what}`);
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new UnsafePathError(path, `${what} contains ".."`);
+  return parts;
+}
+
+function mknod(path: string, entry: TarEntry, signal: AbortSignal | undefined): Promise<void> {
+  // Node has no mknod(2); coreutils' mknod does the same call.
+  const args =
+    entry.type === 'fifo'
+      ? ['-m', (entry.mode & 0o7777).toString(8), path, 'p']
+      : [
+          '-m',
+          (entry.mode & 0o7777).toString(8),
+          path,
+          entry.type === 'char' ? 'c' : 'b',
+          String(entry.devmajor ?? 0),
+          String(entry.devminor ?? 0),
+        ];
+  return new Promise((resolvePromise, reject) => {
+    execFile('mknod', args, { signal }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`mknod failed: ${String(stderr).trim() || err.message}`, { cause: err }));
+      else resolvePromise();
+    });
+  });
+}
+
+/** One extraction: the root, what this layer wrote, and directory metadata applied at the end. */
+class Extraction {
+  readonly #root: string;
+  readonly #options: ExtractOptions;
+  readonly #owners: boolean;
+  /** Real (symlink-free) relative paths known to be directories; cleared when anything is removed. */
+  readonly #dirs = new Set<string>();
+  /** Real relative paths this layer wrote: whiteouts and opaque markers never hide these. */
+  readonly #written = new Set<string>();
+  /** Directory metadata, applied last so that writing children does not disturb mtimes. */
+  readonly #dirMeta = new Map<string, TarEntry>();
+  entries = 0;
+  bytes = 0;
+
+  constructor(root: string, options: ExtractOptions) {
+    this.#root = root;
+    this.#options = options;
+    this.#owners = options.owners ?? process.getuid?.() === 0;
+  }
+
+  /**
+   * Resolves directory components inside the root, following symlinks chroot-style. Returns
+   * the real components, or undefined when a component is missing and `create` is false.
+   */
+  async #resolveDir(parts: readonly string[], create: boolean, entryPath: string): Promise<string[] | undefined> {
+    const real: string[] = [];
+    const queue = [...parts];
+    let hops = 0;
+    while (queue.length > 0) {
+      const name = queue.shift() as string;
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        if (real.length === 0) throw new UnsafePathError(entryPath, 'a symlink in its parent climbs out of the root');
+        real.pop();
+        continue;
+      }
+      real.push(name);
+      const key = real.join('/');
+      if (this.#dirs.has(key)) continue;
+      const abs = join(this.#root, key);
+      const st = await lstatOrUndefined(abs);
+      if (st === undefined) {
+        if (!create) return undefined;
+        await mkdir(abs);
+        await chmod(abs, 0o755);
+        this.#dirs.add(key);
+      } else if (st.isDirectory()) {
+        this.#dirs.add(key);
+      } else if (st.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINKS) throw new UnsafePathError(entryPath, 'too many levels of symlinks in its parent');
+        const target = await readlink(abs);
+        real.pop();
+        if (target.startsWith('/')) real.length = 0;
+        queue.unshift(...target.split('/'));
+      } else {
+        throw new GantryError(
+          'EXTRACT_NOT_A_DIRECTORY',
+          `cannot extract ${JSON.stringify(entryPath)}: ${key} is not a directory`,
+          {
+            phase: 'layer',
+            suggestion: 'the layer puts a path under a file; the layer or the one below it is malformed',
+          },
+        );
+      }
+    }
+    return real;
+  }
+
+  async #remove(abs: string, st: Stats): Promise<void> {
+    // rm does not follow a symlink it is given; recursive removal stays inside real directories.
+    await rm(abs, { recursive: st.isDirectory(), force: true });
+    if (st.isDirectory()) this.#dirs.clear();
+  }
+
+  async apply(entry: TarEntry, body: Readable): Promise<void> {
+    throwIfAborted(this.#options.signal);
+    this.entries++;
+    const parts = safeParts(entry.path);
+    const name = parts.pop();
+    if (name === undefined) return; // the root itself: its metadata belongs to whoever owns root
+    if ((this.#options.whiteouts ?? 'apply') === 'apply' && name.startsWith(WHITEOUT)) {
+      await this.#applyWhiteout(entry, parts, name);
+      return;
+    }
+    if ((entry.type === 'char' || entry.type === 'block' || entry.type === 'fifo') && !this.#options.devices) {
+      throw new UnsafePathError(entry.path, `${entry.type} device entries are not allowed`, {
+        suggestion: 'pass devices: true to extract device and fifo entries (needs root for char/block)',
+      });
+    }
+    const parent = (await this.#resolveDir(parts, true, entry.path)) as string[];
+    const key = [...parent, name].join('/');
+    const abs = join(this.#root, key);
+    const existing = await lstatOrUndefined(abs);
+
+    if (entry.type === 'directory') {
+      if (!existing?.isDirectory()) {
+        if (existing) await this.#remove(abs, existing);
+        await mkdir(abs, 0o700);
+      }
+      this.#dirs.add(key);
+      this.#dirMeta.set(key, entry);
+      this.#written.add(key);
+      return;
+    }
+
+    if (entry.type === 'hardlink') {
+      await this.#hardlink(entry, abs, existing);
+      this.#written.add(key);
+      return;
+    }
+
+    if (existing) await this.#remove(abs, existing);
+    switch (entry.type) {
+      case 'file': {
+        const fh = await open(
+          abs,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o600,
+        );
+        await pipeline(body, fh.createWriteStream(), { signal: this.#options.signal });
+        this.bytes += entry.size;
+        break;
+      }
+      case 'symlink':
+        await symlink(entry.linkname ?? '', abs);
+        break;
+      default:
+        await mknod(abs, entry, this.#options.signal);
+    }
+    this.#written.add(key);
+    if (this.#owners) await lchown(abs, entry.uid, entry.gid);
+    // chmod after chown: chown clears setuid/setgid. Symlink modes mean nothing on Linux.
+    if (entry.type !== 'symlink') await chmod(abs, entry.mode & 0o7777);
+    await lutimes(abs, entry.mtime, entry.mtime);
+  }
+
+  async #hardlink(entry: TarEntry, abs: string, existing: Stats | undefined): Promise<void> {
+    const targetParts = safeParts(entry.linkname ?? '', 'hardlink target');
+    const targetName = targetParts.pop();
+    if (targetName === undefined) throw new UnsafePathError(entry.path, 'hardlink to the root');
+    const targetParent = await this.#resolveDir(targetParts, false, entry.linkname ?? '');
+    const targetAbs = targetParent && join(this.#root, ...targetParent, targetName);
+    const target = targetAbs && (await lstatOrUndefined(targetAbs));
+    if (!targetAbs || !target) {
+      throw new GantryError(
+        'EXTRACT_LINK_TARGET_MISSING',
+        `hardlink ${JSON.stringify(entry.path)} points at missing ${JSON.stringify(entry.linkname)}`,
+        {
+          phase: 'layer',
+          suggestion: 'the layer is malformed: a hardlink must follow the entry it links to',
+        },
+      );
+    }
+    if (target.isDirectory()) throw new UnsafePathError(entry.path, 'hardlink to a directory');
+    if (targetAbs === abs) return;
+    // link(2) does not follow a symlink target: at worst this links the symlink itself.
+    if (existing) await this.#remove(abs, existing);
+    await link(targetAbs, abs);
+  }
+
+  async #applyWhiteout(entry: TarEntry, parentParts: readonly string[], name: string): Promise<void> {
+    const parent = await this.#resolveDir(parentParts, false, entry.path);
+    if (parent === undefined) return; // nothing below to hide
+    if (name === OPAQUE) {
+      await this.#clearLower(parent);
+      return;
+    }
+    if (name.startsWith(`${WHITEOUT}${WHITEOUT}`)) return; // other AUFS metadata, not a path
+    const hidden = name.slice(WHITEOUT.length);
+    if (hidden === '' || hidden === '.' || hidden === '..')
+      throw new UnsafePathError(entry.path, 'whiteout of a non-name');
+    const key = [...parent, hidden].join('/');
+    if (this.#written.has(key)) return; // a whiteout only hides lower layers
+    const abs = join(this.#root, key);
+    const st = await lstatOrUndefined(abs);
+    if (st) await this.#remove(abs, st);
+  }
+
+  /** Opaque directory: remove every child that did not come from this layer. */
+  async #clearLower(dir: readonly string[]): Promise<void> {
+    const dirAbs = join(this.#root, ...dir);
+    for (const child of await readdir(dirAbs)) {
+      const key = [...dir, child].join('/');
+      const abs = join(this.#root, key);
+      const st = await lstat(abs);
+      if (!this.#written.has(key)) await this.#remove(abs, st);
+      else if (st.isDirectory()) await this.#clearLower([...dir, child]);
+    }
+  }
+
+  /** Applies directory owners, modes and mtimes, deepest last-written state wins. */
+  async finish(): Promise<void> {
+    for (const [key, entry] of this.#dirMeta) {
+      throwIfAborted(this.#options.signal);
+      const parts = key.split('/');
+      // Re-check that the path is still a real directory reached without symlinks: a later
+      // entry may have replaced a component, and chmod/utimes follow symlinks.
+      const real = await this.#resolveDir(parts, false, key);
+      if (real === undefined || real.join('/') !== key) continue;
+      const abs = join(this.#root, key);
+      const st = await lstatOrUndefined(abs);
+      if (!st?.isDirectory()) continue;
+      if (this.#owners) await lchown(abs, entry.uid, entry.gid);
+      await chmod(abs, entry.mode & 0o7777);
+      await lutimes(abs, entry.mtime, entry.mtime);
+    }
+  }
+}
+
+/** Extracts an (uncompressed) tar stream into root, which may already hold lower layers. */
+export async function extractLayer(tar: Readable, root: string, options: ExtractOptions = {}): Promise<ExtractStats> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  await mkdir(resolve(root), { recursive: true });
+  const extraction = new Extraction(await realpath(resolve(root)), options);
+  let current = '';
+  try {
+    for await (const { entry, body } of readTar(tar, { signal })) {
+      current = entry.path;
+      await extraction.apply(entry, body);
+    }
+    current = '';
+    await extraction.finish();
+  } catch (err) {
+    if (GantryError.is(err)) throw err;
+    if (signal?.aborted) throw new AbortedError({ phase: 'layer', cause: err });
+    const message = err instanceof Error ? err.message : String(err);
+    throw new GantryError('EXTRACT_FAILED', `cannot extract ${JSON.stringify(current || root)}: ${message}`, {
+      phase: 'layer',
+      suggestion: 'check that the target directory is writable and has free space',
+      cause: err,
+    });
+  }
+  return { entries: extraction.entries, bytes: extraction.bytes };
+}

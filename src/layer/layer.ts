@@ -1,0 +1,193 @@
+/**
+ * Layer blobs: one pass from tar entries to a compressed blob, measuring the diffID (digest of
+ * the tar) and the digest and size of the blob on the way, and the reverse: opening a blob of
+ * any supported compression as a tar stream by sniffing its magic bytes.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { AbortedError, GantryError, type IoOptions } from '../errors.js';
+import { type Digest, MediaType } from '../oci/types.js';
+import type { TarInput } from './tar/types.js';
+import { tarStream } from './tar/writer.js';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+export interface LayerInfo {
+  /** Digest of the blob as written to the sink. */
+  readonly digest: Digest;
+  /** Digest of the uncompressed tar. */
+  readonly diffID: Digest;
+  /** Bytes written to the sink. */
+  readonly size: number;
+  /** Bytes of the uncompressed tar. */
+  readonly uncompressedSize: number;
+  /** OCI layer media type for the compression. */
+  readonly mediaType: string;
+}
+
+export interface WriteLayerOptions extends IoOptions {
+  readonly compression?: Compression;
+  /** Compression level (gzip 1-9, zstd 1-22); the library default when unset. */
+  readonly level?: number;
+}
+
+type StreamFactory = (options?: Record<string, unknown>) => Transform;
+
+/** zlib's zstd (Node >= 22.15 / 23.8) looked up at run time: Node 20 and its types have none. */
+function zlibFunction(name: 'createZstdCompress' | 'createZstdDecompress'): StreamFactory | undefined {
+  const f = (zlib as unknown as Record<string, unknown>)[name];
+  return typeof f === 'function' ? (f as StreamFactory).bind(zlib) : undefined;
+}
+
+export function zstdAvailable(): boolean {
+  return zlibFunction('createZstdCompress') !== undefined && zlibFunction('createZstdDecompress') !== undefined;
+}
+
+function zstdUnavailable(): GantryError {
+  return new GantryError(
+    'ZSTD_UNAVAILABLE',
+    `zstd needs a Node.js with zlib zstd support (this is ${process.version})`,
+    {
+      phase: 'layer',
+      suggestion: 'use gzip compression, or run on Node.js 22.15+ / 23.8+',
+    },
+  );
+}
+
+/** Passes bytes through while hashing and counting them. */
+class Measure extends Transform {
+  readonly #hash: Hash = createHash('sha256');
+  #bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash.update(chunk);
+    this.#bytes += chunk.length;
+    callback(null, chunk);
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  digest(): Digest {
+    return `sha256:${this.#hash.digest('hex')}`;
+  }
+}
+
+function compressor(compression: 'gzip' | 'zstd', level: number | undefined): Transform {
+  if (compression === 'gzip') {
+    // zlib writes a fixed gzip header (mtime 0, no name), so the same tar gives the same blob.
+    return zlib.createGzip(level === undefined ? {} : { level });
+  }
+  const create = zlibFunction('createZstdCompress');
+  if (!create) throw zstdUnavailable();
+  const constants = zlib.constants as unknown as Record<string, number>;
+  const levelParam = constants.ZSTD_c_compressionLevel;
+  return create(level === undefined || levelParam === undefined ? {} : { params: { [levelParam]: level } });
+}
+
+const MEDIA_TYPES: Readonly<Record<Compression, string>> = {
+  none: MediaType.OciLayer,
+  gzip: MediaType.OciLayerGzip,
+  zstd: MediaType.OciLayerZstd,
+};
+
+/**
+ * One pass: tar -> diffID hash -> compress -> digest hash + byte count -> sink. Never buffers a
+ * whole layer. The sink is ended when the layer is complete.
+ */
+export async function writeLayer(
+  entries: Iterable<TarInput> | AsyncIterable<TarInput>,
+  sink: Writable,
+  options: WriteLayerOptions = {},
+): Promise<LayerInfo> {
+  const compression = options.compression ?? 'gzip';
+  if (!(compression in MEDIA_TYPES)) {
+    throw new GantryError('INVALID_COMPRESSION', `unknown layer compression ${JSON.stringify(compression)}`, {
+      phase: 'usage',
+      suggestion: 'use gzip, zstd or none',
+    });
+  }
+  const pack = compression === 'none' ? undefined : compressor(compression, options.level);
+  const { signal } = options;
+  const tar = tarStream(entries, { signal });
+  const raw = new Measure();
+  const blob = pack ? new Measure() : raw;
+  try {
+    if (pack) await pipeline(tar, raw, pack, blob, sink, { signal });
+    else await pipeline(tar, raw, sink, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw new AbortedError({ phase: 'layer', cause: err });
+    throw err;
+  }
+  const diffID = raw.digest();
+  return {
+    digest: pack ? blob.digest() : diffID,
+    diffID,
+    size: blob.bytes,
+    uncompressedSize: raw.bytes,
+    mediaType: MEDIA_TYPES[compression],
+  };
+}
+
+/** Reads until `n` bytes are buffered (or the stream ends), then puts them back. */
+async function peek(source: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  while (length < n) {
+    const chunk = source.read() as Buffer | string | null;
+    if (chunk !== null) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      chunks.push(buf);
+      length += buf.length;
+      continue;
+    }
+    if (source.readableEnded || source.destroyed) break;
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        source.off('readable', onReadable);
+        source.off('error', onError);
+        source.off('close', onClose);
+        source.off('end', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReadable = () => done();
+      const onError = (err: Error) => done(err);
+      const onClose = () => done();
+      source.once('readable', onReadable);
+      source.once('error', onError);
+      source.once('close', onClose);
+      source.once('end', onClose);
+    });
+    if (source.errored) throw source.errored;
+    if (source.readableEnded && source.readableLength === 0) break;
+  }
+  const head = Buffer.concat(chunks);
+  if (head.length > 0) source.unshift(head);
+  return head;
+}
+
+function piped(source: Readable, transform: Transform): Readable {
+  // Errors on either side reach the consumer of `transform`, which is all the caller holds.
+  pipeline(source, transform).catch(() => {});
+  return transform;
+}
+
+/** Decompresses by sniffing magic bytes (gzip, zstd, or plain tar). */
+export async function decompressStream(source: Readable): Promise<Readable> {
+  const head = await peek(source, 4);
+  if (head[0] === 0x1f && head[1] === 0x8b) return piped(source, zlib.createGunzip());
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
+    const create = zlibFunction('createZstdDecompress');
+    if (!create) {
+      source.destroy();
+      throw zstdUnavailable();
+    }
+    return piped(source, create());
+  }
+  return source;
+}

@@ -1,0 +1,307 @@
+/**
+ * Turns a directory tree into tar entries for a layer: sorted by the UTF-8 bytes of the path
+ * (so the same tree always gives the same tar), with owners, modes and mtimes normalized unless
+ * asked to keep them, and hardlinks detected by (dev, ino). File bodies are opened lazily, one at
+ * a time, when the tar writer reaches them.
+ */
+import { execFile } from 'node:child_process';
+import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
+import type { TarEntry, TarEntryType, TarInput } from './tar/types.js';
+
+export interface WalkOptions extends IoOptions {
+  /** Place everything under this path in the tar (e.g. 'app'); parents are emitted. */
+  readonly prefix?: string;
+  /** Default: SOURCE_DATE_EPOCH env if set, else 0. */
+  readonly mtime?: number;
+  /** Default false. */
+  readonly keepMtimes?: boolean;
+  /** Default false -> uid/gid 0, no uname/gname. */
+  readonly keepOwners?: boolean;
+  /** Override owners (chown). */
+  readonly owner?: { uid: number; gid: number };
+  /** Default false -> dirs 0755, files 0644 (0755 if any x bit), symlinks 0777. */
+  readonly keepModes?: boolean;
+  /** Default false. Needs `getfattr` (the attr package). */
+  readonly xattrs?: boolean;
+  /** False excludes (and, for dirs, their subtree). */
+  readonly filter?: (relPath: string, stat: Stats) => boolean;
+}
+
+/** SOURCE_DATE_EPOCH as seconds, or undefined when unset. */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[0-9]+$/.test(raw)) {
+    throw new GantryError(
+      'INVALID_SOURCE_DATE_EPOCH',
+      `SOURCE_DATE_EPOCH is not a whole number: ${JSON.stringify(raw)}`,
+      {
+        phase: 'config',
+        suggestion: 'set SOURCE_DATE_EPOCH to seconds since 1970 (e.g. $(git log -1 --format=%ct)) or unset it',
+      },
+    );
+  }
+  return Number(raw);
+}
+
+function normalizePrefix(prefix: string | undefined): string[] {
+  if (prefix === undefined) return [];
+  const parts = prefix.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) {
+    throw new GantryError('INVALID_PREFIX', `layer prefix ${JSON.stringify(prefix)} contains ".."`, {
+      phase: 'layer',
+      suggestion: 'use a path inside the image, such as "app" or "/usr/src/app"',
+    });
+  }
+  return parts;
+}
+
+interface Node {
+  readonly key: Buffer;
+  readonly rel: string;
+  readonly abs: string;
+  readonly stat: Stats;
+  readonly xattrs: Readonly<Record<string, Buffer>> | undefined;
+}
+
+/** A binary min-heap by path bytes: the walk frontier, so output is sorted without listing the whole tree. */
+class Frontier {
+  readonly #items: Node[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  push(node: Node): void {
+    const a = this.#items;
+    a.push(node);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (Buffer.compare((a[parent] as Node).key, node.key) <= 0) break;
+      a[i] = a[parent] as Node;
+      i = parent;
+    }
+    a[i] = node;
+  }
+
+  pop(): Node | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && Buffer.compare((a[r] as Node).key, (a[l] as Node).key) < 0 ? r : l;
+      if (Buffer.compare((a[c] as Node).key, last.key) >= 0) break;
+      a[i] = a[c] as Node;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+/** getfattr escapes unprintable bytes as \ooo and backslash as \\. */
+function unescapeGetfattr(text: string): string {
+  const bytes: number[] = [];
+  const raw = Buffer.from(text, 'latin1');
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i] as number;
+    if (b === 0x5c && i + 3 < raw.length + 1 && /^[0-7]{3}$/.test(raw.toString('latin1', i + 1, i + 4))) {
+      bytes.push(Number.parseInt(raw.toString('latin1', i + 1, i + 4), 8));
+      i += 3;
+    } else if (b === 0x5c && raw[i + 1] === 0x5c) {
+      bytes.push(0x5c);
+      i += 1;
+    } else {
+      bytes.push(b);
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Extended attributes of `paths` (symlinks not followed), via getfattr: Node has no xattr API. */
+async function readXattrs(
+  paths: readonly string[],
+  signal: AbortSignal | undefined,
+): Promise<Map<string, Record<string, Buffer>>> {
+  const out = new Map<string, Record<string, Buffer>>();
+  for (let i = 0; i < paths.length; i += 256) {
+    const batch = paths.slice(i, i + 256);
+    const text = await new Promise<string>((resolvePromise, reject) => {
+      execFile(
+        'getfattr',
+        ['--absolute-names', '-h', '-d', '-m', '-', '-e', 'hex', '--', ...batch],
+        { encoding: 'latin1', maxBuffer: 64 * 1024 * 1024, signal },
+        (err, stdout) => {
+          // getfattr exits 1 when some file has no xattrs support; its stdout is still complete.
+          if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+            reject(
+              new GantryError('XATTRS_UNAVAILABLE', 'reading extended attributes needs getfattr', {
+                phase: 'layer',
+                suggestion: 'install the attr package (apt-get install attr) or walk without xattrs',
+              }),
+            );
+          } else if (err && signal?.aborted) reject(err);
+          else resolvePromise(stdout);
+        },
+      );
+    });
+    let current: Record<string, Buffer> | undefined;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('# file: ')) {
+        current = {};
+        out.set(unescapeGetfattr(line.slice('# file: '.length)), current);
+      } else if (current && line.includes('=')) {
+        const eq = line.indexOf('=');
+        const value = line.slice(eq + 1);
+        current[unescapeGetfattr(line.slice(0, eq))] = value.startsWith('0x')
+          ? Buffer.from(value.slice(2), 'hex')
+          : Buffer.from(value.replace(/^"|"$/g, ''), 'latin1');
+      }
+    }
+  }
+  return out;
+}
+
+function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
+  // Linux dev_t layout (glibc gnu_dev_major / gnu_dev_minor).
+  const r = BigInt(rdev);
+  const major = ((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn);
+  const minor = (r & 0xffn) | ((r >> 12n) & ~0xffn);
+  return { devmajor: Number(major), devminor: Number(minor) };
+}
+
+function typeOf(stat: Stats): TarEntryType | undefined {
+  if (stat.isDirectory()) return 'directory';
+  if (stat.isFile()) return 'file';
+  if (stat.isSymbolicLink()) return 'symlink';
+  if (stat.isFIFO()) return 'fifo';
+  if (stat.isCharacterDevice()) return 'char';
+  if (stat.isBlockDevice()) return 'block';
+  return undefined; // sockets cannot be archived
+}
+
+function normalizedMode(type: TarEntryType, stat: Stats): number {
+  if (type === 'directory') return 0o755;
+  if (type === 'symlink') return 0o777;
+  return stat.mode & 0o111 ? 0o755 : 0o644;
+}
+
+function opener(abs: string): () => Promise<Readable> {
+  return async () => {
+    // O_NOFOLLOW: a file swapped for a symlink after the walk saw it is an error, not a read elsewhere.
+    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return fh.createReadStream({ autoClose: true });
+  };
+}
+
+/** Entries of a directory tree in byte order of path (parents before children), hardlinks detected by (dev, ino). */
+export async function* walkDirectory(root: string, options: WalkOptions = {}): AsyncGenerator<TarInput> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const base = resolve(root);
+  const rootStat = await lstat(base);
+  if (!rootStat.isDirectory()) {
+    throw new GantryError('NOT_A_DIRECTORY', `${base} is not a directory`, {
+      phase: 'layer',
+      suggestion: 'pass the directory whose contents should become the layer',
+    });
+  }
+  const prefix = normalizePrefix(options.prefix);
+  const defaultMtime = options.mtime ?? sourceDateEpoch() ?? 0;
+  const firstPath = new Map<string, string>();
+
+  const describe = (tarPath: string, type: TarEntryType, stat: Stats): TarEntry => {
+    const owner = options.owner ?? (options.keepOwners ? { uid: stat.uid, gid: stat.gid } : { uid: 0, gid: 0 });
+    return {
+      path: tarPath,
+      type,
+      mode: options.keepModes ? stat.mode & 0o7777 : normalizedMode(type, stat),
+      uid: owner.uid,
+      gid: owner.gid,
+      mtime: options.keepMtimes ? Math.floor(stat.mtimeMs / 1000) : defaultMtime,
+      size: 0,
+    };
+  };
+  const inTar = (rel: string): string => (prefix.length === 0 ? rel : `${prefix.join('/')}/${rel}`);
+
+  for (let i = 1; i <= prefix.length; i++) {
+    const entry = describe(prefix.slice(0, i).join('/'), 'directory', rootStat);
+    // Only the last prefix component stands for the root itself; the ones above it are invented
+    // and get the defaults a fresh image directory has.
+    const owner = options.owner ?? { uid: 0, gid: 0 };
+    yield { entry: i === prefix.length ? entry : { ...entry, ...owner, mode: 0o755, mtime: defaultMtime } };
+  }
+
+  const frontier = new Frontier();
+  const expand = async (dirAbs: string, dirRel: string): Promise<void> => {
+    const names = await readdir(dirAbs);
+    const kids: { rel: string; abs: string; stat: Stats }[] = [];
+    for (const name of names) {
+      throwIfAborted(signal);
+      const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+      const abs = join(dirAbs, name);
+      const stat = await lstat(abs);
+      if (typeOf(stat) === undefined) continue;
+      if (options.filter && !options.filter(rel, stat)) continue;
+      kids.push({ rel, abs, stat });
+    }
+    const xattrs =
+      options.xattrs && kids.length > 0
+        ? await readXattrs(
+            kids.map((k) => k.abs),
+            signal,
+          )
+        : undefined;
+    for (const kid of kids) {
+      frontier.push({ ...kid, key: Buffer.from(kid.rel, 'utf8'), xattrs: xattrs?.get(kid.abs) });
+    }
+  };
+
+  await expand(base, '');
+  for (let node = frontier.pop(); node; node = frontier.pop()) {
+    throwIfAborted(signal);
+    const type = typeOf(node.stat) as TarEntryType;
+    const tarPath = inTar(node.rel);
+    let entry = describe(tarPath, type, node.stat);
+    if (node.xattrs && Object.keys(node.xattrs).length > 0) entry = { ...entry, xattrs: node.xattrs };
+    if (type === 'directory') {
+      yield { entry };
+      await expand(node.abs, node.rel);
+      continue;
+    }
+    if (node.stat.nlink > 1) {
+      const id = `${node.stat.dev}:${node.stat.ino}`;
+      const first = firstPath.get(id);
+      if (first !== undefined) {
+        yield { entry: { ...entry, type: 'hardlink', linkname: first } };
+        continue;
+      }
+      firstPath.set(id, tarPath);
+    }
+    switch (type) {
+      case 'file':
+        yield { entry: { ...entry, size: node.stat.size }, body: opener(node.abs) };
+        break;
+      case 'symlink':
+        yield { entry: { ...entry, linkname: await readlink(node.abs) } };
+        break;
+      case 'char':
+      case 'block':
+        yield { entry: { ...entry, ...deviceNumbers(node.stat.rdev) } };
+        break;
+      default:
+        yield { entry };
+    }
+  }
+}
