@@ -34,7 +34,9 @@ test('skopeo reads a docker-archive with the same config digest and the RepoTags
   const config = run('skopeo', ['inspect', '--config', '--raw', `docker-archive:${dest}`]);
   assert.equal(config, (await image.rawConfigFile()).toString('utf8'));
   // skopeo finds an image of a docker-archive by RepoTag.
-  const byTag = JSON.parse(run('skopeo', ['inspect', '--raw', `docker-archive:${dest}:ghcr.io/acme/hello:1.0`])) as Manifest;
+  const byTag = JSON.parse(
+    run('skopeo', ['inspect', '--raw', `docker-archive:${dest}:ghcr.io/acme/hello:1.0`]),
+  ) as Manifest;
   assert.equal(byTag.config.digest, await image.configName());
 
   const items = JSON.parse(run('tar', ['-xOf', dest, 'manifest.json'])) as DockerManifestItem[];
