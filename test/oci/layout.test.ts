@@ -115,6 +115,7 @@ test('an image written to a layout reads back identically', async () => {
 
 test('umoci and skopeo read the images we write', { skip: !hasTool('umoci') || !hasTool('skopeo') }, async () => {
   const { dir, cleanup } = tempDir('tools');
+  const out = tempDir('tools-out');
   try {
     const layout = await OciLayout.init(dir);
     const { image } = await makeImage(layout, 'linux/amd64');
@@ -136,13 +137,9 @@ test('umoci and skopeo read the images we write', { skip: !hasTool('umoci') || !
     assert.deepEqual(config, JSON.parse((await image.rawConfigFile()).toString()));
 
     // umoci unpacks the layers and finds the files, which checks every diff_id.
-    const bundle = join(dir, '..', `${dir.split('/').pop()}-bundle`);
-    try {
-      runTool('umoci', ['raw', 'unpack', '--rootless', '--image', `${dir}:v1`, bundle]);
-      assert.equal(readFileSync(join(bundle, 'etc/os-release'), 'utf8'), 'ID=gantry-linux/amd64\n');
-    } finally {
-      tempDirRemove(bundle);
-    }
+    const bundle = join(out.dir, 'bundle');
+    runTool('umoci', ['raw', 'unpack', '--rootless', '--image', `${dir}:v1`, bundle]);
+    assert.equal(readFileSync(join(bundle, 'etc/os-release'), 'utf8'), 'ID=gantry-linux/amd64\n');
 
     // A two-platform index, through skopeo. (Docker-typed manifests cannot be checked this way:
     // skopeo's oci: transport only looks at OCI media types in index.json.)
@@ -162,21 +159,16 @@ test('umoci and skopeo read the images we write', { skip: !hasTool('umoci') || !
       (await arm.manifest()).layers.map((l) => l.digest),
     );
     // And skopeo copies out of our layout and verifies every blob on the way.
-    runTool('skopeo', [
-      'copy',
-      '--all',
-      `oci:${dir}:multi`,
-      `oci:${join(dir, '..', `${dir.split('/').pop()}-copy`)}:m`,
-    ]);
-    tempDirRemove(join(dir, '..', `${dir.split('/').pop()}-copy`));
+    runTool('skopeo', ['copy', '--all', `oci:${dir}:multi`, `oci:${join(out.dir, 'copy')}:m`]);
+    assert.equal(
+      JSON.parse(readFileSync(join(out.dir, 'copy', 'index.json'), 'utf8')).manifests[0].digest,
+      await index.digest(),
+    );
   } finally {
     cleanup();
+    out.cleanup();
   }
 });
-
-function tempDirRemove(path: string): void {
-  runTool('rm', ['-rf', path]);
-}
 
 test('a corrupted blob on disk fails with DIGEST_MISMATCH when read', async () => {
   const { dir, cleanup } = tempDir('corrupt');
@@ -206,6 +198,12 @@ test('a corrupted blob on disk fails with DIGEST_MISMATCH when read', async () =
       (e) => code(e) === 'SIZE_MISMATCH',
     );
     await assert.rejects(layout.readBlob({ digest: digestOf('absent') }), (e) => code(e) === 'BLOB_NOT_FOUND');
+    // Aborting a read in progress ends the stream with ABORTED.
+    const ac = new AbortController();
+    const configStream = await layout.openBlob({ digest: await image.configName() }, { signal: ac.signal });
+    ac.abort();
+    await assert.rejects(readBounded(configStream), (e) => code(e) === 'ABORTED');
+    await assert.rejects(layout.openBlob({ digest: desc.digest }, { signal: ac.signal }), (e) => code(e) === 'ABORTED');
   } finally {
     cleanup();
   }
