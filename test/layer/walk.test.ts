@@ -1,0 +1,172 @@
+// walkDirectory: byte order of paths, normalization of owners/modes/mtimes, prefix, filter,
+// hardlinks, special files.
+import assert from 'node:assert/strict';
+import { chmodSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type TarInput, type WalkOptions, walkDirectory } from '../../src/layer/index.js';
+import { readAll, sh, tempDir } from './helpers.js';
+
+async function walk(root: string, options?: WalkOptions): Promise<TarInput[]> {
+  const out: TarInput[] = [];
+  for await (const input of walkDirectory(root, options)) out.push(input);
+  return out;
+}
+
+function paths(inputs: TarInput[]): string[] {
+  return inputs.map((i) => i.entry.path);
+}
+
+test('entries come in byte order of the full path, parents before children', async (t) => {
+  const root = tempDir(t);
+  for (const d of ['a', 'a/b', 'a-b', 'a.b', 'B', 'é']) mkdirSync(join(root, d), { recursive: true });
+  for (const f of ['a/b/z', 'a/0', 'a-b/x', 'ab', 'a.b/y', 'é/f', 'Z', '\u{1F600}', '\uFFFD'])
+    writeFileSync(join(root, f), f);
+  const got = paths(await walk(root));
+  const expected = [...got].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  assert.deepEqual(got, expected);
+  // UTF-8 byte order puts U+FFFD (ef bf bd) before U+1F600 (f0 9f 98 80); UTF-16 order would not.
+  assert.ok(got.indexOf('\uFFFD') < got.indexOf('\u{1F600}'));
+  assert.deepEqual(got.slice(0, 7), ['B', 'Z', 'a', 'a-b', 'a-b/x', 'a.b', 'a.b/y']);
+  assert.ok(got.indexOf('a') < got.indexOf('a/b') && got.indexOf('a/b') < got.indexOf('a/b/z'));
+});
+
+test('defaults normalize owners, modes and mtimes', async (t) => {
+  const root = tempDir(t);
+  mkdirSync(join(root, 'd'));
+  chmodSync(join(root, 'd'), 0o700);
+  writeFileSync(join(root, 'd/plain'), 'x');
+  chmodSync(join(root, 'd/plain'), 0o600);
+  writeFileSync(join(root, 'd/tool'), 'x');
+  chmodSync(join(root, 'd/tool'), 0o4710);
+  symlinkSync('plain', join(root, 'd/link'));
+  const saved = process.env.SOURCE_DATE_EPOCH;
+  delete process.env.SOURCE_DATE_EPOCH;
+  try {
+    const byPath = new Map((await walk(root)).map((i) => [i.entry.path, i.entry]));
+    assert.deepEqual(byPath.get('d'), { path: 'd', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 });
+    assert.equal(byPath.get('d/plain')?.mode, 0o644);
+    assert.equal(byPath.get('d/tool')?.mode, 0o755);
+    assert.equal(byPath.get('d/link')?.mode, 0o777);
+    assert.equal(byPath.get('d/link')?.linkname, 'plain');
+    assert.equal(byPath.get('d/plain')?.size, 1);
+    for (const e of byPath.values()) assert.equal(e.uname, undefined);
+  } finally {
+    if (saved !== undefined) process.env.SOURCE_DATE_EPOCH = saved;
+  }
+});
+
+test('keepModes, keepMtimes, keepOwners and owner are honoured', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(join(root, 'f'), 'x');
+  sh(`chown 123:456 '${join(root, 'f')}'`);
+  chmodSync(join(root, 'f'), 0o4711);
+  utimesSync(join(root, 'f'), 1_234_567_890, 1_234_567_890.7);
+  const [kept] = await walk(root, { keepModes: true, keepMtimes: true, keepOwners: true });
+  assert.equal(kept?.entry.mode, 0o4711);
+  assert.equal(kept?.entry.mtime, 1_234_567_890);
+  assert.equal(kept?.entry.uid, 123);
+  assert.equal(kept?.entry.gid, 456);
+  const [chowned] = await walk(root, { keepOwners: true, owner: { uid: 1000, gid: 1001 }, mtime: 42 });
+  assert.equal(chowned?.entry.uid, 1000);
+  assert.equal(chowned?.entry.gid, 1001);
+  assert.equal(chowned?.entry.mtime, 42);
+});
+
+test('SOURCE_DATE_EPOCH sets the default mtime, and a bad value is a config error', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(join(root, 'f'), 'x');
+  const saved = process.env.SOURCE_DATE_EPOCH;
+  try {
+    process.env.SOURCE_DATE_EPOCH = '1700000000';
+    assert.equal((await walk(root))[0]?.entry.mtime, 1_700_000_000);
+    assert.equal((await walk(root, { mtime: 5 }))[0]?.entry.mtime, 5, 'an explicit mtime wins');
+    process.env.SOURCE_DATE_EPOCH = 'yesterday';
+    await assert.rejects(walk(root), { code: 'INVALID_SOURCE_DATE_EPOCH' });
+  } finally {
+    if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+    else process.env.SOURCE_DATE_EPOCH = saved;
+  }
+});
+
+test('a prefix places the tree under it and emits its parents', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(join(root, 'f'), 'x');
+  const inputs = await walk(root, { prefix: '/usr/src/app/', mtime: 7 });
+  assert.deepEqual(paths(inputs), ['usr', 'usr/src', 'usr/src/app', 'usr/src/app/f']);
+  assert.ok(inputs.slice(0, 3).every((i) => i.entry.type === 'directory' && i.entry.mode === 0o755));
+  await assert.rejects(walk(root, { prefix: '../x' }), { code: 'INVALID_PREFIX' });
+});
+
+test('a filter excludes paths, and a rejected directory excludes its subtree', async (t) => {
+  const root = tempDir(t);
+  mkdirSync(join(root, 'node_modules/pkg'), { recursive: true });
+  writeFileSync(join(root, 'node_modules/pkg/index.js'), '');
+  writeFileSync(join(root, 'keep.js'), '');
+  writeFileSync(join(root, 'skip.log'), '');
+  const seen: string[] = [];
+  const inputs = await walk(root, {
+    filter: (rel, stat) => {
+      seen.push(rel);
+      assert.equal(typeof stat.isDirectory, 'function');
+      return rel !== 'node_modules' && !rel.endsWith('.log');
+    },
+  });
+  assert.deepEqual(paths(inputs), ['keep.js']);
+  assert.ok(!seen.includes('node_modules/pkg'), 'the subtree of an excluded directory is not visited');
+});
+
+test('second and later paths of one inode become hardlinks to the first', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(join(root, 'b'), 'shared');
+  linkSync(join(root, 'b'), join(root, 'a'));
+  linkSync(join(root, 'b'), join(root, 'c'));
+  const inputs = await walk(root);
+  assert.deepEqual(
+    inputs.map((i) => [i.entry.path, i.entry.type, i.entry.linkname, i.entry.size]),
+    [
+      ['a', 'file', undefined, 6],
+      ['b', 'hardlink', 'a', 0],
+      ['c', 'hardlink', 'a', 0],
+    ],
+  );
+  const body = inputs[0]?.body;
+  assert.equal(typeof body, 'function');
+  if (typeof body === 'function') assert.equal((await readAll(await body())).toString(), 'shared');
+});
+
+test('fifos are entries without content and sockets are skipped', async (t) => {
+  const root = tempDir(t);
+  sh(`mkfifo '${join(root, 'pipe')}'`);
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(join(root, 'sock'), resolve));
+  t.after(() => server.close());
+  const inputs = await walk(root);
+  assert.deepEqual(
+    inputs.map((i) => [i.entry.path, i.entry.type, i.body]),
+    [['pipe', 'fifo', undefined]],
+  );
+});
+
+test('walking something that is not a directory is an error', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(join(root, 'f'), '');
+  await assert.rejects(walk(join(root, 'f')), { code: 'NOT_A_DIRECTORY' });
+});
+
+test('xattrs are read with getfattr when asked', async (t) => {
+  const root = tempDir(t);
+  writeFileSync(join(root, 'f'), '');
+  const hasTools = sh('command -v getfattr setfattr || true').trim() !== '';
+  if (!hasTools) {
+    await assert.rejects(walk(root, { xattrs: true }), { code: 'XATTRS_UNAVAILABLE' });
+    t.diagnostic('getfattr/setfattr not installed: only the missing-tool error was checked');
+    return;
+  }
+  sh(`setfattr -n user.note -v hello '${join(root, 'f')}'`);
+  const [input] = await walk(root, { xattrs: true });
+  assert.equal(input?.entry.xattrs?.['user.note']?.toString(), 'hello');
+  const [plain] = await walk(root);
+  assert.equal(plain?.entry.xattrs, undefined);
+});
