@@ -1,4 +1,32 @@
-/** gantry's public API. */
+/** gantry's public API: the library facade the CLI stands on. */
+
+export type { ConfigOptions } from './build/config.js';
+export { applyConfig } from './build/config.js';
+export type { BuildResult, DirectoryBuildOptions } from './build/directory.js';
+export { buildDirectory } from './build/directory.js';
+export type { OutputSpec } from './build/output.js';
+export { parseOutput, writeOutput } from './build/output.js';
 export * from './errors.js';
-export type * from './oci/image.js';
-export * from './oci/types.js';
+export * from './layer/archive/index.js';
+export {
+  decompressStream,
+  type ExtractOptions,
+  type ExtractStats,
+  extractLayer,
+  type LayerInfo,
+  readTar,
+  sourceDateEpoch,
+  type TarEntry,
+  type TarEntryType,
+  type TarInput,
+  tarStream,
+  type WalkOptions,
+  type WriteLayerOptions,
+  walkDirectory,
+  writeLayer,
+} from './layer/index.js';
+export * from './oci/index.js';
+export * from './reference/index.js';
+export type { ImageSummary, PruneResult, StoreEntry, StoreEntryGroup, StoreOptions } from './store/store.js';
+export { defaultStoreDir, normalizeName, REF_NAME_ANNOTATION, Store } from './store/store.js';
+export type { ProgressEvent, ProgressSink } from './util/progress.js';

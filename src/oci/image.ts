@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { IoOptions } from '../errors.js';
-import type { Descriptor, Digest, ImageConfig, Index, Manifest } from './types.js';
+import type { Digest, ImageConfig, Index, Manifest } from './types.js';
 
 /** A layer: compressed bytes named by `digest`, uncompressed tar named by `diffID`. */
 export interface Layer {
@@ -50,7 +50,7 @@ export interface ImageIndex {
 /** Something that can open a blob by descriptor: a store, an OCI layout, a registry, a tarball. */
 export interface BlobSource {
   /** Opens the blob; the stream is verified against `desc.digest` and `desc.size`. */
-  openBlob(desc: Pick<Descriptor, 'digest' | 'size'> & { size?: number }, options?: IoOptions): Promise<Readable>;
+  openBlob(desc: { readonly digest: Digest; readonly size?: number }, options?: IoOptions): Promise<Readable>;
 }
 
 /** Either kind of thing a reference can name. */

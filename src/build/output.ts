@@ -1,0 +1,115 @@
+/**
+ * Build outputs, named as docker buildx names them: `--output type=oci|docker|local|tar,dest=...`
+ * (CSV of key=value; a bare path means type=local). The store output is implicit in `-t`.
+ * Every file output is written under a temp name and renamed, so a failed build leaves nothing.
+ */
+import { join } from 'node:path';
+import { GantryError, type IoOptions } from '../errors.js';
+import { exportRootfs, writeDockerArchive, writeOciArchive } from '../layer/archive/index.js';
+import type { Image, ImageIndex } from '../oci/image.js';
+import { formatPlatform } from '../oci/platform.js';
+
+export type OutputSpec =
+  | { readonly type: 'oci'; readonly dest: string; readonly tar: boolean; readonly name?: string }
+  | { readonly type: 'docker'; readonly dest: string; readonly name?: string }
+  | { readonly type: 'local'; readonly dest: string }
+  | { readonly type: 'tar'; readonly dest: string };
+
+function usage(message: string, suggestion: string): GantryError {
+  return new GantryError('INVALID_OUTPUT', message, { phase: 'usage', suggestion });
+}
+
+/** Parses one `--output` value. */
+export function parseOutput(spec: string): OutputSpec {
+  const text = spec.trim();
+  if (text === '') throw usage('empty --output', 'give type=TYPE,dest=PATH');
+  if (!text.includes('=')) return { type: 'local', dest: text };
+  const attrs = new Map<string, string>();
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw usage(`invalid --output field ${JSON.stringify(part)}`, 'use comma-separated key=value pairs');
+    attrs.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  const type = attrs.get('type') ?? 'local';
+  const dest = attrs.get('dest');
+  const known = new Set(['type', 'dest', 'tar', 'name']);
+  for (const key of attrs.keys()) {
+    if (!known.has(key)) throw usage(`unknown --output attribute ${key}`, 'known attributes: type, dest, tar, name');
+  }
+  if (!dest) throw usage(`--output type=${type} needs dest=PATH`, `add dest=PATH, e.g. type=${type},dest=out`);
+  const name = attrs.get('name');
+  switch (type) {
+    case 'oci': {
+      const tar = attrs.get('tar') ?? 'true';
+      if (tar !== 'true' && tar !== 'false') throw usage(`invalid tar=${tar}`, 'use tar=true or tar=false');
+      return { type, dest, tar: tar === 'true', ...(name ? { name } : {}) };
+    }
+    case 'docker':
+      return { type, dest, ...(name ? { name } : {}) };
+    case 'local':
+    case 'tar':
+      return { type, dest };
+    default:
+      throw usage(`unknown output type ${JSON.stringify(type)}`, 'use type=oci, type=docker, type=local or type=tar');
+  }
+}
+
+function isIndex(item: Image | ImageIndex): item is ImageIndex {
+  return 'indexManifest' in item;
+}
+
+/** Writes `item` to one output. `names` are the full references the image is tagged with. */
+export async function writeOutput(
+  item: Image | ImageIndex,
+  spec: OutputSpec,
+  names: readonly string[],
+  options: IoOptions = {},
+): Promise<void> {
+  switch (spec.type) {
+    case 'oci':
+      await writeOciArchive([{ item, names: spec.name ? [spec.name] : names }], spec.dest, {
+        ...options,
+        tar: spec.tar,
+      });
+      return;
+    case 'docker':
+      if (isIndex(item)) {
+        throw new GantryError(
+          'DOCKER_ARCHIVE_NEEDS_PLATFORM',
+          'a docker-archive holds one platform, and this build made several',
+          {
+            phase: 'export',
+            suggestion: 'build with a single --platform for type=docker, or use type=oci',
+          },
+        );
+      }
+      await writeDockerArchive([{ image: item, names: spec.name ? [spec.name] : names }], spec.dest, options);
+      return;
+    case 'local':
+    case 'tar': {
+      const format = spec.type === 'local' ? 'dir' : 'tar';
+      if (!isIndex(item)) {
+        await exportRootfs(item, spec.dest, { ...options, format });
+        return;
+      }
+      if (spec.type === 'tar') {
+        throw new GantryError('TAR_NEEDS_PLATFORM', 'type=tar holds one root filesystem, and this build made several', {
+          phase: 'export',
+          suggestion: 'build with a single --platform for type=tar, or use type=local (one directory per platform)',
+        });
+      }
+      // As buildx does: one directory per platform, named os_arch[_variant].
+      const index = await item.indexManifest(options);
+      for (const desc of index.manifests) {
+        const platform = desc.platform;
+        if (!platform) continue;
+        const image = await item.image(desc.digest, options);
+        await exportRootfs(image, join(spec.dest, formatPlatform(platform).replaceAll('/', '_')), {
+          ...options,
+          format,
+        });
+      }
+      return;
+    }
+  }
+}

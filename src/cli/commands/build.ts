@@ -1,0 +1,136 @@
+/** `gantry build DIR --from BASE -t NAME[:TAG]`: a directory as one layer on a base image. */
+import { buildDirectory } from '../../build/directory.js';
+import { type OutputSpec, parseOutput, writeOutput } from '../../build/output.js';
+import { parsePlatform } from '../../oci/platform.js';
+import type { Descriptor } from '../../oci/types.js';
+import { normalizeName } from '../../store/store.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
+import { type Command, usageError } from '../context.js';
+import { createRenderer } from '../progress.js';
+
+export const buildHelp = `Usage: gantry build [OPTIONS] DIR
+
+Build an image from a directory: its files become one layer on top of --from.
+
+Options:
+  -t, --tag NAME[:TAG]     name the image in the store (repeatable)
+      --from BASE          base image: scratch (default) or an image in the store
+      --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
+      --workdir DIR        working directory; the files are placed there (default /)
+      --entrypoint CMD     entrypoint, JSON array or words
+      --cmd CMD            default command, JSON array or words
+  -e, --env KEY=VALUE      environment variable (repeatable)
+      --label KEY=VALUE    label (repeatable)
+      --user USER[:GROUP]  user the container runs as
+      --expose PORT[/PROTO] port the container listens on (repeatable)
+  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH (repeatable)
+      --media-types oci|docker  manifest and config media types (default oci)
+      --iidfile FILE       write the image digest to FILE
+      --metadata-file FILE write build metadata (JSON) to FILE
+      --progress MODE      auto, tty, plain, json or quiet
+
+Without -t or --output the image is stored under its digest, which is printed.
+`;
+
+export const build: Command = async (args, ctx) => {
+  const p = parse('build', args, {
+    tag: { type: 'string', short: 't', multiple: true },
+    from: { type: 'string' },
+    platform: { type: 'string', multiple: true },
+    workdir: { type: 'string' },
+    entrypoint: { type: 'string' },
+    cmd: { type: 'string' },
+    env: { type: 'string', short: 'e', multiple: true },
+    label: { type: 'string', multiple: true },
+    user: { type: 'string' },
+    expose: { type: 'string', multiple: true },
+    output: { type: 'string', short: 'o', multiple: true },
+    'media-types': { type: 'string' },
+    iidfile: { type: 'string' },
+    'metadata-file': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (flag(p, 'help')) {
+    ctx.stdout.write(buildHelp);
+    return 0;
+  }
+  if (p.positionals.length !== 1) {
+    throw usageError('gantry build takes exactly one directory', 'run gantry build DIR [-t NAME]');
+  }
+  const dir = p.positionals[0] as string;
+  // Validate everything before any work, so bad input writes nothing.
+  const names = list(p, 'tag').map(normalizeName);
+  const outputs: OutputSpec[] = list(p, 'output').map(parseOutput);
+  const platforms = list(p, 'platform')
+    .flatMap((v) => v.split(','))
+    .filter((v) => v.trim() !== '')
+    .map((v) => parsePlatform(v.trim()));
+  const mediaTypes = str(p, 'media-types') ?? 'oci';
+  if (mediaTypes !== 'oci' && mediaTypes !== 'docker') {
+    throw usageError(`invalid --media-types ${mediaTypes}`, 'use oci or docker');
+  }
+  const entrypoint = str(p, 'entrypoint');
+  const cmd = str(p, 'cmd');
+  const workdir = str(p, 'workdir');
+  const user = str(p, 'user');
+  const from = str(p, 'from');
+  const iidfile = str(p, 'iidfile');
+  const metadataFile = str(p, 'metadata-file');
+
+  const store = await ctx.store();
+  const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
+  try {
+    return await store.lease(async () => {
+      const result = await buildDirectory({
+        context: dir,
+        store,
+        ...(from ? { from } : {}),
+        ...(platforms.length > 0 ? { platforms } : {}),
+        ...(workdir !== undefined ? { workdir } : {}),
+        ...(entrypoint !== undefined ? { entrypoint: commandWords(entrypoint, '--entrypoint') } : {}),
+        ...(cmd !== undefined ? { cmd: commandWords(cmd, '--cmd') } : {}),
+        env: list(p, 'env'),
+        labels: keyValues(list(p, 'label'), 'label'),
+        ...(user !== undefined ? { user } : {}),
+        expose: list(p, 'expose'),
+        mediaType: mediaTypes,
+        progress: renderer.sink,
+        signal: ctx.signal,
+      });
+      const item = result.item;
+      for (const [i, spec] of outputs.entries()) {
+        renderer.sink({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
+        await writeOutput(item, spec, names, { signal: ctx.signal });
+        renderer.sink({ type: 'done', id: `output-${i}` });
+      }
+      let descriptor: Descriptor;
+      if (names.length > 0 || outputs.length === 0) {
+        renderer.sink({ type: 'start', id: 'store', name: `naming ${names.length > 0 ? names.join(', ') : 'image'}` });
+        descriptor = await store.put(item, names, { signal: ctx.signal });
+        renderer.sink({ type: 'done', id: 'store', detail: descriptor.digest });
+      } else {
+        descriptor = { mediaType: await item.mediaType(), digest: await item.digest(), size: await item.size() };
+      }
+      renderer.close();
+      if (iidfile) await writeFileAtomic(iidfile, descriptor.digest, { signal: ctx.signal });
+      if (metadataFile) {
+        const meta: Record<string, unknown> = {
+          'containerimage.digest': descriptor.digest,
+          'containerimage.descriptor': {
+            mediaType: descriptor.mediaType,
+            digest: descriptor.digest,
+            size: descriptor.size,
+          },
+        };
+        if ('configName' in item) meta['containerimage.config.digest'] = await item.configName();
+        if (names.length > 0) meta['image.name'] = names.join(',');
+        await writeFileAtomic(metadataFile, `${JSON.stringify(meta, null, 2)}\n`, { signal: ctx.signal });
+      }
+      if (names.length === 0 && outputs.length === 0) ctx.stdout.write(`${descriptor.digest}\n`);
+      return 0;
+    });
+  } finally {
+    renderer.close();
+  }
+};

@@ -1,0 +1,175 @@
+/**
+ * The gantry command line: global flags, dispatch to a command, and the one place that turns
+ * errors into one line and an exit code (0 ok, 1 failure, 2 usage, 130 interrupted).
+ */
+import { readFileSync } from 'node:fs';
+import { GantryError } from '../errors.js';
+import { Store } from '../store/store.js';
+import { build, buildHelp } from './commands/build.js';
+import { images, imagesHelp, load, loadHelp, prune, pruneHelp, rmi, rmiHelp } from './commands/store.js';
+import { type Command, type CommandContext, type GlobalFlags, usageError } from './context.js';
+import { parseProgressMode } from './progress.js';
+
+const commands: Record<string, { run: Command; help: string; summary: string }> = {
+  build: { run: build, help: buildHelp, summary: 'build an image from a directory' },
+  images: { run: images, help: imagesHelp, summary: 'list images in the store' },
+  rmi: { run: rmi, help: rmiHelp, summary: 'remove image names from the store' },
+  prune: { run: prune, help: pruneHelp, summary: 'delete unused blobs from the store' },
+  load: { run: load, help: loadHelp, summary: 'import an OCI layout, OCI archive or docker-archive' },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return `Usage: gantry [GLOBAL OPTIONS] COMMAND [OPTIONS]
+
+Build and ship OCI container images without a daemon.
+
+Commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+
+Global options:
+  --store DIR        the image store (default $GANTRY_STORE or $XDG_DATA_HOME/gantry/store)
+  --progress MODE    auto, tty, plain, json or quiet
+  --debug            print stack traces
+  --version          print the version
+  -h, --help         help for gantry or a command
+`;
+}
+
+/** Takes the global flags out of argv, wherever they stand. */
+export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags; rest: string[] } {
+  const rest: string[] = [];
+  let store: string | undefined;
+  let debug = false;
+  let progress: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const valued = (name: string): string | undefined => {
+      if (a === `--${name}`) {
+        const v = argv[i + 1];
+        if (v === undefined) throw usageError(`--${name} needs a value`, `give --${name} VALUE`);
+        i += 1;
+        return v;
+      }
+      if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+      return undefined;
+    };
+    const s = valued('store');
+    if (s !== undefined) {
+      store = s;
+      continue;
+    }
+    const p = valued('progress');
+    if (p !== undefined) {
+      progress = p;
+      continue;
+    }
+    if (a === '--debug') {
+      debug = true;
+      continue;
+    }
+    rest.push(a);
+  }
+  const envProgress = process.env.GANTRY_PROGRESS ?? process.env.BUILDKIT_PROGRESS;
+  return {
+    flags: { ...(store ? { store } : {}), debug, progress: parseProgressMode(progress ?? envProgress) },
+    rest,
+  };
+}
+
+export interface RunIO {
+  readonly stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly signal?: AbortSignal;
+}
+
+function describe(err: unknown): string {
+  if (GantryError.is(err)) return err.oneLine();
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC') return `${err.message}: free some disk space and try again`;
+    if (code === 'EACCES' || code === 'EPERM') return `${err.message}: check the permissions of that path`;
+    if (code === 'ENOENT') return `${err.message}: check that the path exists`;
+    return err.message;
+  }
+  return String(err);
+}
+
+function isAbort(err: unknown): boolean {
+  if (GantryError.is(err)) return err.code === 'ABORTED';
+  return err instanceof Error && (err.name === 'AbortError' || (err as NodeJS.ErrnoException).code === 'ABORT_ERR');
+}
+
+/** Runs gantry with `argv` (without node and the script) and returns the exit code. */
+export async function run(argv: readonly string[], io: RunIO = {}): Promise<number> {
+  const stdout = (io.stdout ?? process.stdout) as CommandContext['stdout'];
+  const stderr = (io.stderr ?? process.stderr) as CommandContext['stderr'];
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort(new GantryError('ABORTED', 'interrupted', { suggestion: 'press Ctrl-C again to quit at once' }));
+  };
+  const external = io.signal;
+  external?.addEventListener('abort', () => controller.abort(external.reason), { once: true });
+  const isMain = io.signal === undefined;
+  if (isMain) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  let debug = argv.includes('--debug');
+  try {
+    const { flags, rest } = splitGlobalFlags(argv);
+    debug = flags.debug;
+    const [name, ...args] = rest;
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      const topic = name === 'help' ? args[0] : undefined;
+      const cmd = topic === undefined ? undefined : commands[topic];
+      stdout.write(cmd ? cmd.help : mainHelp());
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version' || name === 'version') {
+      stdout.write(`gantry ${version()}\n`);
+      return 0;
+    }
+    const command = commands[name];
+    if (!command) throw usageError(`unknown command ${JSON.stringify(name)}`, 'run gantry --help to see the commands');
+    let store: Promise<Store> | undefined;
+    const ctx: CommandContext = {
+      flags,
+      stdout,
+      stderr,
+      signal: controller.signal,
+      store: () => {
+        store ??= Store.open(flags.store ? { dir: flags.store } : {});
+        return store;
+      },
+    };
+    return await command.run(args, ctx);
+  } catch (err) {
+    if (isAbort(err) || controller.signal.aborted) {
+      stderr.write('gantry: interrupted; nothing was written\n');
+      return 130;
+    }
+    stderr.write(`gantry: error: ${describe(err)}\n`);
+    if (debug && err instanceof Error && err.stack) stderr.write(`${err.stack}\n`);
+    return GantryError.is(err) && err.phase === 'usage' ? 2 : 1;
+  } finally {
+    if (isMain) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Renders progress events: `tty` redraws the running steps with timers, `plain` prints
+ * buildx-like numbered lines, `json` one event per line, `quiet` nothing. `auto` is tty on a
+ * terminal, plain elsewhere.
+ */
+import type { Writable } from 'node:stream';
+import type { ProgressEvent, ProgressSink } from '../util/progress.js';
+import { usageError } from './context.js';
+
+export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
+
+export function parseProgressMode(value: string | undefined): ProgressMode {
+  const v = value ?? 'auto';
+  if (v === 'auto' || v === 'tty' || v === 'plain' || v === 'json' || v === 'quiet') return v;
+  throw usageError(`invalid --progress=${v}`, 'use auto, tty, plain, json or quiet');
+}
+
+export interface Renderer {
+  readonly sink: ProgressSink;
+  /** Stops timers and leaves the terminal clean. */
+  close(): void;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function humanBytes(n: number): string {
+  if (n < 1024) return `${n}B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i += 1;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)}${units[i]}`;
+}
+
+export function formatBytes(n: number): string {
+  return humanBytes(n);
+}
+
+interface StepState {
+  readonly n: number;
+  readonly name: string;
+  readonly started: number;
+  ended?: number;
+  status?: string;
+  progress?: string;
+}
+
+export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }): Renderer {
+  const effective = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
+  if (effective === 'quiet') return { sink: () => {}, close: () => {} };
+  if (effective === 'json') {
+    return {
+      sink: (event: ProgressEvent) => out.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`),
+      close: () => {},
+    };
+  }
+  const steps = new Map<string, StepState>();
+  const t0 = Date.now();
+  const line = (s: StepState): string => {
+    const elapsed = seconds((s.ended ?? Date.now()) - s.started);
+    const tail = s.status ?? (s.progress ? `${s.progress} ${elapsed}` : elapsed);
+    return `#${s.n} ${s.name} ${tail}`;
+  };
+  const update = (event: ProgressEvent): StepState | undefined => {
+    let s = steps.get(event.id);
+    if (event.type === 'start') {
+      s = { n: steps.size + 1, name: event.name, started: Date.now() };
+      steps.set(event.id, s);
+      return s;
+    }
+    if (!s) return undefined;
+    if (event.type === 'progress') {
+      s.progress =
+        event.unit === 'bytes'
+          ? `${humanBytes(event.current)}${event.total === undefined ? '' : ` / ${humanBytes(event.total)}`}`
+          : `${event.current}${event.total === undefined ? '' : `/${event.total}`} files`;
+    } else if (event.type === 'done') {
+      s.ended = Date.now();
+      s.status = event.cached
+        ? 'CACHED'
+        : `DONE ${seconds(s.ended - s.started)}${event.detail ? ` ${event.detail}` : ''}`;
+    } else if (event.type === 'error') {
+      s.ended = Date.now();
+      s.status = `ERROR ${event.message}`;
+    }
+    return s;
+  };
+  if (effective === 'plain') {
+    return {
+      sink: (event) => {
+        const s = update(event);
+        if (!s) return;
+        if (event.type === 'start') out.write(`#${s.n} ${s.name}\n`);
+        else if (event.type === 'log') out.write(`#${s.n} ${event.line}\n`);
+        else if (event.type === 'done' || event.type === 'error') out.write(`#${s.n} ${s.status}\n`);
+      },
+      close: () => {},
+    };
+  }
+  // tty: a live block of the steps, redrawn in place.
+  let drawn = 0;
+  const draw = () => {
+    const lines = [...steps.values()].map(line);
+    const header = `[+] Building ${seconds(Date.now() - t0)} (${[...steps.values()].filter((s) => s.ended).length}/${steps.size})`;
+    const all = [header, ...lines];
+    out.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${all.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    drawn = all.length;
+  };
+  const timer = setInterval(draw, 100);
+  timer.unref();
+  return {
+    sink: (event) => {
+      update(event);
+      if (event.type !== 'progress') draw();
+    },
+    close: () => {
+      clearInterval(timer);
+      if (steps.size > 0) draw();
+    },
+  };
+}

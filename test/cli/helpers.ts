@@ -1,0 +1,75 @@
+// Runs the real gantry binary (bin/gantry.js over the compiled dist) as a user would.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..', '..', '..');
+export const gantryBin = join(repoRoot, 'bin', 'gantry.js');
+
+export interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function gantry(
+  args: readonly string[],
+  options: {
+    store?: string;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    onStderr?: (chunk: string, child: import('node:child_process').ChildProcess) => void;
+  } = {},
+): Promise<Result> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [gantryBin, ...args], {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, ...(options.store ? { GANTRY_STORE: options.store } : {}), ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      options.onStderr?.(c.toString(), child);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
+
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-test-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function run(cmd: string, args: readonly string[], options: { cwd?: string } = {}): Promise<Result> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
+
+/** Runs a tool and fails with its stderr when it fails. */
+export async function tool(cmd: string, args: readonly string[], options: { cwd?: string } = {}): Promise<string> {
+  const r = await run(cmd, args, options);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
