@@ -1,6 +1,7 @@
 // writeDockerArchive: skopeo reads the archive with the same config and RepoTags, every layer file
 // is the uncompressed tar named by its diffID, indexes are refused, and output is deterministic.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -127,4 +128,21 @@ test('an abort while a layer is written leaves nothing in the destination direct
     (err: unknown) => GantryError.is(err) && err.code === 'ABORTED',
   );
   assert.deepEqual(await readdir(out), []);
+});
+
+// Only where a Docker daemon answers (CI machines with Docker); skipped elsewhere.
+const dockerUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+test('docker load accepts the archive and tags the image', { skip: !dockerUp && 'no Docker daemon' }, async () => {
+  const dest = ws.path('load.docker.tar');
+  const tag = `gantry-archive-test:${process.pid}`;
+  await writeDockerArchive([{ image, names: [tag] }], dest);
+  run('docker', ['load', '-i', dest]);
+  try {
+    const layers = JSON.parse(
+      run('docker', ['image', 'inspect', '--format', '{{json .RootFS.Layers}}', tag]),
+    ) as string[];
+    assert.deepEqual(layers, (await image.configFile()).rootfs.diff_ids);
+  } finally {
+    spawnSync('docker', ['image', 'rm', tag], { stdio: 'ignore' });
+  }
 });

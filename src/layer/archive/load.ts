@@ -23,14 +23,7 @@ import {
 import { createDecompressor, decompressByMagic, detectCompression, MAGIC_LENGTH } from '../../oci/compression.js';
 import { createDigester, digestStream, parseDigest } from '../../oci/digest.js';
 import type { OciLayout } from '../../oci/layout.js';
-import {
-  isIndexMediaType,
-  isManifestMediaType,
-  parseImageConfig,
-  parseIndex,
-  parseManifest,
-  sniffManifestKind,
-} from '../../oci/parse.js';
+import { isIndexMediaType, isManifestMediaType, parseImageConfig, parseIndex, parseManifest } from '../../oci/parse.js';
 import { type Descriptor, type Digest, type Manifest, MediaType } from '../../oci/types.js';
 import { formatReference, parseReference } from '../../reference/index.js';
 import { blobPathOf, jsonBytes } from './entries.js';
@@ -189,13 +182,12 @@ async function loadOciLayout(files: ArchiveFiles, staged: Staged, options: IoOpt
     if (staged.has(desc.digest)) return;
     const file = await blob(desc);
     if (file === undefined) return;
-    let mediaType = desc.mediaType;
+    const { mediaType } = desc;
     if (!isIndexMediaType(mediaType) && !isManifestMediaType(mediaType)) {
       staged.content.set(desc.digest, file);
       return;
     }
     const bytes = await readStaged(file, `manifest ${desc.digest}`);
-    if (mediaType === undefined) mediaType = sniffManifestKind(bytes).mediaType;
     staged.manifests.set(desc.digest, file);
     if (isIndexMediaType(mediaType)) {
       for (const child of parseIndex(bytes, { digest: desc.digest, size: desc.size }).manifests) await walk(child);
