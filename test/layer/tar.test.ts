@@ -223,3 +223,17 @@ test('Readable bodies may be async factories and async iterables of entries are 
   const back = await readBack(tarStream(gen()));
   assert.equal(back[0]?.content, 'abc');
 });
+
+test('a source yielding plain Uint8Array chunks (as web streams do) is read correctly', async () => {
+  const bytes = await readAll(tarStream([file('a', 'hi'), file('b', 'there')]));
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += 100) chunks.push(new Uint8Array(bytes.subarray(i, i + 100)));
+  const back = await readBack(Readable.from(chunks));
+  assert.deepEqual(
+    back.map((b) => [b.entry.path, b.content]),
+    [
+      ['a', 'hi'],
+      ['b', 'there'],
+    ],
+  );
+});

@@ -49,7 +49,8 @@ class ByteSource {
       return false;
     }
     const value = next.value;
-    const chunk = typeof value === 'string' ? Buffer.from(value) : (value as Buffer);
+    // Sources may yield strings or plain Uint8Arrays (web streams); the parser needs Buffers.
+    const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array | string);
     this.#head = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk]);
     return true;
   }
