@@ -6,6 +6,7 @@ import {
   existsSync,
   linkSync,
   lstatSync,
+  lutimesSync,
   mkdirSync,
   readFileSync,
   readlinkSync,
@@ -58,6 +59,7 @@ function buildSourceTree(src: string): void {
   writeFileSync(join(src, 'private'), 'secret');
   chmodSync(join(src, 'private'), 0o600);
   symlinkSync('bin/tool', join(src, 'tool-link'));
+  lutimesSync(join(src, 'tool-link'), 1_400_000_000, 1_400_000_000);
   symlinkSync('/absolute/elsewhere', join(src, 'dangling'));
   linkSync(join(src, 'data.bin'), join(src, 'data-hardlink'));
   let deep = src;

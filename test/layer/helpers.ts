@@ -62,7 +62,7 @@ export function snapshot(root: string, options: { mtimes?: boolean } = {}): Reco
         inodes.set(st.ino, first);
         info = { ...info, inodeGroup: first };
       }
-      if (options.mtimes && type !== 'symlink') info = { ...info, mtime: Math.floor(st.mtimeMs / 1000) };
+      if (options.mtimes) info = { ...info, mtime: Math.floor(st.mtimeMs / 1000) };
       out[path] = info;
       if (type === 'directory') visit(abs, path);
     }
