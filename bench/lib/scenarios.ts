@@ -1,0 +1,165 @@
+/**
+ * The bench scenarios: what data each uses, which contenders race on it, how often, and which
+ * checks it makes. Each returns result rows for the table; none prints.
+ */
+import { join } from 'node:path';
+import type { IoOptions } from '../../src/errors.js';
+import { buildahBud, fileTool, gantryBuild, nodeThroughput } from './contenders.js';
+import { type DatasetInfo, ensureStream, ensureTree, MiB, type TreeRecipe, warmPageCache } from './data.js';
+import { type Contender, runSeries, type SeriesResult } from './measure.js';
+import type { ResultRow } from './table.js';
+
+export type ScenarioId = 'a' | 'b' | 'c';
+export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c'];
+
+export interface BenchContext extends IoOptions {
+  readonly cacheDir: string;
+  readonly runs: number;
+  /** Whether buildah is installed, and whether it takes part in (b) (1 GiB costs time). */
+  readonly buildah: boolean;
+  readonly buildahInB: boolean;
+  readonly log: (line: string) => void;
+}
+
+export interface Check {
+  readonly name: string;
+  readonly pass: boolean;
+  readonly detail: string;
+}
+
+export interface ScenarioOutcome {
+  readonly rows: readonly ResultRow[];
+  readonly checks: readonly Check[];
+  readonly data: readonly DatasetInfo[];
+}
+
+// About two thirds source-like text in ~3000 files, one third incompressible binaries: the
+// shape of an application directory with its assets.
+const RECIPE_A: TreeRecipe = {
+  kind: 'tree',
+  seed: 0xa11ce,
+  textBytes: 64 * MiB,
+  textFiles: 3000,
+  binaryFiles: [8, 6, 4, 3, 3, 2, 2, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, ...Array<number>(8).fill(0.25)].map(
+    (m) => m * MiB,
+  ),
+};
+
+// The same mix at 1 GiB, with one 200 MiB file: a builder that holds a whole file (or layer)
+// in memory cannot stay under the 256 MiB limit on it.
+const RECIPE_B: TreeRecipe = {
+  kind: 'tree',
+  seed: 0xb0b,
+  textBytes: 640 * MiB,
+  textFiles: 5000,
+  binaryFiles: [200, 64, 32, 32, 16, 16, 8, 8, 4, 4].map((m) => m * MiB),
+};
+
+const STREAM_BYTES = 200 * MiB;
+export const RSS_LIMIT_MIB = 256;
+
+export const TITLES: Readonly<Record<ScenarioId, string>> = {
+  a: 'a: 100 MiB dir -> OCI',
+  b: 'b: 1 GiB dir -> layer',
+  c: 'c: 200 MiB gzip/sha256',
+};
+
+function describe(d: DatasetInfo): string {
+  const how = d.reused ? 'reused' : `generated in ${d.seconds.toFixed(1)} s`;
+  return `${d.path}: ${(d.bytes / MiB).toFixed(0)} MiB in ${d.files} files (${how})`;
+}
+
+function toRow(scenario: ScenarioId, tool: string, inputBytes: number, result: SeriesResult | undefined): ResultRow {
+  const base = { scenario: TITLES[scenario], tool, inputBytes };
+  if (!result) return { ...base, note: 'not run' };
+  if (!result.ok) return { ...base, note: `FAILED: ${result.error.message}` };
+  return {
+    ...base,
+    summary: result.summary,
+    ...(result.outputBytes === undefined ? {} : { outputBytes: result.outputBytes }),
+  };
+}
+
+async function treeA(ctx: BenchContext): Promise<DatasetInfo> {
+  const info = await ensureTree(join(ctx.cacheDir, 'data-a'), RECIPE_A, ctx);
+  ctx.log(`data ${describe(info)}`);
+  return info;
+}
+
+/** (a) gantry vs buildah, 100 MiB directory to an OCI layout. */
+export async function scenarioA(ctx: BenchContext): Promise<ScenarioOutcome> {
+  const data = await treeA(ctx);
+  const contenders: Contender[] = [gantryBuild(data.path, ctx.log)];
+  if (ctx.buildah) contenders.push(buildahBud(data.path, ctx.log));
+  const results = await runSeries(contenders, { runs: ctx.runs, warmup: true, log: ctx.log, signal: ctx.signal });
+  const rows: ResultRow[] = [{ ...toRow('a', 'gantry', data.bytes, results.get('gantry')), peer: 'buildah bud' }];
+  rows.push(
+    ctx.buildah
+      ? toRow('a', 'buildah bud', data.bytes, results.get('buildah'))
+      : { scenario: TITLES.a, tool: 'buildah bud', inputBytes: data.bytes, note: 'buildah not installed' },
+  );
+  return { rows, checks: [], data: [data] };
+}
+
+/** (b) gantry's peak memory on a 1 GiB directory, with buildah's beside it when affordable. */
+export async function scenarioB(ctx: BenchContext): Promise<ScenarioOutcome> {
+  const data = await ensureTree(join(ctx.cacheDir, 'data-b'), RECIPE_B, ctx);
+  ctx.log(`data ${describe(data)}`);
+  // A full warm-up run costs as much as a timed one here; reading the files once is what matters.
+  await warmPageCache(data.path, ctx);
+  const withBuildah = ctx.buildah && ctx.buildahInB;
+  const contenders: Contender[] = [gantryBuild(data.path, ctx.log)];
+  if (withBuildah) contenders.push(buildahBud(data.path, ctx.log));
+  const results = await runSeries(contenders, { runs: ctx.runs, warmup: false, log: ctx.log, signal: ctx.signal });
+  const rows: ResultRow[] = [{ ...toRow('b', 'gantry', data.bytes, results.get('gantry')), peer: 'buildah bud' }];
+  if (withBuildah) {
+    rows.push(toRow('b', 'buildah bud', data.bytes, results.get('buildah')));
+  } else {
+    const why = ctx.buildah ? 'skipped (BENCH_B_BUILDAH=0)' : 'buildah not installed';
+    rows.push({ scenario: TITLES.b, tool: 'buildah bud', inputBytes: data.bytes, note: why });
+  }
+  const g = results.get('gantry');
+  const limitKiB = RSS_LIMIT_MIB * 1024;
+  const check: Check =
+    g?.ok === true
+      ? {
+          name: `b: gantry peak RSS < ${RSS_LIMIT_MIB} MiB`,
+          pass: g.summary.worstRssKiB < limitKiB,
+          detail: `worst of ${g.summary.runs} runs ${(g.summary.worstRssKiB / 1024).toFixed(1)} MiB`,
+        }
+      : { name: `b: gantry peak RSS < ${RSS_LIMIT_MIB} MiB`, pass: false, detail: 'gantry did not complete' };
+  return { rows, checks: [check], data: [data] };
+}
+
+/** (c) the machine's gzip and sha256 next to Node's zlib and crypto, over the (a) data mix. */
+export async function scenarioC(ctx: BenchContext): Promise<ScenarioOutcome> {
+  const tree = await treeA(ctx);
+  const data = await ensureStream(join(ctx.cacheDir, 'stream-c.bin'), tree, RECIPE_A, STREAM_BYTES, ctx);
+  ctx.log(`data ${describe(data)}`);
+  const contenders = [
+    fileTool('gzip -6', 'gzip', ['-6', '-c', data.path]),
+    nodeThroughput('node zlib gzip 6', 'gzip', data.path),
+    nodeThroughput('node gzip+2x sha256', 'layer', data.path),
+    fileTool('sha256sum', 'sha256sum', [data.path]),
+    nodeThroughput('node crypto sha256', 'sha256', data.path),
+  ];
+  const results = await runSeries(contenders, { runs: ctx.runs, warmup: true, log: ctx.log, signal: ctx.signal });
+  const row = (tool: string, peer?: string): ResultRow => ({
+    ...toRow('c', tool, data.bytes, results.get(tool)),
+    ...(peer ? { peer } : {}),
+  });
+  const rows = [
+    row('gzip -6'),
+    row('node zlib gzip 6', 'gzip -6'),
+    row('node gzip+2x sha256', 'gzip -6'),
+    row('sha256sum'),
+    row('node crypto sha256', 'sha256sum'),
+  ];
+  return { rows, checks: [], data: [data] };
+}
+
+export const RUNNERS: Readonly<Record<ScenarioId, (ctx: BenchContext) => Promise<ScenarioOutcome>>> = {
+  a: scenarioA,
+  b: scenarioB,
+  c: scenarioC,
+};
