@@ -1,0 +1,500 @@
+/**
+ * Test harness: the real CNCF distribution registry (Debian's `docker-registry`) on a free
+ * loopback port, with storage, config, certificates and htpasswd in a temp dir. Modes: plain HTTP,
+ * TLS with a CA generated at test time, and TLS with basic auth. The config builder also knows
+ * `auth.token`, so a later token mode only needs a token server and a mode entry here.
+ * Registries are killed and their temp dirs removed by `stop()`, and at process exit.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GantryError, throwIfAborted } from '../../src/errors.js';
+import { freePort, run } from './run.js';
+
+export { freePort } from './run.js';
+
+export const REGISTRY_BINARY = '/usr/bin/docker-registry';
+
+export type RegistryMode = 'http' | 'tls' | 'tls-basic';
+
+export interface StartRegistryOptions {
+  readonly mode: RegistryMode;
+  /** Basic-auth user (tls-basic); default 'gantry'. */
+  readonly username?: string;
+  /** Basic-auth password (tls-basic); default a random one. */
+  readonly password?: string;
+  /** Listen on this port instead of a free one (no retry on a port clash). */
+  readonly port?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface TestRegistry {
+  /** `127.0.0.1:PORT`, as a reference names it. */
+  readonly host: string;
+  /** `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`. */
+  readonly url: string;
+  readonly mode: RegistryMode;
+  /** PEM of the CA that signed the server certificate (TLS modes). */
+  readonly caFile?: string;
+  /** A docker certs.d style directory for this host holding ca.crt (skopeo --*-cert-dir). */
+  readonly certsDir?: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly storageDir: string;
+  readonly configFile: string;
+  /** The last lines the registry logged. */
+  logTail(): string;
+  stop(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+export type RegistryAuthConfig =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'htpasswd'; readonly realm: string; readonly path: string }
+  | {
+      readonly kind: 'token';
+      readonly realm: string;
+      readonly service: string;
+      readonly issuer: string;
+      /** PEM bundle of the certificates that sign tokens. */
+      readonly rootCertBundle: string;
+    };
+
+export interface RegistryConfigSpec {
+  readonly addr: string;
+  readonly storageDir: string;
+  readonly secret: string;
+  readonly tls?: { readonly certificate: string; readonly key: string };
+  readonly auth: RegistryAuthConfig;
+  readonly logLevel?: 'error' | 'warn' | 'info' | 'debug';
+}
+
+type YamlValue = string | number | boolean | { readonly [key: string]: YamlValue };
+
+function toYaml(value: { readonly [key: string]: YamlValue }, indent = ''): string {
+  let out = '';
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v === 'object') out += `${indent}${key}:\n${toYaml(v, `${indent}  `)}`;
+    // A JSON string is a valid YAML double-quoted scalar, so paths with odd characters survive.
+    else out += `${indent}${key}: ${typeof v === 'string' ? JSON.stringify(v) : String(v)}\n`;
+  }
+  return out;
+}
+
+function authSection(auth: RegistryAuthConfig): { readonly [key: string]: YamlValue } | undefined {
+  switch (auth.kind) {
+    case 'none':
+      return undefined;
+    case 'htpasswd':
+      return { htpasswd: { realm: auth.realm, path: auth.path } };
+    case 'token':
+      return {
+        token: {
+          realm: auth.realm,
+          service: auth.service,
+          issuer: auth.issuer,
+          rootcertbundle: auth.rootCertBundle,
+        },
+      };
+  }
+}
+
+/**
+ * The registry's YAML config. Redirects are off (blobs are served by the registry itself, never
+ * by a storage backend URL), there is no proxy (pull-through cache) section, and deletes are on.
+ */
+export function registryConfig(spec: RegistryConfigSpec): string {
+  const http: Record<string, YamlValue> = { addr: spec.addr, secret: spec.secret, relativeurls: false };
+  if (spec.tls) http.tls = { certificate: spec.tls.certificate, key: spec.tls.key };
+  const config: Record<string, YamlValue> = {
+    version: '0.1',
+    log: { level: spec.logLevel ?? 'info', formatter: 'text', accesslog: { disabled: false } },
+    storage: {
+      filesystem: { rootdirectory: spec.storageDir },
+      delete: { enabled: true },
+      redirect: { disable: true },
+      maintenance: { uploadpurging: { enabled: false }, readonly: { enabled: false } },
+    },
+    http,
+  };
+  const auth = authSection(spec.auth);
+  if (auth) config.auth = auth;
+  return toYaml(config);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS material
+
+export interface TlsMaterial {
+  readonly caFile: string;
+  readonly caKey: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1 and localhost, signed by it. */
+export async function generateTls(dir: string, options: { signal?: AbortSignal } = {}): Promise<TlsMaterial> {
+  await mkdir(dir, { recursive: true });
+  const p = (name: string) => join(dir, name);
+  const o = { signal: options.signal };
+  // P-256 keys: Go's TLS stack accepts them and they are much faster to make than RSA.
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      ...key,
+      '-keyout',
+      p('ca.key'),
+      '-out',
+      p('ca.crt'),
+      '-days',
+      '7',
+      '-subj',
+      '/CN=gantry test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    o,
+  );
+  await run(
+    'openssl',
+    ['req', '-new', ...key, '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1'],
+    o,
+  );
+  await writeFile(
+    p('server.ext'),
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '',
+    ].join('\n'),
+  );
+  await run(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      p('server.csr'),
+      '-CA',
+      p('ca.crt'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      p('server.crt'),
+      '-days',
+      '7',
+      '-extfile',
+      p('server.ext'),
+    ],
+    o,
+  );
+  return { caFile: p('ca.crt'), caKey: p('ca.key'), certFile: p('server.crt'), keyFile: p('server.key') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process lifetime
+
+interface Live {
+  child: ChildProcess;
+  dir: string;
+}
+const live = new Set<Live>();
+let exitHooked = false;
+
+function killAllNow(): void {
+  for (const l of live) {
+    l.child.kill('SIGKILL');
+    rmSync(l.dir, { recursive: true, force: true });
+  }
+  live.clear();
+}
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', killAllNow);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAllNow();
+      // Our handler replaced the default action; re-raise so the process still dies of the signal.
+      process.kill(process.pid, sig);
+    });
+  }
+}
+
+const LOG_LIMIT = 16 * 1024;
+
+class LogTail {
+  #text = '';
+  push(chunk: Buffer): void {
+    this.#text += chunk.toString('utf8');
+    if (this.#text.length > LOG_LIMIT * 2) this.#text = this.#text.slice(this.#text.length - LOG_LIMIT);
+  }
+  tail(lines = 20): string {
+    return this.#text.trimEnd().split('\n').slice(-lines).join('\n');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+export interface RegistryResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+export interface RegistryRequestOptions {
+  readonly method?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Send the registry's basic-auth credentials (tls-basic), or these ones. */
+  readonly auth?: boolean | { readonly username: string; readonly password: string };
+  /** Give up when no response arrives within this time; default 10 s. */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** One small HTTP(S) request to a test registry, trusting its CA. For harness checks, not the client under test. */
+export async function registryRequest(
+  reg: Pick<TestRegistry, 'url' | 'caFile' | 'username' | 'password'>,
+  path: string,
+  options: RegistryRequestOptions = {},
+): Promise<RegistryResponse> {
+  const url = new URL(path, reg.url);
+  const headers: Record<string, string> = { ...options.headers };
+  const creds =
+    options.auth === true && reg.username !== undefined
+      ? { username: reg.username, password: reg.password ?? '' }
+      : typeof options.auth === 'object'
+        ? options.auth
+        : undefined;
+  if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+  const ca = reg.caFile ? await readFile(reg.caFile) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      method: options.method ?? 'GET',
+      headers,
+      ca,
+      signal: options.signal,
+      agent: false,
+      timeout: options.timeoutMs ?? 10_000,
+    });
+    req.on('timeout', () => req.destroy(new Error(`${req.method} ${url.href}: no response in time`)));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.end();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+const READY_ATTEMPTS = 200;
+const READY_INTERVAL_MS = 50;
+const PORT_ATTEMPTS = 5;
+
+/** The registry's environment: REGISTRY_* variables would override the config file, so drop them. */
+function registryEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
+  return env;
+}
+
+interface Prepared {
+  readonly dir: string;
+  readonly storageDir: string;
+  readonly tls?: TlsMaterial;
+  readonly htpasswd?: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+async function prepare(options: StartRegistryOptions): Promise<Prepared> {
+  const dir = await mkdtemp(join(tmpdir(), `gantry-registry-${options.mode}-`));
+  try {
+    const storageDir = join(dir, 'storage');
+    await mkdir(storageDir);
+    const tls = options.mode === 'http' ? undefined : await generateTls(join(dir, 'tls'), options);
+    if (options.mode !== 'tls-basic') return { dir, storageDir, tls };
+    const username = options.username ?? 'gantry';
+    const password = options.password ?? randomBytes(12).toString('hex');
+    const htpasswd = join(dir, 'htpasswd');
+    const res = await run('htpasswd', ['-Bbn', username, password], options);
+    await writeFile(htpasswd, res.stdout);
+    return { dir, storageDir, tls, htpasswd, username, password };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function startFailure(message: string, log: LogTail, cause?: unknown): GantryError {
+  const tail = log.tail(12).replace(/\s*\n\s*/g, ' | ');
+  return new GantryError('REGISTRY_START_FAILED', `${message}; registry log: ${tail || '(empty)'}`, {
+    suggestion: `check ${REGISTRY_BINARY} (run \`node scripts/setup-test-deps.mjs\`) and the log above`,
+    cause,
+  });
+}
+
+/** Starts a registry and resolves once its /v2/ endpoint answers. */
+export async function startRegistry(options: StartRegistryOptions): Promise<TestRegistry> {
+  const prepared = await prepare(options);
+  let lastError: unknown;
+  try {
+    for (let attempt = 0; attempt < (options.port ? 1 : PORT_ATTEMPTS); attempt++) {
+      throwIfAborted(options.signal);
+      const port = options.port ?? (await freePort());
+      try {
+        return await launch(options, prepared, port);
+      } catch (err) {
+        lastError = err;
+        // Another process may take the free port between freePort() and the registry's listen.
+        if (!(err instanceof Error && /address already in use/.test(err.message))) break;
+      }
+    }
+  } catch (err) {
+    lastError = err;
+  }
+  await rm(prepared.dir, { recursive: true, force: true });
+  throw lastError;
+}
+
+async function launch(options: StartRegistryOptions, prepared: Prepared, port: number): Promise<TestRegistry> {
+  const { dir, tls } = prepared;
+  const host = `127.0.0.1:${port}`;
+  const configFile = join(dir, `config-${port}.yml`);
+  const auth: RegistryAuthConfig = prepared.htpasswd
+    ? { kind: 'htpasswd', realm: 'gantry-test', path: prepared.htpasswd }
+    : { kind: 'none' };
+  await writeFile(
+    configFile,
+    registryConfig({
+      addr: host,
+      storageDir: prepared.storageDir,
+      secret: randomBytes(16).toString('hex'),
+      tls: tls ? { certificate: tls.certFile, key: tls.keyFile } : undefined,
+      auth,
+    }),
+  );
+  let certsDir: string | undefined;
+  if (tls) {
+    certsDir = join(dir, 'certs.d', host);
+    await mkdir(certsDir, { recursive: true });
+    await writeFile(join(certsDir, 'ca.crt'), await readFile(tls.caFile));
+  }
+
+  hookExit();
+  const log = new LogTail();
+  const child = spawn(REGISTRY_BINARY, ['serve', configFile], {
+    cwd: dir,
+    env: registryEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const entry: Live = { child, dir };
+  live.add(entry);
+  child.stdout?.on('data', (c: Buffer) => log.push(c));
+  child.stderr?.on('data', (c: Buffer) => log.push(c));
+  let exited: string | undefined;
+  let spawnError: Error | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.on('error', (e) => {
+      spawnError = e;
+      exited ??= `failed to start: ${e.message}`;
+      resolve();
+    });
+    child.on('exit', (code, signal) => {
+      exited ??= signal ? `killed by ${signal}` : `exited with status ${code}`;
+      resolve();
+    });
+  });
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    if (exited === undefined) {
+      child.kill('SIGTERM');
+      const dead = await Promise.race([exitPromise.then(() => true), sleep(5000, false)]);
+      if (!dead) {
+        child.kill('SIGKILL');
+        await exitPromise;
+      }
+    }
+    live.delete(entry);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const scheme = tls ? 'https' : 'http';
+  const reg: TestRegistry = {
+    host,
+    url: `${scheme}://${host}`,
+    mode: options.mode,
+    caFile: tls?.caFile,
+    certsDir,
+    username: prepared.username,
+    password: prepared.password,
+    storageDir: prepared.storageDir,
+    configFile,
+    logTail: () => log.tail(),
+    stop,
+  };
+
+  const ok = options.mode === 'tls-basic' ? [401] : [200];
+  try {
+    for (let i = 0; ; i++) {
+      throwIfAborted(options.signal);
+      if (exited !== undefined) throw startFailure(`registry on ${host} ${exited}`, log, spawnError);
+      let status: number | undefined;
+      let lastProblem = '';
+      try {
+        // Race the exit: whatever holds the port when the registry could not bind may never answer.
+        const probe = new AbortController();
+        const signal = options.signal ? AbortSignal.any([options.signal, probe.signal]) : probe.signal;
+        const res = await Promise.race([
+          registryRequest(reg, '/v2/', { signal, timeoutMs: 2000 }),
+          exitPromise.then(() => undefined),
+        ]).finally(() => probe.abort());
+        status = res?.status;
+      } catch (err) {
+        lastProblem = err instanceof Error ? err.message : String(err);
+      }
+      if (status !== undefined && ok.includes(status)) break;
+      if (status !== undefined) lastProblem = `GET /v2/ answered ${status}, expected ${ok.join(' or ')}`;
+      if (i + 1 >= READY_ATTEMPTS) throw startFailure(`registry on ${host} not ready: ${lastProblem}`, log);
+      await sleep(READY_INTERVAL_MS, undefined, { signal: options.signal });
+    }
+  } catch (err) {
+    // stop() would remove the whole temp dir, which a retry on another port still needs.
+    stopped = true;
+    child.kill('SIGKILL');
+    await exitPromise;
+    live.delete(entry);
+    throw err;
+  }
+  // The registry must not keep a test process alive: a test that forgets stop() still exits,
+  // and the exit hook kills the registry.
+  child.unref();
+  for (const s of [child.stdout, child.stderr]) (s as { unref?: () => void } | null)?.unref?.();
+  return reg;
+}
