@@ -4,6 +4,9 @@
  * registry and return their JSON parsed.
  */
 import { createHash } from 'node:crypto';
+import { copyFile, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { TestRegistry } from './registry.js';
 import { type RunResult, run } from './run.js';
 
@@ -128,14 +131,72 @@ export interface UmociStat {
   readonly [key: string]: unknown;
 }
 
-/** `umoci stat --json --image LAYOUT:TAG`: umoci resolves the tag to one manifest and reads its config. */
-export async function umociStat(
+export interface UmociOptions {
+  /**
+   * `os/arch[/variant]` of one image when TAG names a multi-platform index: umoci 0.4 refuses
+   * those ("tag is ambiguous"), so it is shown a view of the layout whose index.json names only
+   * that platform's manifest (the blobs are the original's, through a symlink; nothing is written
+   * to the original).
+   */
+  readonly platform?: string;
+  readonly signal?: AbortSignal;
+}
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+interface LooseDescriptor {
+  readonly mediaType?: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly platform?: { readonly os?: string; readonly architecture?: string; readonly variant?: string };
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, 'utf8')) as T;
+}
+
+/** Runs `body` with a layout and tag umoci can read: the original, or a single-platform view of it. */
+async function withUmociImage<T>(
   layoutDir: string,
   tag: string,
-  opts: { signal?: AbortSignal } = {},
-): Promise<UmociStat> {
-  const res = await run('umoci', ['stat', '--json', '--image', `${layoutDir}:${tag}`], opts);
-  return parseJson(res.stdout, `umoci stat ${layoutDir}:${tag}`) as UmociStat;
+  platform: string | undefined,
+  body: (image: string) => Promise<T>,
+): Promise<T> {
+  if (platform === undefined) return body(`${layoutDir}:${tag}`);
+  const top = await readJson<{ manifests: LooseDescriptor[] }>(join(layoutDir, 'index.json'));
+  const entry = top.manifests.find((d) => d.annotations?.[REF_NAME] === tag);
+  if (!entry) throw new Error(`${layoutDir} has no tag ${tag}`);
+  const [dir, hex] = entry.digest.split(':');
+  const index = await readJson<{ manifests?: LooseDescriptor[] }>(join(layoutDir, 'blobs', dir ?? '', hex ?? ''));
+  const name = (d: LooseDescriptor) =>
+    [d.platform?.os, d.platform?.architecture, d.platform?.variant].filter((x) => x !== undefined).join('/');
+  const child = (index.manifests ?? []).find((d) => name(d) === platform);
+  if (!child) {
+    const have = (index.manifests ?? []).map(name).join(', ');
+    throw new Error(`${layoutDir}:${tag} has no ${platform} image (it has: ${have || 'none'})`);
+  }
+  const view = await mkdtemp(join(tmpdir(), 'gantry-umoci-view-'));
+  try {
+    await copyFile(join(layoutDir, 'oci-layout'), join(view, 'oci-layout'));
+    await symlink(resolve(layoutDir, 'blobs'), join(view, 'blobs'));
+    const { platform: _p, annotations: _a, ...desc } = child;
+    await writeFile(
+      join(view, 'index.json'),
+      JSON.stringify({ schemaVersion: 2, manifests: [{ ...desc, annotations: { [REF_NAME]: tag } }] }),
+    );
+    return await body(`${view}:${tag}`);
+  } finally {
+    await rm(view, { recursive: true, force: true });
+  }
+}
+
+/** `umoci stat --json --image LAYOUT:TAG`: umoci resolves the tag to one manifest and reads its config. */
+export async function umociStat(layoutDir: string, tag: string, opts: UmociOptions = {}): Promise<UmociStat> {
+  return withUmociImage(layoutDir, tag, opts.platform, async (image) => {
+    const res = await run('umoci', ['stat', '--json', '--image', image], { signal: opts.signal });
+    return parseJson(res.stdout, `umoci stat ${image}`) as UmociStat;
+  });
 }
 
 /**
@@ -146,8 +207,10 @@ export async function umociUnpack(
   layoutDir: string,
   tag: string,
   bundleDir: string,
-  opts: { signal?: AbortSignal } = {},
+  opts: UmociOptions = {},
 ): Promise<{ rootfs: string }> {
-  await run('umoci', ['unpack', '--rootless', '--image', `${layoutDir}:${tag}`, bundleDir], opts);
-  return { rootfs: `${bundleDir}/rootfs` };
+  await withUmociImage(layoutDir, tag, opts.platform, (image) =>
+    run('umoci', ['unpack', '--rootless', '--image', image, bundleDir], { signal: opts.signal }),
+  );
+  return { rootfs: join(bundleDir, 'rootfs') };
 }
