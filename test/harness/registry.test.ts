@@ -3,11 +3,13 @@
 // its files, a failed start says why with the registry's own log, and the config builder emits
 // the sections later modes rely on.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { freePort, type RegistryMode, registryConfig, registryRequest, startRegistry } from './registry.js';
 import { run } from './run.js';
 
@@ -83,6 +85,34 @@ describe('startRegistry', () => {
     assert.equal(existsSync(storageDir), false);
     await assert.rejects(registryRequest(reg, '/v2/'), /ECONNREFUSED/);
   });
+
+  // A test that forgets stop(), or a test process killed by the runner, must not leave a
+  // registry listening or its temp dir behind.
+  for (const ending of ['exit', 'SIGTERM'] as const) {
+    test(`a registry left running is killed and removed when its process ends (${ending})`, async () => {
+      const registryJs = join(fileURLToPath(new URL('.', import.meta.url)), 'registry.js');
+      const script = [
+        `import { startRegistry } from ${JSON.stringify(registryJs)};`,
+        "const reg = await startRegistry({ mode: 'tls' });",
+        'console.log(JSON.stringify({ url: reg.url, storageDir: reg.storageDir }));',
+        ending === 'SIGTERM' ? 'setInterval(() => {}, 1000);' : '',
+      ].join('\n');
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      let out = '';
+      for await (const chunk of child.stdout) {
+        out += String(chunk);
+        if (out.includes('\n')) break;
+      }
+      const { url, storageDir } = JSON.parse(out) as { url: string; storageDir: string };
+      if (ending === 'SIGTERM') child.kill('SIGTERM');
+      await exited;
+      assert.equal(existsSync(storageDir), false, 'temp dir removed');
+      await assert.rejects(registryRequest({ url }, '/v2/', { timeoutMs: 2000 }), /ECONNREFUSED/);
+    });
+  }
 
   test('a port that is taken fails with the registry log in the message and leaves no files', async () => {
     const port = await freePort();

@@ -210,19 +210,21 @@ export async function generateTls(dir: string, options: { signal?: AbortSignal }
 // ---------------------------------------------------------------------------------------------
 // Process lifetime
 
-interface Live {
-  child: ChildProcess;
-  dir: string;
-}
-const live = new Set<Live>();
+// What the exit hook must clean up: running registries, and temp dirs from the moment they exist.
+const liveChildren = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
 let exitHooked = false;
 
 function killAllNow(): void {
-  for (const l of live) {
-    l.child.kill('SIGKILL');
-    rmSync(l.dir, { recursive: true, force: true });
-  }
-  live.clear();
+  for (const child of liveChildren) child.kill('SIGKILL');
+  liveChildren.clear();
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+  liveDirs.clear();
+}
+
+async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
 }
 
 function hookExit(): void {
@@ -331,7 +333,9 @@ interface Prepared {
 }
 
 async function prepare(options: StartRegistryOptions): Promise<Prepared> {
+  hookExit();
   const dir = await mkdtemp(join(tmpdir(), `gantry-registry-${options.mode}-`));
+  liveDirs.add(dir);
   try {
     const storageDir = join(dir, 'storage');
     await mkdir(storageDir);
@@ -344,7 +348,7 @@ async function prepare(options: StartRegistryOptions): Promise<Prepared> {
     await writeFile(htpasswd, res.stdout);
     return { dir, storageDir, tls, htpasswd, username, password };
   } catch (err) {
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
     throw err;
   }
 }
@@ -376,7 +380,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Test
   } catch (err) {
     lastError = err;
   }
-  await rm(prepared.dir, { recursive: true, force: true });
+  await removeDir(prepared.dir);
   throw lastError;
 }
 
@@ -404,15 +408,13 @@ async function launch(options: StartRegistryOptions, prepared: Prepared, port: n
     await writeFile(join(certsDir, 'ca.crt'), await readFile(tls.caFile));
   }
 
-  hookExit();
   const log = new LogTail();
   const child = spawn(REGISTRY_BINARY, ['serve', configFile], {
     cwd: dir,
     env: registryEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const entry: Live = { child, dir };
-  live.add(entry);
+  liveChildren.add(child);
   child.stdout?.on('data', (c: Buffer) => log.push(c));
   child.stderr?.on('data', (c: Buffer) => log.push(c));
   let exited: string | undefined;
@@ -441,8 +443,8 @@ async function launch(options: StartRegistryOptions, prepared: Prepared, port: n
         await exitPromise;
       }
     }
-    live.delete(entry);
-    await rm(dir, { recursive: true, force: true });
+    liveChildren.delete(child);
+    await removeDir(dir);
   };
 
   const scheme = tls ? 'https' : 'http';
@@ -489,7 +491,7 @@ async function launch(options: StartRegistryOptions, prepared: Prepared, port: n
     stopped = true;
     child.kill('SIGKILL');
     await exitPromise;
-    live.delete(entry);
+    liveChildren.delete(child);
     throw err;
   }
   // The registry must not keep a test process alive: a test that forgets stop() still exits,
