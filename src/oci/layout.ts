@@ -191,17 +191,20 @@ export class OciLayout implements BlobSource {
       }
     }
     const tmp = await this.#tempFile();
+    // Opened before the pipeline starts, so the file exists by the time a failure removes it
+    // (a stream that opens lazily could create it after the cleanup).
+    const fh = await open(tmp, 'wx', 0o644);
     try {
       let result: { digest: Digest; size: number };
       if (expected.digest !== undefined) {
         const verify = new VerifyingStream(expected.digest, expected.size, `blob ${expected.digest}`);
-        await pipeline(source, verify, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), {
+        await pipeline(source, verify, fh.createWriteStream(), {
           signal: options.signal,
         });
         result = { digest: expected.digest, size: verify.bytesSeen };
       } else {
         const hashing = new DigestingStream();
-        await pipeline(source, hashing, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), {
+        await pipeline(source, hashing, fh.createWriteStream(), {
           signal: options.signal,
         });
         result = { digest: hashing.digester.digest(), size: hashing.digester.size };
@@ -217,6 +220,7 @@ export class OciLayout implements BlobSource {
       await this.#commit(tmp, result.digest, result.size);
       return result;
     } catch (err) {
+      await fh.close().catch(() => {});
       await rm(tmp, { force: true });
       rethrowAborted(err, options.signal);
     }

@@ -7,8 +7,7 @@
  * concurrent `prune` never deletes blobs that are written but not yet named.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -336,14 +335,17 @@ export class Store {
   ): Promise<{ info: LayerInfo; layer: Layer }> {
     await mkdir(this.#ingestDir, { recursive: true });
     const tmp = join(this.#ingestDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
+    // Opened up front so that the cleanup below cannot run before a lazily opened file exists.
+    const fh = await open(tmp, 'wx', 0o644);
     try {
-      const info = await writeLayer(entries, createWriteStream(tmp), options);
+      const info = await writeLayer(entries, fh.createWriteStream(), options);
       const target = this.layout.blobPath(info.digest);
       await mkdir(join(target, '..'), { recursive: true });
       await rename(tmp, target);
       const descriptor: Descriptor = { mediaType: info.mediaType, digest: info.digest, size: info.size };
       return { info, layer: layerFromDescriptor(this.layout, descriptor, info.diffID) };
     } catch (err) {
+      await fh.close().catch(() => {});
       await rm(tmp, { force: true });
       throw err;
     }
