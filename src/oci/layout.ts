@@ -6,7 +6,7 @@
  * it becomes a path. Also: copying a whole image or index into a layout.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
