@@ -1,0 +1,406 @@
+/**
+ * The bottom of the transport stack: one HTTP(S) exchange over node:http/https. Owns keep-alive
+ * agents (one per host and TLS settings), TLS options from HostSettings, streamed request bodies,
+ * redirects for GET/HEAD (credentials never cross to another origin), the connect timeout, abort
+ * and the mapping of socket/TLS failures to TransportError.
+ */
+import { createHash } from 'node:crypto';
+import { type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { rootCertificates } from 'node:tls';
+import { AbortedError, GantryError } from '../../errors.js';
+import { TransportError } from '../errors.js';
+import type { HostSettings, HostSettingsResolver, HttpRequest, HttpResponse, RoundTripper } from './types.js';
+
+export interface HttpTransportOptions {
+  readonly hostSettings?: HostSettingsResolver;
+  /** Give up connecting (TCP + TLS handshake) after this long; default 30 s. */
+  readonly connectTimeoutMs?: number;
+  /** Redirects followed at most; default 10. */
+  readonly maxRedirects?: number;
+}
+
+export type HttpTransport = RoundTripper & {
+  /** Closes idle keep-alive sockets and forgets the agents. */
+  close(): void;
+};
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_REDIRECTS = 10;
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+/** Bodies larger than this are dropped (socket closed) rather than drained by discard(). */
+const DISCARD_DRAIN_LIMIT = 1024 * 1024;
+const DEFAULT_TEXT_LIMIT = 4 * 1024 * 1024;
+
+/** Headers that carry credentials: never sent to an origin other than the one they were meant for. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+/** OpenSSL/Node verification codes: the server is reachable but its certificate is not trusted. */
+const TLS_VERIFY_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
+]);
+
+const CONNECT_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/** True when a TLS client hello was answered by a plain HTTP server (used to pick the scheme). */
+export function isPlainHttpAnswer(err: unknown): boolean {
+  return err instanceof TransportError && err.failure === 'tls-plain-http';
+}
+
+function errnoCode(err: unknown): string | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+/**
+ * Maps a socket-level failure to a TransportError naming the host. `connected` tells a refused
+ * connection from one dropped after the request went out.
+ */
+export function transportError(err: unknown, url: URL, connected: boolean): GantryError {
+  if (GantryError.is(err)) return err;
+  const host = url.host;
+  const code = errnoCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  if (code && TLS_VERIFY_CODES.has(code)) {
+    return new TransportError('TLS_ERROR', 'tls-verify', host, `TLS certificate of ${host} not trusted: ${detail}`, {
+      suggestion: `add its CA as ~/.docker/certs.d/${host}/ca.crt or /etc/docker/certs.d/${host}/ca.crt, or use --insecure`,
+      cause: err,
+    });
+  }
+  if (
+    code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
+    /wrong version number|packet length too long|http request/i.test(detail)
+  ) {
+    return new TransportError('TLS_ERROR', 'tls-plain-http', host, `${host} answered TLS with plain HTTP`, {
+      suggestion: `use --plain-http, or set http = true for ${host} in registries.toml`,
+      cause: err,
+    });
+  }
+  if (code?.startsWith('ERR_SSL_') || code === 'EPROTO' || code?.startsWith('ERR_TLS_')) {
+    return new TransportError('TLS_ERROR', 'tls', host, `TLS handshake with ${host} failed: ${detail}`, {
+      suggestion: `check the registry's TLS setup and client certificates under ~/.docker/certs.d/${host}/`,
+      cause: err,
+    });
+  }
+  if (code === 'ETIMEDOUT' || code === 'CONNECT_TIMEOUT') {
+    return new TransportError('CONNECTION_FAILED', 'timeout', host, `connection to ${host} timed out`, {
+      suggestion: `check that ${host} is reachable from here (network, proxy, firewall)`,
+      cause: err,
+    });
+  }
+  if (!connected || (code && CONNECT_CODES.has(code))) {
+    return new TransportError('CONNECTION_FAILED', 'connect', host, `cannot connect to ${host}: ${code ?? detail}`, {
+      suggestion:
+        code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+          ? `check the registry name ${url.hostname} and your DNS`
+          : `check that the registry at ${host} is running and reachable`,
+      cause: err,
+    });
+  }
+  return new TransportError('CONNECTION_FAILED', 'reset', host, `connection to ${host} failed: ${code ?? detail}`, {
+    suggestion: 'the connection dropped; gantry retries what it safely can, so try again',
+    cause: err,
+  });
+}
+
+function settingsKey(protocol: string, host: string, s: HostSettings): string {
+  const h = createHash('sha256');
+  h.update(`${protocol}//${host}\0${s.insecure ? 1 : 0}\0`);
+  for (const ca of s.ca ?? []) h.update(ca).update('\0');
+  if (s.clientCert) h.update(s.clientCert.cert).update('\0').update(s.clientCert.key);
+  return h.digest('hex');
+}
+
+function flatHeaders(res: IncomingMessage): { headers: Record<string, string>; all: (name: string) => string[] } {
+  const multi = new Map<string, string[]>();
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    const list = multi.get(name);
+    if (list) list.push(value);
+    else multi.set(name, [value]);
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, values] of multi) {
+    // Joining challenges or cookies with ', ' would make them ambiguous; see all().
+    headers[name] = name === 'set-cookie' || name === 'www-authenticate' ? (values[0] as string) : values.join(', ');
+  }
+  return { headers, all: (name) => multi.get(name.toLowerCase()) ?? [] };
+}
+
+async function readText(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    if (size + buf.length >= limit) {
+      chunks.push(buf.subarray(0, limit - size));
+      size = limit;
+      body.destroy();
+      break;
+    }
+    chunks.push(buf);
+    size += buf.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function discardBody(body: Readable, contentLength: string | undefined): Promise<void> {
+  if (body.readableEnded || body.destroyed) return;
+  const length = contentLength === undefined ? Number.NaN : Number(contentLength);
+  if (!(length <= DISCARD_DRAIN_LIMIT)) {
+    // Draining a blob to keep one socket would cost more than a new connection.
+    body.destroy();
+    return;
+  }
+  try {
+    for await (const _ of body) {
+      // drain
+    }
+  } catch {
+    // A body that fails while being thrown away changes nothing for the caller.
+  }
+}
+
+interface Attempt {
+  readonly res: IncomingMessage;
+  readonly req: ClientRequest;
+}
+
+/**
+ * Creates the HTTP transport. Each request is sent to exactly the URL it names (the scheme is the
+ * caller's choice; see registryBaseUrl); TLS settings come from `hostSettings(url.host)`.
+ */
+export function createHttpTransport(options: HttpTransportOptions = {}): HttpTransport {
+  const agents = new Map<string, HttpAgent>();
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+
+  async function agentFor(url: URL): Promise<HttpAgent> {
+    const settings = (await options.hostSettings?.(url.host)) ?? {};
+    const key = settingsKey(url.protocol, url.host, settings);
+    let agent = agents.get(key);
+    if (agent) return agent;
+    if (url.protocol === 'https:') {
+      agent = new HttpsAgent({
+        keepAlive: true,
+        // Extra CAs are added to the system's: a registry's own CA must not distrust the rest.
+        ...(settings.ca && settings.ca.length > 0
+          ? { ca: [...rootCertificates, ...settings.ca.map((c) => c.toString('utf8'))] }
+          : {}),
+        ...(settings.clientCert ? { cert: settings.clientCert.cert, key: settings.clientCert.key } : {}),
+        rejectUnauthorized: settings.insecure !== true,
+      });
+    } else {
+      agent = new HttpAgent({ keepAlive: true });
+    }
+    agents.set(key, agent);
+    return agent;
+  }
+
+  /** One exchange with one URL, no redirects. Resolves when the response head arrives. */
+  async function exchange(
+    request: HttpRequest,
+    url: URL,
+    headers: Record<string, string>,
+    withBody: boolean,
+  ): Promise<Attempt> {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TransportError('PROTOCOL_ERROR', 'protocol', url.host, `unsupported URL scheme ${url.protocol}`, {
+        suggestion: 'registries are reached over http or https',
+      });
+    }
+    const signal = request.signal;
+    if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
+    const agent = await agentFor(url);
+    const body = withBody ? request.body : undefined;
+    const outHeaders: Record<string, string> = { ...headers };
+    if (body === undefined) {
+      // An empty POST/PUT would otherwise go out chunked, which some proxies refuse.
+      if (request.method !== 'GET' && request.method !== 'HEAD') outHeaders['content-length'] = '0';
+    } else if (Buffer.isBuffer(body)) {
+      outHeaders['content-length'] = String(body.length);
+    } else if (request.bodyLength !== undefined) {
+      outHeaders['content-length'] = String(request.bodyLength);
+    }
+    // The body is opened before the request goes out, so a failing opener sends nothing.
+    const source = typeof body === 'function' ? await body() : undefined;
+
+    return new Promise<Attempt>((resolve, reject) => {
+      let settled = false;
+      let connected = false;
+      let bodyError: unknown;
+      let timer: NodeJS.Timeout | undefined;
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = send(url, { method: request.method, headers: outHeaders, agent });
+
+      const fail = (err: unknown): void => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (settled) return;
+        settled = true;
+        source?.destroy();
+        reject(
+          bodyError ??
+            (signal?.aborted ? new AbortedError({ cause: signal.reason }) : transportError(err, url, connected)),
+        );
+      };
+      const onAbort = (): void => {
+        req.destroy(new AbortedError({ cause: signal?.reason }));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      req.on('socket', (socket) => {
+        // A reused keep-alive socket is connected already; only a new one gets the timeout.
+        if (!socket.connecting) {
+          connected = true;
+          return;
+        }
+        timer = setTimeout(() => {
+          req.destroy(
+            Object.assign(new Error(`no connection within ${connectTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' }),
+          );
+        }, connectTimeoutMs);
+        socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+          connected = true;
+          if (timer) clearTimeout(timer);
+        });
+      });
+      req.on('error', fail);
+      req.on('response', (res) => {
+        if (timer) clearTimeout(timer);
+        connected = true;
+        if (settled) {
+          res.destroy();
+          return;
+        }
+        settled = true;
+        // The abort listener stays until the body is done: aborting mid-body destroys the socket.
+        res.once('close', () => signal?.removeEventListener('abort', onAbort));
+        resolve({ res, req });
+      });
+
+      if (source) {
+        // A failure of the body's own source is the caller's error, not a connection problem.
+        source.once('error', (err) => {
+          if (!settled) bodyError ??= err;
+        });
+        pipeline(source, req).catch(() => {
+          // Reported through req's 'error' (fail). After the response head arrived the server has
+          // spoken (e.g. 413 before reading the whole body), so a broken upload no longer matters.
+        });
+      } else if (Buffer.isBuffer(body)) {
+        req.end(body);
+      } else {
+        req.end();
+      }
+    });
+  }
+
+  function wrapResponse(request: HttpRequest, url: URL, res: IncomingMessage, req: ClientRequest): HttpResponse {
+    const { headers, all } = flatHeaders(res);
+    // Socket errors in the body become TransportErrors too, so a reader (e.g. a resuming blob
+    // fetch) can tell a dropped connection from its own failures.
+    const body = new PassThrough({ highWaterMark: 64 * 1024 });
+    res.on('error', (err) => {
+      const signal = request.signal;
+      body.destroy(signal?.aborted ? new AbortedError({ cause: signal.reason }) : transportError(err, url, true));
+    });
+    res.pipe(body);
+    body.on('close', () => {
+      if (!res.complete) {
+        res.destroy();
+        req.destroy();
+      }
+    });
+    // Node ends a response cut short (Content-Length not reached) with an error on res; when it
+    // does not (older behaviour: 'aborted' only), turn it into one.
+    res.on('aborted', () => {
+      if (!body.destroyed)
+        body.destroy(transportError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }), url, true));
+    });
+    return {
+      status: res.statusCode ?? 0,
+      statusText: res.statusMessage ?? '',
+      headers,
+      all,
+      url,
+      request,
+      body,
+      text: (limit = DEFAULT_TEXT_LIMIT) => readText(body, limit),
+      discard: () => discardBody(body, headers['content-length']),
+    };
+  }
+
+  const roundTrip = async (request: HttpRequest): Promise<HttpResponse> => {
+    const follow = request.followRedirects ?? (request.method === 'GET' || request.method === 'HEAD');
+    let url = request.url;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(request.headers ?? {})) headers[k.toLowerCase()] = v;
+    const origin = request.url.origin;
+    for (let hop = 0; ; hop++) {
+      const { res, req } = await exchange(request, url, headers, hop === 0);
+      const location = res.headers.location;
+      if (!follow || !REDIRECT_STATUSES.has(res.statusCode ?? 0) || location === undefined) {
+        return wrapResponse(request, url, res, req);
+      }
+      res.resume();
+      if (hop >= maxRedirects) {
+        throw new TransportError(
+          'TOO_MANY_REDIRECTS',
+          'redirect',
+          url.host,
+          `more than ${maxRedirects} redirects from ${request.url.host}`,
+          { suggestion: 'the registry or a proxy in front of it is misconfigured (redirect loop)' },
+        );
+      }
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch (err) {
+        throw new TransportError('PROTOCOL_ERROR', 'protocol', url.host, `${url.host} redirected to an invalid URL`, {
+          suggestion: 'the registry or a proxy in front of it is misconfigured',
+          cause: err,
+        });
+      }
+      if (next.protocol === 'http:' && url.protocol === 'https:' && next.host === url.host) {
+        // A downgrade on the same host would expose the credentials in clear text.
+        for (const h of CREDENTIAL_HEADERS) delete headers[h];
+      }
+      // Credentials belong to the origin of the original request (scheme, host and port): a
+      // redirect to blob storage elsewhere must not carry them, and they do not come back.
+      if (next.origin !== origin) for (const h of CREDENTIAL_HEADERS) delete headers[h];
+      url = next;
+    }
+  };
+
+  return Object.assign(roundTrip, {
+    close(): void {
+      for (const agent of agents.values()) agent.destroy();
+      agents.clear();
+    },
+  });
+}
