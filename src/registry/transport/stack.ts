@@ -1,0 +1,163 @@
+/**
+ * The composed transport for one registry: user agent and the command's signal -> auth (ping,
+ * challenge, basic/bearer, token cache) -> retry -> http; token requests go through retry -> http
+ * as well. Also decides the scheme for a registry (registryBaseUrl).
+ */
+import { readFileSync } from 'node:fs';
+import { registryHost } from '../../reference/index.js';
+import type { Keychain } from '../auth/credential.js';
+import { withAuth } from './auth.js';
+import { createHttpTransport, type HttpTransport, isPlainHttpAnswer } from './http.js';
+import { type RetryOptions, withRetry } from './retry.js';
+import type { HostSettings, HostSettingsResolver, HttpRequest, RoundTripper } from './types.js';
+
+export interface TransportOptions {
+  readonly keychain: Keychain;
+  readonly hostSettings?: HostSettingsResolver;
+  /** Default `gantry/<version>`. */
+  readonly userAgent?: string;
+  readonly retry?: RetryOptions;
+  /** The command's overall deadline/cancel; combined with each request's own signal. */
+  readonly signal?: AbortSignal;
+  /**
+   * The HTTP layer to send through; default one shared by every transport with the same
+   * hostSettings resolver, so keep-alive connections are reused across registries' transports.
+   */
+  readonly http?: RoundTripper;
+  /** Connect timeout of the default HTTP layer; default 30 s. */
+  readonly connectTimeoutMs?: number;
+}
+
+let cachedUserAgent: string | undefined;
+
+/** `gantry/<version>` from the package's own package.json. */
+export function defaultUserAgent(): string {
+  if (cachedUserAgent === undefined) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as {
+        version?: unknown;
+      };
+      cachedUserAgent = typeof pkg.version === 'string' ? `gantry/${pkg.version}` : 'gantry';
+    } catch {
+      cachedUserAgent = 'gantry';
+    }
+  }
+  return cachedUserAgent;
+}
+
+const sharedByResolver = new WeakMap<HostSettingsResolver, HttpTransport>();
+const sharedByTimeout = new Map<number, HttpTransport>();
+
+function httpFor(options: TransportOptions): RoundTripper {
+  if (options.http) return options.http;
+  const timeout = options.connectTimeoutMs ?? 30_000;
+  const resolver = options.hostSettings;
+  if (resolver && options.connectTimeoutMs === undefined) {
+    let t = sharedByResolver.get(resolver);
+    if (!t) {
+      t = createHttpTransport({ hostSettings: resolver });
+      sharedByResolver.set(resolver, t);
+    }
+    return t;
+  }
+  if (resolver) return createHttpTransport({ hostSettings: resolver, connectTimeoutMs: timeout });
+  let t = sharedByTimeout.get(timeout);
+  if (!t) {
+    t = createHttpTransport({ connectTimeoutMs: timeout });
+    sharedByTimeout.set(timeout, t);
+  }
+  return t;
+}
+
+function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (!a) return b;
+  if (!b || a === b) return a;
+  return AbortSignal.any([a, b]);
+}
+
+function withDefaults(inner: RoundTripper, userAgent: string, signal: AbortSignal | undefined): RoundTripper {
+  return (request) => {
+    const hasAgent = Object.keys(request.headers ?? {}).some((k) => k.toLowerCase() === 'user-agent');
+    const merged = combine(signal, request.signal);
+    const out: HttpRequest = {
+      ...request,
+      headers: hasAgent ? { ...request.headers } : { 'user-agent': userAgent, ...request.headers },
+      ...(merged ? { signal: merged } : {}),
+    };
+    return inner(out);
+  };
+}
+
+/** A RoundTripper for one registry: user agent -> auth -> retry -> http. */
+export function createRegistryTransport(registry: string, options: TransportOptions): RoundTripper {
+  const userAgent = options.userAgent ?? defaultUserAgent();
+  const retrying = withRetry(httpFor(options), options.retry);
+  const tokenTransport = withDefaults(retrying, userAgent, options.signal);
+  const authed = withAuth(retrying, {
+    registry,
+    host: registryHost(registry),
+    keychain: options.keychain,
+    tokenTransport,
+    userAgent,
+  });
+  return withDefaults(authed, userAgent, options.signal);
+}
+
+function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** Whether the scheme must be found out: loopback or insecure hosts without an explicit plain-HTTP setting. */
+function probes(hostname: string, settings: HostSettings): boolean {
+  if (settings.ca?.length || settings.clientCert) return false;
+  return settings.insecure === true || isLoopback(hostname);
+}
+
+const schemeCache = new WeakMap<TransportOptions, Map<string, Promise<URL>>>();
+
+async function probe(host: string, options: TransportOptions): Promise<URL> {
+  const https = new URL(`https://${host}`);
+  try {
+    const res = await httpFor(options)({
+      method: 'GET',
+      url: new URL('/v2/', https),
+      headers: { 'user-agent': options.userAgent ?? defaultUserAgent() },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    await res.discard();
+    return https;
+  } catch (err) {
+    // Only a server that answers TLS in plain HTTP proves the scheme; anything else (refused,
+    // untrusted certificate) is for the real request to report.
+    if (isPlainHttpAnswer(err)) return new URL(`http://${host}`);
+    if (options.signal?.aborted) throw err;
+    return https;
+  }
+}
+
+/**
+ * The base URL for a registry, e.g. https://registry-1.docker.io. Plain HTTP when the settings
+ * say so; https otherwise, except that loopback (and --insecure) hosts without settings fall back
+ * to http when their TLS handshake is answered in plain HTTP (found out once, then cached).
+ */
+export async function registryBaseUrl(registry: string, options: TransportOptions): Promise<URL> {
+  const host = registryHost(registry);
+  const settings = (await options.hostSettings?.(host)) ?? {};
+  if (settings.plainHttp) return new URL(`http://${host}`);
+  const hostname = new URL(`https://${host}`).hostname;
+  if (!probes(hostname, settings)) return new URL(`https://${host}`);
+  let perOptions = schemeCache.get(options);
+  if (!perOptions) {
+    perOptions = new Map();
+    schemeCache.set(options, perOptions);
+  }
+  let decided = perOptions.get(host);
+  if (!decided) {
+    decided = probe(host, options);
+    perOptions.set(host, decided);
+    const cache = perOptions;
+    decided.catch(() => cache.delete(host));
+  }
+  return new URL((await decided).href);
+}
