@@ -1,8 +1,8 @@
 /**
  * Test harness: the real CNCF distribution registry (Debian's `docker-registry`) on a free
  * loopback port, with storage, config, certificates and htpasswd in a temp dir. Modes: plain HTTP,
- * TLS with a CA generated at test time, and TLS with basic auth. The config builder also knows
- * `auth.token`, so a later token mode only needs a token server and a mode entry here.
+ * TLS with a CA generated at test time, TLS with basic auth, and token auth (docker's token spec)
+ * against the issuer of token-server.ts, over TLS or plain HTTP.
  * Registries are killed and their temp dirs removed by `stop()`, and at process exit.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -16,12 +16,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GantryError, throwIfAborted } from '../../src/errors.js';
 import { freePort, run } from './run.js';
+import { startTokenServer, type TokenAlgorithm, type TokenServer, type TokenUser } from './token-server.js';
 
 export { freePort } from './run.js';
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 
-export type RegistryMode = 'http' | 'tls' | 'tls-basic';
+export type RegistryMode = 'http' | 'tls' | 'tls-basic' | 'token';
 
 export interface StartRegistryOptions {
   readonly mode: RegistryMode;
@@ -31,6 +32,21 @@ export interface StartRegistryOptions {
   readonly password?: string;
   /** Listen on this port instead of a free one (no retry on a port clash). */
   readonly port?: number;
+  /** token mode: serve the registry (and the token server) over TLS; default true. */
+  readonly tls?: boolean;
+  /**
+   * token mode: the token server's user table. Default: user `gantry` (or `username`) with
+   * `password` (or a random one) allowed everything, catalog included; nothing for anonymous.
+   */
+  readonly users?: readonly TokenUser[];
+  /** token mode: where and how the token server runs. */
+  readonly token?: {
+    /** Loopback address of the token server (e.g. '127.0.0.2': a realm on another host). */
+    readonly host?: string;
+    readonly algorithm?: TokenAlgorithm;
+    /** Token lifetime in seconds. */
+    readonly expiresIn?: number;
+  };
   readonly signal?: AbortSignal;
 }
 
@@ -44,8 +60,11 @@ export interface TestRegistry {
   readonly caFile?: string;
   /** A docker certs.d style directory for this host holding ca.crt (skopeo --*-cert-dir). */
   readonly certsDir?: string;
+  /** tls-basic: the user; token: the first user of the table with a password. */
   readonly username?: string;
   readonly password?: string;
+  /** token mode: the issuer the registry trusts (its realm, service, recorded requests). */
+  readonly tokenServer?: TokenServer;
   readonly storageDir: string;
   readonly configFile: string;
   /** The last lines the registry logged. */
@@ -179,7 +198,8 @@ export async function generateTls(dir: string, options: { signal?: AbortSignal }
       'basicConstraints=critical,CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      // 127.0.0.2 too: a token server there plays a realm on another host under the same CA.
+      'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost',
       '',
     ].join('\n'),
   );
@@ -267,6 +287,8 @@ export interface RegistryRequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Send the registry's basic-auth credentials (tls-basic), or these ones. */
   readonly auth?: boolean | { readonly username: string; readonly password: string };
+  /** Send this bearer token (token mode; see fetchToken in token-server.ts). */
+  readonly token?: string;
   /** Give up when no response arrives within this time; default 10 s. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -287,6 +309,7 @@ export async function registryRequest(
         ? options.auth
         : undefined;
   if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   const ca = reg.caFile ? await readFile(reg.caFile) : undefined;
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
@@ -330,6 +353,11 @@ interface Prepared {
   readonly htpasswd?: string;
   readonly username?: string;
   readonly password?: string;
+  readonly tokenServer?: TokenServer;
+}
+
+function usesTls(options: StartRegistryOptions): boolean {
+  return options.mode === 'tls' || options.mode === 'tls-basic' || (options.mode === 'token' && options.tls !== false);
 }
 
 async function prepare(options: StartRegistryOptions): Promise<Prepared> {
@@ -339,7 +367,8 @@ async function prepare(options: StartRegistryOptions): Promise<Prepared> {
   try {
     const storageDir = join(dir, 'storage');
     await mkdir(storageDir);
-    const tls = options.mode === 'http' ? undefined : await generateTls(join(dir, 'tls'), options);
+    const tls = usesTls(options) ? await generateTls(join(dir, 'tls'), options) : undefined;
+    if (options.mode === 'token') return { dir, storageDir, tls, ...(await prepareToken(options, dir, tls)) };
     if (options.mode !== 'tls-basic') return { dir, storageDir, tls };
     const username = options.username ?? 'gantry';
     const password = options.password ?? randomBytes(12).toString('hex');
@@ -351,6 +380,33 @@ async function prepare(options: StartRegistryOptions): Promise<Prepared> {
     await removeDir(dir);
     throw err;
   }
+}
+
+async function prepareToken(
+  options: StartRegistryOptions,
+  dir: string,
+  tls: TlsMaterial | undefined,
+): Promise<Pick<Prepared, 'tokenServer' | 'username' | 'password'>> {
+  const users = options.users ?? [
+    {
+      username: options.username ?? 'gantry',
+      password: options.password ?? randomBytes(12).toString('hex'),
+      access: { '*': ['*'], 'registry:catalog': ['*'] },
+    },
+  ];
+  const tokenDir = join(dir, 'token');
+  await mkdir(tokenDir);
+  const tokenServer = await startTokenServer({
+    users,
+    host: options.token?.host,
+    algorithm: options.token?.algorithm,
+    expiresIn: options.token?.expiresIn,
+    tls,
+    dir: tokenDir,
+    signal: options.signal,
+  });
+  const first = users.find((u) => u.username !== '*' && u.password !== undefined);
+  return { tokenServer, username: first?.username, password: first?.password };
 }
 
 function startFailure(message: string, log: LogTail, cause?: unknown): GantryError {
@@ -380,6 +436,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Test
   } catch (err) {
     lastError = err;
   }
+  await prepared.tokenServer?.stop();
   await removeDir(prepared.dir);
   throw lastError;
 }
@@ -388,9 +445,18 @@ async function launch(options: StartRegistryOptions, prepared: Prepared, port: n
   const { dir, tls } = prepared;
   const host = `127.0.0.1:${port}`;
   const configFile = join(dir, `config-${port}.yml`);
-  const auth: RegistryAuthConfig = prepared.htpasswd
-    ? { kind: 'htpasswd', realm: 'gantry-test', path: prepared.htpasswd }
-    : { kind: 'none' };
+  const token = prepared.tokenServer;
+  const auth: RegistryAuthConfig = token
+    ? {
+        kind: 'token',
+        realm: token.realm,
+        service: token.service,
+        issuer: token.issuer,
+        rootCertBundle: token.rootCertBundle,
+      }
+    : prepared.htpasswd
+      ? { kind: 'htpasswd', realm: 'gantry-test', path: prepared.htpasswd }
+      : { kind: 'none' };
   await writeFile(
     configFile,
     registryConfig({
@@ -444,6 +510,7 @@ async function launch(options: StartRegistryOptions, prepared: Prepared, port: n
       }
     }
     liveChildren.delete(child);
+    await token?.stop();
     await removeDir(dir);
   };
 
@@ -456,13 +523,14 @@ async function launch(options: StartRegistryOptions, prepared: Prepared, port: n
     certsDir,
     username: prepared.username,
     password: prepared.password,
+    tokenServer: token,
     storageDir: prepared.storageDir,
     configFile,
     logTail: () => log.tail(),
     stop,
   };
 
-  const ok = options.mode === 'tls-basic' ? [401] : [200];
+  const ok = options.mode === 'tls-basic' || options.mode === 'token' ? [401] : [200];
   try {
     for (let i = 0; ; i++) {
       throwIfAborted(options.signal);
