@@ -325,10 +325,12 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     // Socket errors in the body become TransportErrors too, so a reader (e.g. a resuming blob
     // fetch) can tell a dropped connection from its own failures.
     const body = new PassThrough({ highWaterMark: 64 * 1024 });
-    res.on('error', (err) => {
+    const fail = (err: unknown): void => {
+      if (body.destroyed) return;
       const signal = request.signal;
       body.destroy(signal?.aborted ? new AbortedError({ cause: signal.reason }) : transportError(err, url, true));
-    });
+    };
+    res.on('error', fail);
     res.pipe(body);
     body.on('close', () => {
       if (!res.complete) {
@@ -336,12 +338,9 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         req.destroy();
       }
     });
-    // Node ends a response cut short (Content-Length not reached) with an error on res; when it
-    // does not (older behaviour: 'aborted' only), turn it into one.
-    res.on('aborted', () => {
-      if (!body.destroyed)
-        body.destroy(transportError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }), url, true));
-    });
+    // Node reports a response cut short (Content-Length not reached) as an error on res; where it
+    // only emits 'aborted', that is turned into one.
+    res.on('aborted', () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
     return {
       status: res.statusCode ?? 0,
       statusText: res.statusMessage ?? '',
