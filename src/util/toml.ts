@@ -225,7 +225,10 @@ class Parser {
       value = Number.parseInt(word.slice(2).replaceAll('_', ''), 8);
     } else if (/^0b[01](_?[01])*$/.test(word)) {
       value = Number.parseInt(word.slice(2).replaceAll('_', ''), 2);
-    } else if (/^(inf|nan|[+-]inf|[+-]nan)$/.test(word) || /^[+-]?[0-9_]+(\.[0-9_]+)?([eE][+-]?[0-9_]+)?$/.test(word)) {
+    } else if (
+      /^(inf|nan|[+-]inf|[+-]nan)$/.test(word) ||
+      /^[+-]?[0-9_]+(\.[0-9_]+([eE][+-]?[0-9_]+)?|[eE][+-]?[0-9_]+)$/.test(word)
+    ) {
       this.#fail(`floats are not supported (${word})`, start);
     } else if (/^\d{4}-\d{2}-\d{2}/.test(word) || /^\d{2}:\d{2}/.test(word)) {
       this.#fail(`dates and times are not supported (${word})`, start);

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { GantryError } from '../../errors.js';
-import type { HostSettings, HostSettingsResolver } from '../transport/types.js';
+import type { HostSettings } from '../transport/types.js';
 import { defaultCertsDirs, loadCertsFor } from './certs.js';
 import { EMPTY_REGISTRIES_CONFIG, type RegistriesConfig, registryConfigFor } from './registries.js';
 
@@ -20,7 +20,8 @@ export interface HostSettingsOptions {
   readonly plainHttp?: boolean;
 }
 
-export function createHostSettings(options: HostSettingsOptions = {}): HostSettingsResolver {
+/** A HostSettingsResolver (always async: it reads files once per host). */
+export function createHostSettings(options: HostSettingsOptions = {}): (host: string) => Promise<HostSettings> {
   const config = options.config ?? EMPTY_REGISTRIES_CONFIG;
   const dirs = options.certsDirs ?? defaultCertsDirs();
   const cache = new Map<string, Promise<HostSettings>>();
