@@ -78,7 +78,7 @@ function run(helper: string, action: string, input: string, options: HelperOptio
     child.on('error', (e: NodeJS.ErrnoException) => {
       finish(() =>
         reject(
-          e.code === 'ENOENT' || e.code === 'EACCES'
+          e.code === 'ENOENT'
             ? new HelperMissingError(helper, e)
             : new GantryError('CREDENTIAL_HELPER_FAILED', `docker-credential-${helper} ${action}: ${e.message}`, {
                 phase: 'config',
