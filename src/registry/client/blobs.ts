@@ -1,0 +1,167 @@
+/**
+ * Reading blobs from a registry: HEAD for size and existence, and GET as one continuous stream
+ * that is verified against the blob's digest and size. When the connection drops in the middle of
+ * the body, the stream carries on from the last byte received with `Range: bytes=N-` (a server
+ * that ignores Range and answers 200 has its first N bytes skipped), a few times at most; the
+ * consumer never sees the seam, and never an unverified end.
+ */
+import { pipeline as pipelineCb, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
+import { parseDigest, VerifyingStream } from '../../oci/digest.js';
+import { bindAbort } from '../../oci/stream.js';
+import type { Digest } from '../../oci/types.js';
+import type { HttpResponse } from '../transport/types.js';
+import type { Endpoints } from './endpoint.js';
+import { pullScope, type Repo } from './types.js';
+
+/** How many times one blob read resumes after a dropped connection. */
+export const MAX_RESUMES = 5;
+const RESUME_BACKOFF_MS = 100;
+
+function blobPath(repository: string, digest: Digest): string {
+  parseDigest(digest);
+  return `/v2/${repository}/blobs/${digest}`;
+}
+
+/** HEAD: the blob's size, or undefined when the repository does not have it. */
+export async function blobSize(
+  ep: Endpoints,
+  repo: Repo,
+  digest: Digest,
+  options: IoOptions & { scopes?: readonly string[] } = {},
+): Promise<number | undefined> {
+  throwIfAborted(options.signal);
+  const res = await ep.send(repo.registry, {
+    method: 'HEAD',
+    url: await ep.url(repo.registry, blobPath(repo.repository, digest)),
+    scopes: options.scopes ?? [pullScope(repo.repository)],
+    signal: options.signal,
+  });
+  await res.discard().catch(() => {});
+  if (res.status === 404) return undefined;
+  if (res.status !== 200)
+    throw await ep.error(repo.registry, res, { repository: repo.repository, what: `blob ${digest}` });
+  const size = Number(res.headers['content-length']);
+  return Number.isSafeInteger(size) && size >= 0 ? size : 0;
+}
+
+function contentRangeStart(value: string | undefined): number | undefined {
+  const m = value === undefined ? null : /^\s*bytes\s+(\d+)-\d+\/(\d+|\*)\s*$/i.exec(value);
+  return m ? Number(m[1]) : undefined;
+}
+
+function droppedEarly(digest: Digest, got: number, total: number): GantryError {
+  return new GantryError('CONNECTION_DROPPED', `blob ${digest}: connection closed after ${got} of ${total} bytes`, {
+    phase: 'pull',
+    suggestion: 'the network or registry keeps dropping the download; retry later',
+  });
+}
+
+interface ResumeState {
+  readonly ep: Endpoints;
+  readonly repo: Repo;
+  readonly digest: Digest;
+  readonly url: URL;
+  readonly total: number | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+async function fetchFrom(state: ResumeState, offset: number): Promise<HttpResponse> {
+  const { ep, repo, digest } = state;
+  return ep.expect(
+    repo.registry,
+    {
+      method: 'GET',
+      url: state.url,
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      scopes: [pullScope(repo.repository)],
+      signal: state.signal,
+    },
+    offset > 0 ? [200, 206] : [200],
+    { repository: repo.repository, what: `blob ${digest}` },
+  );
+}
+
+/** The body bytes of `first`, then of as many Range requests as it takes to get them all. */
+async function* resumingBody(state: ResumeState, first: HttpResponse): AsyncGenerator<Buffer> {
+  let res = first;
+  let offset = 0;
+  let skip = 0;
+  let resumes = 0;
+  try {
+    for (;;) {
+      let failure: unknown;
+      try {
+        for await (const chunk of res.body) {
+          let buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+          if (skip > 0) {
+            if (buf.byteLength <= skip) {
+              skip -= buf.byteLength;
+              continue;
+            }
+            buf = buf.subarray(skip);
+            skip = 0;
+          }
+          offset += buf.byteLength;
+          yield buf;
+        }
+        // A clean end short of the size the descriptor promised is a drop too (a proxy that closes).
+        if (state.total === undefined || offset >= state.total) return;
+        failure = droppedEarly(state.digest, offset, state.total);
+      } catch (err) {
+        if (state.signal?.aborted) throw new AbortedError({ cause: state.signal.reason });
+        failure = err;
+      }
+      if (resumes >= MAX_RESUMES) throw failure;
+      resumes++;
+      skip = 0;
+      res.body.destroy();
+      await sleep(RESUME_BACKOFF_MS * resumes, undefined, state.signal ? { signal: state.signal } : {}).catch(() => {
+        throw new AbortedError({ cause: state.signal?.reason });
+      });
+      res = await fetchFrom(state, offset);
+      if (res.status === 206) {
+        const start = contentRangeStart(res.headers['content-range']);
+        if (start !== offset) {
+          res.body.destroy();
+          throw new GantryError(
+            'RANGE_INVALID',
+            `blob ${state.digest}: asked for bytes from ${offset}, got a range starting at ${start ?? 'an unknown offset'}`,
+            { phase: 'pull', suggestion: 'the registry answers Range requests wrongly; retry the pull' },
+          );
+        }
+      } else {
+        // The server ignored Range and sent the whole blob again: drop what we already have.
+        skip = offset;
+      }
+    }
+  } finally {
+    res.body.destroy();
+  }
+}
+
+/**
+ * Opens a blob: the request is made now (so a missing blob fails here), the body streams, verified
+ * against `desc.digest` and `desc.size`, and resumes after dropped connections.
+ */
+export async function openBlob(
+  ep: Endpoints,
+  repo: Repo,
+  desc: { readonly digest: Digest; readonly size?: number },
+  options: IoOptions = {},
+): Promise<Readable> {
+  throwIfAborted(options.signal);
+  const url = await ep.url(repo.registry, blobPath(repo.repository, desc.digest));
+  const provisional: ResumeState = { ep, repo, digest: desc.digest, url, total: desc.size, signal: options.signal };
+  const first = await fetchFrom(provisional, 0);
+  const length = Number(first.headers['content-length']);
+  const total = desc.size ?? (Number.isSafeInteger(length) && length >= 0 ? length : undefined);
+  const state: ResumeState = { ...provisional, total };
+  const body = Readable.from(resumingBody(state, first), { objectMode: false });
+  const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
+  return bindAbort(
+    pipelineCb(body, verify, () => {}),
+    options.signal,
+  );
+}

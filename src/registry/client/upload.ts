@@ -1,0 +1,354 @@
+/**
+ * Pushing one blob: HEAD first (the repository may have it), a cross-repository mount when the
+ * caller knows another repository of the registry has it, then an upload session: one PUT for
+ * small blobs, POST + one streamed PATCH + PUT for large ones, and PATCH chunks with Content-Range
+ * when asked to (or when the registry or a proxy answers 413 to a large body, then with smaller
+ * and smaller chunks). Upload sessions are not idempotent: a failed attempt is abandoned and a new
+ * session starts, reading the blob again from `open()`. What is sent is checked against the
+ * descriptor on the way, so a wrong source fails here rather than at the registry.
+ */
+import { PassThrough, pipeline as pipelineCb, Readable, Transform, type TransformCallback } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AbortedError, GantryError, InvalidContentError, throwIfAborted } from '../../errors.js';
+import { parseDigest, VerifyingStream } from '../../oci/digest.js';
+import { readBounded } from '../../oci/stream.js';
+import type { Descriptor } from '../../oci/types.js';
+import { isTemporary } from '../errors.js';
+import { blobSize } from './blobs.js';
+import { appendQuery, type Endpoints, locationOf } from './endpoint.js';
+import { type PushBlobOptions, type PushBlobResult, pullScope, pushScope, type Repo } from './types.js';
+
+/** Blobs up to this size go in one PUT; larger ones stream in a PATCH. */
+export const SMALL_BLOB_SIZE = 1024 * 1024;
+/** The first chunk size tried after a 413 to a whole body. */
+export const FALLBACK_CHUNK_SIZE = 4 * 1024 * 1024;
+/** Below this, halving chunks after 413s stops: the limit is not about body size. */
+export const MIN_FALLBACK_CHUNK_SIZE = 64 * 1024;
+/** Upload sessions tried per blob when attempts fail for temporary reasons. */
+export const MAX_UPLOAD_ATTEMPTS = 3;
+const RETRY_BACKOFF_MS = 250;
+
+const OCTET = 'application/octet-stream';
+
+export type BlobOpener = () => Readable | Promise<Readable>;
+
+interface Session {
+  readonly url: URL;
+  /** OCI-Chunk-Min-Length: the smallest chunk (but the last) the registry accepts. */
+  readonly minChunk: number;
+}
+
+function uploadsPath(repository: string): string {
+  return `/v2/${repository}/blobs/uploads/`;
+}
+
+function noLocation(repo: Repo): GantryError {
+  return new GantryError('UPLOAD_NO_LOCATION', `${repo.registry} started an upload without a Location header`, {
+    phase: 'push',
+    suggestion: 'the registry (or a proxy in front of it) does not follow the distribution spec',
+  });
+}
+
+async function startSession(
+  ep: Endpoints,
+  repo: Repo,
+  desc: Descriptor,
+  mountFrom: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Session | 'mounted'> {
+  const query = mountFrom !== undefined ? { mount: desc.digest, from: mountFrom } : {};
+  const scopes = [pushScope(repo.repository), ...(mountFrom !== undefined ? [pullScope(mountFrom)] : [])];
+  const res = await ep.expect(
+    repo.registry,
+    {
+      method: 'POST',
+      url: await ep.url(repo.registry, uploadsPath(repo.repository), query),
+      headers: { 'content-length': '0' },
+      body: Buffer.alloc(0),
+      bodyLength: 0,
+      scopes,
+      signal,
+    },
+    mountFrom !== undefined ? [201, 202] : [202],
+    { repository: repo.repository, what: `blob ${desc.digest}` },
+  );
+  await res.discard().catch(() => {});
+  if (res.status === 201) return 'mounted';
+  const url = locationOf(res);
+  if (url === undefined) throw noLocation(repo);
+  const min = Number(res.headers['oci-chunk-min-length']);
+  return { url, minChunk: Number.isSafeInteger(min) && min > 0 ? min : 0 };
+}
+
+/** Counts the bytes that pass, for progress. */
+class Counter extends Transform {
+  #bytes = 0;
+  readonly #report: ((bytes: number) => void) | undefined;
+  constructor(report: ((bytes: number) => void) | undefined) {
+    super();
+    this.#report = report;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.#bytes += chunk.byteLength;
+    this.#report?.(this.#bytes);
+    callback(null, chunk);
+  }
+}
+
+/** Hands out consecutive pieces of exactly `n` bytes of one stream, for chunked uploads. */
+class ChunkReader {
+  readonly #it: AsyncIterator<Buffer>;
+  #leftover: Buffer | undefined;
+
+  constructor(stream: Readable) {
+    this.#it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  async #next(): Promise<Buffer | undefined> {
+    const left = this.#leftover;
+    if (left !== undefined) {
+      this.#leftover = undefined;
+      return left;
+    }
+    const r = await this.#it.next();
+    return r.done ? undefined : r.value;
+  }
+
+  take(n: number, what: string): Readable {
+    const gen = async function* (this: ChunkReader): AsyncGenerator<Buffer> {
+      let left = n;
+      while (left > 0) {
+        let buf = await this.#next();
+        if (buf === undefined) {
+          throw new InvalidContentError('SIZE_MISMATCH', `${what} ended before its descriptor's size`, {
+            phase: 'push',
+            suggestion: 'the source of the blob is truncated; rebuild or re-pull it',
+          });
+        }
+        if (buf.byteLength > left) {
+          this.#leftover = buf.subarray(left);
+          buf = buf.subarray(0, left);
+        }
+        left -= buf.byteLength;
+        yield buf;
+      }
+    };
+    return Readable.from(gen.call(this), { objectMode: false });
+  }
+
+  /** Reads on to the end, so a verifying source reports a wrong digest or a longer blob. */
+  async end(what: string): Promise<void> {
+    const more = await this.#next();
+    if (more !== undefined && more.byteLength > 0) {
+      throw new InvalidContentError('SIZE_MISMATCH', `${what} is longer than its descriptor's size`, {
+        phase: 'push',
+        suggestion: 'the source of the blob does not match its descriptor; rebuild or re-pull it',
+      });
+    }
+  }
+
+  close(): void {
+    void this.#it.return?.().catch(() => {});
+  }
+}
+
+/**
+ * A request body factory over a stream that can be read once. PATCH bodies use it: the transport
+ * never resends a PATCH, and a second call would be a bug, so it is refused.
+ */
+function once(stream: Readable): () => Readable {
+  let used = false;
+  return () => {
+    if (used) {
+      throw new GantryError('UPLOAD_NOT_REPEATABLE', 'an upload request body cannot be sent twice', {
+        phase: 'push',
+        suggestion: 'this is a bug in gantry: upload requests must not be retried by the transport',
+      });
+    }
+    used = true;
+    return stream;
+  };
+}
+
+interface Attempt {
+  readonly ep: Endpoints;
+  readonly repo: Repo;
+  readonly desc: Descriptor;
+  readonly session: Session;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Closes the session with PUT ?digest=, with the whole blob as body or none (it was PATCHed). */
+async function finish(a: Attempt, url: URL, body: Buffer = Buffer.alloc(0)): Promise<void> {
+  const res = await a.ep.expect(
+    a.repo.registry,
+    {
+      method: 'PUT',
+      url: appendQuery(url, 'digest', a.desc.digest),
+      headers: { 'content-type': OCTET },
+      body,
+      bodyLength: body.byteLength,
+      scopes: [pushScope(a.repo.repository)],
+      signal: a.signal,
+    },
+    [200, 201, 204],
+    { repository: a.repo.repository, what: `blob ${a.desc.digest}` },
+  );
+  await res.discard().catch(() => {});
+}
+
+async function patch(
+  a: Attempt,
+  url: URL,
+  body: Readable,
+  length: number,
+  range: { start: number; end: number } | undefined,
+): Promise<URL> {
+  const headers: Record<string, string> = { 'content-type': OCTET };
+  if (range) headers['content-range'] = `${range.start}-${range.end}`;
+  const res = await a.ep.expect(
+    a.repo.registry,
+    {
+      method: 'PATCH',
+      url,
+      headers,
+      body: once(body),
+      bodyLength: length,
+      scopes: [pushScope(a.repo.repository)],
+      signal: a.signal,
+    },
+    [202, 204],
+    { repository: a.repo.repository, what: `blob ${a.desc.digest}` },
+  );
+  await res.discard().catch(() => {});
+  return locationOf(res) ?? url;
+}
+
+async function uploadChunked(a: Attempt, source: Readable, chunkSize: number): Promise<void> {
+  const what = `blob ${a.desc.digest}`;
+  const reader = new ChunkReader(source);
+  try {
+    let url = a.session.url;
+    for (let start = 0; start < a.desc.size; ) {
+      throwIfAborted(a.signal);
+      const n = Math.min(chunkSize, a.desc.size - start);
+      url = await patch(a, url, reader.take(n, what), n, { start, end: start + n - 1 });
+      start += n;
+    }
+    await reader.end(what);
+    await finish(a, url);
+  } finally {
+    reader.close();
+  }
+}
+
+function isTooLarge(err: unknown): boolean {
+  return GantryError.is(err) && (err as GantryError & { status?: unknown }).status === 413;
+}
+
+function isSourceFault(err: unknown): boolean {
+  return GantryError.is(err) && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH');
+}
+
+/** The chunk size to try after a 413, or undefined when chunks are already as small as we go. */
+function shrink(current: number | undefined, bodySize: number, minChunk: number): number | undefined {
+  const floor = Math.max(MIN_FALLBACK_CHUNK_SIZE, minChunk);
+  const next =
+    current === undefined ? Math.min(FALLBACK_CHUNK_SIZE, Math.floor(bodySize / 2)) : Math.floor(current / 2);
+  const size = Math.max(next, floor);
+  if (current !== undefined && size >= current) return undefined;
+  if (current === undefined && size >= bodySize) return undefined;
+  return size;
+}
+
+async function cancel(ep: Endpoints, repo: Repo, url: URL): Promise<void> {
+  try {
+    const res = await ep.send(repo.registry, { method: 'DELETE', url, scopes: [pushScope(repo.repository)] });
+    await res.discard();
+  } catch {
+    // Best effort: the registry times abandoned uploads out anyway.
+  }
+}
+
+/**
+ * Pushes one blob. `open` is called once per upload attempt and must give the blob from its first
+ * byte each time. Returns how the blob got there.
+ */
+export async function pushBlob(
+  ep: Endpoints,
+  repo: Repo,
+  desc: Descriptor,
+  open: BlobOpener,
+  options: PushBlobOptions & { chunkSize?: number } = {},
+): Promise<PushBlobResult> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  parseDigest(desc.digest);
+  if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
+    throw new InvalidContentError('INVALID_SIZE', `blob ${desc.digest} has an invalid size ${desc.size}`, {
+      phase: 'push',
+      suggestion: 'the descriptor is malformed; rebuild the image',
+    });
+  }
+  const scopes = [pushScope(repo.repository)];
+  if ((await blobSize(ep, repo, desc.digest, { signal, scopes })) !== undefined) return 'exists';
+  const mountFrom =
+    options.mountFrom !== undefined && options.mountFrom !== repo.repository ? options.mountFrom : undefined;
+  const what = `blob ${desc.digest}`;
+  let chunkSize = options.chunkSize;
+  let attempts = 0;
+  for (;;) {
+    throwIfAborted(signal);
+    attempts++;
+    let session: Session | undefined;
+    let source: Readable | undefined;
+    let sourceError: unknown;
+    try {
+      const started = await startSession(ep, repo, desc, mountFrom, signal);
+      if (started === 'mounted') return 'mounted';
+      session = started;
+      const a: Attempt = { ep, repo, desc, session, signal };
+      const raw = await open();
+      const verify = new VerifyingStream(desc.digest, desc.size, what);
+      source = pipelineCb(raw, new Counter(options.onProgress), verify, (err) => {
+        if (err) sourceError ??= err;
+      });
+      if (chunkSize !== undefined) {
+        await uploadChunked(a, source, Math.max(chunkSize, session.minChunk, 1));
+      } else if (desc.size <= SMALL_BLOB_SIZE) {
+        // Small enough to hold: the transport may then resend the PUT as it is (it retries PUTs).
+        const bytes = await readBounded(source, SMALL_BLOB_SIZE + 1, { what, ...(signal ? { signal } : {}) });
+        await finish(a, session.url, bytes);
+      } else {
+        const next = await patch(a, session.url, source, desc.size, undefined);
+        await finish(a, next);
+      }
+      return 'uploaded';
+    } catch (caught) {
+      source?.destroy();
+      if (session !== undefined) await cancel(ep, repo, session.url);
+      if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
+      // A wrong source explains whatever the request then failed with.
+      const err = isSourceFault(sourceError) ? sourceError : caught;
+      if (isSourceFault(err)) throw err;
+      if (isTooLarge(err)) {
+        const next = shrink(chunkSize, desc.size, session?.minChunk ?? 0);
+        if (next === undefined) throw err;
+        chunkSize = next;
+        continue;
+      }
+      if (attempts < MAX_UPLOAD_ATTEMPTS && (isTemporary(err) || !GantryError.is(err))) {
+        await sleep(RETRY_BACKOFF_MS * 2 ** (attempts - 1), undefined, signal ? { signal } : {}).catch(() => {
+          throw new AbortedError({ cause: signal?.reason });
+        });
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+/** A stream over bytes already in memory (configs, manifests). */
+export function bytesStream(bytes: Buffer): Readable {
+  return new PassThrough().end(bytes);
+}
