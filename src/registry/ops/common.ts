@@ -1,0 +1,67 @@
+/**
+ * What push, pull and copy share: a limit on blobs in flight, per-blob progress events (throttled
+ * by bytes, never by time), and telling images from indexes.
+ */
+import type { Image, ImageIndex } from '../../oci/image.js';
+import type { Digest } from '../../oci/types.js';
+import type { ProgressSink } from '../../util/progress.js';
+
+/** Runs at most `n` tasks at once, in the order they were handed in. */
+export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    active--;
+    waiting.shift()?.();
+  };
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      release();
+    }
+  };
+}
+
+export function isImageIndex(item: Image | ImageIndex): item is ImageIndex {
+  return typeof (item as Partial<ImageIndex>).indexManifest === 'function';
+}
+
+export function shortDigest(digest: Digest): string {
+  const hex = digest.slice(digest.indexOf(':') + 1);
+  return hex.slice(0, 12);
+}
+
+/** Progress of one blob: start, byte counts (every 1% or 256 KiB, whichever is larger), done or error. */
+export class BlobProgress {
+  readonly #sink: ProgressSink;
+  readonly #id: string;
+  readonly #total: number;
+  readonly #step: number;
+  #last = -1;
+
+  constructor(sink: ProgressSink, id: string, name: string, total: number) {
+    this.#sink = sink;
+    this.#id = id;
+    this.#total = total;
+    this.#step = Math.max(256 * 1024, Math.floor(total / 100));
+    sink({ type: 'start', id, name });
+  }
+
+  bytes(current: number): void {
+    if (current < this.#last) this.#last = -1; // a retry starts again from 0
+    if (this.#last >= 0 && current - this.#last < this.#step && current !== this.#total) return;
+    this.#last = current;
+    this.#sink({ type: 'progress', id: this.#id, current, total: this.#total, unit: 'bytes' });
+  }
+
+  done(detail: string, cached = false): void {
+    this.#sink(cached ? { type: 'done', id: this.#id, cached: true, detail } : { type: 'done', id: this.#id, detail });
+  }
+
+  error(err: unknown): void {
+    this.#sink({ type: 'error', id: this.#id, message: err instanceof Error ? err.message : String(err) });
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Pulling from a registry into an OCI image layout (the store is one): the reference is resolved
+ * (an index to one platform, or kept whole with `allPlatforms`), blobs stream into the layout
+ * verified against their digests, at most `client.concurrency` at once, skipped when present;
+ * manifests are written after everything they refer to, so a manifest in the layout always has
+ * its blobs. The layout's index.json is left alone: the caller names what was pulled.
+ */
+import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
+import type { Image, ImageIndex } from '../../oci/image.js';
+import type { OciLayout } from '../../oci/layout.js';
+import { isIndexMediaType, isManifestMediaType } from '../../oci/parse.js';
+import { resolvePlatform } from '../../oci/partial.js';
+import { hostPlatform } from '../../oci/platform.js';
+import type { Descriptor, Platform } from '../../oci/types.js';
+import type { Reference } from '../../reference/index.js';
+import type { RegistryClient } from '../client/client.js';
+import { formatRepo, type Repo } from '../client/types.js';
+import { bytesStream } from '../client/upload.js';
+import { type RemoteImage, RemoteIndex, remoteImage, remoteSource } from '../remote.js';
+import { BlobProgress, isImageIndex, limiter, shortDigest } from './common.js';
+
+export interface PullOptions extends IoOptions {
+  /** The platform to pick out of an index; default the host's. */
+  readonly platform?: Platform;
+  /** Keep an index whole and pull every child. */
+  readonly allPlatforms?: boolean;
+}
+
+class Puller {
+  readonly #client: RegistryClient;
+  readonly #layout: OciLayout;
+  readonly #o: IoOptions;
+  readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
+  readonly #blobs = new Map<string, Promise<void>>();
+
+  constructor(client: RegistryClient, layout: OciLayout, o: IoOptions) {
+    this.#client = client;
+    this.#layout = layout;
+    this.#o = o;
+    this.#limit = limiter(client.concurrency);
+  }
+
+  #blob(source: Repo, desc: Descriptor, kind: 'layer' | 'config'): Promise<void> {
+    let p = this.#blobs.get(desc.digest);
+    if (p === undefined) {
+      p = this.#limit(() => this.#pullBlob(source, desc, kind));
+      this.#blobs.set(desc.digest, p);
+    }
+    return p;
+  }
+
+  async #pullBlob(source: Repo, desc: Descriptor, kind: 'layer' | 'config'): Promise<void> {
+    const o = this.#o;
+    throwIfAborted(o.signal);
+    const progress = new BlobProgress(
+      this.#client.progress,
+      `pull ${formatRepo(source)}@${desc.digest}`,
+      `pull ${kind} ${shortDigest(desc.digest)}`,
+      desc.size,
+    );
+    try {
+      if (await this.#layout.hasBlob(desc.digest)) {
+        progress.done('exists', true);
+        return;
+      }
+      const stream = await this.#client.openBlob(source, desc, o);
+      let bytes = 0;
+      stream.on('data', (chunk: Buffer) => {
+        bytes += chunk.byteLength;
+        progress.bytes(bytes);
+      });
+      await this.#layout.writeBlob(stream, { digest: desc.digest, size: desc.size }, o);
+      progress.done('pulled');
+    } catch (err) {
+      progress.error(err);
+      throw err;
+    }
+  }
+
+  async #manifestBytes(raw: Buffer, desc: Descriptor): Promise<void> {
+    await this.#layout.writeBlob(bytesStream(raw), { digest: desc.digest, size: desc.size }, this.#o);
+  }
+
+  async image(image: Image): Promise<Descriptor> {
+    const o = this.#o;
+    const desc: Descriptor = {
+      mediaType: await image.mediaType(o),
+      digest: await image.digest(o),
+      size: await image.size(o),
+    };
+    if (await this.#layout.hasBlob(desc.digest)) return desc;
+    const source = remoteSource(image);
+    if (source === undefined) {
+      throw new GantryError('NOT_REMOTE', `image ${desc.digest} is not a registry image`, {
+        phase: 'pull',
+        suggestion: 'this is a bug in gantry: pull takes images from remoteImage',
+      });
+    }
+    const manifest = await image.manifest(o);
+    await Promise.all([
+      ...manifest.layers.map((d) => this.#blob(source, d, 'layer')),
+      this.#blob(source, manifest.config, 'config'),
+    ]);
+    await this.#manifestBytes(await image.rawManifest(o), desc);
+    return desc;
+  }
+
+  async index(index: ImageIndex): Promise<Descriptor> {
+    const o = this.#o;
+    const desc: Descriptor = {
+      mediaType: await index.mediaType(o),
+      digest: await index.digest(o),
+      size: await index.size(o),
+    };
+    if (await this.#layout.hasBlob(desc.digest)) return desc;
+    const children = (await index.indexManifest(o)).manifests;
+    await Promise.all(
+      children.map(async (child) => {
+        if (await this.#layout.hasBlob(child.digest)) return;
+        if (isIndexMediaType(child.mediaType)) await this.index(await index.imageIndex(child.digest, o));
+        else if (isManifestMediaType(child.mediaType)) await this.image(await index.image(child.digest, o));
+        else {
+          throw new GantryError(
+            'UNSUPPORTED_MEDIA_TYPE',
+            `index ${desc.digest} has a child of unsupported media type ${child.mediaType}`,
+            { phase: 'pull', suggestion: 'only image manifests and indexes can be pulled' },
+          );
+        }
+      }),
+    );
+    await this.#manifestBytes(await index.rawManifest(o), desc);
+    return desc;
+  }
+}
+
+/**
+ * Pulls what `ref` names into `layout` and returns the descriptor of what was pulled: the image
+ * for `platform` (default: the host's) out of an index, or the whole index with `allPlatforms`.
+ */
+export async function pullToLayout(
+  client: RegistryClient,
+  ref: Reference,
+  layout: OciLayout,
+  o: PullOptions = {},
+): Promise<Descriptor> {
+  throwIfAborted(o.signal);
+  const item = await remoteImage(client, ref, o);
+  const puller = new Puller(client, layout, o);
+  if (item instanceof RemoteIndex) {
+    if (o.allPlatforms) return puller.index(item);
+    return puller.image(await resolvePlatform(item, o.platform ?? hostPlatform(), o));
+  }
+  return puller.image(item);
+}
+
+/** Pulls an image or index already resolved (e.g. by remoteImage) into `layout`. */
+export function pullItemToLayout(
+  client: RegistryClient,
+  item: RemoteImage | RemoteIndex | Image | ImageIndex,
+  layout: OciLayout,
+  o: IoOptions = {},
+): Promise<Descriptor> {
+  const puller = new Puller(client, layout, o);
+  return isImageIndex(item) ? puller.index(item) : puller.image(item);
+}
