@@ -123,7 +123,12 @@ export function withAuth(inner: RoundTripper, options: AuthOptions): RoundTrippe
     let p = pings.get(origin);
     if (!p) {
       p = (async (): Promise<AuthScheme> => {
-        const res = await inner({ method: 'GET', url: new URL('/v2/', origin), ...(signal ? { signal } : {}) });
+        const res = await inner({
+          method: 'GET',
+          url: new URL('/v2/', origin),
+          ...(options.userAgent ? { headers: { 'user-agent': options.userAgent } } : {}),
+          ...(signal ? { signal } : {}),
+        });
         await res.discard();
         if (res.status !== 401) return { kind: 'anonymous' };
         return schemeFromChallenges(parseChallenges(res.all('www-authenticate'))) ?? { kind: 'anonymous' };
@@ -231,7 +236,8 @@ export function withAuth(inner: RoundTripper, options: AuthOptions): RoundTrippe
     if (!isRegistryUrl(request.url) || hasHeader(request, 'authorization')) return inner(request);
     const origin = request.url.origin;
     let scheme = await ping(origin, request.signal);
-    const cred = await resolveCredential(request.signal);
+    // Registries that need no auth never make the keychain run a credential helper.
+    let cred = scheme.kind === 'anonymous' ? undefined : await resolveCredential(request.signal);
     let scopes = mergeScopes(request.scopes);
     let auth = await authorize(scheme, cred, scopes, request);
     let response = await inner(withAuthorization(request, auth.header));
@@ -256,6 +262,7 @@ export function withAuth(inner: RoundTripper, options: AuthOptions): RoundTrippe
     if (learned && schemeChanged) {
       scheme = learned;
       pings.set(origin, Promise.resolve(learned));
+      cred = await resolveCredential(request.signal);
     }
     scopes = widened;
     auth = await authorize(scheme, cred, scopes, request);

@@ -69,10 +69,13 @@ function httpFor(options: TransportOptions): RoundTripper {
   return t;
 }
 
+/**
+ * One signal per request that follows both. Always a fresh one: every request then listens on its
+ * own signal, and many concurrent requests do not pile listeners onto the command's signal.
+ */
 function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
-  if (!a) return b;
-  if (!b || a === b) return a;
-  return AbortSignal.any([a, b]);
+  const list = [a, b].filter((s): s is AbortSignal => s !== undefined);
+  return list.length === 0 ? undefined : AbortSignal.any(list);
 }
 
 function withDefaults(inner: RoundTripper, userAgent: string, signal: AbortSignal | undefined): RoundTripper {
