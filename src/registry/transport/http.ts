@@ -196,6 +196,7 @@ interface Attempt {
  */
 export function createHttpTransport(options: HttpTransportOptions = {}): HttpTransport {
   const agents = new Map<string, HttpAgent>();
+  const staleFailures = new WeakSet<object>();
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
 
@@ -221,8 +222,27 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     return agent;
   }
 
-  /** One exchange with one URL, no redirects. Resolves when the response head arrives. */
+  /**
+   * One exchange with one URL, no redirects. Resolves when the response head arrives. A request
+   * that fails on a reused keep-alive socket before any answer is sent once more on a fresh
+   * connection, whatever its method: the server closed that idle socket as the request went out,
+   * so it never saw the request (the retry Node's docs recommend for `reusedSocket`).
+   */
   async function exchange(
+    request: HttpRequest,
+    url: URL,
+    headers: Record<string, string>,
+    withBody: boolean,
+  ): Promise<Attempt> {
+    try {
+      return await exchangeOnce(request, url, headers, withBody);
+    } catch (err) {
+      if (!staleFailures.has(err as object)) throw err;
+      return exchangeOnce(request, url, headers, withBody);
+    }
+  }
+
+  async function exchangeOnce(
     request: HttpRequest,
     url: URL,
     headers: Record<string, string>,
@@ -263,10 +283,18 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         if (settled) return;
         settled = true;
         source?.destroy();
-        reject(
-          bodyError ??
-            (signal?.aborted ? new AbortedError({ cause: signal.reason }) : transportError(err, url, connected)),
-        );
+        if (bodyError !== undefined) {
+          reject(bodyError);
+          return;
+        }
+        if (signal?.aborted) {
+          reject(new AbortedError({ cause: signal.reason }));
+          return;
+        }
+        const mapped = transportError(err, url, connected);
+        const code = errnoCode(err);
+        if (req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) staleFailures.add(mapped);
+        reject(mapped);
       };
       const onAbort = (): void => {
         req.destroy(new AbortedError({ cause: signal?.reason }));

@@ -263,6 +263,40 @@ describe('http transport: failures and abort', () => {
     }
   });
 
+  // The race every keep-alive client meets: the server drops an idle connection just as the next
+  // request goes out on it. Even a POST (never retried by the retry layer) must survive it.
+  test('a request reset on a reused keep-alive socket is sent again on a fresh connection', async () => {
+    let connections = 0;
+    const raw = createNetServer((socket) => {
+      connections++;
+      let seen = '';
+      let served = 0;
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('latin1');
+        while (seen.includes('\r\n\r\n')) {
+          seen = seen.slice(seen.indexOf('\r\n\r\n') + 4);
+          served++;
+          if (served === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+          else socket.resetAndDestroy();
+        }
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const port = (raw.address() as import('node:net').AddressInfo).port;
+    const keepAlive = createHttpTransport();
+    try {
+      const first = await keepAlive({ method: 'GET', url: new URL(`http://127.0.0.1:${port}/v2/`) });
+      assert.equal(await first.text(), 'ok');
+      const second = await keepAlive({ method: 'POST', url: new URL(`http://127.0.0.1:${port}/v2/x/blobs/uploads/`) });
+      assert.equal(await second.text(), 'ok');
+      assert.equal(connections, 2);
+    } finally {
+      keepAlive.close();
+      raw.close();
+    }
+  });
+
   test('a TCP server that never completes the TLS handshake hits the connect timeout', async () => {
     const sockets = new Set<Socket>();
     const silent = createNetServer((s) => {
