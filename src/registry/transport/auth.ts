@@ -9,8 +9,9 @@
  * credential was accepted but lacks the access), because only this layer knows whether and which
  * credentials were sent, and so which message is true.
  */
-import { GantryError, type Phase } from '../../errors.js';
+import type { GantryError, Phase } from '../../errors.js';
 import type { Credential, Keychain } from '../auth/credential.js';
+import { RegistryError } from '../errors.js';
 import { type Challenge, parseChallenges } from './challenge.js';
 import { realmPolicy } from './realm.js';
 import { mergeScopes, parseScope } from './scope.js';
@@ -222,7 +223,9 @@ export function withAuth(inner: RoundTripper, options: AuthOptions): RoundTrippe
       const wanted = scopes.map(parseScope).find((s) => s?.type === 'repository');
       const repo = wanted?.name ?? '(unknown repository)';
       const push = wanted?.actions.some((a) => a === 'push' || a === '*') ?? phase === 'push';
-      return new GantryError('DENIED', `access to ${repo} on ${registry} denied`, {
+      return new RegistryError('DENIED', `access to ${repo} on ${registry} denied`, {
+        status: response.status,
+        registry,
         phase,
         suggestion: push
           ? `check that your account (from ${cred.source}) may push there`

@@ -6,7 +6,7 @@
  */
 import { GantryError, type Phase } from '../../errors.js';
 import type { Credential } from '../auth/credential.js';
-import { type RegistryError, registryError } from '../errors.js';
+import { RegistryError, registryError } from '../errors.js';
 import { scopesCover } from './scope.js';
 import type { HttpRequest, RoundTripper } from './types.js';
 
@@ -52,20 +52,26 @@ function basicHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
 }
 
-export function loginRequired(registry: string, phase: Phase, withheld?: string): GantryError {
+export function loginRequired(registry: string, phase: Phase, withheld?: string): RegistryError {
   return withheld
-    ? new GantryError('UNAUTHORIZED', `login required for ${registry} (${withheld})`, {
+    ? new RegistryError('UNAUTHORIZED', `login required for ${registry} (${withheld})`, {
+        status: 401,
+        registry,
         phase,
         suggestion: `gantry only sends credentials to the registry's own domain over https; ask the registry's operator about its token service, or run gantry login ${registry} with a registry token`,
       })
-    : new GantryError('UNAUTHORIZED', `login required for ${registry}`, {
+    : new RegistryError('UNAUTHORIZED', `login required for ${registry}`, {
+        status: 401,
+        registry,
         phase,
         suggestion: `run gantry login ${registry}`,
       });
 }
 
-export function credentialsRejected(registry: string, credential: Credential, phase: Phase): GantryError {
-  return new GantryError('UNAUTHORIZED', `credentials for ${registry} were rejected (from ${credential.source})`, {
+export function credentialsRejected(registry: string, credential: Credential, phase: Phase): RegistryError {
+  return new RegistryError('UNAUTHORIZED', `credentials for ${registry} were rejected (from ${credential.source})`, {
+    status: 401,
+    registry,
     phase,
     suggestion: `run gantry login ${registry}`,
   });

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { GantryError } from '../../../src/errors.js';
 import type { Credential } from '../../../src/registry/auth/credential.js';
+import { RegistryError } from '../../../src/registry/errors.js';
 import { withAuth } from '../../../src/registry/transport/auth.js';
 import { createHttpTransport } from '../../../src/registry/transport/http.js';
 import { createRegistryTransport } from '../../../src/registry/transport/stack.js';
@@ -240,6 +241,9 @@ describe('withAuth: bearer tokens', () => {
       (err: unknown) => {
         assert.ok(GantryError.is(err));
         assert.equal(err.code, 'UNAUTHORIZED');
+        assert.ok(err instanceof RegistryError);
+        assert.equal(err.status, 401);
+        assert.equal(err.temporary, false);
         assert.equal(
           err.oneLine(),
           `credentials for ${fx.registry.host} were rejected (from ~/.docker/config.json): run gantry login ${fx.registry.host}`,
