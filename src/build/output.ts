@@ -13,7 +13,9 @@ export type OutputSpec =
   | { readonly type: 'oci'; readonly dest: string; readonly tar: boolean; readonly name?: string }
   | { readonly type: 'docker'; readonly dest: string; readonly name?: string }
   | { readonly type: 'local'; readonly dest: string }
-  | { readonly type: 'tar'; readonly dest: string };
+  | { readonly type: 'tar'; readonly dest: string }
+  /** Push to a registry under `name` (default: every -t name); `type=image,push=true` is the same. */
+  | { readonly type: 'registry'; readonly name?: string };
 
 function usage(message: string, suggestion: string): GantryError {
   return new GantryError('INVALID_OUTPUT', message, { phase: 'usage', suggestion });
@@ -32,12 +34,19 @@ export function parseOutput(spec: string): OutputSpec {
   }
   const type = attrs.get('type') ?? 'local';
   const dest = attrs.get('dest');
-  const known = new Set(['type', 'dest', 'tar', 'name']);
+  const known = new Set(['type', 'dest', 'tar', 'name', 'push']);
   for (const key of attrs.keys()) {
-    if (!known.has(key)) throw usage(`unknown --output attribute ${key}`, 'known attributes: type, dest, tar, name');
+    if (!known.has(key))
+      throw usage(`unknown --output attribute ${key}`, 'known attributes: type, dest, tar, name, push');
+  }
+  const name = attrs.get('name');
+  if (type === 'registry' || (type === 'image' && attrs.get('push') === 'true')) {
+    return { type: 'registry', ...(name ? { name } : {}) };
+  }
+  if (type === 'image') {
+    throw usage('type=image stores the image, which -t already does', 'use -t NAME, or type=image,push=true to push');
   }
   if (!dest) throw usage(`--output type=${type} needs dest=PATH`, `add dest=PATH, e.g. type=${type},dest=out`);
-  const name = attrs.get('name');
   switch (type) {
     case 'oci': {
       const tar = attrs.get('tar') ?? 'true';
@@ -50,7 +59,10 @@ export function parseOutput(spec: string): OutputSpec {
     case 'tar':
       return { type, dest };
     default:
-      throw usage(`unknown output type ${JSON.stringify(type)}`, 'use type=oci, type=docker, type=local or type=tar');
+      throw usage(
+        `unknown output type ${JSON.stringify(type)}`,
+        'use type=oci, type=docker, type=local, type=tar or type=registry',
+      );
   }
 }
 
@@ -66,6 +78,11 @@ export async function writeOutput(
   options: IoOptions = {},
 ): Promise<void> {
   switch (spec.type) {
+    case 'registry':
+      throw new GantryError('REGISTRY_OUTPUT', 'type=registry is pushed by the caller, with a registry client', {
+        phase: 'export',
+        suggestion: 'use pushImage from the registry module',
+      });
     case 'oci':
       await writeOciArchive([{ item, names: spec.name ? [spec.name] : names }], spec.dest, {
         ...options,

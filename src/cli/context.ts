@@ -4,13 +4,24 @@
  */
 import type { Writable } from 'node:stream';
 import { GantryError } from '../errors.js';
+import type { RegistryClient } from '../registry/client/client.js';
 import type { Store } from '../store/store.js';
+import type { ProgressSink } from '../util/progress.js';
 import type { ProgressMode } from './progress.js';
 
 export interface GlobalFlags {
   readonly store?: string;
   readonly debug: boolean;
   readonly progress: ProgressMode;
+  /** Skip TLS verification for every registry of this command. */
+  readonly insecure: boolean;
+  /** Talk plain HTTP to every registry of this command. */
+  readonly plainHttp: boolean;
+  /** The command's overall deadline, in ms. */
+  readonly timeoutMs?: number;
+  readonly username?: string;
+  /** Read the password from stdin (with --username). */
+  readonly passwordStdin: boolean;
 }
 
 export interface CommandContext {
@@ -19,6 +30,12 @@ export interface CommandContext {
   readonly stderr: Writable & { isTTY?: boolean };
   readonly signal: AbortSignal;
   store(): Promise<Store>;
+  /** The registry client, built from flags, environment and config files on first use. */
+  client(progress?: ProgressSink): Promise<RegistryClient>;
+  /** Mirrors of a registry from registries.toml (known once the client was made). */
+  mirrors(registry: string): readonly string[];
+  /** The password given on stdin with --password-stdin, read once. */
+  readPassword(): Promise<string | undefined>;
 }
 
 export type Command = (args: readonly string[], ctx: CommandContext) => Promise<number>;

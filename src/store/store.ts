@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions } from '../errors.js';
 import { loadArchive } from '../layer/archive/index.js';
+import { REF_NAME_ANNOTATION } from '../layer/archive/names.js';
 import { type LayerInfo, writeLayer } from '../layer/layer.js';
 import type { TarInput } from '../layer/tar/types.js';
 import { isDigest } from '../oci/digest.js';
@@ -33,7 +34,7 @@ import { MediaType } from '../oci/types.js';
 import { formatReference, parseReference } from '../reference/index.js';
 import { withFileLock } from './lock.js';
 
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+export { REF_NAME_ANNOTATION };
 
 export interface StoreOptions {
   /** The store directory; default `$GANTRY_STORE`, else `$XDG_DATA_HOME/gantry/store`. */

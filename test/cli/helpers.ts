@@ -19,6 +19,7 @@ export function gantry(
     store?: string;
     env?: NodeJS.ProcessEnv;
     cwd?: string;
+    input?: string;
     onStderr?: (chunk: string, child: import('node:child_process').ChildProcess) => void;
   } = {},
 ): Promise<Result> {
@@ -26,14 +27,15 @@ export function gantry(
     const child = spawn(process.execPath, [gantryBin, ...args], {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...(options.store ? { GANTRY_STORE: options.store } : {}), ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (options.input !== undefined) child.stdin?.end(options.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
+    child.stdout?.on('data', (c: Buffer) => {
       stdout += c.toString();
     });
-    child.stderr.on('data', (c: Buffer) => {
+    child.stderr?.on('data', (c: Buffer) => {
       stderr += c.toString();
       options.onStderr?.(c.toString(), child);
     });

@@ -23,7 +23,7 @@ export interface SkopeoTransportOptions {
 /** The flags a test registry needs: no TLS verification for http, its CA dir for TLS, its credentials for basic auth. */
 export function transportFor(reg: TestRegistry): SkopeoTransportOptions {
   return {
-    tlsVerify: reg.mode !== 'http',
+    tlsVerify: reg.url.startsWith('https:'),
     certDir: reg.certsDir,
     creds: reg.username !== undefined ? `${reg.username}:${reg.password ?? ''}` : undefined,
   };

@@ -1,8 +1,10 @@
 /** `gantry build DIR --from BASE -t NAME[:TAG]`: a directory as one layer on a base image. */
 import { buildDirectory } from '../../build/directory.js';
 import { type OutputSpec, parseOutput, writeOutput } from '../../build/output.js';
+import { writeImage } from '../../build/source.js';
 import { parsePlatform } from '../../oci/platform.js';
 import type { Descriptor } from '../../oci/types.js';
+import { parseReference } from '../../reference/index.js';
 import { normalizeName } from '../../store/store.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
@@ -24,8 +26,9 @@ Options:
       --label KEY=VALUE    label (repeatable)
       --user USER[:GROUP]  user the container runs as
       --expose PORT[/PROTO] port the container listens on (repeatable)
-  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH (repeatable)
+  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable)
       --media-types oci|docker  manifest and config media types (default oci)
+      --push               push the image to the registry of every -t name
       --iidfile FILE       write the image digest to FILE
       --metadata-file FILE write build metadata (JSON) to FILE
       --progress MODE      auto, tty, plain, json or quiet
@@ -49,6 +52,7 @@ export const build: Command = async (args, ctx) => {
     'media-types': { type: 'string' },
     iidfile: { type: 'string' },
     'metadata-file': { type: 'string' },
+    push: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flag(p, 'help')) {
@@ -61,7 +65,19 @@ export const build: Command = async (args, ctx) => {
   const dir = p.positionals[0] as string;
   // Validate everything before any work, so bad input writes nothing.
   const names = list(p, 'tag').map(normalizeName);
-  const outputs: OutputSpec[] = list(p, 'output').map(parseOutput);
+  const allOutputs: OutputSpec[] = list(p, 'output').map(parseOutput);
+  const outputs = allOutputs.filter((o) => o.type !== 'registry');
+  // --push and type=registry push to the -t names (or the output's own name).
+  const pushTo = new Set<string>();
+  for (const o of allOutputs) {
+    if (o.type !== 'registry') continue;
+    if (o.name) pushTo.add(normalizeName(o.name));
+    else for (const n of names) pushTo.add(n);
+  }
+  if (flag(p, 'push')) for (const n of names) pushTo.add(n);
+  if ((flag(p, 'push') || allOutputs.some((o) => o.type === 'registry')) && pushTo.size === 0) {
+    throw usageError('nothing to push to: the image has no name', 'add -t REGISTRY/REPO:TAG');
+  }
   const platforms = list(p, 'platform')
     .flatMap((v) => v.split(','))
     .filter((v) => v.trim() !== '')
@@ -104,8 +120,21 @@ export const build: Command = async (args, ctx) => {
         await writeOutput(item, spec, names, { signal: ctx.signal });
         renderer.sink({ type: 'done', id: `output-${i}` });
       }
+      for (const name of pushTo) {
+        renderer.sink({ type: 'start', id: `push-${name}`, name: `pushing ${name}` });
+        await writeImage(
+          item,
+          { kind: 'registry', ref: parseReference(name) },
+          {
+            store: () => ctx.store(),
+            client: () => ctx.client(renderer.sink),
+          },
+          { signal: ctx.signal },
+        );
+        renderer.sink({ type: 'done', id: `push-${name}` });
+      }
       let descriptor: Descriptor;
-      if (names.length > 0 || outputs.length === 0) {
+      if (names.length > 0 || (outputs.length === 0 && pushTo.size === 0)) {
         renderer.sink({ type: 'start', id: 'store', name: `naming ${names.length > 0 ? names.join(', ') : 'image'}` });
         descriptor = await store.put(item, names, { signal: ctx.signal });
         renderer.sink({ type: 'done', id: 'store', detail: descriptor.digest });
@@ -127,7 +156,7 @@ export const build: Command = async (args, ctx) => {
         if (names.length > 0) meta['image.name'] = names.join(',');
         await writeFileAtomic(metadataFile, `${JSON.stringify(meta, null, 2)}\n`, { signal: ctx.signal });
       }
-      if (names.length === 0 && outputs.length === 0) ctx.stdout.write(`${descriptor.digest}\n`);
+      if (names.length === 0 && outputs.length === 0 && pushTo.size === 0) ctx.stdout.write(`${descriptor.digest}\n`);
       return 0;
     });
   } finally {

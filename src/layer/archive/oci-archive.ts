@@ -15,13 +15,15 @@ import type { TarInput } from '../tar/types.js';
 import { tarStream } from '../tar/writer.js';
 import { BlobSet, type BlobToWrite, describe } from './blobs.js';
 import { blobEntries, blobPathOf, bytesEntry, jsonBytes } from './entries.js';
-import { ociNameAnnotations } from './names.js';
+import { ociNameAnnotations, REF_NAME_ANNOTATION } from './names.js';
 import { writeDirectoryOutput, writeFileOutput } from './output.js';
 
 export interface NamedItem {
   readonly item: Image | ImageIndex;
   /** Full references, e.g. 'docker.io/library/hello:dev'. */
   readonly names: readonly string[];
+  /** A ref.name written as given (skopeo's `oci-archive:FILE:REF`), for an item with no names. */
+  readonly refName?: string;
 }
 
 export interface OciArchiveOptions extends IoOptions {
@@ -34,10 +36,12 @@ const OCI_LAYOUT = jsonBytes({ imageLayoutVersion: '1.0.0' });
 /** One index.json entry per name; an unnamed item gets one entry without annotations. */
 async function indexOf(items: readonly NamedItem[], blobs: BlobSet, options: IoOptions): Promise<Index> {
   const manifests: Descriptor[] = [];
-  for (const { item, names } of items) {
+  for (const { item, names, refName } of items) {
     await blobs.add(item, options);
     const desc = await describe(item, options);
-    if (names.length === 0) manifests.push(desc);
+    if (names.length === 0) {
+      manifests.push(refName === undefined ? desc : { ...desc, annotations: { [REF_NAME_ANNOTATION]: refName } });
+    }
     for (const name of names) manifests.push({ ...desc, annotations: ociNameAnnotations(name, desc.digest) });
   }
   return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
