@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are shell words; ${...} in them is data
 // Pins shell-word expansion to BuildKit's lexer (frontend/dockerfile/shell): the rows of its
 // envVarTest file and of its TestProcessWithMatches / TestShellParserMandatoryEnvVars tables,
 // plus word splitting, the backtick escape, the raw modes the parser uses for heredocs, and the
