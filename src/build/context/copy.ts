@@ -1,0 +1,332 @@
+/**
+ * Turns a CopyPlan into layer entries: one walk over every source at once, in byte order of the
+ * path in the image (as src/layer's walker orders a tree), where a later source wins a path two
+ * sources write, directories from several sources merge, and the directories COPY creates for
+ * the destination come first. Owners become root or `--chown`, modes are kept or set by
+ * `--chmod`, mtimes are normalized. File bodies open lazily, one at a time.
+ */
+import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import { lstat, open, readlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
+import type { TarEntry, TarEntryType, TarInput } from '../../layer/tar/types.js';
+import { sourceDateEpoch } from '../../layer/walk.js';
+import { type ChmodFunction, parseChmod } from './chmod.js';
+import type { CopyPlan } from './sources.js';
+import {
+  holdsVisible,
+  joinRel,
+  type Listing,
+  listDir,
+  type SourceFilter,
+  unreadable,
+  visibility,
+} from './visibility.js';
+
+/** Metadata of a directory that already exists in the stage. */
+export interface ExistingDirectory {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtime: number;
+}
+
+export interface CopyEntriesOptions extends IoOptions {
+  /** `--chown`, already resolved to numbers; default 0:0. */
+  readonly chown?: { readonly uid: number; readonly gid: number };
+  /** `--chmod`: octal as a number, or the flag's text (octal or symbolic). */
+  readonly chmod?: number | string;
+  /** Seconds since the epoch for every entry; default SOURCE_DATE_EPOCH, else 0. */
+  readonly mtime?: number;
+  /** Keep the sources' mtimes instead (directories COPY creates still get `mtime`). */
+  readonly keepMtimes?: boolean;
+  /**
+   * Metadata of a directory the stage already has at an image path ('/usr/local'), for the
+   * directories the copy passes through; those not known are created 0755 with the copy's owner.
+   */
+  readonly existing?: (imagePath: string) => ExistingDirectory | undefined;
+}
+
+/** One entry of the walk with where its content comes from; the checksum reads the same walk. */
+export interface PlannedEntry {
+  readonly entry: TarEntry;
+  /** Absolute path of a file's content on disk. */
+  readonly abs?: string;
+  readonly stat?: Stats;
+}
+
+interface Expansion extends Listing {
+  readonly order: number;
+}
+
+interface Node {
+  readonly key: Buffer;
+  readonly path: string;
+  /** Index of the plan entry it comes from; -1 for directories the copy creates. */
+  readonly order: number;
+  readonly stat?: Stats;
+  readonly abs?: string;
+  /** Directories whose children go below this node. */
+  readonly expand: readonly Expansion[];
+  /** Hidden itself but walked for re-included paths: emitted only if one is there. */
+  readonly conditional: boolean;
+}
+
+/** A min-heap by path bytes, ties by insertion, so equal paths from several sources meet. */
+class Frontier {
+  readonly #items: Node[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  peek(): Node | undefined {
+    return this.#items[0];
+  }
+
+  push(node: Node): void {
+    const a = this.#items;
+    a.push(node);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (Buffer.compare((a[parent] as Node).key, node.key) <= 0) break;
+      a[i] = a[parent] as Node;
+      i = parent;
+    }
+    a[i] = node;
+  }
+
+  pop(): Node | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && Buffer.compare((a[r] as Node).key, (a[l] as Node).key) < 0 ? r : l;
+      if (Buffer.compare((a[c] as Node).key, last.key) >= 0) break;
+      a[i] = a[c] as Node;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+function tarPath(imagePath: string): string {
+  return posix.normalize(imagePath).replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+function entryType(stat: Stats): TarEntryType | undefined {
+  if (stat.isDirectory()) return 'directory';
+  if (stat.isFile()) return 'file';
+  if (stat.isSymbolicLink()) return 'symlink';
+  if (stat.isFIFO()) return 'fifo';
+  if (stat.isCharacterDevice()) return 'char';
+  if (stat.isBlockDevice()) return 'block';
+  return undefined;
+}
+
+function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
+  const r = BigInt(rdev);
+  const major = ((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn);
+  const minor = (r & 0xffn) | ((r >> 12n) & ~0xffn);
+  return { devmajor: Number(major), devminor: Number(minor) };
+}
+
+function conflict(path: string): GantryError {
+  return new GantryError('COPY_CONFLICT', `COPY writes both a directory and a non-directory at /${path}`, {
+    phase: 'build',
+    suggestion: 'copy the conflicting sources to different destinations',
+  });
+}
+
+async function statOf(abs: string, contextPath: string): Promise<Stats> {
+  try {
+    return await lstat(abs);
+  } catch (err) {
+    throw unreadable(contextPath, err);
+  }
+}
+
+/**
+ * The walk behind copyEntries and checksumSources: every entry the copy writes, in byte order of
+ * its path, with owners and modes applied.
+ */
+export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions = {}): AsyncGenerator<PlannedEntry> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const owner = { uid: options.chown?.uid ?? 0, gid: options.chown?.gid ?? 0 };
+  const chmod: ChmodFunction | undefined = options.chmod === undefined ? undefined : parseChmod(options.chmod);
+  const mtime = options.mtime ?? sourceDateEpoch() ?? 0;
+  const filter: SourceFilter = plan.filter;
+  const frontier = new Frontier();
+  const node = (path: string, order: number, rest: Partial<Node> = {}): Node => ({
+    key: Buffer.from(path, 'utf8'),
+    path,
+    order,
+    expand: [],
+    conditional: false,
+    ...rest,
+  });
+
+  const created = new Set<string>();
+  const createParents = (path: string): void => {
+    const parts = path === '' ? [] : path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      if (created.has(p)) continue;
+      created.add(p);
+      frontier.push(node(p, -1));
+    }
+  };
+
+  for (const [order, e] of plan.entries.entries()) {
+    const path = tarPath(e.target);
+    createParents(path);
+    const listing: Expansion = { abs: e.source, contextPath: e.sourcePath, excludePath: e.excludePath, order };
+    switch (e.kind) {
+      case 'contents':
+        frontier.push(node(path, -1, { expand: [listing] }));
+        break;
+      case 'tree':
+        frontier.push(
+          node(path, order, { stat: await statOf(e.source, e.sourcePath), abs: e.source, expand: [listing] }),
+        );
+        break;
+      case 'parent':
+      case 'item':
+        frontier.push(node(path, order, { stat: await statOf(e.source, e.sourcePath), abs: e.source }));
+        break;
+    }
+  }
+
+  const expandInto = async (listing: Expansion, parentPath: string): Promise<void> => {
+    for (const dirent of await listDir(listing)) {
+      throwIfAborted(signal);
+      const child: Expansion = {
+        abs: join(listing.abs, dirent.name),
+        contextPath: joinRel(listing.contextPath, dirent.name),
+        excludePath: joinRel(listing.excludePath, dirent.name),
+        order: listing.order,
+      };
+      const v = visibility(filter, child.contextPath, child.excludePath, dirent.isDirectory());
+      if (v === 'hidden') continue;
+      const stat = await statOf(child.abs, child.contextPath);
+      if (entryType(stat) === undefined) continue; // sockets cannot be archived
+      const isDir = stat.isDirectory();
+      frontier.push(
+        node(joinRel(parentPath, dirent.name), listing.order, {
+          stat,
+          abs: child.abs,
+          expand: isDir ? [child] : [],
+          conditional: v === 'walk',
+        }),
+      );
+    }
+  };
+
+  const firstPath = new Map<string, string>();
+  for (let top = frontier.pop(); top; top = frontier.pop()) {
+    throwIfAborted(signal);
+    const group: Node[] = [top];
+    while (frontier.peek()?.path === top.path) group.push(frontier.pop() as Node);
+    const real = group.filter((n) => n.order >= 0);
+    const dirs = real.filter((n) => n.stat?.isDirectory());
+    const isDir = dirs.length === real.length;
+    if (!isDir && (dirs.length > 0 || real.length < group.length)) throw conflict(top.path);
+    const winner = real.reduce<Node | undefined>(
+      (best, n) => (best === undefined || n.order > best.order ? n : best),
+      undefined,
+    );
+
+    if (isDir) {
+      const expansions = group.flatMap((n) => n.expand);
+      if (group.every((n) => n.conditional)) {
+        let any = false;
+        for (const x of expansions) if (!any && (await holdsVisible(filter, x))) any = true;
+        if (!any) continue;
+      }
+      if (top.path !== '') {
+        let entry: TarEntry;
+        if (winner?.stat !== undefined) {
+          const mode = winner.stat.mode & 0o7777;
+          entry = {
+            path: top.path,
+            type: 'directory',
+            mode: chmod ? chmod(mode, true) : mode,
+            ...owner,
+            mtime: options.keepMtimes ? Math.floor(winner.stat.mtimeMs / 1000) : mtime,
+            size: 0,
+          };
+        } else {
+          const existing = options.existing?.(`/${top.path}`);
+          entry = { path: top.path, type: 'directory', mode: 0o755, ...owner, mtime, size: 0, ...existing };
+        }
+        yield { entry };
+      }
+      for (const x of expansions) await expandInto(x, top.path);
+      continue;
+    }
+
+    const n = winner as Node;
+    const stat = n.stat as Stats;
+    const type = entryType(stat) as TarEntryType;
+    const base: TarEntry = {
+      path: n.path,
+      type,
+      mode: type === 'symlink' ? 0o777 : chmod ? chmod(stat.mode & 0o7777, false) : stat.mode & 0o7777,
+      ...owner,
+      mtime: options.keepMtimes ? Math.floor(stat.mtimeMs / 1000) : mtime,
+      size: 0,
+    };
+    if (type === 'file' && stat.nlink > 1) {
+      const id = `${stat.dev}:${stat.ino}`;
+      const first = firstPath.get(id);
+      if (first !== undefined) {
+        yield { entry: { ...base, type: 'hardlink', linkname: first } };
+        continue;
+      }
+      firstPath.set(id, n.path);
+    }
+    switch (type) {
+      case 'file':
+        yield { entry: { ...base, size: stat.size }, abs: n.abs as string, stat };
+        break;
+      case 'symlink':
+        yield { entry: { ...base, linkname: await readlink(n.abs as string) } };
+        break;
+      case 'char':
+      case 'block':
+        yield { entry: { ...base, ...deviceNumbers(stat.rdev) } };
+        break;
+      default:
+        yield { entry: base };
+    }
+  }
+}
+
+function opener(abs: string): () => Promise<Readable> {
+  return async () => {
+    // O_NOFOLLOW: a file swapped for a symlink after the walk saw it is an error, not a read elsewhere.
+    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return fh.createReadStream({ autoClose: true });
+  };
+}
+
+/**
+ * The layer entries of a COPY: sorted by path, the destination's missing parents created (0755,
+ * owned by the copy's owner as BuildKit creates them), owners root:root or `chown`, source modes
+ * kept unless `chmod`, mtimes `mtime`. Feed them to src/layer's writeLayer.
+ */
+export async function* copyEntries(plan: CopyPlan, options: CopyEntriesOptions = {}): AsyncGenerator<TarInput> {
+  for await (const planned of planEntries(plan, options)) {
+    yield planned.abs === undefined ? { entry: planned.entry } : { entry: planned.entry, body: opener(planned.abs) };
+  }
+}
