@@ -1,0 +1,16 @@
+/** The executor: RUN steps in a sandbox (bubblewrap, unshare + chroot, or none), qemu-user for foreign architectures. */
+export { detectIsolation, isolationAvailable } from './detect.js';
+export { TAIL_LINES } from './output.js';
+export { checkPlatform, isNativeArchitecture } from './platform.js';
+export { resolveInRoot } from './rootpath.js';
+export { DEFAULT_HOSTNAME, EPHEMERAL_PATHS, RunFailedError, runInSandbox, runOrThrow } from './run.js';
+export {
+  type BindMount,
+  ISOLATIONS,
+  type Isolation,
+  type ResolvedUser,
+  type RunResult,
+  type RunSpec,
+  type SandboxOptions,
+} from './types.js';
+export { resolveUser } from './user.js';
