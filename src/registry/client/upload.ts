@@ -7,7 +7,7 @@
  * session starts, reading the blob again from `open()`. What is sent is checked against the
  * descriptor on the way, so a wrong source fails here rather than at the registry.
  */
-import { PassThrough, pipeline as pipelineCb, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline as pipelineCb, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, GantryError, InvalidContentError, throwIfAborted } from '../../errors.js';
 import { parseDigest, VerifyingStream } from '../../oci/digest.js';
@@ -15,6 +15,7 @@ import { readBounded } from '../../oci/stream.js';
 import type { Descriptor } from '../../oci/types.js';
 import { isTemporary } from '../errors.js';
 import { blobSize } from './blobs.js';
+import { CountingStream } from './counting.js';
 import { appendQuery, type Endpoints, locationOf } from './endpoint.js';
 import { type PushBlobOptions, type PushBlobResult, pullScope, pushScope, type Repo } from './types.js';
 
@@ -78,21 +79,6 @@ async function startSession(
   if (url === undefined) throw noLocation(repo);
   const min = Number(res.headers['oci-chunk-min-length']);
   return { url, minChunk: Number.isSafeInteger(min) && min > 0 ? min : 0 };
-}
-
-/** Counts the bytes that pass, for progress. */
-class Counter extends Transform {
-  #bytes = 0;
-  readonly #report: ((bytes: number) => void) | undefined;
-  constructor(report: ((bytes: number) => void) | undefined) {
-    super();
-    this.#report = report;
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.#bytes += chunk.byteLength;
-    this.#report?.(this.#bytes);
-    callback(null, chunk);
-  }
 }
 
 /** Hands out consecutive pieces of exactly `n` bytes of one stream, for chunked uploads. */
@@ -310,7 +296,7 @@ export async function pushBlob(
       const a: Attempt = { ep, repo, desc, session, signal };
       const raw = await open();
       const verify = new VerifyingStream(desc.digest, desc.size, what);
-      source = pipelineCb(raw, new Counter(options.onProgress), verify, (err) => {
+      source = pipelineCb(raw, new CountingStream(options.onProgress), verify, (err) => {
         if (err) sourceError ??= err;
       });
       if (chunkSize !== undefined) {

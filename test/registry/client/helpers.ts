@@ -155,7 +155,11 @@ export interface ProxyHooks {
   ) => CannedResponse | undefined | Promise<CannedResponse | undefined>;
   /** Change the request headers before forwarding (e.g. drop Range). */
   readonly rewriteHeaders?: (headers: IncomingHttpHeaders, seen: SeenRequest) => IncomingHttpHeaders;
-  readonly plan?: (seen: SeenRequest, upstreamStatus: number) => ResponsePlan | undefined;
+  readonly plan?: (
+    seen: SeenRequest,
+    upstreamStatus: number,
+    upstreamHeaders: IncomingHttpHeaders,
+  ) => ResponsePlan | undefined;
 }
 
 export interface TestProxy {
@@ -210,7 +214,7 @@ export async function startProxy(upstream: TestRegistry, hooks: ProxyHooks = {})
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false },
       (upRes) => {
         seen.status = upRes.statusCode ?? 0;
-        const plan = hooks.plan?.(seen, seen.status) ?? {};
+        const plan = hooks.plan?.(seen, seen.status, upRes.headers) ?? {};
         res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, upRes.headers);
         let offset = 0;
         upRes.on('data', (chunk: Buffer) => {
