@@ -48,7 +48,7 @@ export class DockerfileSyntaxError extends GantryError {
 
   constructor(kind: SyntaxErrorKind, detail: string, pos: SourcePosition, suggestion?: string) {
     const quoted = quoteLine(pos.text);
-    super('DOCKERFILE_SYNTAX', `${where(pos)}: ${detail}${quoted ? ` in \`${quoted}\`` : ''}`, {
+    super('DOCKERFILE_SYNTAX', `${where(pos)}: ${detail}${quoted ? ` (at \`${quoted}\`)` : ''}`, {
       phase: 'parse',
       suggestion: suggestion ?? 'fix the Dockerfile at that line (see the Dockerfile reference for the syntax)',
     });
@@ -90,7 +90,7 @@ export class DockerfileExpansionError extends GantryError {
     original: string,
     options: { cause?: unknown; suggestion?: string } = {},
   ) {
-    super('DOCKERFILE_EXPANSION', `${file}:${line}: ${detail} in \`${quoteLine(original)}\``, {
+    super('DOCKERFILE_EXPANSION', `${file}:${line}: ${detail} (at \`${quoteLine(original)}\`)`, {
       phase: 'build',
       suggestion:
         options.suggestion ??

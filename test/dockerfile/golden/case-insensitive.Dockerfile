@@ -1,0 +1,6 @@
+from busybox as builder
+Run echo mixed case
+copy --from=builder /bin/true /true
+eNv key=value
+healthcheck cmd true
+onbuild run echo lower

@@ -1,0 +1,2 @@
+FROM busybox
+RUN echo unterminated continuation at end of file \

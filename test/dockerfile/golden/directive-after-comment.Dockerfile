@@ -1,0 +1,5 @@
+# About this image
+# escape=`
+FROM busybox
+RUN echo one \
+    two

@@ -1,0 +1,3 @@
+FROM busybox AS src
+FROM busybox
+COPY --form=src /a /b
