@@ -29,7 +29,8 @@ type CacheRecord = [number, number, number, number, number, string];
 export interface FileHashCacheOptions extends IoOptions {
   /**
    * A file changed this recently (ctime within the window before hashing started) is hashed but
-   * not remembered: a write in the same timestamp tick would otherwise go unseen. Default 2000 ms.
+   * not remembered: a write in the same timestamp tick would otherwise go unseen. Default 2000 ms;
+   * 0 remembers every file.
    */
   readonly racyWindowMs?: number;
 }
@@ -42,10 +43,11 @@ export class FileHashCache {
   readonly #racyWindowMs: number;
   #dirty = false;
 
-  private constructor(file: string, entries: Map<string, CacheRecord>, racyWindowMs: number) {
+  private constructor(file: string, entries: Map<string, CacheRecord>, racyWindowMs: number, dirty: boolean) {
     this.file = file;
     this.#entries = entries;
     this.#racyWindowMs = racyWindowMs;
+    this.#dirty = dirty;
   }
 
   /** Opens (or starts) the cache in `dir`; a missing or unreadable cache file starts empty. */
@@ -53,6 +55,7 @@ export class FileHashCache {
     throwIfAborted(options.signal);
     const file = join(dir, CACHE_FILE);
     const entries = new Map<string, CacheRecord>();
+    let corrupt = false;
     try {
       const parsed = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; entries?: unknown };
       if (parsed.version === CACHE_VERSION && typeof parsed.entries === 'object' && parsed.entries !== null) {
@@ -62,10 +65,12 @@ export class FileHashCache {
           }
         }
       }
-    } catch {
-      // A cache is only an optimisation: start over rather than fail the build.
+    } catch (err) {
+      // A cache is only an optimisation: start over rather than fail the build, and replace a
+      // corrupt file on the next save.
+      corrupt = (err as NodeJS.ErrnoException).code !== 'ENOENT';
     }
-    return new FileHashCache(file, entries, options.racyWindowMs ?? 2000);
+    return new FileHashCache(file, entries, options.racyWindowMs ?? 2000, corrupt);
   }
 
   get size(): number {
@@ -92,7 +97,8 @@ export class FileHashCache {
   /** Remembers a digest computed from content read after `startedMs` (Date.now()). */
   record(abs: string, stat: Stats, hex: string, startedMs: number): void {
     this.#used.add(abs);
-    if (stat.ctimeMs >= startedMs - this.#racyWindowMs || stat.mtimeMs >= startedMs - this.#racyWindowMs) {
+    const since = startedMs - this.#racyWindowMs;
+    if (this.#racyWindowMs > 0 && (stat.ctimeMs >= since || stat.mtimeMs >= since)) {
       if (this.#entries.delete(abs)) this.#dirty = true;
       return;
     }

@@ -23,13 +23,13 @@ interface Clause {
 }
 
 function parseClause(text: string, spec: string): Clause {
-  const m = /^([ugoa]*)((?:[-+=](?:[rwxXst]*|[ugo]))+)$/.exec(text);
+  const m = /^([ugoa]*)((?:[-+=](?:[ugo]|[rwxXst]*))+)$/.exec(text);
   if (!m) throw invalid(spec);
   const whoText = m[1] ?? '';
   let who = 0;
   for (const c of whoText === '' ? 'a' : whoText) who |= WHO[c] as number;
   const ops: { op: '+' | '-' | '='; perms: string }[] = [];
-  for (const part of (m[2] ?? '').matchAll(/([-+=])([rwxXst]*|[ugo])/g)) {
+  for (const part of (m[2] ?? '').matchAll(/([-+=])([ugo]|[rwxXst]*)/g)) {
     ops.push({ op: part[1] as '+' | '-' | '=', perms: part[2] ?? '' });
   }
   return { who, ops };

@@ -59,6 +59,7 @@ export interface PlannedEntry {
 
 interface Expansion extends Listing {
   readonly order: number;
+  readonly filter: SourceFilter;
 }
 
 interface Node {
@@ -165,7 +166,6 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
   const owner = { uid: options.chown?.uid ?? 0, gid: options.chown?.gid ?? 0 };
   const chmod: ChmodFunction | undefined = options.chmod === undefined ? undefined : parseChmod(options.chmod);
   const mtime = options.mtime ?? sourceDateEpoch() ?? 0;
-  const filter: SourceFilter = plan.filter;
   const frontier = new Frontier();
   const node = (path: string, order: number, rest: Partial<Node> = {}): Node => ({
     key: Buffer.from(path, 'utf8'),
@@ -190,7 +190,13 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
   for (const [order, e] of plan.entries.entries()) {
     const path = tarPath(e.target);
     createParents(path);
-    const listing: Expansion = { abs: e.source, contextPath: e.sourcePath, excludePath: e.excludePath, order };
+    const listing: Expansion = {
+      abs: e.source,
+      contextPath: e.sourcePath,
+      excludePath: e.excludePath,
+      order,
+      filter: e.filter ?? plan.filter,
+    };
     switch (e.kind) {
       case 'contents':
         frontier.push(node(path, -1, { expand: [listing] }));
@@ -215,8 +221,9 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
         contextPath: joinRel(listing.contextPath, dirent.name),
         excludePath: joinRel(listing.excludePath, dirent.name),
         order: listing.order,
+        filter: listing.filter,
       };
-      const v = visibility(filter, child.contextPath, child.excludePath, dirent.isDirectory());
+      const v = visibility(listing.filter, child.contextPath, child.excludePath, dirent.isDirectory());
       if (v === 'hidden') continue;
       const stat = await statOf(child.abs, child.contextPath);
       if (entryType(stat) === undefined) continue; // sockets cannot be archived
@@ -250,7 +257,7 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
       const expansions = group.flatMap((n) => n.expand);
       if (group.every((n) => n.conditional)) {
         let any = false;
-        for (const x of expansions) if (!any && (await holdsVisible(filter, x))) any = true;
+        for (const x of expansions) if (!any && (await holdsVisible(x.filter, x))) any = true;
         if (!any) continue;
       }
       if (top.path !== '') {

@@ -18,6 +18,7 @@ export {
   type CopyPlan,
   type CopyPlanEntry,
   type CopyPlanEntryKind,
+  mergePlans,
   type PlanOptions,
   planCopy,
   type ResolvedSource,

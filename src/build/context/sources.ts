@@ -372,6 +372,8 @@ export interface CopyPlanEntry {
   readonly target: string;
   /** The path `--exclude` sees for this entry's directory ('' for a source root). */
   readonly excludePath: string;
+  /** The rules its contents are walked with; the plan's when unset. */
+  readonly filter?: SourceFilter;
 }
 
 export interface CopyPlan {
@@ -379,7 +381,22 @@ export interface CopyPlan {
   readonly dest: string;
   /** In argument order; a later entry wins where two write the same path. */
   readonly entries: readonly CopyPlanEntry[];
+  /** The rules entries without their own filter are walked with. */
   readonly filter: SourceFilter;
+}
+
+const NO_FILTER: SourceFilter = { ignore: undefined, exclude: undefined };
+
+/**
+ * One plan of several (context files, heredocs, downloads: each resolved in its own root), in
+ * order, so that copyEntries writes them as one sorted layer where later plans win.
+ */
+export function mergePlans(plans: readonly CopyPlan[]): CopyPlan {
+  return {
+    dest: plans[0]?.dest ?? '/',
+    entries: plans.flatMap((p) => p.entries.map((e) => ({ ...e, filter: e.filter ?? p.filter }))),
+    filter: NO_FILTER,
+  };
 }
 
 export interface PlanOptions {
@@ -435,6 +452,7 @@ export function planCopy(
           type: 'directory',
           target: under(below),
           excludePath: below,
+          filter: r.filter,
         });
       }
       const kind = r.type !== 'directory' ? 'item' : r.parents.path === '' ? 'contents' : 'tree';
@@ -445,11 +463,20 @@ export function planCopy(
         type: r.type,
         target: under(r.parents.path),
         excludePath: r.parents.path,
+        filter: r.filter,
       });
       continue;
     }
     if (r.type === 'directory') {
-      entries.push({ kind: 'contents', source: r.abs, sourcePath: r.realPath, type: r.type, target, excludePath: '' });
+      entries.push({
+        kind: 'contents',
+        source: r.abs,
+        sourcePath: r.realPath,
+        type: r.type,
+        target,
+        excludePath: '',
+        filter: r.filter,
+      });
     } else {
       const name = r.path.split('/').at(-1) ?? '';
       entries.push({
@@ -459,9 +486,9 @@ export function planCopy(
         type: r.type,
         target: intoDir ? posix.join(target, name) : target,
         excludePath: name,
+        filter: r.filter,
       });
     }
   }
-  const filter = resolved[0]?.filter ?? { ignore: undefined, exclude: undefined };
-  return { dest: target, entries, filter };
+  return { dest: target, entries, filter: resolved[0]?.filter ?? NO_FILTER };
 }
