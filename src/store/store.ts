@@ -32,6 +32,7 @@ import { formatPlatform } from '../oci/platform.js';
 import type { Descriptor, Digest, Index } from '../oci/types.js';
 import { MediaType } from '../oci/types.js';
 import { formatReference, parseReference } from '../reference/index.js';
+import { BuildCache } from './cache.js';
 import { withFileLock } from './lock.js';
 
 export { REF_NAME_ANNOTATION };
@@ -379,6 +380,8 @@ export class Store {
           }
         };
         for (const entry of await this.entries(options)) await mark(entry.descriptor);
+        // The build cache keeps its layers until it is cleared.
+        for (const digest of await new BuildCache(this).referencedBlobs()) keep.add(digest);
         const since = await this.#oldestLiveLease();
         let blobs = 0;
         let bytes = 0;

@@ -1,5 +1,9 @@
 /** `gantry build DIR --from BASE -t NAME[:TAG]`: a directory as one layer on a base image. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildDirectory } from '../../build/directory.js';
+import { buildDockerfile } from '../../build/engine/dockerfile.js';
+import type { Isolation } from '../../build/executor/index.js';
 import { type OutputSpec, parseOutput, writeOutput } from '../../build/output.js';
 import { writeImage } from '../../build/source.js';
 import { parsePlatform } from '../../oci/platform.js';
@@ -11,11 +15,20 @@ import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';
 import { createRenderer } from '../progress.js';
 
-export const buildHelp = `Usage: gantry build [OPTIONS] DIR
+export const buildHelp = `Usage: gantry build [OPTIONS] CONTEXT
 
-Build an image from a directory: its files become one layer on top of --from.
+Build an image from a Dockerfile (-f, or CONTEXT/Dockerfile), or, for a directory without one,
+turn its files into one layer on top of --from.
 
-Options:
+Dockerfile options:
+  -f, --file PATH          the Dockerfile (default CONTEXT/Dockerfile)
+      --target STAGE       build this stage and what it needs
+      --build-arg K=V      a build argument (repeatable)
+      --no-cache           run every step again
+      --no-cache-filter S  run the steps of stage S again (repeatable)
+      --isolation MODE     RUN sandbox: bwrap, chroot or none (default: the strongest available)
+
+Directory options:
   -t, --tag NAME[:TAG]     name the image in the store (repeatable)
       --from BASE          base image: scratch (default) or an image in the store
       --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
@@ -50,6 +63,12 @@ export const build: Command = async (args, ctx) => {
     expose: { type: 'string', multiple: true },
     output: { type: 'string', short: 'o', multiple: true },
     'media-types': { type: 'string' },
+    file: { type: 'string', short: 'f' },
+    target: { type: 'string' },
+    'build-arg': { type: 'string', multiple: true },
+    'no-cache': { type: 'boolean' },
+    'no-cache-filter': { type: 'string', multiple: true },
+    isolation: { type: 'string' },
     iidfile: { type: 'string' },
     'metadata-file': { type: 'string' },
     push: { type: 'boolean' },
@@ -94,26 +113,64 @@ export const build: Command = async (args, ctx) => {
   const iidfile = str(p, 'iidfile');
   const metadataFile = str(p, 'metadata-file');
 
+  // A Dockerfile (given with -f, or in the directory) makes a Dockerfile build; a plain directory
+  // (or --from) makes the one-layer directory build.
+  const dirOnly = ['from', 'workdir', 'entrypoint', 'cmd', 'env', 'user', 'expose'].filter(
+    (k) => p.values[k] !== undefined,
+  );
+  let dockerfile = str(p, 'file');
+  if (dockerfile === undefined && dirOnly.length === 0 && existsSync(join(dir, 'Dockerfile')))
+    dockerfile = join(dir, 'Dockerfile');
+  if (dockerfile !== undefined && dirOnly.length > 0) {
+    throw usageError(
+      `--${dirOnly[0]} is for directory builds, not Dockerfile builds`,
+      'set it in the Dockerfile instead',
+    );
+  }
+  const target = str(p, 'target');
+  const buildArgs = keyValues(list(p, 'build-arg'), '--build-arg');
+  const isolationFlag = str(p, 'isolation');
+  if (isolationFlag !== undefined && !['bwrap', 'chroot', 'none'].includes(isolationFlag)) {
+    throw usageError(`invalid --isolation ${isolationFlag}`, 'use bwrap, chroot or none');
+  }
+  const isolation = isolationFlag as Isolation | undefined;
   const store = await ctx.store();
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
   try {
     return await store.lease(async () => {
-      const result = await buildDirectory({
-        context: dir,
-        store,
-        ...(from ? { from } : {}),
-        ...(platforms.length > 0 ? { platforms } : {}),
-        ...(workdir !== undefined ? { workdir } : {}),
-        ...(entrypoint !== undefined ? { entrypoint: commandWords(entrypoint, '--entrypoint') } : {}),
-        ...(cmd !== undefined ? { cmd: commandWords(cmd, '--cmd') } : {}),
-        env: list(p, 'env'),
-        labels: keyValues(list(p, 'label'), 'label'),
-        ...(user !== undefined ? { user } : {}),
-        expose: list(p, 'expose'),
-        mediaType: mediaTypes,
-        progress: renderer.sink,
-        signal: ctx.signal,
-      });
+      const result = dockerfile
+        ? await buildDockerfile({
+            context: dir,
+            dockerfile,
+            store,
+            ...(target !== undefined ? { target } : {}),
+            buildArgs,
+            ...(platforms.length > 0 ? { platforms } : {}),
+            noCache: flag(p, 'no-cache'),
+            noCacheFilter: list(p, 'no-cache-filter'),
+            ...(isolation ? { isolation } : {}),
+            labels: keyValues(list(p, 'label'), 'label'),
+            client: () => ctx.client(renderer.sink),
+            progress: renderer.sink,
+            mediaType: mediaTypes,
+            signal: ctx.signal,
+          })
+        : await buildDirectory({
+            context: dir,
+            store,
+            ...(from ? { from } : {}),
+            ...(platforms.length > 0 ? { platforms } : {}),
+            ...(workdir !== undefined ? { workdir } : {}),
+            ...(entrypoint !== undefined ? { entrypoint: commandWords(entrypoint, '--entrypoint') } : {}),
+            ...(cmd !== undefined ? { cmd: commandWords(cmd, '--cmd') } : {}),
+            env: list(p, 'env'),
+            labels: keyValues(list(p, 'label'), 'label'),
+            ...(user !== undefined ? { user } : {}),
+            expose: list(p, 'expose'),
+            mediaType: mediaTypes,
+            progress: renderer.sink,
+            signal: ctx.signal,
+          });
       const item = result.item;
       for (const [i, spec] of outputs.entries()) {
         renderer.sink({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });

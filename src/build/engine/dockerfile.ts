@@ -1,0 +1,799 @@
+/**
+ * Dockerfile builds: stages form a graph, only what the target needs is built, independent
+ * stages run at once (RUN steps bounded by the cores), and every step has a cache key computed
+ * before it runs from its parent's key, the expanded instruction, the build args it sees and the
+ * digests of the files it reads. Base images are resolved lazily: their layers are read only
+ * when a step needs the files.
+ */
+
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { posix, resolve } from 'node:path';
+import {
+  type AddInstruction,
+  type CopyInstruction,
+  expandInstruction,
+  type Instruction,
+  parse,
+  parseInstruction,
+  parseInstructions,
+  planRun,
+  type Stage,
+  type StageInstruction,
+} from '../../dockerfile/index.js';
+import { GantryError, type IoOptions } from '../../errors.js';
+import type { Image, ImageIndex, Layer } from '../../oci/image.js';
+import { defaultCreated, newImage, newIndex } from '../../oci/mutate.js';
+import { resolvePlatform } from '../../oci/partial.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../../oci/platform.js';
+import type { History, ImageConfig, Platform } from '../../oci/types.js';
+import { parseReference } from '../../reference/index.js';
+import type { RegistryClient } from '../../registry/client/client.js';
+import { remoteImage } from '../../registry/remote.js';
+import { BuildCache } from '../../store/cache.js';
+import type { Store } from '../../store/store.js';
+import { noProgress, type ProgressSink } from '../../util/progress.js';
+import { absoluteWorkdir, normalizePort } from '../config.js';
+import {
+  type CopyPlan,
+  checksumSources,
+  copyEntries,
+  FileHashCache,
+  type IgnoreMatcher,
+  loadIgnore,
+} from '../context/index.js';
+import type { Isolation } from '../executor/index.js';
+import { cacheKey } from './keys.js';
+import { Filesystems } from './rootfs.js';
+import {
+  argPrefix,
+  containerConfig,
+  editConfig,
+  lookup,
+  runEnv,
+  type StageState,
+  shellOf,
+  withDefaultPath,
+} from './state.js';
+import {
+  type CopyOptions,
+  type CopySource,
+  copyStep,
+  fetchRemote,
+  planFrom,
+  resolveChown,
+  runStep,
+  type StepContext,
+  type StepLayer,
+  storedLayer,
+  writeEntries,
+} from './steps.js';
+
+export interface DockerfileBuildOptions extends IoOptions {
+  readonly context: string;
+  /** Path of the Dockerfile; default `<context>/Dockerfile`. */
+  readonly dockerfile?: string;
+  readonly target?: string;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly platforms?: readonly Platform[];
+  readonly noCache?: boolean;
+  readonly noCacheFilter?: readonly string[];
+  readonly isolation?: Isolation;
+  /** `--label`s for the final image. */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly store: Store;
+  /** The registry client, for bases that are not in the store. */
+  readonly client?: () => Promise<RegistryClient>;
+  readonly progress?: ProgressSink;
+  readonly mediaType?: 'oci' | 'docker';
+  /** Force a snapshotter (tests); default overlay when it can be mounted. */
+  readonly snapshotter?: 'overlay' | 'walk';
+}
+
+export interface DockerfileBuildResult {
+  readonly item: Image | ImageIndex;
+  readonly platforms: readonly Platform[];
+}
+
+interface StageResult {
+  readonly image: Image;
+  readonly layers: readonly Layer[];
+  readonly key: string;
+  readonly config: ImageConfig;
+}
+
+/** A counting semaphore: at most `n` holders at once. */
+class Semaphore {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free -= 1;
+    else await new Promise<void>((r) => this.#waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free += 1;
+    }
+  }
+}
+
+function fail(code: string, message: string, suggestion: string): GantryError {
+  return new GantryError(code, message, { phase: 'build', suggestion });
+}
+
+function isIndex(item: Image | ImageIndex): item is ImageIndex {
+  return 'indexManifest' in item;
+}
+
+function platformArgs(prefix: 'BUILD' | 'TARGET', p: Platform): [string, string][] {
+  return [
+    [`${prefix}PLATFORM`, formatPlatform(p)],
+    [`${prefix}OS`, p.os],
+    [`${prefix}ARCH`, p.architecture],
+    [`${prefix}VARIANT`, p.variant ?? ''],
+  ];
+}
+
+/** Runs one Dockerfile build for every requested platform. */
+export async function buildDockerfile(options: DockerfileBuildOptions): Promise<DockerfileBuildResult> {
+  const context = resolve(options.context);
+  const dockerfile = resolve(options.dockerfile ?? posix.join(context, 'Dockerfile'));
+  const text = await readFile(dockerfile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw fail(
+      'DOCKERFILE_NOT_FOUND',
+      `cannot read Dockerfile ${dockerfile}: ${err.code ?? err.message}`,
+      'give its path with -f',
+    );
+  });
+  const parsed = parse(text, { file: options.dockerfile ?? 'Dockerfile' });
+  const instructions = parseInstructions(parsed, { file: options.dockerfile ?? 'Dockerfile' });
+  const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
+  const shared = {
+    cache: new BuildCache(options.store),
+    fs: new Filesystems(options.store, options.snapshotter ? { snapshotter: options.snapshotter } : {}),
+    runs: new Semaphore(Math.max(1, availableParallelism())),
+    hashes: await FileHashCache.open(posix.join(options.store.dir, 'cache', 'context'), options),
+    ignore: await loadIgnore(context, dockerfile, options),
+    escape: parsed.directives.escape,
+    steps: { n: 0 },
+  };
+  try {
+    const images: { image: Image; platform: Platform }[] = [];
+    for (const platform of platforms) {
+      const build = new PlatformBuild(options, instructions.stages, instructions.globalArgs, platform, context, shared);
+      images.push({ image: await build.run(), platform });
+    }
+    const first = images[0] as { image: Image };
+    const item =
+      images.length === 1
+        ? first.image
+        : await newIndex(images, { signal: options.signal, mediaType: options.mediaType ?? 'oci' });
+    return { item, platforms };
+  } finally {
+    await shared.hashes.save(options).catch(() => {});
+  }
+}
+
+interface Shared {
+  readonly cache: BuildCache;
+  readonly fs: Filesystems;
+  readonly runs: Semaphore;
+  readonly hashes: FileHashCache;
+  readonly ignore: IgnoreMatcher;
+  readonly escape: '\\' | '`';
+  readonly steps: { n: number };
+}
+
+class PlatformBuild {
+  readonly #o: DockerfileBuildOptions;
+  readonly #stages: readonly Stage[];
+  readonly #globalArgs: readonly { readonly args: readonly { readonly name: string; readonly default?: string }[] }[];
+  readonly #platform: Platform;
+  readonly #context: string;
+  readonly #shared: Shared;
+  readonly #results = new Map<number, Promise<StageResult>>();
+  readonly #buildArgs: Readonly<Record<string, string>>;
+  readonly #progress: ProgressSink;
+  readonly #global = new Map<string, string | undefined>();
+  readonly #created = defaultCreated();
+
+  constructor(
+    o: DockerfileBuildOptions,
+    stages: readonly Stage[],
+    globalArgs: PlatformBuild['globalArgs'],
+    platform: Platform,
+    context: string,
+    shared: Shared,
+  ) {
+    this.#o = o;
+    this.#stages = stages;
+    this.#globalArgs = globalArgs;
+    this.#platform = platform;
+    this.#context = context;
+    this.#shared = shared;
+    this.#buildArgs = o.buildArgs ?? {};
+    this.#progress = o.progress ?? noProgress;
+  }
+
+  get globalArgs() {
+    return this.#globalArgs;
+  }
+
+  get #step(): StepContext {
+    return {
+      store: this.#o.store,
+      fs: this.#shared.fs,
+      ...(this.#o.isolation ? { isolation: this.#o.isolation } : {}),
+      ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+    };
+  }
+
+  /** The global scope: predefined platform args, then ARGs before FROM with build-arg overrides. */
+  #initGlobals(): void {
+    for (const [k, v] of [...platformArgs('BUILD', hostPlatform()), ...platformArgs('TARGET', this.#platform)])
+      this.#global.set(k, v);
+    for (const instr of this.#globalArgs) {
+      for (const def of instr.args) {
+        const given = this.#buildArgs[def.name];
+        this.#global.set(def.name, given ?? def.default);
+      }
+    }
+  }
+
+  #stageIndex(nameOrIndex: string): number | undefined {
+    const lower = nameOrIndex.toLowerCase();
+    const byName = this.#stages.find((s) => s.name === lower);
+    if (byName) return byName.index;
+    if (/^\d+$/.test(nameOrIndex)) {
+      const i = Number(nameOrIndex);
+      if (i < this.#stages.length) return i;
+    }
+    return undefined;
+  }
+
+  /** The stages the target needs, through FROM and COPY --from. */
+  #needed(target: number): number[] {
+    const seen = new Set<number>();
+    const visit = (i: number) => {
+      if (seen.has(i)) return;
+      seen.add(i);
+      const stage = this.#stages[i] as Stage;
+      const base = this.#expandGlobal(stage.from.image);
+      const b = this.#stageIndex(base);
+      if (b !== undefined && b < i) visit(b);
+      for (const instr of stage.instructions) {
+        if (instr.kind === 'copy' && instr.from !== undefined) {
+          const s = this.#stageIndex(instr.from);
+          if (s !== undefined && s < i) visit(s);
+        }
+      }
+    };
+    visit(target);
+    return [...seen].sort((a, b) => a - b);
+  }
+
+  #expandGlobal(word: string): string {
+    const expanded = expandInstruction(
+      { kind: 'from', image: word, line: 0, endLine: 0, original: word },
+      (n) => this.#global.get(n),
+      { escape: this.#shared.escape },
+    );
+    return expanded.image;
+  }
+
+  async run(): Promise<Image> {
+    this.#initGlobals();
+    let target = this.#stages.length - 1;
+    if (this.#o.target !== undefined) {
+      const t = this.#stageIndex(this.#o.target);
+      if (t === undefined) {
+        const names = this.#stages.map((s) => s.name).filter(Boolean);
+        throw fail(
+          'UNKNOWN_TARGET',
+          `target stage ${JSON.stringify(this.#o.target)} not found`,
+          names.length > 0 ? `stages: ${names.join(', ')}` : 'name a stage with FROM ... AS NAME',
+        );
+      }
+      target = t;
+    }
+    // Start every needed stage now, so that independent ones overlap.
+    const needed = this.#needed(target);
+    for (const i of needed) this.#stage(i);
+    const results = await Promise.allSettled(needed.map((i) => this.#stage(i)));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    const result = await this.#stage(target);
+    return result.image;
+  }
+
+  #stage(i: number): Promise<StageResult> {
+    let p = this.#results.get(i);
+    if (!p) {
+      p = this.#runStage(this.#stages[i] as Stage);
+      // Errors surface where the stage is awaited; avoid an unhandled rejection meanwhile.
+      p.catch(() => {});
+      this.#results.set(i, p);
+    }
+    return p;
+  }
+
+  async #resolveBase(name: string, platform: Platform): Promise<Image> {
+    const o = { signal: this.#o.signal };
+    const store = this.#o.store;
+    let item: Image | ImageIndex | undefined;
+    try {
+      const entry = await store.resolve(name, o);
+      item = await store.openDescriptor(entry.descriptor, o);
+    } catch (err) {
+      if (!(GantryError.is(err) && err.code === 'IMAGE_NOT_FOUND')) throw err;
+    }
+    if (!item) {
+      if (!this.#o.client) {
+        throw fail('BASE_NOT_FOUND', `base image ${name} is not in the store`, 'pull or load it first');
+      }
+      item = await remoteImage(await this.#o.client(), parseReference(name), o);
+    }
+    if (isIndex(item)) return resolvePlatform(item, platform, o);
+    return item;
+  }
+
+  #stageLabel(stage: Stage): string {
+    return stage.name ?? `stage-${stage.index}`;
+  }
+
+  async #runStage(stage: Stage): Promise<StageResult> {
+    const o = { signal: this.#o.signal };
+    const fromExpanded = expandInstruction(stage.from, (n) => this.#global.get(n), { escape: this.#shared.escape });
+    const platform = fromExpanded.platform ? parsePlatform(fromExpanded.platform) : this.#platform;
+    const baseName = fromExpanded.image;
+    let baseImage: Image | undefined;
+    let baseKey: string;
+    let baseLayers: Layer[] = [];
+    let baseConfig: ImageConfig;
+    const baseStage = this.#stageIndex(baseName);
+    const stepId = `${this.#stageLabel(stage)}-from`;
+    this.#progress({ type: 'start', id: stepId, name: `[${this.#stageLabel(stage)}] FROM ${baseName}` });
+    if (baseName.toLowerCase() === 'scratch') {
+      baseKey = cacheKey(['scratch', formatPlatform(platform)]);
+      baseConfig = {
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        rootfs: { type: 'layers', diff_ids: [] },
+        config: {},
+      };
+    } else if (baseStage !== undefined && baseStage < stage.index) {
+      const base = await this.#stage(baseStage);
+      baseImage = base.image;
+      baseKey = base.key;
+      baseLayers = [...base.layers];
+      baseConfig = base.config;
+    } else {
+      baseImage = await this.#resolveBase(baseName, platform);
+      baseKey = cacheKey(['image', await baseImage.digest(o)]);
+      baseLayers = await baseImage.layers(o);
+      baseConfig = await baseImage.configFile(o);
+    }
+    this.#progress({ type: 'done', id: stepId });
+    const state: StageState = {
+      platform,
+      config: withDefaultPath(baseConfig),
+      layers: [...baseLayers],
+      history: [...(baseConfig.history ?? [])],
+      key: baseKey,
+      args: new Map(),
+      cmdSet: false,
+    };
+    const noCache =
+      this.#o.noCache === true || (stage.name !== undefined && (this.#o.noCacheFilter ?? []).includes(stage.name));
+    // ONBUILD triggers of the base run first, then are cleared.
+    const triggers = containerConfig(state).OnBuild ?? [];
+    if (triggers.length > 0) editConfig(state, (c) => delete c.OnBuild);
+    for (const trigger of triggers) {
+      const nodes = parse(trigger).ast;
+      for (const node of nodes) await this.#dispatch(state, parseInstruction(node) as StageInstruction, stage, noCache);
+    }
+    for (const instr of stage.instructions) await this.#dispatch(state, instr, stage, noCache);
+    const isTarget =
+      this.#o.target === undefined
+        ? stage.index === this.#stages.length - 1
+        : this.#stageIndex(this.#o.target) === stage.index;
+    if (isTarget && this.#o.labels && Object.keys(this.#o.labels).length > 0) {
+      const labels = this.#o.labels;
+      editConfig(state, (c) => {
+        c.Labels = { ...(c.Labels ?? {}), ...labels };
+      });
+    }
+    const added = state.layers.slice(baseLayers.length);
+    const finalConfig = state.config;
+    const history = state.history;
+    const image = await newImage(
+      {
+        ...(baseImage ? { base: baseImage } : { platform }),
+        layers: added.map((layer) => ({ layer })),
+        config: (cfg) => ({ ...finalConfig, rootfs: cfg.rootfs, history }),
+        mediaType: this.#o.mediaType ?? 'oci',
+      },
+      o,
+    );
+    return { image, layers: state.layers, key: state.key, config: await image.configFile(o) };
+  }
+
+  #history(state: StageState, createdBy: string, emptyLayer: boolean): void {
+    state.history.push({
+      created_by: createdBy,
+      comment: 'buildkit.dockerfile.v0',
+      ...(emptyLayer ? { empty_layer: true } : {}),
+    });
+  }
+
+  /** Looks up or makes a step's layer; `make` runs only on a miss. */
+  async #cached(
+    state: StageState,
+    key: string,
+    name: string,
+    noCache: boolean,
+    make: (id: string) => Promise<StepLayer | undefined>,
+  ): Promise<boolean> {
+    const id = `step-${++this.#shared.steps.n}`;
+    this.#progress({ type: 'start', id, name });
+    try {
+      const hit = noCache ? undefined : await this.#shared.cache.get(key, { signal: this.#o.signal });
+      let added: boolean;
+      if (hit) {
+        if (hit.layer) state.layers.push(storedLayer(this.#o.store, hit.layer.descriptor, hit.layer.diffID));
+        added = hit.layer !== undefined;
+        this.#progress({ type: 'done', id, cached: true });
+      } else {
+        const made = await make(id);
+        await this.#shared.cache.put(key, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, {
+          signal: this.#o.signal,
+        });
+        if (made) state.layers.push(made.layer);
+        added = made !== undefined;
+        this.#progress({ type: 'done', id });
+      }
+      state.key = key;
+      return added;
+    } catch (err) {
+      this.#progress({ type: 'error', id, message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
+  }
+
+  async #dispatch(
+    state: StageState,
+    raw: StageInstruction | Instruction,
+    stage: Stage,
+    noCache: boolean,
+  ): Promise<void> {
+    if (raw.kind === 'from')
+      throw fail('ONBUILD_FROM', 'FROM cannot be an ONBUILD trigger', 'remove it from the base image');
+    const label = `[${this.#stageLabel(stage)}] ${raw.original}`;
+    const used = new Set<string>();
+    const instr = expandInstruction(raw, lookup(state), { escape: this.#shared.escape, used }) as StageInstruction;
+    const chainMeta = (text: string) => {
+      state.key = cacheKey([state.key, 'meta', text]);
+    };
+    switch (instr.kind) {
+      case 'arg': {
+        for (const def of instr.args) {
+          const value = this.#buildArgs[def.name] ?? def.default ?? this.#global.get(def.name);
+          state.args.set(def.name, value);
+        }
+        chainMeta(`ARG ${[...state.args].map(([k, v]) => `${k}=${v ?? ''}`).join(' ')}`);
+        return;
+      }
+      case 'env': {
+        editConfig(state, (c) => {
+          const env = [...(c.Env ?? [])];
+          for (const { key, value } of instr.pairs) {
+            const at = env.findIndex((e) => e.startsWith(`${key}=`));
+            if (at === -1) env.push(`${key}=${value}`);
+            else env[at] = `${key}=${value}`;
+          }
+          c.Env = env;
+        });
+        const text = `ENV ${instr.pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;
+        this.#history(state, text, true);
+        chainMeta(text);
+        return;
+      }
+      case 'label': {
+        editConfig(state, (c) => {
+          const labels = { ...(c.Labels ?? {}) };
+          for (const { key, value } of instr.pairs) labels[key] = value;
+          c.Labels = labels;
+        });
+        const text = `LABEL ${instr.pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;
+        this.#history(state, text, true);
+        chainMeta(text);
+        return;
+      }
+      case 'workdir': {
+        const dir = absoluteWorkdir(instr.path, containerConfig(state).WorkingDir || '/');
+        editConfig(state, (c) => {
+          c.WorkingDir = dir;
+        });
+        this.#history(state, `WORKDIR ${dir}`, true);
+        chainMeta(`WORKDIR ${dir}`);
+        return;
+      }
+      case 'user':
+        editConfig(state, (c) => {
+          c.User = instr.user;
+        });
+        this.#history(state, `USER ${instr.user}`, true);
+        chainMeta(`USER ${instr.user}`);
+        return;
+      case 'expose':
+        editConfig(state, (c) => {
+          const ports = { ...(c.ExposedPorts ?? {}) };
+          for (const p of instr.ports) ports[normalizePort(p)] = {};
+          c.ExposedPorts = ports;
+        });
+        this.#history(state, `EXPOSE map[${instr.ports.map((p) => `${normalizePort(p)}:{}`).join(' ')}]`, true);
+        chainMeta(`EXPOSE ${instr.ports.join(' ')}`);
+        return;
+      case 'volume':
+        editConfig(state, (c) => {
+          const volumes = { ...(c.Volumes ?? {}) };
+          for (const v of instr.paths) volumes[v] = {};
+          c.Volumes = volumes;
+        });
+        this.#history(state, `VOLUME [${instr.paths.join(' ')}]`, true);
+        chainMeta(`VOLUME ${instr.paths.join(' ')}`);
+        return;
+      case 'stopsignal':
+        editConfig(state, (c) => {
+          c.StopSignal = instr.signal;
+        });
+        this.#history(state, `STOPSIGNAL ${instr.signal}`, true);
+        chainMeta(`STOPSIGNAL ${instr.signal}`);
+        return;
+      case 'healthcheck': {
+        const check = instr.check;
+        editConfig(state, (c) => {
+          if (check.type === 'none') c.Healthcheck = { Test: ['NONE'] };
+          else {
+            c.Healthcheck = {
+              Test: [...check.test],
+              ...(check.interval !== undefined ? { Interval: check.interval } : {}),
+              ...(check.timeout !== undefined ? { Timeout: check.timeout } : {}),
+              ...(check.startPeriod !== undefined ? { StartPeriod: check.startPeriod } : {}),
+              ...(check.startInterval !== undefined ? { StartInterval: check.startInterval } : {}),
+              ...(check.retries !== undefined ? { Retries: check.retries } : {}),
+            };
+          }
+        });
+        this.#history(state, instr.original, true);
+        chainMeta(JSON.stringify(check));
+        return;
+      }
+      case 'shell':
+        editConfig(state, (c) => {
+          c.Shell = [...instr.shell];
+        });
+        this.#history(state, `SHELL [${instr.shell.join(' ')}]`, true);
+        chainMeta(`SHELL ${JSON.stringify(instr.shell)}`);
+        return;
+      case 'cmd': {
+        const cmd = instr.command.kind === 'exec' ? [...instr.command.argv] : [...shellOf(state), instr.command.script];
+        editConfig(state, (c) => {
+          c.Cmd = cmd;
+        });
+        state.cmdSet = true;
+        this.#history(state, `CMD ${JSON.stringify(cmd)}`, true);
+        chainMeta(`CMD ${JSON.stringify(cmd)}`);
+        return;
+      }
+      case 'entrypoint': {
+        const ep = instr.command.kind === 'exec' ? [...instr.command.argv] : [...shellOf(state), instr.command.script];
+        editConfig(state, (c) => {
+          c.Entrypoint = ep;
+          if (!state.cmdSet) delete c.Cmd;
+        });
+        this.#history(state, `ENTRYPOINT ${JSON.stringify(ep)}`, true);
+        chainMeta(`ENTRYPOINT ${JSON.stringify(ep)}`);
+        return;
+      }
+      case 'onbuild':
+        editConfig(state, (c) => {
+          c.OnBuild = [...(c.OnBuild ?? []), instr.trigger];
+        });
+        this.#history(state, `ONBUILD ${instr.trigger}`, true);
+        chainMeta(`ONBUILD ${instr.trigger}`);
+        return;
+      case 'maintainer':
+        state.config = { ...state.config, author: instr.maintainer };
+        this.#history(state, `MAINTAINER ${instr.maintainer}`, true);
+        chainMeta(`MAINTAINER ${instr.maintainer}`);
+        return;
+      case 'run':
+        return this.#run(state, instr, label, noCache);
+      case 'copy':
+      case 'add':
+        return this.#copy(state, instr, label, noCache, stage);
+    }
+  }
+
+  async #run(
+    state: StageState,
+    instr: Extract<StageInstruction, { kind: 'run' }>,
+    label: string,
+    noCache: boolean,
+  ): Promise<void> {
+    if (instr.mounts.length > 0) {
+      throw fail(
+        'RUN_MOUNT_UNSUPPORTED',
+        `RUN --mount is not supported yet (line ${instr.line})`,
+        'copy what the step needs with COPY instead',
+      );
+    }
+    const plan = planRun(instr);
+    const shell = shellOf(state);
+    const args =
+      plan.kind === 'exec'
+        ? [...plan.argv]
+        : plan.kind === 'shell'
+          ? [...shell, plan.script]
+          : [`/dev/pipes/${plan.name}`];
+    const env = runEnv(state, this.#buildArgs);
+    const c = containerConfig(state);
+    const cwd = c.WorkingDir || '/';
+    const network = instr.network ?? 'default';
+    const key = cacheKey([
+      state.key,
+      'run',
+      JSON.stringify(args),
+      plan.kind === 'file' ? plan.content : '',
+      JSON.stringify(env),
+      c.User ?? '',
+      cwd,
+      network,
+      formatPlatform(state.platform),
+    ]);
+    const shown =
+      plan.kind === 'exec'
+        ? JSON.stringify(plan.argv)
+        : `${shell.join(' ')} ${plan.kind === 'shell' ? plan.script : plan.content}`;
+    const added = await this.#cached(state, key, label, noCache, (id) =>
+      this.#shared.runs.use(() =>
+        runStep(
+          state.layers,
+          {
+            args,
+            env,
+            cwd,
+            ...(c.User ? { user: c.User } : {}),
+            network,
+            platform: state.platform,
+            onOutput: (line) => this.#progress({ type: 'log', id, line }),
+          },
+          plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
+          this.#step,
+        ),
+      ),
+    );
+    // Proxy args never reach history.
+    this.#history(state, `RUN ${argPrefix(state)}${shown} # buildkit`, !added);
+  }
+
+  async #copy(
+    state: StageState,
+    instr: CopyInstruction | AddInstruction,
+    label: string,
+    noCache: boolean,
+    stage: Stage,
+  ): Promise<void> {
+    const workdir = containerConfig(state).WorkingDir || '/';
+    const base: Omit<CopyOptions, 'sources' | 'unpack'> = {
+      dest: instr.dest,
+      workdir,
+      ...(instr.chmod ? { chmod: instr.chmod } : {}),
+      exclude: instr.exclude,
+      parents: instr.kind === 'copy' ? instr.parents : false,
+    };
+    const chown = await resolveChown(instr.chown, state.layers, this.#step);
+    const opts: CopyOptions = {
+      ...base,
+      ...(chown ? { chown } : {}),
+      sources: instr.sources,
+      unpack: instr.kind === 'add' && instr.unpack !== false,
+    };
+    const from = instr.kind === 'copy' ? instr.from : undefined;
+    const cleanups: (() => Promise<void>)[] = [];
+    let added = false;
+    try {
+      // Heredoc sources and ADD URLs become files in a temp dir, copied like context files.
+      const extraRoots: { root: string; names: string[] }[] = [];
+      if (instr.heredocs.length > 0) {
+        const dir = await mkdtemp(posix.join(tmpdir(), 'gantry-inline-'));
+        cleanups.push(() => rm(dir, { recursive: true, force: true }));
+        for (const h of instr.heredocs) await writeFile(posix.join(dir, h.name), h.content, { mode: 0o644 });
+        extraRoots.push({ root: dir, names: instr.heredocs.map((h) => h.name) });
+      }
+      let sources = [...instr.sources];
+      if (instr.kind === 'add') {
+        const urls = sources.filter((s) => /^https?:\/\//.test(s));
+        sources = sources.filter((s) => !/^https?:\/\//.test(s));
+        for (const url of urls) {
+          const got = await fetchRemote(url, instr.checksum, this.#o.signal);
+          cleanups.push(() => rm(got.dir, { recursive: true, force: true }));
+          extraRoots.push({ root: got.dir, names: [got.name] });
+        }
+      }
+      const step = this.#step;
+      const doCopy = async (root: CopySource, fromKey: string): Promise<boolean> => {
+        const plans: CopyPlan[] = [];
+        if (sources.length > 0) plans.push(await planFrom(root, { ...opts, sources }, step));
+        for (const extra of extraRoots)
+          plans.push(await planFrom({ root: extra.root }, { ...opts, sources: extra.names, unpack: false }, step));
+        const sums: string[] = [];
+        for (const plan of plans)
+          sums.push(await checksumSources(plan, { cache: this.#shared.hashes, signal: this.#o.signal }));
+        const key = cacheKey([
+          state.key,
+          instr.kind,
+          JSON.stringify({
+            dest: instr.dest,
+            workdir,
+            chown,
+            chmod: instr.chmod,
+            exclude: instr.exclude,
+            unpack: opts.unpack,
+          }),
+          fromKey,
+          ...sums,
+        ]);
+        return this.#cached(state, key, label, noCache, async () => {
+          const [only, ...more] = plans;
+          if (!only) return undefined;
+          if (more.length === 0) return copyStep(only, opts, step);
+          // Context files plus heredocs or URLs: one layer of all of them, in order.
+          const copyOptions = {
+            ...(chown ? { chown } : {}),
+            ...(instr.chmod ? { chmod: instr.chmod } : {}),
+            signal: step.signal,
+          };
+          async function* all() {
+            for (const plan of plans) yield* copyEntries(plan, copyOptions);
+          }
+          return writeEntries(all(), step);
+        });
+      };
+      if (from === undefined) {
+        added = await doCopy({ root: this.#context, ignore: this.#shared.ignore }, 'context');
+      } else {
+        const idx = this.#stageIndex(from);
+        let layers: readonly Layer[];
+        let fromKey: string;
+        if (idx !== undefined) {
+          if (idx >= stage.index)
+            throw fail(
+              'COPY_FROM_LATER_STAGE',
+              `COPY --from=${from} names a stage that is not before this one`,
+              'reorder the stages',
+            );
+          const src = await this.#stage(idx);
+          layers = src.layers;
+          fromKey = src.key;
+        } else {
+          const image = await this.#resolveBase(from, state.platform);
+          layers = await image.layers({ signal: this.#o.signal });
+          fromKey = await image.digest({ signal: this.#o.signal });
+        }
+        added = await this.#shared.fs.with(layers, (snapshot) => doCopy({ root: snapshot.root }, fromKey), {
+          signal: this.#o.signal,
+        });
+      }
+    } finally {
+      for (const c of cleanups) await c();
+    }
+    this.#history(state, `${instr.kind.toUpperCase()} ${instr.original.replace(/^\S+\s+/, '')} # buildkit`, !added);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Root filesystems for build steps: a stage's layers extracted once into the layer cache (shared
+ * by every build and process, keyed by diffID) and stacked by the snapshotter the machine allows
+ * (overlayfs, else walk-and-compare). Nothing here reads a layer until a step needs the files.
+ */
+import { join } from 'node:path';
+import type { IoOptions } from '../../errors.js';
+import type { Layer } from '../../oci/image.js';
+import type { Store } from '../../store/store.js';
+import {
+  LayerCache,
+  OverlaySnapshotter,
+  overlayAvailable,
+  type Snapshot,
+  type Snapshotter,
+  WalkSnapshotter,
+} from '../snapshot/index.js';
+
+export class Filesystems {
+  readonly #cache: LayerCache;
+  readonly #workDir: string;
+  #snapshotter: Promise<Snapshotter> | undefined;
+  readonly #forced: 'overlay' | 'walk' | undefined;
+
+  constructor(store: Store, options: { snapshotter?: 'overlay' | 'walk' } = {}) {
+    this.#cache = new LayerCache(join(store.dir, 'cache', 'layers'));
+    this.#workDir = join(store.dir, 'cache', 'snapshots');
+    this.#forced = options.snapshotter;
+  }
+
+  snapshotter(): Promise<Snapshotter> {
+    this.#snapshotter ??= (async () => {
+      const overlay =
+        this.#forced === 'walk'
+          ? false
+          : this.#forced === 'overlay' || (await overlayAvailable({ dir: this.#workDir }));
+      return overlay ? new OverlaySnapshotter({ dir: this.#workDir }) : new WalkSnapshotter({ dir: this.#workDir });
+    })();
+    return this.#snapshotter;
+  }
+
+  /** A writable root with `layers` (bottom first) below it. Release it when done. */
+  async prepare(layers: readonly Layer[], options: IoOptions = {}): Promise<Snapshot> {
+    const lowers: string[] = [];
+    // In order, one at a time: extraction is disk-bound and the cache dedupes concurrent callers.
+    for (const layer of layers) lowers.push(await this.#cache.ensureExtracted(layer, options));
+    return (await this.snapshotter()).prepare(lowers, options);
+  }
+
+  /** Runs `fn` with a root of `layers`, always releasing it. */
+  async with<T>(layers: readonly Layer[], fn: (snapshot: Snapshot) => Promise<T>, options: IoOptions = {}): Promise<T> {
+    const snapshot = await this.prepare(layers, options);
+    try {
+      return await fn(snapshot);
+    } finally {
+      await snapshot.release();
+    }
+  }
+}

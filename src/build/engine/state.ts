@@ -1,0 +1,93 @@
+/**
+ * The state a stage carries from step to step: the image config being built, the layers so far
+ * (lazy), history, the cache key chain, ARGs in scope and the SHELL. Pure helpers only.
+ */
+import type { Layer } from '../../oci/image.js';
+import type { ContainerConfig, History, ImageConfig, Platform } from '../../oci/types.js';
+import { DEFAULT_PATH } from '../config.js';
+
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export interface StageState {
+  readonly platform: Platform;
+  config: ImageConfig;
+  layers: Layer[];
+  history: History[];
+  key: string;
+  /** ARGs declared in this stage, with their values (undefined: declared, no value). */
+  args: Map<string, string | undefined>;
+  /** Whether CMD was set in this stage (ENTRYPOINT then keeps it). */
+  cmdSet: boolean;
+}
+
+/** Build args that every RUN sees without an ARG and that never enter history (BuildKit's list). */
+export const PROXY_ARGS = new Set([
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'FTP_PROXY',
+  'ftp_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+]);
+
+export function containerConfig(state: StageState): ContainerConfig {
+  return state.config.config ?? {};
+}
+
+export function editConfig(state: StageState, edit: (c: Mutable<ContainerConfig>) => void): void {
+  const c: Mutable<ContainerConfig> = { ...containerConfig(state) };
+  edit(c);
+  state.config = { ...state.config, config: c };
+}
+
+export function envOf(state: StageState): string[] {
+  return [...(containerConfig(state).Env ?? [])];
+}
+
+/** Looks a name up as a Dockerfile expansion does: ENV first, then ARGs in scope. */
+export function lookup(state: StageState): (name: string) => string | undefined {
+  const env = new Map<string, string>();
+  for (const [k, v] of state.args) if (v !== undefined) env.set(k, v);
+  for (const pair of envOf(state)) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) env.set(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  return (name) => env.get(name);
+}
+
+/** Env for a RUN: ENV, plus ARG values not shadowed by ENV, plus proxy build args. */
+export function runEnv(state: StageState, buildArgs: Readonly<Record<string, string>>): string[] {
+  const env = envOf(state);
+  const has = new Set(env.map((e) => e.slice(0, Math.max(0, e.indexOf('=')))));
+  for (const [k, v] of state.args) {
+    if (v !== undefined && !has.has(k)) {
+      env.push(`${k}=${v}`);
+      has.add(k);
+    }
+  }
+  for (const [k, v] of Object.entries(buildArgs)) {
+    if (PROXY_ARGS.has(k) && !has.has(k)) env.push(`${k}=${v}`);
+  }
+  return env;
+}
+
+/** ARGs set in this stage as BuildKit prefixes them to a RUN's history: `|2 A=1 B=2 `. */
+export function argPrefix(state: StageState): string {
+  const set = [...state.args].filter(([k, v]) => v !== undefined && !PROXY_ARGS.has(k));
+  if (set.length === 0) return '';
+  return `|${set.length} ${set.map(([k, v]) => `${k}=${v}`).join(' ')} `;
+}
+
+export function withDefaultPath(cfg: ImageConfig): ImageConfig {
+  const c = cfg.config ?? {};
+  if ((c.Env ?? []).some((e) => e.startsWith('PATH='))) return cfg;
+  return { ...cfg, config: { ...c, Env: [DEFAULT_PATH, ...(c.Env ?? [])] } };
+}
+
+export function shellOf(state: StageState): string[] {
+  return [...(containerConfig(state).Shell ?? ['/bin/sh', '-c'])];
+}
