@@ -22,6 +22,8 @@ const PACKAGES = {
   time: 'GNU time for the benchmarks',
   bubblewrap: 'the RUN sandbox',
   uidmap: 'user namespaces for rootless sandboxes',
+  debootstrap: 'builds the Debian fixture image (test/harness/debian.ts)',
+  attr: 'getfattr/setfattr: overlay opaque markers for the snapshotters',
 };
 const FOREIGN_ARCH = 'arm64';
 const APT_LISTS = '/var/lib/apt/lists';
