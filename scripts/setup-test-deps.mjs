@@ -24,6 +24,8 @@ const PACKAGES = {
   uidmap: 'user namespaces for rootless sandboxes',
   debootstrap: 'builds the Debian fixture image (test/harness/debian.ts)',
   attr: 'getfattr/setfattr: overlay opaque markers for the snapshotters',
+  'qemu-user-static': 'runs RUN steps of foreign-architecture images (arm64 on amd64)',
+  'binfmt-support': 'update-binfmts, which registers qemu-user-static with binfmt_misc',
 };
 const FOREIGN_ARCH = 'arm64';
 const APT_LISTS = '/var/lib/apt/lists';

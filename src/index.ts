@@ -2,11 +2,11 @@
 
 export type { ConfigOptions } from './build/config.js';
 export { applyConfig } from './build/config.js';
-export type { BuildResult, DirectoryBuildOptions } from './build/directory.js';
-export { buildDirectory } from './build/directory.js';
 export type { OutputSpec } from './build/output.js';
 export { parseOutput, writeOutput } from './build/output.js';
 export * from './errors.js';
+export type { BuildResult, DirectoryBuildOptions } from './frontend/directory.js';
+export { buildDirectory } from './frontend/directory.js';
 export * from './layer/archive/index.js';
 export {
   decompressStream,

@@ -5,6 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../build/config.js';
 import { GantryError, type IoOptions } from '../errors.js';
 import type { LayerInfo } from '../layer/layer.js';
 import { walkDirectory } from '../layer/walk.js';
@@ -15,7 +16,6 @@ import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.j
 import type { Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { noProgress, type ProgressSink, step } from '../util/progress.js';
-import { absoluteWorkdir, applyConfig, type ConfigOptions } from './config.js';
 
 export interface DirectoryBuildOptions extends IoOptions, ConfigOptions {
   /** The directory whose contents become the layer. */

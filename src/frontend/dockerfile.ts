@@ -9,31 +9,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { posix, resolve } from 'node:path';
-import {
-  type AddInstruction,
-  type CopyInstruction,
-  expandInstruction,
-  type Instruction,
-  parse,
-  parseInstruction,
-  parseInstructions,
-  planRun,
-  type Stage,
-  type StageInstruction,
-} from '../../dockerfile/index.js';
-import { GantryError, type IoOptions } from '../../errors.js';
-import type { Image, ImageIndex, Layer } from '../../oci/image.js';
-import { defaultCreated, newImage, newIndex } from '../../oci/mutate.js';
-import { resolvePlatform } from '../../oci/partial.js';
-import { formatPlatform, hostPlatform, parsePlatform } from '../../oci/platform.js';
-import type { History, ImageConfig, Platform } from '../../oci/types.js';
-import { parseReference } from '../../reference/index.js';
-import type { RegistryClient } from '../../registry/client/client.js';
-import { remoteImage } from '../../registry/remote.js';
-import { BuildCache } from '../../store/cache.js';
-import type { Store } from '../../store/store.js';
-import { noProgress, type ProgressSink } from '../../util/progress.js';
-import { absoluteWorkdir, normalizePort } from '../config.js';
+import { absoluteWorkdir, normalizePort } from '../build/config.js';
 import {
   type CopyPlan,
   checksumSources,
@@ -41,10 +17,9 @@ import {
   FileHashCache,
   type IgnoreMatcher,
   loadIgnore,
-} from '../context/index.js';
-import type { Isolation } from '../executor/index.js';
-import { cacheKey } from './keys.js';
-import { Filesystems } from './rootfs.js';
+} from '../build/context/index.js';
+import { cacheKey } from '../build/engine/keys.js';
+import { Filesystems } from '../build/engine/rootfs.js';
 import {
   argPrefix,
   containerConfig,
@@ -54,7 +29,7 @@ import {
   type StageState,
   shellOf,
   withDefaultPath,
-} from './state.js';
+} from '../build/engine/state.js';
 import {
   type CopyOptions,
   type CopySource,
@@ -67,7 +42,32 @@ import {
   type StepLayer,
   storedLayer,
   writeEntries,
-} from './steps.js';
+} from '../build/engine/steps.js';
+import type { Isolation } from '../build/executor/index.js';
+import {
+  type AddInstruction,
+  type CopyInstruction,
+  expandInstruction,
+  type Instruction,
+  parse,
+  parseInstruction,
+  parseInstructions,
+  planRun,
+  type Stage,
+  type StageInstruction,
+} from '../dockerfile/index.js';
+import { GantryError, type IoOptions } from '../errors.js';
+import type { Image, ImageIndex, Layer } from '../oci/image.js';
+import { defaultCreated, newImage, newIndex } from '../oci/mutate.js';
+import { resolvePlatform } from '../oci/partial.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
+import type { ImageConfig, Platform } from '../oci/types.js';
+import { parseReference } from '../reference/index.js';
+import type { RegistryClient } from '../registry/client/client.js';
+import { remoteImage } from '../registry/remote.js';
+import { BuildCache } from '../store/cache.js';
+import type { Store } from '../store/store.js';
+import { noProgress, type ProgressSink } from '../util/progress.js';
 
 export interface DockerfileBuildOptions extends IoOptions {
   readonly context: string;
@@ -425,6 +425,7 @@ class PlatformBuild {
 
   #history(state: StageState, createdBy: string, emptyLayer: boolean): void {
     state.history.push({
+      created: this.#created,
       created_by: createdBy,
       comment: 'buildkit.dockerfile.v0',
       ...(emptyLayer ? { empty_layer: true } : {}),

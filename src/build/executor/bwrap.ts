@@ -21,7 +21,8 @@ export function bwrapLaunch(plan: SandboxPlan, bwrap: string): Launch {
   if (!plan.root) a.push('--unshare-user', '--uid', String(plan.ids.uid), '--gid', String(plan.ids.gid));
   a.push('--hostname', plan.hostname);
   a.push('--bind', plan.rootfs, '/');
-  a.push('--proc', '/proc', '--dev', '/dev', '--ro-bind', '/sys', '/sys');
+  // bwrap's /dev/shm is a plain 0755 directory; Docker's is a world-writable tmpfs.
+  a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', '--ro-bind', '/sys', '/sys');
   for (const b of plan.binds) a.push(b.readonly ? '--ro-bind' : '--bind', b.source, b.target);
   a.push('--chdir', plan.cwd);
 
