@@ -7,7 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions } from '../errors.js';
-import type { Image, ImageIndex, Layer } from '../oci/image.js';
+import type { BlobSource, Image, ImageIndex, Layer } from '../oci/image.js';
 import { isIndexMediaType } from '../oci/parse.js';
 import { imageFromManifest, indexFromManifest } from '../oci/partial.js';
 import type { Descriptor, Digest, ImageConfig, Index, Manifest } from '../oci/types.js';
@@ -51,11 +51,21 @@ class SourcedLayer implements RemoteLayer {
 /** A single-platform image in a registry repository. */
 export class RemoteImage implements Image {
   readonly source: Repo;
+  readonly #blobs: BlobSource;
   readonly #inner: Image;
 
   constructor(client: RegistryClient, source: Repo, bytes: Buffer, desc: Descriptor) {
     this.source = source;
-    this.#inner = imageFromManifest(client.blobSource(source), bytes, desc);
+    this.#blobs = client.blobSource(source);
+    this.#inner = imageFromManifest(this.#blobs, bytes, desc);
+  }
+
+  /**
+   * Opens any blob of the image by descriptor (verified), through the client that fetched it:
+   * a push with another client (other credentials) still reads the source as this one can.
+   */
+  openBlob(desc: Descriptor, o?: IoOptions): Promise<Readable> {
+    return this.#blobs.openBlob(desc, o);
   }
 
   mediaType(o?: IoOptions): Promise<string> {

@@ -232,6 +232,11 @@ function isTooLarge(err: unknown): boolean {
   return GantryError.is(err) && (err as GantryError & { status?: unknown }).status === 413;
 }
 
+function isAuthFailure(err: unknown): boolean {
+  const status = GantryError.is(err) ? (err as GantryError & { status?: unknown }).status : undefined;
+  return status === 401 || status === 403;
+}
+
 function isSourceFault(err: unknown): boolean {
   return GantryError.is(err) && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH');
 }
@@ -278,7 +283,7 @@ export async function pushBlob(
   }
   const scopes = [pushScope(repo.repository)];
   if ((await blobSize(ep, repo, desc.digest, { signal, scopes })) !== undefined) return 'exists';
-  const mountFrom =
+  let mountFrom =
     options.mountFrom !== undefined && options.mountFrom !== repo.repository ? options.mountFrom : undefined;
   const what = `blob ${desc.digest}`;
   let chunkSize = options.chunkSize;
@@ -317,6 +322,12 @@ export async function pushBlob(
       // A wrong source explains whatever the request then failed with.
       const err = isSourceFault(sourceError) ? sourceError : caught;
       if (isSourceFault(err)) throw err;
+      if (session === undefined && mountFrom !== undefined && isAuthFailure(err)) {
+        // Pushing here does not imply reading the source repository: upload instead of mounting.
+        mountFrom = undefined;
+        attempts--;
+        continue;
+      }
       if (isTooLarge(err)) {
         const next = shrink(chunkSize, desc.size, session?.minChunk ?? 0);
         if (next === undefined) throw err;

@@ -2,6 +2,7 @@
  * What push, pull and copy share: a limit on blobs in flight, per-blob progress events (throttled
  * by bytes, never by time), and telling images from indexes.
  */
+import type { IoOptions } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Digest } from '../../oci/types.js';
 import type { ProgressSink } from '../../util/progress.js';
@@ -23,6 +24,31 @@ export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
       release();
     }
   };
+}
+
+/**
+ * A group of concurrent tasks that fails as one: the first failure aborts the others (through
+ * `options.signal`) and is rethrown only once every task has settled, so nothing is still
+ * writing when the caller hears of it.
+ */
+export class TaskGroup {
+  readonly #controller = new AbortController();
+  readonly options: IoOptions;
+
+  constructor(outer: IoOptions) {
+    const signal = outer.signal ? AbortSignal.any([outer.signal, this.#controller.signal]) : this.#controller.signal;
+    this.options = { ...outer, signal };
+  }
+
+  async all<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
+    try {
+      return await Promise.all(tasks);
+    } catch (err) {
+      this.#controller.abort(err);
+      await Promise.allSettled(tasks);
+      throw err;
+    }
+  }
 }
 
 export function isImageIndex(item: Image | ImageIndex): item is ImageIndex {

@@ -19,7 +19,7 @@ import { CountingStream } from '../client/counting.js';
 import { formatRepo, type Repo } from '../client/types.js';
 import { bytesStream } from '../client/upload.js';
 import { type RemoteImage, RemoteIndex, remoteImage, remoteSource } from '../remote.js';
-import { BlobProgress, isImageIndex, limiter, shortDigest } from './common.js';
+import { BlobProgress, isImageIndex, limiter, shortDigest, TaskGroup } from './common.js';
 
 export interface PullOptions extends IoOptions {
   /** The platform to pick out of an index; default the host's. */
@@ -33,12 +33,14 @@ class Puller {
   readonly #layout: OciLayout;
   readonly #o: IoOptions;
   readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
+  readonly #group: TaskGroup;
   readonly #blobs = new Map<string, Promise<void>>();
 
   constructor(client: RegistryClient, layout: OciLayout, o: IoOptions) {
     this.#client = client;
     this.#layout = layout;
-    this.#o = o;
+    this.#group = new TaskGroup(o);
+    this.#o = this.#group.options;
     this.#limit = limiter(client.concurrency);
   }
 
@@ -95,7 +97,7 @@ class Puller {
       });
     }
     const manifest = await image.manifest(o);
-    await Promise.all([
+    await this.#group.all([
       ...manifest.layers.map((d) => this.#blob(source, d, 'layer')),
       this.#blob(source, manifest.config, 'config'),
     ]);
@@ -112,7 +114,7 @@ class Puller {
     };
     if (await this.#layout.hasBlob(desc.digest)) return desc;
     const children = (await index.indexManifest(o)).manifests;
-    await Promise.all(
+    await this.#group.all(
       children.map(async (child) => {
         if (await this.#layout.hasBlob(child.digest)) return;
         if (isIndexMediaType(child.mediaType)) await this.index(await index.imageIndex(child.digest, o));

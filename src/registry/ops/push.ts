@@ -14,8 +14,8 @@ import type { Reference } from '../../reference/index.js';
 import type { RegistryClient } from '../client/client.js';
 import { formatRepo, type PushBlobResult, type Repo } from '../client/types.js';
 import { type BlobOpener, bytesStream } from '../client/upload.js';
-import { remoteSource } from '../remote.js';
-import { BlobProgress, isImageIndex, limiter, shortDigest } from './common.js';
+import { RemoteImage, remoteSource } from '../remote.js';
+import { BlobProgress, isImageIndex, limiter, shortDigest, TaskGroup } from './common.js';
 
 export interface PushImageOptions extends IoOptions {
   /** More tags for the top manifest, besides the reference's own. */
@@ -34,13 +34,15 @@ class Pusher {
   readonly #repo: Repo;
   readonly #o: IoOptions;
   readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
+  readonly #group: TaskGroup;
   readonly #blobs = new Map<string, Promise<PushBlobResult>>();
   readonly #manifests = new Map<string, Promise<Descriptor>>();
 
   constructor(client: RegistryClient, repo: Repo, o: IoOptions) {
     this.#client = client;
     this.#repo = repo;
-    this.#o = o;
+    this.#group = new TaskGroup(o);
+    this.#o = this.#group.options;
     this.#limit = limiter(client.concurrency);
   }
 
@@ -52,7 +54,11 @@ class Pusher {
       return [
         ...manifest.layers.map((desc) => ({ kind: 'layer' as const, desc, source: remote })),
         { kind: 'config' as const, desc: manifest.config, source: remote },
-      ].map((b) => ({ ...b, open: () => this.#client.openBlob(remote, b.desc, o) }));
+      ].map((b) => ({
+        ...b,
+        open: () =>
+          image instanceof RemoteImage ? image.openBlob(b.desc, o) : this.#client.openBlob(remote, b.desc, o),
+      }));
     }
     const layers = await image.layers(o);
     if (layers.length !== manifest.layers.length) {
@@ -124,7 +130,7 @@ class Pusher {
     const o = this.#o;
     const manifest = await image.manifest(o);
     const blobs = await this.#blobsOf(image, manifest);
-    await Promise.all(blobs.map((b) => this.#blob(b)));
+    await this.#group.all(blobs.map((b) => this.#blob(b)));
     return { mediaType: await image.mediaType(o), digest: await image.digest(o), size: await image.size(o) };
   }
 
@@ -132,7 +138,7 @@ class Pusher {
   async index(index: ImageIndex): Promise<Descriptor> {
     const o = this.#o;
     const children = (await index.indexManifest(o)).manifests;
-    await Promise.all(children.map((child) => this.#child(index, child)));
+    await this.#group.all(children.map((child) => this.#child(index, child)));
     return { mediaType: await index.mediaType(o), digest: await index.digest(o), size: await index.size(o) };
   }
 

@@ -10,6 +10,7 @@ import { GantryError } from '../../../src/errors.js';
 import type { ImageIndex } from '../../../src/oci/image.js';
 import { OciLayout } from '../../../src/oci/layout.js';
 import { parseIndex, parseManifest } from '../../../src/oci/parse.js';
+import { resolvePlatform } from '../../../src/oci/partial.js';
 import { type Descriptor, MediaType } from '../../../src/oci/types.js';
 import type { Reference } from '../../../src/reference/index.js';
 import { copyImage } from '../../../src/registry/ops/copy.js';
@@ -71,7 +72,7 @@ before(async () => {
   fixture = await busyboxImage();
 });
 
-for (const mode of ['http', 'tls', 'tls-basic'] as const satisfies readonly RegistryMode[]) {
+for (const mode of ['http', 'tls', 'tls-basic', 'token'] as const satisfies readonly RegistryMode[]) {
   describe(`push and pull the busybox index (${mode})`, () => {
     let reg: TestRegistry;
     before(async () => {
@@ -331,5 +332,81 @@ describe('pull, copy and faults (http registry)', () => {
       const again = await skopeoInspectRaw(`docker://${reg.host}/docker/again:v1`, transportFor(reg));
       assert.equal(again.digest, pushed.digest);
     });
+  });
+});
+
+describe('token auth (docker token spec)', () => {
+  let reg: TestRegistry;
+  before(async () => {
+    reg = await startRegistry({
+      mode: 'token',
+      users: [
+        { username: 'gantry', password: 'gantry-pw', access: { '*': ['*'], 'registry:catalog': ['*'] } },
+        { username: 'reader', password: 'reader-pw', access: { '*': ['pull'] } },
+      ],
+    });
+  });
+  after(async () => {
+    await reg?.stop();
+  });
+
+  test('push asks for pull,push; a mount also asks for pull on the source repository', async () => {
+    const ts = reg.tokenServer ?? assert.fail('token mode has a token server');
+    const { client, events } = clientFor(reg);
+    const src: Reference = { registry: reg.host, repository: 'team/base', tag: 'v1' };
+    await pushImage(client, src, await fixtureIndex(fixture));
+    assert.ok(ts.requests.some((r) => r.scopes.includes('repository:team/base:pull,push') && r.status === 200));
+    ts.clearRequests();
+    events.length = 0;
+    const desc = await copyImage(client, src, { ...src, repository: 'team/app' }, { allPlatforms: true });
+    assert.equal(desc.digest, fixture.indexDigest);
+    assert.ok(doneDetails(events).every((d) => d === 'mounted from team/base'));
+    const scopes = ts.requests.flatMap((r) => r.scopes);
+    assert.ok(scopes.includes('repository:team/app:pull,push'), scopes.join(' '));
+    assert.ok(scopes.includes('repository:team/base:pull'), scopes.join(' '));
+    assert.ok(ts.requests.every((r) => r.credentials !== 'none'));
+    const raw = await skopeoInspectRaw(`docker://${reg.host}/team/app:v1`, transportFor(reg));
+    assert.equal(raw.digest, fixture.indexDigest);
+
+    await withTempDir(async (dir) => {
+      const layout = await OciLayout.init(dir);
+      const pulled = await pullToLayout(client, { ...src, repository: 'team/app' }, layout, { allPlatforms: true });
+      assert.equal(pulled.digest, fixture.indexDigest);
+    });
+    await client.deleteManifest({ registry: reg.host, repository: 'team/app', digest: fixture.indexDigest });
+    assert.equal(await client.headManifest({ registry: reg.host, repository: 'team/app', tag: 'v1' }), undefined);
+  });
+
+  test('a user who may push the destination but not read the source: no mount, an upload', async () => {
+    const ts = reg.tokenServer ?? assert.fail('token mode has a token server');
+    ts.update({
+      users: [
+        { username: 'gantry', password: 'gantry-pw', access: { '*': ['*'], 'registry:catalog': ['*'] } },
+        { username: 'reader', password: 'reader-pw', access: { '*': ['pull'] } },
+        { username: 'writer', password: 'writer-pw', access: { 'mine/*': ['pull', 'push'] } },
+      ],
+    });
+    const { client: admin } = clientFor(reg);
+    const { client: writer, events } = clientFor({ ...reg, username: 'writer', password: 'writer-pw' });
+    const src: Reference = { registry: reg.host, repository: 'team/base', tag: 'v1' };
+    const image = await resolvePlatform((await remoteImage(admin, src)) as RemoteIndex, {
+      os: 'linux',
+      architecture: 'amd64',
+    });
+    // The image's layers say they live in team/base, which writer may not read.
+    const desc = await pushImage(writer, { registry: reg.host, repository: 'mine/app', tag: 'v1' }, image);
+    assert.equal(desc.digest, fixture.manifests.find((m) => m.platform === 'linux/amd64')?.digest);
+    assert.deepEqual(doneDetails(events), ['uploaded', 'uploaded']);
+  });
+
+  test('a user who may only pull gets a denial that says what to do', async () => {
+    const { client } = clientFor({ ...reg, username: 'reader', password: 'reader-pw' });
+    const src: Reference = { registry: reg.host, repository: 'team/base', tag: 'v1' };
+    const item = await remoteImage(client, src);
+    assert.ok(item instanceof RemoteIndex);
+    const err = await pushImage(client, { ...src, repository: 'team/forbidden' }, item).catch((e: unknown) => e);
+    assert.ok(GantryError.is(err), String(err));
+    assert.ok(['DENIED', 'UNAUTHORIZED'].includes(err.code), err.oneLine());
+    assert.match(err.oneLine(), /access to team\/forbidden on 127\.0\.0\.1:\d+ denied: .*may push/);
   });
 });
