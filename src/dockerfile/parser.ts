@@ -472,10 +472,14 @@ function freeze(d: Draft, heredocs: readonly Heredoc[], startLine: number, endLi
 /** Finds `needle` in lines start..end (1-based) of the source; the first non-blank character otherwise. */
 export function locate(source: SourceText, start: number, end: number, needle?: string): SourcePosition {
   if (needle) {
-    for (let n = start; n <= end && n <= source.lines.length; n++) {
-      const text = trimNewline(source.lines[n - 1] ?? '');
-      const at = text.indexOf(needle);
-      if (at >= 0) return { file: source.file, line: n, column: columnOf(text, at), text };
+    // Exact first; then ignoring case, since keywords and directive names are case-insensitive.
+    for (const fold of [false, true]) {
+      const want = fold ? needle.toLowerCase() : needle;
+      for (let n = start; n <= end && n <= source.lines.length; n++) {
+        const text = trimNewline(source.lines[n - 1] ?? '');
+        const at = (fold ? text.toLowerCase() : text).indexOf(want);
+        if (at >= 0) return { file: source.file, line: n, column: columnOf(text, at), text };
+      }
     }
   }
   const text = trimNewline(source.lines[start - 1] ?? '');

@@ -359,3 +359,12 @@ test('a very long line is quoted shortened', () => {
   assert.ok(err.message.includes('...`)'), err.message);
   assert.equal(err.text, long);
 });
+
+test('positions are found whatever the case of the keyword or directive', () => {
+  assert.throws(
+    () => parse('# ESCAPE=x\nFROM a\n'),
+    (err: unknown) => err instanceof DockerfileSyntaxError && err.line === 1 && err.column === 3,
+  );
+  const err = failure('FROM a\nhealthcheck --interval=1us cmd true\n');
+  assert.equal(err.column, 13);
+});
