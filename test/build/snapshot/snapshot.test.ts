@@ -31,7 +31,8 @@ import {
 import { extractLayer } from '../../../src/layer/extract.js';
 import { tarStream } from '../../../src/layer/tar/writer.js';
 import { busyboxRootfs } from '../../harness/fixtures.js';
-import { copyTree, describeTree, type EntryInfo, entriesOf, tempDir } from './helpers.js';
+import { run } from '../../harness/run.js';
+import { collect, copyTree, describeTree, type EntryInfo, entriesOf, tempDir } from './helpers.js';
 
 const EPHEMERAL = ['etc/resolv.conf'];
 
@@ -166,6 +167,34 @@ describe('snapshotters on the busybox rootfs', () => {
         assert.deepEqual(await entriesOf(snap.commit({ ignore: ['/etc/resolv.conf'] })), []);
         // Without the executor's word that it is ephemeral, resolv.conf is a change like any other.
         assert.deepEqual(paths(await entriesOf(snap.commit())), ['etc', 'etc/resolv.conf']);
+      } finally {
+        await snap.release();
+      }
+    });
+  }
+
+  for (const kind of ['overlay', 'walk'] as const) {
+    test(`${kind}: file capabilities go into the layer, overlay's own xattrs do not`, async (t) => {
+      if (kind === 'overlay' && !overlay) return t.skip('overlayfs cannot be mounted here');
+      if (process.getuid?.() !== 0) return t.skip('setting security.capability needs root');
+      const scratch = await tempDir(t);
+      const snapshotter =
+        kind === 'overlay' ? new OverlaySnapshotter({ dir: scratch }) : new WalkSnapshotter({ dir: scratch });
+      const snap = await snapshotter.prepare([lower]);
+      try {
+        const ping = join(snap.root, 'bin', 'my-ping');
+        await writeFile(ping, 'not really ping');
+        // cap_net_raw+ep, as iputils-ping's postinst sets it.
+        await run('setfattr', ['-n', 'security.capability', '-v', '0x0100000200200000000000000000000000000000', ping]);
+        await writeFile(join(snap.root, 'bin', 'plain'), 'no caps');
+        const entries = await collect(snap.commit());
+        const byPath = new Map(entries.map((i) => [i.entry.path, i.entry]));
+        assert.deepEqual(
+          byPath.get('bin/my-ping')?.xattrs?.['security.capability']?.toString('hex'),
+          '0100000200200000000000000000000000000000',
+        );
+        assert.equal(byPath.get('bin/plain')?.xattrs, undefined);
+        assert.equal(byPath.get('bin')?.xattrs, undefined, 'trusted.overlay.* never leaks into a layer');
       } finally {
         await snap.release();
       }
