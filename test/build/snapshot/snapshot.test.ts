@@ -12,6 +12,7 @@ import {
   link,
   lstat,
   mkdir,
+  readdir,
   readFile,
   rm,
   symlink,
@@ -200,6 +201,21 @@ describe('snapshotters on the busybox rootfs', () => {
       }
     });
   }
+
+  test('an aborted prepare fails with ABORTED and leaves nothing behind', async (t) => {
+    const scratch = await tempDir(t);
+    for (const snapshotter of [new OverlaySnapshotter({ dir: scratch }), new WalkSnapshotter({ dir: scratch })]) {
+      await assert.rejects(snapshotter.prepare([lower], { signal: AbortSignal.abort() }), { code: 'ABORTED' });
+    }
+    const walk = await new WalkSnapshotter({ dir: scratch }).prepare([lower]);
+    try {
+      await writeFile(join(walk.root, 'etc', 'motd'), 'x');
+      await assert.rejects(collect(walk.commit({ signal: AbortSignal.abort() })), { code: 'ABORTED' });
+    } finally {
+      await walk.release();
+    }
+    assert.deepEqual(await readdir(scratch), []);
+  });
 
   test('overlay: release unmounts and removes the snapshot, twice is fine', async (t) => {
     if (!overlay) return t.skip('overlayfs cannot be mounted here');
