@@ -139,17 +139,22 @@ class ChunkReader {
 }
 
 /**
- * A request body factory over a stream that can be read once. PATCH bodies use it: the transport
- * never resends a PATCH, and a second call would be a bug, so it is refused.
+ * A request body factory over a stream that can be read once (a PATCH body). The transport calls
+ * a factory again only when the connection failed under the first call (a reused socket that was
+ * reset); the stream is spent by then, so that attempt is reported as interrupted, temporary, and
+ * the upload starts over in a new session.
  */
-function once(stream: Readable): () => Readable {
+function once(stream: Readable, what: string): () => Readable {
   let used = false;
   return () => {
     if (used) {
-      throw new GantryError('UPLOAD_NOT_REPEATABLE', 'an upload request body cannot be sent twice', {
-        phase: 'push',
-        suggestion: 'this is a bug in gantry: upload requests must not be retried by the transport',
-      });
+      throw Object.assign(
+        new GantryError('UPLOAD_INTERRUPTED', `the upload of ${what} was interrupted`, {
+          phase: 'push',
+          suggestion: 'the connection dropped during the upload; retry the push',
+        }),
+        { temporary: true },
+      );
     }
     used = true;
     return stream;
@@ -198,7 +203,7 @@ async function patch(
       method: 'PATCH',
       url,
       headers,
-      body: once(body),
+      body: once(body, `blob ${a.desc.digest}`),
       bodyLength: length,
       scopes: [pushScope(a.repo.repository)],
       signal: a.signal,

@@ -149,6 +149,66 @@ describe('registry client (http registry)', () => {
     }
   });
 
+  test('an upload cut mid-body or refused with 503s starts a new session and succeeds', async () => {
+    let patches = 0;
+    let posts = 0;
+    const proxy = await startProxy(reg, {
+      intercept: (req) => (req.method === 'POST' && posts++ === 0 ? { status: 503, body: 'busy' } : undefined),
+      cutRequestAfter: (seen) => (seen.method === 'PATCH' && patches++ === 0 ? 300_000 : undefined),
+    });
+    try {
+      const { client } = clientFor(viaProxy(reg, proxy), { plainHttp: [proxy.host] });
+      const repo = { registry: proxy.host, repository: 'blobs/retried' };
+      const { bytes, desc } = randomBlob(2 * MiB);
+      assert.equal(await client.pushBlob(repo, desc, opener(bytes)), 'uploaded');
+      assert.deepEqual(await readAll(await client.openBlob(repo, desc)), bytes);
+      const sessions = proxy.requests.filter((r) => r.method === 'POST').map((r) => r.status);
+      // 503 (attempt 1), a PATCH cut after 300 kB (attempt 2), a clean upload (attempt 3).
+      assert.deepEqual(sessions, [503, 202, 202]);
+      assert.equal(proxy.requests.filter((r) => r.method === 'PATCH').length, 2);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('uploads give up after three sessions that fail for temporary reasons', async () => {
+    const proxy = await startProxy(reg, {
+      intercept: (req) => (req.method === 'POST' ? { status: 503, body: 'busy' } : undefined),
+    });
+    try {
+      const { client } = clientFor(viaProxy(reg, proxy), { plainHttp: [proxy.host] });
+      const { bytes, desc } = randomBlob(1000);
+      const err = await client
+        .pushBlob({ registry: proxy.host, repository: 'blobs/down' }, desc, opener(bytes))
+        .catch((e: unknown) => e);
+      assert.equal(code(err), 'REGISTRY_UNAVAILABLE', String(err));
+      assert.match((err as GantryError).oneLine(), /unavailable \(HTTP 503.*retry later/);
+      assert.equal(proxy.requests.filter((r) => r.method === 'POST').length, 3);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('429 with Retry-After on a manifest: retried, then served', async () => {
+    let limited = 0;
+    const proxy = await startProxy(reg, {
+      intercept: (req) =>
+        req.method === 'GET' && req.url?.includes('/manifests/') && limited++ < 2
+          ? { status: 429, headers: { 'retry-after': '0' }, body: '{"errors":[{"code":"TOOMANYREQUESTS"}]}' }
+          : undefined,
+    });
+    try {
+      const { client } = clientFor(viaProxy(reg, proxy), { plainHttp: [proxy.host] });
+      const repo = { registry: proxy.host, repository: 'manifests/limited' };
+      const { manifest, desc } = await pushTinyImage(client, repo, 'limited');
+      await client.putManifest(repo, 'v1', manifest, MediaType.OciManifest);
+      assert.deepEqual((await client.getManifest({ ...repo, tag: 'v1' })).descriptor, desc);
+      assert.equal(limited, 3);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('a blob download cut mid-body resumes with Range; the consumer sees one verified stream', async () => {
     const repo = { registry: reg.host, repository: 'blobs/resume' };
     const { bytes, desc } = randomBlob(3 * MiB + 17);

@@ -155,6 +155,8 @@ export interface ProxyHooks {
   ) => CannedResponse | undefined | Promise<CannedResponse | undefined>;
   /** Change the request headers before forwarding (e.g. drop Range). */
   readonly rewriteHeaders?: (headers: IncomingHttpHeaders, seen: SeenRequest) => IncomingHttpHeaders;
+  /** Destroy the connection once this many request body bytes arrived (a drop mid-upload). */
+  readonly cutRequestAfter?: (seen: SeenRequest) => number | undefined;
   readonly plan?: (
     seen: SeenRequest,
     upstreamStatus: number,
@@ -241,8 +243,14 @@ export async function startProxy(upstream: TestRegistry, hooks: ProxyHooks = {})
       },
     );
     up.on('error', () => res.destroy());
+    const cutAt = hooks.cutRequestAfter?.(seen);
     req.on('data', (c: Buffer) => {
       seen.bodyBytes += c.byteLength;
+      if (cutAt !== undefined && seen.bodyBytes >= cutAt) {
+        seen.status = 0;
+        up.destroy();
+        req.socket.destroy();
+      }
     });
     req.pipe(up);
   };
