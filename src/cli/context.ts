@@ -22,6 +22,8 @@ export interface GlobalFlags {
   readonly username?: string;
   /** Read the password from stdin (with --username). */
   readonly passwordStdin: boolean;
+  /** Upload blobs in chunks of this many bytes. */
+  readonly chunkSize?: number;
 }
 
 export interface CommandContext {

@@ -84,6 +84,7 @@ Global options:
   --progress MODE    auto, tty, plain, json or quiet
   --insecure         skip TLS verification of registries
   --plain-http       talk plain HTTP to registries
+  --chunk-size SIZE  upload blobs in chunks of SIZE (e.g. 5M); default: one request, chunks on 413
   --timeout DURATION overall deadline of the command, e.g. 10m (default none; $GANTRY_TIMEOUT)
   -u, --username U   registry user (with --password-stdin)
   --password-stdin   read the registry password from stdin
@@ -102,6 +103,16 @@ export function parseDuration(value: string, what: string): number {
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
 }
 
+/** `5242880`, `512k`, `5M`, `1G` (binary units). */
+export function parseSize(value: string, what: string): number {
+  const m = /^(\d+)([kmg]i?b?)?$/i.exec(value.trim());
+  if (!m || Number(m[1]) === 0)
+    throw usageError(`invalid ${what} ${JSON.stringify(value)}`, 'give a size such as 5M or 1048576');
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  const scale = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Number(m[1]) * scale;
+}
+
 /** Takes the global flags out of argv, wherever they stand. */
 export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags; rest: string[] } {
   const rest: string[] = [];
@@ -113,6 +124,7 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
   let timeout: string | undefined;
   let username: string | undefined;
   let passwordStdin = false;
+  let chunkSize: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--') {
@@ -137,6 +149,11 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
     const p = valued('progress');
     if (p !== undefined) {
       progress = p;
+      continue;
+    }
+    const cs = valued('chunk-size');
+    if (cs !== undefined) {
+      chunkSize = cs;
       continue;
     }
     const t = valued('timeout');
@@ -174,6 +191,7 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(username === undefined ? {} : { username }),
       passwordStdin,
+      ...(chunkSize === undefined ? {} : { chunkSize: parseSize(chunkSize, '--chunk-size') }),
     },
     rest,
   };

@@ -32,6 +32,10 @@ export async function transportOptions(
 
 export async function createClient(setup: ClientSetup): Promise<{ client: RegistryClient; config: RegistriesConfig }> {
   const { transport, config } = await transportOptions(setup);
-  const client = new RegistryClient({ transport, ...(setup.progress ? { progress: setup.progress } : {}) });
+  const client = new RegistryClient({
+    transport,
+    ...(setup.progress ? { progress: setup.progress } : {}),
+    ...(setup.flags.chunkSize !== undefined ? { chunkSize: setup.flags.chunkSize } : {}),
+  });
   return { client, config };
 }

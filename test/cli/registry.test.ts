@@ -1,10 +1,12 @@
 // The registry verbs end to end through the real binary, against the real distribution registry
 // on loopback (plain HTTP, TLS with certs.d, basic auth, token auth), checked with skopeo.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { busyboxImage } from '../harness/fixtures.js';
+import { rejectLargeBodies, startFaultProxy, status } from '../harness/proxy.js';
 import { startRegistry } from '../harness/registry.js';
 import { gantry, repoRoot, tool, withTempDir } from './helpers.js';
 
@@ -301,5 +303,62 @@ test('registries.toml mirrors are tried before the upstream for pulls', async ()
     });
   } finally {
     await mirror.stop();
+  }
+});
+
+test('faults through a loopback proxy: 413 falls back to chunks, --chunk-size chunks, 503 bursts and 429 are retried', async () => {
+  const registry = await startRegistry({ mode: 'http' });
+  const proxy = await startFaultProxy({
+    upstream: registry.url,
+    rules: [{ name: 'big', path: /\/blobs\/uploads\//, action: rejectLargeBodies(1024 * 1024) }],
+  });
+  try {
+    await withTempDir(async (tmp) => {
+      const env = await home(tmp);
+      const store = join(tmp, 'store');
+      const src = join(tmp, 'src');
+      await mkdir(src);
+      await writeFile(join(src, 'noise.bin'), randomBytes(2 * 1024 * 1024));
+      assert.equal((await gantry(['build', src, '-t', 'noise:1'], { store, env })).code, 0);
+      // The proxy answers a TLS probe with nothing, so say plain HTTP as a user of such a proxy would.
+      // The registry (through the proxy) refuses large bodies: the push goes on in chunks.
+      const auto = await gantry(['--plain-http', 'push', 'noise:1', `${proxy.host}/noise/auto:1`], { store, env });
+      assert.equal(auto.code, 0, auto.stderr);
+      assert.ok(proxy.stats.rule('big').faults >= 1, 'the large body was refused once');
+      // An explicit chunk size: several PATCHes, none refused.
+      proxy.stats.reset();
+      proxy.setRules([]);
+      const chunked = await gantry(
+        ['--plain-http', '--chunk-size', '256K', 'push', 'noise:1', `${proxy.host}/noise/chunked:1`],
+        { store, env },
+      );
+      assert.equal(chunked.code, 0, chunked.stderr);
+      assert.ok(proxy.stats.matching({ method: 'PATCH' }).requests >= 8, 'the layer went up in 256 KiB chunks');
+      const sk = JSON.parse(
+        await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/noise/chunked:1`]),
+      ) as { Digest: string };
+      assert.equal(sk.Digest, chunked.stdout.trim().split('@')[1]);
+      // A burst of 503s and a 429 with Retry-After on manifest reads: retried, then fine.
+      proxy.setRules([
+        { name: 'busy', method: 'GET', path: /\/manifests\//, action: status(503, {}, 3) },
+        { name: 'slow', method: 'HEAD', path: /\/manifests\//, action: status(429, { 'retry-after': '1' }, 1) },
+      ]);
+      const pulled = await gantry(['--plain-http', 'pull', `${proxy.host}/noise/chunked:1`], {
+        store: join(tmp, 's2'),
+        env,
+      });
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal(proxy.stats.rule('busy').faults, 3);
+      const digest = await gantry(['--plain-http', 'digest', `${proxy.host}/noise/chunked:1`], { store, env });
+      assert.equal(digest.code, 0, digest.stderr);
+      assert.equal(proxy.stats.rule('slow').faults, 1);
+      // A bad --chunk-size is a usage error.
+      const bad = await gantry(['--chunk-size', 'lots', 'push', 'noise:1', `${proxy.host}/x:1`], { store, env });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /invalid --chunk-size/);
+    });
+  } finally {
+    await proxy.stop();
+    await registry.stop();
   }
 });

@@ -1,11 +1,11 @@
 /** `gantry build DIR --from BASE -t NAME[:TAG]`: a directory as one layer on a base image. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildDirectory } from '../../frontend/directory.js';
-import { buildDockerfile } from '../../frontend/dockerfile.js';
 import type { Isolation } from '../../build/executor/index.js';
 import { type OutputSpec, parseOutput, writeOutput } from '../../build/output.js';
 import { writeImage } from '../../build/source.js';
+import { buildDirectory } from '../../frontend/directory.js';
+import { buildDockerfile } from '../../frontend/dockerfile.js';
 import { parsePlatform } from '../../oci/platform.js';
 import type { Descriptor } from '../../oci/types.js';
 import { parseReference } from '../../reference/index.js';
