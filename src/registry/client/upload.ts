@@ -23,8 +23,11 @@ import { type PushBlobOptions, type PushBlobResult, pullScope, pushScope, type R
 export const SMALL_BLOB_SIZE = 1024 * 1024;
 /** The first chunk size tried after a 413 to a whole body. */
 export const FALLBACK_CHUNK_SIZE = 4 * 1024 * 1024;
-/** Below this, halving chunks after 413s stops: the limit is not about body size. */
-export const MIN_FALLBACK_CHUNK_SIZE = 64 * 1024;
+/**
+ * Below this, halving chunks after 413s stops: the limit is not about body size. Low, because
+ * each step costs only a refused request, and some proxies cap bodies at a few KiB.
+ */
+export const MIN_FALLBACK_CHUNK_SIZE = 4 * 1024;
 /** Upload sessions tried per blob when attempts fail for temporary reasons. */
 export const MAX_UPLOAD_ATTEMPTS = 3;
 const RETRY_BACKOFF_MS = 250;

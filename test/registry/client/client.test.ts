@@ -9,6 +9,7 @@ import { type Descriptor, MediaType } from '../../../src/oci/types.js';
 import { referrersTag } from '../../../src/registry/client/referrers.js';
 import { SMALL_BLOB_SIZE } from '../../../src/registry/client/upload.js';
 import { pushReferrer } from '../../../src/registry/ops/referrer.js';
+import { dropAfterBytes, rejectLargeBodies, startFaultProxy } from '../../harness/proxy.js';
 import { registryRequest, startRegistry, type TestRegistry } from '../../harness/registry.js';
 import { clientFor, opener, randomBlob, readAll, startProxy, viaProxy } from './helpers.js';
 
@@ -146,6 +147,31 @@ describe('registry client (http registry)', () => {
       assert.match((err as GantryError).oneLine(), /too large.*--chunk-size/);
     } finally {
       await proxy.close();
+    }
+  });
+
+  test('through the harness fault proxy: bodies over 16 KiB refused, a download dropped twice', async () => {
+    const proxy = await startFaultProxy({
+      upstream: reg.url,
+      rules: [
+        { name: 'big', method: 'PATCH', path: /\/blobs\/uploads\//, action: rejectLargeBodies(16 * 1024) },
+        { name: 'big-put', method: 'PUT', path: /\/blobs\/uploads\//, action: rejectLargeBodies(16 * 1024) },
+        { name: 'drop', method: 'GET', path: /\/blobs\/sha256:/, action: dropAfterBytes(100_000, 2) },
+      ],
+    });
+    try {
+      const { client } = clientFor(viaProxy(reg, proxy), { plainHttp: [proxy.host] });
+      const repo = { registry: proxy.host, repository: 'blobs/harness-proxy' };
+      for (const size of [200 * 1024, 2 * MiB]) {
+        const { bytes, desc } = randomBlob(size);
+        assert.equal(await client.pushBlob(repo, desc, opener(bytes)), 'uploaded', `size ${size}`);
+        assert.deepEqual(await readAll(await client.openBlob(repo, desc)), bytes);
+      }
+      assert.ok(proxy.stats.rule('big').faults >= 1);
+      assert.ok(proxy.stats.rule('big-put').faults >= 1);
+      assert.equal(proxy.stats.rule('drop').faults, 2);
+    } finally {
+      await proxy.stop();
     }
   });
 

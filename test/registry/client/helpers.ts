@@ -270,6 +270,6 @@ export async function startProxy(upstream: TestRegistry, hooks: ProxyHooks = {})
 }
 
 /** A TestRegistry-shaped view of a proxy, so clientFor can aim at it. */
-export function viaProxy(reg: TestRegistry, proxy: TestProxy): TestRegistry {
+export function viaProxy(reg: TestRegistry, proxy: { readonly host: string }): TestRegistry {
   return { ...reg, host: proxy.host, url: `http://${proxy.host}` };
 }
