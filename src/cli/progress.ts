@@ -48,7 +48,12 @@ interface StepState {
   ended?: number;
   status?: string;
   progress?: string;
+  /** The last lines of output, shown under the step while it runs. */
+  logs: string[];
 }
+
+/** Lines of live output the tty view keeps per running step. */
+const LIVE_LINES = 6;
 
 export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }): Renderer {
   const effective = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
@@ -69,12 +74,15 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
   const update = (event: ProgressEvent): StepState | undefined => {
     let s = steps.get(event.id);
     if (event.type === 'start') {
-      s = { n: steps.size + 1, name: event.name, started: Date.now() };
+      s = { n: steps.size + 1, name: event.name, started: Date.now(), logs: [] };
       steps.set(event.id, s);
       return s;
     }
     if (!s) return undefined;
-    if (event.type === 'progress') {
+    if (event.type === 'log') {
+      s.logs.push(event.line);
+      if (s.logs.length > LIVE_LINES) s.logs.shift();
+    } else if (event.type === 'progress') {
       s.progress =
         event.unit === 'bytes'
           ? `${humanBytes(event.current)}${event.total === undefined ? '' : ` / ${humanBytes(event.total)}`}`
@@ -104,11 +112,22 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
   }
   // tty: a live block of the steps, redrawn in place.
   let drawn = 0;
+  const width = () => (out as { columns?: number }).columns ?? 120;
+  const clip = (l: string) => (l.length > width() - 1 ? `${l.slice(0, width() - 2)}…` : l);
   const draw = () => {
-    const lines = [...steps.values()].map(line);
+    const lines: string[] = [];
+    for (const s of steps.values()) {
+      lines.push(line(s));
+      // Live output of a running step, dimmed, under its line.
+      if (s.ended === undefined) for (const l of s.logs) lines.push(`\x1b[2m  ${l}\x1b[0m`);
+    }
     const header = `[+] Building ${seconds(Date.now() - t0)} (${[...steps.values()].filter((s) => s.ended).length}/${steps.size})`;
     const all = [header, ...lines];
-    out.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${all.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    // Move up over the previous frame, rewrite every line, and clear what the last frame had below.
+    const extra = Math.max(0, drawn - all.length);
+    const blank = Array.from({ length: extra }, () => '\x1b[2K');
+    out.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${[...all.map((l) => `\x1b[2K${clip(l)}`), ...blank].join('\n')}\n`);
+    if (extra > 0) out.write(`\x1b[${extra}F`);
     drawn = all.length;
   };
   const timer = setInterval(draw, 100);

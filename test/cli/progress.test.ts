@@ -1,0 +1,77 @@
+// The progress views: what a person sees in a terminal (live lines, timers, CACHED, output of the
+// running step), plain lines for CI, and JSON lines.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { createRenderer } from '../../src/cli/progress.js';
+
+class Screen extends Writable {
+  readonly isTTY = true;
+  readonly columns = 80;
+  text = '';
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+  /** The terminal as a person would see it: replays line erase and cursor-up. */
+  view(): string[] {
+    const lines: string[] = [];
+    let row = 0;
+    const tokens = this.text.split(/(\x1b\[\d*[A-Za-z]|\n)/);
+    for (const t of tokens) {
+      if (t === '\n') row += 1;
+      else if (/^\x1b\[(\d*)F$/.test(t)) row -= Number(/\d+/.exec(t)?.[0] ?? 1);
+      else if (t === '\x1b[2K') lines[row] = '';
+      else if (/^\x1b\[\d*m$/.test(t)) continue;
+      else if (t !== '') lines[row] = (lines[row] ?? '') + t;
+    }
+    return lines.slice(0, row);
+  }
+}
+
+test('tty view: steps with timers, CACHED, and the live output of the running step only', () => {
+  const screen = new Screen();
+  const r = createRenderer('tty', screen);
+  r.sink({ type: 'start', id: 'a', name: '[base] COPY . /app' });
+  r.sink({ type: 'done', id: 'a', cached: true });
+  r.sink({ type: 'start', id: 'b', name: '[base] RUN make' });
+  for (let i = 1; i <= 10; i++) r.sink({ type: 'log', id: 'b', line: `compiling ${i}` });
+  const running = screen.view();
+  assert.match(running[0] ?? '', /^\[\+\] Building \d+\.\ds \(1\/2\)$/);
+  assert.equal(running[1], '#1 [base] COPY . /app CACHED');
+  assert.match(running[2] ?? '', /^#2 \[base\] RUN make \d+\.\ds$/);
+  // Only the last lines of output are kept on screen.
+  assert.deepEqual(
+    running.slice(3).map((l) => l.trim()),
+    ['compiling 5', 'compiling 6', 'compiling 7', 'compiling 8', 'compiling 9', 'compiling 10'],
+  );
+  r.sink({ type: 'done', id: 'b' });
+  r.close();
+  const done = screen.view();
+  assert.match(done[2] ?? '', /^#2 \[base\] RUN make DONE \d+\.\ds$/);
+  assert.equal(done.length, 3, `the output of a finished step is folded away:\n${done.join('\n')}`);
+});
+
+test('plain view: numbered lines with the output of each step', () => {
+  const out = new Screen();
+  const r = createRenderer('plain', out);
+  r.sink({ type: 'start', id: 'a', name: 'RUN echo hi' });
+  r.sink({ type: 'log', id: 'a', line: 'hi' });
+  r.sink({ type: 'error', id: 'a', message: 'exit code: 1' });
+  r.close();
+  assert.deepEqual(out.text.trim().split('\n'), ['#1 RUN echo hi', '#1 hi', '#1 ERROR exit code: 1']);
+});
+
+test('auto is plain off a terminal and quiet prints nothing', () => {
+  const notTty = new Screen();
+  Object.defineProperty(notTty, 'isTTY', { value: false });
+  const r = createRenderer('auto', notTty);
+  r.sink({ type: 'start', id: 'a', name: 'step' });
+  r.close();
+  assert.equal(notTty.text, '#1 step\n');
+  const quiet = new Screen();
+  const q = createRenderer('quiet', quiet);
+  q.sink({ type: 'start', id: 'a', name: 'step' });
+  q.close();
+  assert.equal(quiet.text, '');
+});
