@@ -6,6 +6,7 @@
  * index.json is only changed under an inter-process lock. Writers hold a lease so that a
  * concurrent `prune` never deletes blobs that are written but not yet named.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -409,6 +410,35 @@ export class Store {
     );
   }
 
+  /**
+   * Drops the build cache: step records, extracted layers and leftover snapshots (unmounting
+   * any a crashed build left mounted). Refused while another gantry process holds a lease.
+   * Layer blobs it kept alive are freed by the next `prune`.
+   */
+  async clearBuildCache(options: IoOptions = {}): Promise<{ bytes: number }> {
+    return withFileLock(
+      this.#lockPath,
+      async () => {
+        if ((await this.#oldestLiveLease()) !== undefined) {
+          throw new GantryError('STORE_BUSY', 'another gantry command is using the store', {
+            phase: 'store',
+            suggestion: 'wait for running builds to finish, then prune the build cache',
+          });
+        }
+        const cache = join(this.dir, 'cache');
+        const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+        for (const line of mounts.split('\n')) {
+          const target = line.split(' ')[1]?.replace(/\\040/g, ' ');
+          if (target?.startsWith(`${cache}/`)) await umount(target);
+        }
+        const bytes = await du(cache);
+        await rm(cache, { recursive: true, force: true });
+        return { bytes };
+      },
+      options,
+    );
+  }
+
   async #oldestLiveLease(): Promise<number | undefined> {
     let oldest: number | undefined;
     for (const name of await readdir(this.#leaseDir).catch(() => [] as string[])) {
@@ -425,6 +455,23 @@ export class Store {
     }
     return oldest;
   }
+}
+
+async function umount(target: string): Promise<void> {
+  await new Promise<void>((resolveDone) => {
+    execFile('umount', ['-l', target], () => resolveDone());
+  });
+}
+
+/** Bytes of the regular files under `dir` (not following links). */
+async function du(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += await du(p);
+    else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
 }
 
 function descriptorFromBytes(digest: Digest, bytes: Buffer): Descriptor | undefined {

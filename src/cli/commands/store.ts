@@ -76,21 +76,27 @@ export const rmi: Command = async (args, ctx) => {
   return 0;
 };
 
-export const pruneHelp = `Usage: gantry prune
+export const pruneHelp = `Usage: gantry prune [--build-cache]
 
 Delete every blob in the store that no named image uses, and report the space freed.
+
+Options:
+      --build-cache   also drop the build cache (step records and extracted layers)
 `;
 
 export const prune: Command = async (args, ctx) => {
-  const p = parse('prune', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse('prune', args, { 'build-cache': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
   if (flag(p, 'help')) {
     ctx.stdout.write(pruneHelp);
     return 0;
   }
   if (p.positionals.length > 0) throw usageError('gantry prune takes no arguments', 'run gantry prune');
   const store = await ctx.store();
+  const cache = flag(p, 'build-cache') ? await store.clearBuildCache({ signal: ctx.signal }) : { bytes: 0 };
   const { blobs, bytes } = await store.prune({ signal: ctx.signal });
-  ctx.stdout.write(`Deleted ${blobs} blob${blobs === 1 ? '' : 's'}\nTotal reclaimed space: ${formatBytes(bytes)}\n`);
+  ctx.stdout.write(
+    `Deleted ${blobs} blob${blobs === 1 ? '' : 's'}\nTotal reclaimed space: ${formatBytes(bytes + cache.bytes)}\n`,
+  );
   return 0;
 };
 
