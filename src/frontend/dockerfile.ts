@@ -18,12 +18,13 @@ import {
   type IgnoreMatcher,
   loadIgnore,
 } from '../build/context/index.js';
+import { copyHistory, goList, goQuotedList, healthcheckHistory, runHistory } from '../build/engine/history.js';
 import { cacheKey } from '../build/engine/keys.js';
 import { Filesystems } from '../build/engine/rootfs.js';
 import {
-  argPrefix,
   containerConfig,
   editConfig,
+  historyArgs,
   lookup,
   runEnv,
   type StageState,
@@ -41,9 +42,11 @@ import {
   type StepContext,
   type StepLayer,
   storedLayer,
+  workdirStep,
   writeEntries,
 } from '../build/engine/steps.js';
 import type { Isolation } from '../build/executor/index.js';
+import { closest } from '../dockerfile/flags.js';
 import {
   type AddInstruction,
   type CopyInstruction,
@@ -100,6 +103,8 @@ interface StageResult {
   readonly layers: readonly Layer[];
   readonly key: string;
   readonly config: ImageConfig;
+  /** ARGs in scope at the end of the stage: a stage built on this one starts with them, as in BuildKit. */
+  readonly args: ReadonlyMap<string, string | undefined>;
 }
 
 /** A counting semaphore: at most `n` holders at once. */
@@ -355,6 +360,7 @@ class PlatformBuild {
     let baseLayers: Layer[] = [];
     let baseConfig: ImageConfig;
     const baseStage = this.#stageIndex(baseName);
+    let inherited: ReadonlyMap<string, string | undefined> = new Map();
     const stepId = `${this.#stageLabel(stage)}-from`;
     this.#progress({ type: 'start', id: stepId, name: `[${this.#stageLabel(stage)}] FROM ${baseName}` });
     if (baseName.toLowerCase() === 'scratch') {
@@ -372,11 +378,18 @@ class PlatformBuild {
       baseKey = base.key;
       baseLayers = [...base.layers];
       baseConfig = base.config;
+      inherited = base.args;
     } else {
-      baseImage = await this.#resolveBase(baseName, platform);
-      baseKey = cacheKey(['image', await baseImage.digest(o)]);
-      baseLayers = await baseImage.layers(o);
-      baseConfig = await baseImage.configFile(o);
+      try {
+        baseImage = await this.#resolveBase(baseName, platform);
+        baseKey = cacheKey(['image', await baseImage.digest(o)]);
+        baseLayers = await baseImage.layers(o);
+        baseConfig = await baseImage.configFile(o);
+      } catch (err) {
+        const wrapped = this.#baseError(err, `FROM ${baseName}`);
+        this.#progress({ type: 'error', id: stepId, message: wrapped.message });
+        throw wrapped;
+      }
     }
     this.#progress({ type: 'done', id: stepId });
     const state: StageState = {
@@ -385,7 +398,7 @@ class PlatformBuild {
       layers: [...baseLayers],
       history: [...(baseConfig.history ?? [])],
       key: baseKey,
-      args: new Map(),
+      args: new Map(inherited),
       cmdSet: false,
     };
     const noCache =
@@ -395,7 +408,8 @@ class PlatformBuild {
     if (triggers.length > 0) editConfig(state, (c) => delete c.OnBuild);
     for (const trigger of triggers) {
       const nodes = parse(trigger).ast;
-      for (const node of nodes) await this.#dispatch(state, parseInstruction(node) as StageInstruction, stage, noCache);
+      for (const node of nodes)
+        await this.#dispatch(state, parseInstruction(node) as StageInstruction, stage, noCache, 'ONBUILD ');
     }
     for (const instr of stage.instructions) await this.#dispatch(state, instr, stage, noCache);
     const isTarget =
@@ -420,7 +434,17 @@ class PlatformBuild {
       },
       o,
     );
-    return { image, layers: state.layers, key: state.key, config: await image.configFile(o) };
+    return { image, layers: state.layers, key: state.key, config: await image.configFile(o), args: state.args };
+  }
+
+  /** A base (FROM, COPY --from) that could not be resolved: the same error, naming what asked for it. */
+  #baseError(err: unknown, what: string, suggestion?: string): GantryError {
+    if (!GantryError.is(err)) return fail('BASE_RESOLVE_FAILED', `${what}: ${String(err)}`, 'check the image name');
+    return new GantryError(err.code, `${what}: ${err.message}`, {
+      phase: err.phase,
+      suggestion: suggestion ?? err.suggestion ?? 'check the image name',
+      cause: err,
+    });
   }
 
   #history(state: StageState, createdBy: string, emptyLayer: boolean): void {
@@ -445,9 +469,11 @@ class PlatformBuild {
     try {
       const hit = noCache ? undefined : await this.#shared.cache.get(key, { signal: this.#o.signal });
       let added: boolean;
+      let result: string | undefined;
       if (hit) {
         if (hit.layer) state.layers.push(storedLayer(this.#o.store, hit.layer.descriptor, hit.layer.diffID));
         added = hit.layer !== undefined;
+        result = hit.layer?.diffID;
         this.#progress({ type: 'done', id, cached: true });
       } else {
         const made = await make(id);
@@ -456,9 +482,13 @@ class PlatformBuild {
         });
         if (made) state.layers.push(made.layer);
         added = made !== undefined;
+        result = made?.diffID;
         this.#progress({ type: 'done', id });
       }
-      state.key = key;
+      // The chain goes on from what the step produced, not only from what it was asked: a step
+      // run again (--no-cache, --no-cache-filter) that makes different files changes every key
+      // after it, in this stage and in stages that copy from it.
+      state.key = cacheKey([key, result ?? 'no layer']);
       return added;
     } catch (err) {
       this.#progress({ type: 'error', id, message: err instanceof Error ? err.message : String(err) });
@@ -471,10 +501,11 @@ class PlatformBuild {
     raw: StageInstruction | Instruction,
     stage: Stage,
     noCache: boolean,
+    prefix = '',
   ): Promise<void> {
     if (raw.kind === 'from')
       throw fail('ONBUILD_FROM', 'FROM cannot be an ONBUILD trigger', 'remove it from the base image');
-    const label = `[${this.#stageLabel(stage)}] ${raw.original}`;
+    const label = `[${this.#stageLabel(stage)}] ${prefix}${raw.original}`;
     const used = new Set<string>();
     const instr = expandInstruction(raw, lookup(state), { escape: this.#shared.escape, used }) as StageInstruction;
     const chainMeta = (text: string) => {
@@ -482,10 +513,13 @@ class PlatformBuild {
     };
     switch (instr.kind) {
       case 'arg': {
+        const shown: string[] = [];
         for (const def of instr.args) {
           const value = this.#buildArgs[def.name] ?? def.default ?? this.#global.get(def.name);
           state.args.set(def.name, value);
+          shown.push(value === undefined ? def.name : `${def.name}=${value}`);
         }
+        this.#history(state, `ARG ${shown.join(' ')}`, true);
         chainMeta(`ARG ${[...state.args].map(([k, v]) => `${k}=${v ?? ''}`).join(' ')}`);
         return;
       }
@@ -515,15 +549,13 @@ class PlatformBuild {
         chainMeta(text);
         return;
       }
-      case 'workdir': {
-        const dir = absoluteWorkdir(instr.path, containerConfig(state).WorkingDir || '/');
-        editConfig(state, (c) => {
-          c.WorkingDir = dir;
-        });
-        this.#history(state, `WORKDIR ${dir}`, true);
-        chainMeta(`WORKDIR ${dir}`);
-        return;
-      }
+      case 'workdir':
+        return this.#workdir(
+          state,
+          absoluteWorkdir(instr.path, containerConfig(state).WorkingDir || '/'),
+          label,
+          noCache,
+        );
       case 'user':
         editConfig(state, (c) => {
           c.User = instr.user;
@@ -531,22 +563,24 @@ class PlatformBuild {
         this.#history(state, `USER ${instr.user}`, true);
         chainMeta(`USER ${instr.user}`);
         return;
-      case 'expose':
+      case 'expose': {
+        const list = instr.ports.flatMap((p) => exposedPorts(p));
         editConfig(state, (c) => {
           const ports = { ...(c.ExposedPorts ?? {}) };
-          for (const p of instr.ports) ports[normalizePort(p)] = {};
+          for (const p of list) ports[p] = {};
           c.ExposedPorts = ports;
         });
-        this.#history(state, `EXPOSE map[${instr.ports.map((p) => `${normalizePort(p)}:{}`).join(' ')}]`, true);
-        chainMeta(`EXPOSE ${instr.ports.join(' ')}`);
+        this.#history(state, `EXPOSE ${goList(list)}`, true);
+        chainMeta(`EXPOSE ${list.join(' ')}`);
         return;
+      }
       case 'volume':
         editConfig(state, (c) => {
           const volumes = { ...(c.Volumes ?? {}) };
           for (const v of instr.paths) volumes[v] = {};
           c.Volumes = volumes;
         });
-        this.#history(state, `VOLUME [${instr.paths.join(' ')}]`, true);
+        this.#history(state, `VOLUME ${goList(instr.paths)}`, true);
         chainMeta(`VOLUME ${instr.paths.join(' ')}`);
         return;
       case 'stopsignal':
@@ -571,7 +605,7 @@ class PlatformBuild {
             };
           }
         });
-        this.#history(state, instr.original, true);
+        this.#history(state, healthcheckHistory(check), true);
         chainMeta(JSON.stringify(check));
         return;
       }
@@ -579,7 +613,7 @@ class PlatformBuild {
         editConfig(state, (c) => {
           c.Shell = [...instr.shell];
         });
-        this.#history(state, `SHELL [${instr.shell.join(' ')}]`, true);
+        this.#history(state, `SHELL ${goList(instr.shell)}`, true);
         chainMeta(`SHELL ${JSON.stringify(instr.shell)}`);
         return;
       case 'cmd': {
@@ -588,7 +622,7 @@ class PlatformBuild {
           c.Cmd = cmd;
         });
         state.cmdSet = true;
-        this.#history(state, `CMD ${JSON.stringify(cmd)}`, true);
+        this.#history(state, `CMD ${goQuotedList(cmd)}`, true);
         chainMeta(`CMD ${JSON.stringify(cmd)}`);
         return;
       }
@@ -598,7 +632,7 @@ class PlatformBuild {
           c.Entrypoint = ep;
           if (!state.cmdSet) delete c.Cmd;
         });
-        this.#history(state, `ENTRYPOINT ${JSON.stringify(ep)}`, true);
+        this.#history(state, `ENTRYPOINT ${goQuotedList(ep)}`, true);
         chainMeta(`ENTRYPOINT ${JSON.stringify(ep)}`);
         return;
       }
@@ -606,7 +640,7 @@ class PlatformBuild {
         editConfig(state, (c) => {
           c.OnBuild = [...(c.OnBuild ?? []), instr.trigger];
         });
-        this.#history(state, `ONBUILD ${instr.trigger}`, true);
+        // BuildKit records no history entry for ONBUILD.
         chainMeta(`ONBUILD ${instr.trigger}`);
         return;
       case 'maintainer':
@@ -658,10 +692,8 @@ class PlatformBuild {
       network,
       formatPlatform(state.platform),
     ]);
-    const shown =
-      plan.kind === 'exec'
-        ? JSON.stringify(plan.argv)
-        : `${shell.join(' ')} ${plan.kind === 'shell' ? plan.script : plan.content}`;
+    // What BuildKit records: the argv, with SHELL in front of a heredoc file too (it runs it so).
+    const shown = plan.kind === 'file' ? [...shell, args[0] as string] : args;
     const added = await this.#cached(state, key, label, noCache, (id) =>
       this.#shared.runs.use(() =>
         runStep(
@@ -680,8 +712,7 @@ class PlatformBuild {
         ),
       ),
     );
-    // Proxy args never reach history.
-    this.#history(state, `RUN ${argPrefix(state)}${shown} # buildkit`, !added);
+    this.#history(state, runHistory(historyArgs(state), shown), !added);
   }
 
   async #copy(
@@ -692,21 +723,11 @@ class PlatformBuild {
     stage: Stage,
   ): Promise<void> {
     const workdir = containerConfig(state).WorkingDir || '/';
-    const base: Omit<CopyOptions, 'sources' | 'unpack'> = {
-      dest: instr.dest,
-      workdir,
-      ...(instr.chmod ? { chmod: instr.chmod } : {}),
-      exclude: instr.exclude,
-      parents: instr.kind === 'copy' ? instr.parents : false,
-    };
-    const chown = await resolveChown(instr.chown, state.layers, this.#step);
-    const opts: CopyOptions = {
-      ...base,
-      ...(chown ? { chown } : {}),
-      sources: instr.sources,
-      unpack: instr.kind === 'add' && instr.unpack !== false,
-    };
+    const unpack = instr.kind === 'add' && instr.unpack !== false;
+    const parents = instr.kind === 'copy' ? instr.parents : false;
     const from = instr.kind === 'copy' ? instr.from : undefined;
+    const step = this.#step;
+    const stageLayers = [...state.layers];
     const cleanups: (() => Promise<void>)[] = [];
     let added = false;
     try {
@@ -728,73 +749,156 @@ class PlatformBuild {
           extraRoots.push({ root: got.dir, names: [got.name] });
         }
       }
-      const step = this.#step;
-      const doCopy = async (root: CopySource, fromKey: string): Promise<boolean> => {
+      const planOptions: CopyOptions = {
+        dest: instr.dest,
+        workdir,
+        ...(instr.chmod ? { chmod: instr.chmod } : {}),
+        exclude: instr.exclude,
+        parents,
+        sources,
+        unpack,
+      };
+      // The key holds --chown as written: a name is resolved (in this stage's /etc/passwd, which
+      // the parent key already pins) only when the step really runs, so a hit extracts nothing.
+      const optionsKey = JSON.stringify({
+        dest: instr.dest,
+        workdir,
+        chown: instr.chown,
+        chmod: instr.chmod,
+        exclude: instr.exclude,
+        parents,
+        unpack,
+      });
+      const plansFrom = async (root: CopySource): Promise<CopyPlan[]> => {
         const plans: CopyPlan[] = [];
-        if (sources.length > 0) plans.push(await planFrom(root, { ...opts, sources }, step));
+        if (sources.length > 0) plans.push(await planFrom(root, planOptions, step));
         for (const extra of extraRoots)
-          plans.push(await planFrom({ root: extra.root }, { ...opts, sources: extra.names, unpack: false }, step));
+          plans.push(
+            await planFrom({ root: extra.root }, { ...planOptions, sources: extra.names, unpack: false }, step),
+          );
+        return plans;
+      };
+      const write = async (plans: readonly CopyPlan[]): Promise<StepLayer | undefined> => {
+        const chown = await resolveChown(instr.chown, stageLayers, step);
+        const opts: CopyOptions = { ...planOptions, ...(chown ? { chown } : {}) };
+        const [only, ...more] = plans;
+        if (!only) return undefined;
+        if (more.length === 0) return copyStep(only, opts, step);
+        // Context files plus heredocs or URLs: one layer of all of them, in order.
+        const copyOptions = {
+          ...(chown ? { chown } : {}),
+          ...(instr.chmod ? { chmod: instr.chmod } : {}),
+          signal: step.signal,
+        };
+        async function* all() {
+          for (const plan of plans) yield* copyEntries(plan, copyOptions);
+        }
+        return writeEntries(all(), step);
+      };
+      if (from === undefined) {
+        // Context files are keyed by their content digests, read before the step.
+        const plans = await plansFrom({ root: this.#context, ignore: this.#shared.ignore });
         const sums: string[] = [];
         for (const plan of plans)
           sums.push(await checksumSources(plan, { cache: this.#shared.hashes, signal: this.#o.signal }));
+        const key = cacheKey([state.key, instr.kind, optionsKey, 'context', ...sums]);
+        added = await this.#cached(state, key, label, noCache, () => write(plans));
+      } else {
+        const { layers, fromKey } = await this.#copySource(from, stage, state.platform);
+        // A stage's key chains on the results of its steps and an image's on its digest, so the
+        // key names the source files exactly: a hit needs no extraction and no checksums.
         const key = cacheKey([
           state.key,
           instr.kind,
-          JSON.stringify({
-            dest: instr.dest,
-            workdir,
-            chown,
-            chmod: instr.chmod,
-            exclude: instr.exclude,
-            unpack: opts.unpack,
-          }),
+          optionsKey,
+          'from',
           fromKey,
-          ...sums,
+          JSON.stringify(sources),
+          JSON.stringify(instr.heredocs),
         ]);
-        return this.#cached(state, key, label, noCache, async () => {
-          const [only, ...more] = plans;
-          if (!only) return undefined;
-          if (more.length === 0) return copyStep(only, opts, step);
-          // Context files plus heredocs or URLs: one layer of all of them, in order.
-          const copyOptions = {
-            ...(chown ? { chown } : {}),
-            ...(instr.chmod ? { chmod: instr.chmod } : {}),
-            signal: step.signal,
-          };
-          async function* all() {
-            for (const plan of plans) yield* copyEntries(plan, copyOptions);
-          }
-          return writeEntries(all(), step);
-        });
-      };
-      if (from === undefined) {
-        added = await doCopy({ root: this.#context, ignore: this.#shared.ignore }, 'context');
-      } else {
-        const idx = this.#stageIndex(from);
-        let layers: readonly Layer[];
-        let fromKey: string;
-        if (idx !== undefined) {
-          if (idx >= stage.index)
-            throw fail(
-              'COPY_FROM_LATER_STAGE',
-              `COPY --from=${from} names a stage that is not before this one`,
-              'reorder the stages',
-            );
-          const src = await this.#stage(idx);
-          layers = src.layers;
-          fromKey = src.key;
-        } else {
-          const image = await this.#resolveBase(from, state.platform);
-          layers = await image.layers({ signal: this.#o.signal });
-          fromKey = await image.digest({ signal: this.#o.signal });
-        }
-        added = await this.#shared.fs.with(layers, (snapshot) => doCopy({ root: snapshot.root }, fromKey), {
-          signal: this.#o.signal,
-        });
+        added = await this.#cached(state, key, label, noCache, () =>
+          this.#shared.fs.with(layers, async (snapshot) => write(await plansFrom({ root: snapshot.root })), {
+            signal: this.#o.signal,
+          }),
+        );
       }
     } finally {
       for (const c of cleanups) await c();
     }
-    this.#history(state, `${instr.kind.toUpperCase()} ${instr.original.replace(/^\S+\s+/, '')} # buildkit`, !added);
+    this.#history(state, copyHistory(instr), !added);
   }
+
+  /** The layers and key of `COPY --from=NAME`: an earlier stage, else an image. */
+  async #copySource(
+    from: string,
+    stage: Stage,
+    platform: Platform,
+  ): Promise<{ layers: readonly Layer[]; fromKey: string }> {
+    const idx = this.#stageIndex(from);
+    if (idx !== undefined) {
+      if (idx >= stage.index)
+        throw fail(
+          'COPY_FROM_LATER_STAGE',
+          `COPY --from=${from} names a stage that is not before this one`,
+          'reorder the stages',
+        );
+      const src = await this.#stage(idx);
+      return { layers: src.layers, fromKey: src.key };
+    }
+    let image: Image;
+    try {
+      image = await this.#resolveBase(from, platform);
+    } catch (err) {
+      // BuildKit reads an unknown --from name as an image; say both, and near-miss stages.
+      const names = this.#stages.map((s) => s.name).filter((n): n is string => n !== undefined);
+      const near = closest(from.toLowerCase(), names);
+      throw this.#baseError(
+        err,
+        `COPY --from=${from}: no stage is named ${JSON.stringify(from)}, and as an image`,
+        near
+          ? `did you mean --from=${near}?`
+          : names.length > 0
+            ? `stages: ${names.join(', ')}; or give an image that exists`
+            : 'name a stage with FROM ... AS NAME, or give an image that exists',
+      );
+    }
+    return {
+      layers: await image.layers({ signal: this.#o.signal }),
+      fromKey: cacheKey(['image', await image.digest({ signal: this.#o.signal })]),
+    };
+  }
+
+  /** WORKDIR: the config's working directory, and the directory itself (owned by USER) when missing. */
+  async #workdir(state: StageState, dir: string, label: string, noCache: boolean): Promise<void> {
+    editConfig(state, (c) => {
+      c.WorkingDir = dir;
+    });
+    let added = false;
+    if (dir !== '/') {
+      const user = containerConfig(state).User || undefined;
+      const key = cacheKey([state.key, 'workdir', dir, user ?? '', formatPlatform(state.platform)]);
+      added = await this.#cached(state, key, label, noCache, () => workdirStep(state.layers, dir, user, this.#step));
+    } else {
+      state.key = cacheKey([state.key, 'meta', 'WORKDIR /']);
+    }
+    this.#history(state, `WORKDIR ${dir}`, !added);
+  }
+}
+
+/** EXPOSE values as the config stores them: `80/tcp`, a range as one entry per port (BuildKit). */
+function exposedPorts(value: string): string[] {
+  const normalized = normalizePort(value);
+  const m = /^(\d+)-(\d+)\/(\w+)$/.exec(normalized);
+  if (!m) return [normalized];
+  const [from, to] = [Number(m[1]), Number(m[2])];
+  if (to < from) {
+    throw fail(
+      'INVALID_PORT',
+      `invalid port range ${JSON.stringify(value)}`,
+      'write the lower port first, e.g. 8000-8010',
+    );
+  }
+  const out: string[] = [];
+  for (let p = from; p <= to; p++) out.push(`${p}/${m[3]}`);
+  return out;
 }

@@ -75,17 +75,22 @@ export function runEnv(state: StageState, buildArgs: Readonly<Record<string, str
   return env;
 }
 
-/** ARGs set in this stage as BuildKit prefixes them to a RUN's history: `|2 A=1 B=2 `. */
-export function argPrefix(state: StageState): string {
-  const set = [...state.args].filter(([k, v]) => v !== undefined && !PROXY_ARGS.has(k));
-  if (set.length === 0) return '';
-  return `|${set.length} ${set.map(([k, v]) => `${k}=${v}`).join(' ')} `;
+/**
+ * The ARGs declared in this stage (and in the stage it is based on), with their values, as
+ * BuildKit lists them before a RUN's command in history (`|2 A=1 B=2`): every declared ARG, a
+ * value shadowed by ENV shown as ENV has it, an ARG without a value as `K=`. Proxy args that were
+ * only given as --build-arg are not declared, so they never reach history.
+ */
+export function historyArgs(state: StageState): [string, string][] {
+  const get = lookup(state);
+  return [...state.args.keys()].map((k) => [k, get(k) ?? '']);
 }
 
 export function withDefaultPath(cfg: ImageConfig): ImageConfig {
   const c = cfg.config ?? {};
   if ((c.Env ?? []).some((e) => e.startsWith('PATH='))) return cfg;
-  return { ...cfg, config: { ...c, Env: [DEFAULT_PATH, ...(c.Env ?? [])] } };
+  // BuildKit appends the default PATH after what the base image sets.
+  return { ...cfg, config: { ...c, Env: [...(c.Env ?? []), DEFAULT_PATH] } };
 }
 
 export function shellOf(state: StageState): string[] {

@@ -4,7 +4,7 @@
  * called on a cache miss; the caller keys, records and chains.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { GantryError, type IoOptions } from '../../errors.js';
@@ -17,7 +17,14 @@ import { layerFromDescriptor } from '../../oci/partial.js';
 import type { Descriptor, Digest } from '../../oci/types.js';
 import type { Store } from '../../store/store.js';
 import { type CopyPlan, copyEntries, type IgnoreMatcher, planCopy, resolveSources } from '../context/index.js';
-import { EPHEMERAL_PATHS, type Isolation, type RunSpec, resolveUser, runOrThrow } from '../executor/index.js';
+import {
+  EPHEMERAL_PATHS,
+  type Isolation,
+  type RunSpec,
+  resolveInRoot,
+  resolveUser,
+  runOrThrow,
+} from '../executor/index.js';
 import type { Snapshot } from '../snapshot/index.js';
 import type { Filesystems } from './rootfs.js';
 
@@ -85,6 +92,49 @@ export async function runStep(
         );
       } finally {
         if (tmp) await rm(tmp, { recursive: true, force: true });
+      }
+      return commitSnapshot(snapshot, ctx);
+    },
+    ctx,
+  );
+}
+
+/**
+ * WORKDIR: the directory and its missing parents, created as BuildKit's `Mkdir(dir, 0755,
+ * WithParents, WithUser(USER))` creates them: mode 0755, owned by the stage's USER, existing
+ * directories left as they are. Returns no layer when everything already existed.
+ */
+export async function workdirStep(
+  layers: readonly Layer[],
+  dir: string,
+  user: string | undefined,
+  ctx: StepContext,
+): Promise<StepLayer | undefined> {
+  return ctx.fs.with(
+    layers,
+    async (snapshot) => {
+      // Symlinks in the path are followed inside the root, never out of it.
+      const inRoot = await resolveInRoot(snapshot.root, dir);
+      const owner = user ? await resolveUser(snapshot.root, user) : undefined;
+      let host = snapshot.root;
+      for (const part of inRoot.split('/').filter(Boolean)) {
+        host = join(host, part);
+        const st = await lstat(host).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        });
+        if (st) {
+          if (!st.isDirectory()) {
+            throw new GantryError('WORKDIR_NOT_DIRECTORY', `WORKDIR ${dir}: ${inRoot} exists and is not a directory`, {
+              phase: 'build',
+              suggestion: 'choose another WORKDIR or remove that file in an earlier step',
+            });
+          }
+          continue;
+        }
+        await mkdir(host);
+        await chmod(host, 0o755); // whatever the umask
+        if (owner) await lchown(host, owner.uid, owner.gid);
       }
       return commitSnapshot(snapshot, ctx);
     },
