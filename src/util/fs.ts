@@ -15,15 +15,25 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
+export interface AtomicWriteOptions extends IoOptions {
+  /** File mode from the first byte (default 0644); 0600 for secrets. */
+  readonly mode?: number;
+  /** Mode of the parent directories it creates. */
+  readonly dirMode?: number;
+}
+
 export async function writeFileAtomic(
   target: string,
   data: string | Uint8Array,
-  options: IoOptions = {},
+  options: AtomicWriteOptions = {},
 ): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
+  await mkdir(dirname(target), {
+    recursive: true,
+    ...(options.dirMode !== undefined ? { mode: options.dirMode } : {}),
+  });
   const tmp = tempPathFor(target);
   try {
-    const fh = await open(tmp, 'w', 0o644);
+    const fh = await open(tmp, 'wx', options.mode ?? 0o644);
     try {
       await fh.writeFile(data, { signal: options.signal });
       await fh.sync();

@@ -50,6 +50,28 @@ function help(ctx: CommandContext, text: string): number {
   return 0;
 }
 
+/** Streams an image from one location to another (one platform of an index when given). */
+async function transfer(
+  srcLoc: ImageLocation,
+  destLoc: ImageLocation,
+  platform: Platform | undefined,
+  ctx: CommandContext,
+): Promise<number> {
+  const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
+  const lc = locationContext(ctx, renderer.sink);
+  const src = await openImage(srcLoc, lc, { signal: ctx.signal });
+  try {
+    const item = await pickPlatform(src.item, platform, platform === undefined, ctx.signal);
+    const desc = await writeImage(item, destLoc, lc, { signal: ctx.signal });
+    renderer.close();
+    ctx.stdout.write(`${describeLocation(destLoc)}@${desc.digest}\n`);
+    return 0;
+  } finally {
+    renderer.close();
+    await src.close();
+  }
+}
+
 export const pushHelp = `Usage: gantry push [OPTIONS] NAME [DEST]
 
 Push an image from the store (or any location: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE)
@@ -71,19 +93,7 @@ export const push: Command = async (args, ctx) => {
     : { kind: 'store', name };
   const destLoc: ImageLocation = dest ? parseImageLocation(dest) : { kind: 'registry', ref: parseReference(name) };
   const platform = platformFlag(str(p, 'platform'));
-  const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
-  const lc = locationContext(ctx, renderer.sink);
-  const src = await openImage(srcLoc, lc, { signal: ctx.signal });
-  try {
-    const item = await pickPlatform(src.item, platform, platform === undefined, ctx.signal);
-    const desc = await writeImage(item, destLoc, lc, { signal: ctx.signal });
-    renderer.close();
-    ctx.stdout.write(`${describeLocation(destLoc)}@${desc.digest}\n`);
-    return 0;
-  } finally {
-    renderer.close();
-    await src.close();
-  }
+  return transfer(srcLoc, destLoc, platform, ctx);
 };
 
 export const pullHelp = `Usage: gantry pull [OPTIONS] REF
@@ -161,19 +171,7 @@ export const copy: Command = async (args, ctx) => {
   const srcLoc = parseImageLocation(srcArg);
   const dstLoc = parseImageLocation(dstArg);
   const platform = platformFlag(str(p, 'platform'));
-  const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
-  const lc = locationContext(ctx, renderer.sink);
-  const src = await openImage(srcLoc, lc, { signal: ctx.signal });
-  try {
-    const item = await pickPlatform(src.item, platform, platform === undefined, ctx.signal);
-    const desc = await writeImage(item, dstLoc, lc, { signal: ctx.signal });
-    renderer.close();
-    ctx.stdout.write(`${describeLocation(dstLoc)}@${desc.digest}\n`);
-    return 0;
-  } finally {
-    renderer.close();
-    await src.close();
-  }
+  return transfer(srcLoc, dstLoc, platform, ctx);
 };
 
 export const inspectHelp = `Usage: gantry inspect [OPTIONS] REF

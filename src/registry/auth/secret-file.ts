@@ -3,10 +3,9 @@
  * through a symlinked path to its target (dotfile managers and Kubernetes mounts link
  * config.json; replacing the link with a file would silently fork the config).
  */
-import { mkdir, open, realpath, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { realpath } from 'node:fs/promises';
 import type { IoOptions } from '../../errors.js';
-import { tempPathFor } from '../../util/fs.js';
+import { writeFileAtomic } from '../../util/fs.js';
 
 export async function writeSecretFileAtomic(path: string, data: string, options: IoOptions = {}): Promise<void> {
   let target = path;
@@ -15,19 +14,5 @@ export async function writeSecretFileAtomic(path: string, data: string, options:
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await mkdir(dirname(target), { recursive: true, mode: 0o700 });
-  const tmp = tempPathFor(target);
-  try {
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(data, { signal: options.signal });
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(target, data, { ...options, mode: 0o600, dirMode: 0o700 });
 }
