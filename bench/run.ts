@@ -1,12 +1,18 @@
 /**
  * `npm run bench`: runs the scenarios (a) 100 MiB directory to an OCI layout, gantry vs buildah;
  * (b) 1 GiB directory, gantry's peak memory against a 256 MiB limit; (c) the machine's gzip
- * and sha256 throughput and Node's, as the ceiling for gantry's layer throughput. Prints a
- * table on stdout (progress on stderr), writes .cache/bench/results.json, and exits 1 when a
- * check fails or gantry fails.
+ * and sha256 throughput and Node's, as the ceiling for gantry's layer throughput; (d) a 5-layer
+ * image copied between loopback registries, gantry vs skopeo; (e) the same image pulled, gantry
+ * into its store vs skopeo to an oci: layout; (f) a 6-step Dockerfile on Debian, cold and
+ * no-change rebuild, gantry vs buildah; (g) a 3-stage Dockerfile whose two CPU-bound stages can
+ * overlap; (h) a COPY-only build on the 5-layer base pushed to its registry, with the base bytes
+ * moved. Prints a table and findings on stdout (progress on stderr), writes
+ * .cache/bench/results.json, and exits 1 when a check fails or gantry fails.
  *
- * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_ONLY (e.g. "a,c"),
- * BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third of the bench's time).
+ * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the
+ * cold builds of (f) and (h), default 1: a cold buildah build on vfs takes about a minute),
+ * BENCH_ONLY (e.g. "a,c"), BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third
+ * of the bench's time).
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
@@ -14,6 +20,7 @@ import { join } from 'node:path';
 import { GantryError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { buildahVersion, REPO_ROOT } from './lib/contenders.js';
+import { SourceRegistry } from './lib/loopback.js';
 import { assertGnuTime } from './lib/measure.js';
 import {
   type BenchContext,
@@ -95,22 +102,32 @@ async function main(): Promise<number> {
   assertGnuTime();
   const ids = selected();
   const buildah = buildahVersion();
-  if (!buildah) log('buildah not found: peer rows for (a) and (b) will be empty (apt-get install buildah)');
+  if (!buildah) log('buildah not found: peer rows for (a), (b), (f)-(h) will be empty (apt-get install buildah)');
+  const skopeo = firstLine('skopeo', ['--version']);
+  if (!skopeo) log('skopeo not found: peer rows for (d) and (e) will be empty (apt-get install skopeo)');
   const cacheDir = join(REPO_ROOT, '.cache', 'bench');
+  const source = new SourceRegistry();
   const ctx: BenchContext = {
     cacheDir,
     runs: positiveInt('BENCH_RUNS', 3),
+    coldRuns: positiveInt('BENCH_COLD_RUNS', 1),
     buildah: buildah !== undefined,
     buildahInB: process.env.BENCH_B_BUILDAH !== '0',
+    skopeo: skopeo !== undefined,
+    source,
     log,
     signal: controller.signal,
   };
 
   const started = performance.now();
   const outcomes: ScenarioOutcome[] = [];
-  for (const id of ids) {
-    log(`scenario ${TITLES[id]} (${ctx.runs} runs)`);
-    outcomes.push(await RUNNERS[id](ctx));
+  try {
+    for (const id of ids) {
+      log(`scenario ${TITLES[id]} (${ctx.runs} runs, cold builds ${ctx.coldRuns})`);
+      outcomes.push(await RUNNERS[id](ctx));
+    }
+  } finally {
+    await source.stop();
   }
   const rows = outcomes.flatMap((o) => o.rows);
   const checks: Check[] = outcomes.flatMap((o) => o.checks);
@@ -122,6 +139,7 @@ async function main(): Promise<number> {
     '',
     'ratios are gantry/peer (c: node/tool); below 1 means faster or smaller. Medians of runs; peak RSS is GNU time %M (largest process).',
     ...summary,
+    ...outcomes.flatMap((o) => o.notes ?? []),
     ...checks.map((c) => `${c.name}: ${c.pass ? 'PASS' : 'FAIL'} (${c.detail})`),
     `total ${seconds.toFixed(0)} s`,
   ];
@@ -134,17 +152,19 @@ async function main(): Promise<number> {
     cpus: cpus().length,
     memMiB: Math.round(totalmem() / 1024 / 1024),
     buildah,
+    skopeo,
     gzip: firstLine('gzip', ['--version']),
     sha256sum: firstLine('sha256sum', ['--version']),
   };
   const results = {
     date: new Date().toISOString(),
     env,
-    config: { runs: ctx.runs, scenarios: ids, buildahInB: ctx.buildahInB },
+    config: { runs: ctx.runs, coldRuns: ctx.coldRuns, scenarios: ids, buildahInB: ctx.buildahInB },
     seconds,
     data: outcomes.flatMap((o) => o.data),
     rows: rows.map((r) => ({ ...r, ratios: ratios(r, rows), throughputMiBs: throughputMiBs(r) })),
     summary,
+    notes: outcomes.flatMap((o) => o.notes ?? []),
     checks,
   };
   const file = join(cacheDir, 'results.json');

@@ -1,37 +1,21 @@
 /**
  * The bench scenarios: what data each uses, which contenders race on it, how often, and which
- * checks it makes. Each returns result rows for the table; none prints.
+ * checks it makes. This file holds (a)-(c), the layer-writing ones, and the list of all of them;
+ * (d)-(e) are in registry-scenarios.ts and (f)-(h) in dockerfile-scenarios.ts.
  */
 import { join } from 'node:path';
-import type { IoOptions } from '../../src/errors.js';
 import { buildahBud, fileTool, gantryBuild, nodeThroughput } from './contenders.js';
 import { type DatasetInfo, ensureStream, ensureTree, MiB, type TreeRecipe, warmPageCache } from './data.js';
+import { DOCKERFILE_RUNNERS, DOCKERFILE_TITLES } from './dockerfile-scenarios.js';
 import { type Contender, runSeries, type SeriesResult } from './measure.js';
+import { REGISTRY_RUNNERS, REGISTRY_TITLES } from './registry-scenarios.js';
+import { type BenchContext, type Check, describeData as describe, rowOf, type ScenarioOutcome } from './scenario.js';
 import type { ResultRow } from './table.js';
 
-export type ScenarioId = 'a' | 'b' | 'c';
-export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c'];
+export type { BenchContext, Check, ScenarioOutcome } from './scenario.js';
 
-export interface BenchContext extends IoOptions {
-  readonly cacheDir: string;
-  readonly runs: number;
-  /** Whether buildah is installed, and whether it takes part in (b) (1 GiB costs time). */
-  readonly buildah: boolean;
-  readonly buildahInB: boolean;
-  readonly log: (line: string) => void;
-}
-
-export interface Check {
-  readonly name: string;
-  readonly pass: boolean;
-  readonly detail: string;
-}
-
-export interface ScenarioOutcome {
-  readonly rows: readonly ResultRow[];
-  readonly checks: readonly Check[];
-  readonly data: readonly DatasetInfo[];
-}
+export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h';
+export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 
 // About two thirds source-like text in ~3000 files, one third incompressible binaries: the
 // shape of an application directory with its assets.
@@ -58,26 +42,25 @@ const RECIPE_B: TreeRecipe = {
 const STREAM_BYTES = 200 * MiB;
 export const RSS_LIMIT_MIB = 256;
 
-export const TITLES: Readonly<Record<ScenarioId, string>> = {
+const LAYER_TITLES = {
   a: 'a: 100 MiB dir -> OCI',
   b: 'b: 1 GiB dir -> layer',
   c: 'c: 200 MiB gzip/sha256',
+} as const;
+
+export const TITLES: Readonly<Record<ScenarioId, string>> = {
+  ...LAYER_TITLES,
+  ...REGISTRY_TITLES,
+  ...DOCKERFILE_TITLES,
 };
 
-function describe(d: DatasetInfo): string {
-  const how = d.reused ? 'reused' : `generated in ${d.seconds.toFixed(1)} s`;
-  return `${d.path}: ${(d.bytes / MiB).toFixed(0)} MiB in ${d.files} files (${how})`;
-}
-
-function toRow(scenario: ScenarioId, tool: string, inputBytes: number, result: SeriesResult | undefined): ResultRow {
-  const base = { scenario: TITLES[scenario], tool, inputBytes };
-  if (!result) return { ...base, note: 'not run' };
-  if (!result.ok) return { ...base, note: `FAILED: ${result.error.message}` };
-  return {
-    ...base,
-    summary: result.summary,
-    ...(result.outputBytes === undefined ? {} : { outputBytes: result.outputBytes }),
-  };
+function toRow(
+  scenario: keyof typeof LAYER_TITLES,
+  tool: string,
+  inputBytes: number,
+  result: SeriesResult | undefined,
+): ResultRow {
+  return rowOf(LAYER_TITLES[scenario], tool, inputBytes, result);
 }
 
 async function treeA(ctx: BenchContext): Promise<DatasetInfo> {
@@ -162,4 +145,6 @@ export const RUNNERS: Readonly<Record<ScenarioId, (ctx: BenchContext) => Promise
   a: scenarioA,
   b: scenarioB,
   c: scenarioC,
+  ...REGISTRY_RUNNERS,
+  ...DOCKERFILE_RUNNERS,
 };

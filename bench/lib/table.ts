@@ -9,7 +9,7 @@ export interface ResultRow {
   readonly tool: string;
   /** Name of the row in the same scenario this one is compared with. */
   readonly peer?: string;
-  /** Bytes of input the tool processed, for throughput. */
+  /** Bytes of input the tool processed, for throughput; 0 when throughput means nothing (builds). */
   readonly inputBytes: number;
   /** Bytes the tool wrote (the OCI layout), to show both did comparable work. */
   readonly outputBytes?: number;
@@ -37,7 +37,7 @@ export function ratios(row: ResultRow, rows: readonly ResultRow[]): Ratios | und
 
 /** MiB/s of input processed, from the median wall time. */
 export function throughputMiBs(row: ResultRow): number | undefined {
-  if (!row.summary || row.summary.wallSec <= 0) return undefined;
+  if (!row.summary || row.summary.wallSec <= 0 || row.inputBytes <= 0) return undefined;
   return row.inputBytes / (1024 * 1024) / row.summary.wallSec;
 }
 
