@@ -14,7 +14,7 @@ import type { Credential, Keychain } from '../auth/credential.js';
 import { RegistryError } from '../errors.js';
 import { type Challenge, parseChallenges } from './challenge.js';
 import { realmPolicy } from './realm.js';
-import { mergeScopes, parseScope } from './scope.js';
+import { mergeScopes, parseScope, type Scope } from './scope.js';
 import { credentialsRejected, fetchToken, loginRequired, type Token, TokenCache } from './token.js';
 import type { HttpRequest, HttpResponse, RoundTripper } from './types.js';
 
@@ -78,6 +78,31 @@ function withAuthorization(request: HttpRequest, value: string | undefined): Htt
 function canonicalHost(url: URL): string {
   const port = url.port || (url.protocol === 'http:' ? '80' : '443');
   return `${url.hostname.toLowerCase()}:${port}`;
+}
+
+/** The repository a request URL names (`/v2/<name>/manifests/...`), if any. */
+function repositoryOfUrl(url: URL): string | undefined {
+  // Greedy: a repository may hold a component named like an endpoint (`team/blobs/app`).
+  const m = /^\/v2\/(.+)\/(?:manifests|blobs|tags|referrers)\//.exec(url.pathname);
+  return m?.[1];
+}
+
+/**
+ * The repository a denial is about: the one the URL names (a cross-repository mount asks to pull
+ * from the source too, but is refused for the destination), else the one the request wanted to
+ * push to, else any.
+ */
+function deniedRepository(request: HttpRequest, scopes: readonly string[]): { name: string; scope?: Scope } {
+  const repositories = scopes.map(parseScope).filter((s): s is Scope => s?.type === 'repository');
+  const named = repositoryOfUrl(request.url);
+  if (named !== undefined) {
+    const scope = repositories.find((s) => s.name === named);
+    return scope ? { name: named, scope } : { name: named };
+  }
+  const scope =
+    repositories.find((s) => s.actions.some((a) => a === 'push' || a === '*')) ??
+    repositories.find((s) => s.name !== '');
+  return scope ? { name: scope.name, scope } : { name: '(unknown repository)' };
 }
 
 interface Authorized {
@@ -220,8 +245,7 @@ export function withAuth(inner: RoundTripper, options: AuthOptions): RoundTrippe
     if (!cred || auth.withheld) return loginRequired(registry, phase, auth.withheld);
     if (auth.credentialAccepted || challenge?.params.error === 'insufficient_scope') {
       // The token service took the credential but the token does not grant what the request needs.
-      const wanted = scopes.map(parseScope).find((s) => s?.type === 'repository');
-      const repo = wanted?.name ?? '(unknown repository)';
+      const { name: repo, scope: wanted } = deniedRepository(request, scopes);
       const push = wanted?.actions.some((a) => a === 'push' || a === '*') ?? phase === 'push';
       return new RegistryError('DENIED', `access to ${repo} on ${registry} denied`, {
         status: response.status,

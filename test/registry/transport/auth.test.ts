@@ -288,6 +288,48 @@ describe('withAuth: bearer tokens', () => {
     );
   });
 
+  // Regression: the denial named the first repository scope after sorting, so a refused
+  // cross-repository mount into public/lib from aaa/src said "access to aaa/src denied" (the
+  // source, which the user may read) instead of the destination the account may not push to.
+  test('a refused cross-repository mount names the destination repository of the URL, not the source', async () => {
+    const rt = transport(alice);
+    const url = new URL('/v2/public/lib/blobs/uploads/', fx.registry.url);
+    url.searchParams.set('mount', `sha256:${'0'.repeat(64)}`);
+    url.searchParams.set('from', 'aaa/src');
+    await assert.rejects(
+      rt({
+        method: 'POST',
+        url,
+        body: Buffer.alloc(0),
+        scopes: ['repository:public/lib:pull,push', 'repository:aaa/src:pull'],
+      }),
+      (err: unknown) => {
+        assert.ok(GantryError.is(err));
+        assert.equal(err.code, 'DENIED');
+        assert.match(err.oneLine(), /^access to public\/lib on .* denied: check that your account .* may push there$/);
+        return true;
+      },
+    );
+  });
+
+  // Same bug, second rule: a URL that names no repository falls back to the scope asking for push.
+  test('a denial for a URL without a repository names the repository the request wanted to push to', async () => {
+    const rt = transport(alice);
+    await assert.rejects(
+      rt({
+        method: 'GET',
+        url: new URL('/v2/_catalog', fx.registry.url),
+        scopes: ['repository:aaa/src:pull', 'repository:public/lib:pull,push'],
+      }),
+      (err: unknown) => {
+        assert.ok(GantryError.is(err));
+        assert.equal(err.code, 'DENIED');
+        assert.match(err.oneLine(), /^access to public\/lib on .* denied: check that your account .* may push there$/);
+        return true;
+      },
+    );
+  });
+
   test('an identity token uses the OAuth2 POST with grant_type=refresh_token', async () => {
     const rt = transport({ identityToken: 'refresh-alice', source: 'credsStore test' });
     const res = await rt({
