@@ -68,6 +68,18 @@ export function isPlainHttpAnswer(err: unknown): boolean {
   return err instanceof TransportError && err.failure === 'tls-plain-http';
 }
 
+/** The cause code of a timeout that struck after TCP connected, while TLS was still unanswered. */
+const TLS_HANDSHAKE_TIMEOUT = 'TLS_HANDSHAKE_TIMEOUT';
+
+/**
+ * True when the TCP connection was accepted but the TLS handshake got no answer in time: a sign
+ * (used to pick the scheme) that the server speaks something else and waits for it, as a plain
+ * HTTP forwarder that reads a request line before connecting upstream does.
+ */
+export function isTlsHandshakeStall(err: unknown): boolean {
+  return err instanceof TransportError && err.failure === 'timeout' && errnoCode(err.cause) === TLS_HANDSHAKE_TIMEOUT;
+}
+
 function errnoCode(err: unknown): string | undefined {
   const c = (err as { code?: unknown } | null)?.code;
   return typeof c === 'string' ? c : undefined;
@@ -101,6 +113,12 @@ export function transportError(err: unknown, url: URL, connected: boolean): Gant
   if (code?.startsWith('ERR_SSL_') || code === 'EPROTO' || code?.startsWith('ERR_TLS_')) {
     return new TransportError('TLS_ERROR', 'tls', host, `TLS handshake with ${host} failed: ${detail}`, {
       suggestion: `check the registry's TLS setup and client certificates under ~/.docker/certs.d/${host}/`,
+      cause: err,
+    });
+  }
+  if (code === TLS_HANDSHAKE_TIMEOUT) {
+    return new TransportError('CONNECTION_FAILED', 'timeout', host, `TLS handshake with ${host} timed out`, {
+      suggestion: `if ${host} serves plain HTTP, use --plain-http or set http = true for ${host} in registries.toml`,
       cause: err,
     });
   }
@@ -224,9 +242,12 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
 
   /**
    * One exchange with one URL, no redirects. Resolves when the response head arrives. A request
-   * that fails on a reused keep-alive socket before any answer is sent once more on a fresh
-   * connection, whatever its method: the server closed that idle socket as the request went out,
-   * so it never saw the request (the retry Node's docs recommend for `reusedSocket`).
+   * reset on a reused keep-alive socket before any answer is sent once more on a fresh connection,
+   * whatever its method, when it carried no body byte: the server closed that idle socket as the
+   * request went out, so it never saw the request (the retry Node's docs recommend for
+   * `reusedSocket`). With body bytes on the wire the server may have been reading them, and a body
+   * factory may be one-shot (an upload's PATCH stream), so that failure is left to the caller as a
+   * temporary one: the retry layer or the upload decides whether asking again is safe.
    */
   async function exchange(
     request: HttpRequest,
@@ -268,6 +289,10 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     }
     // The body is opened before the request goes out, so a failing opener sends nothing.
     const source = typeof body === 'function' ? await body() : undefined;
+    // A Buffer goes out with the head in one write, and a factory's stream starts flowing at once,
+    // so "no body byte written" holds exactly for requests without a body or with an empty one.
+    const resendable = body === undefined || (Buffer.isBuffer(body) && body.length === 0);
+    const timeoutMs = request.connectTimeoutMs ?? connectTimeoutMs;
 
     return new Promise<Attempt>((resolve, reject) => {
       let settled = false;
@@ -293,7 +318,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         }
         const mapped = transportError(err, url, connected);
         const code = errnoCode(err);
-        if (req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) staleFailures.add(mapped);
+        if (resendable && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) staleFailures.add(mapped);
         reject(mapped);
       };
       const onAbort = (): void => {
@@ -307,11 +332,17 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
           connected = true;
           return;
         }
+        let tcpConnected = false;
         timer = setTimeout(() => {
-          req.destroy(
-            Object.assign(new Error(`no connection within ${connectTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' }),
-          );
-        }, connectTimeoutMs);
+          const stalled = tcpConnected && url.protocol === 'https:';
+          const message = stalled
+            ? `no TLS answer within ${timeoutMs} ms of connecting`
+            : `no connection within ${timeoutMs} ms`;
+          req.destroy(Object.assign(new Error(message), { code: stalled ? TLS_HANDSHAKE_TIMEOUT : 'CONNECT_TIMEOUT' }));
+        }, timeoutMs);
+        socket.once('connect', () => {
+          tcpConnected = true;
+        });
         socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
           connected = true;
           if (timer) clearTimeout(timer);

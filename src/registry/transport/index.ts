@@ -6,6 +6,7 @@ export {
   type HttpTransport,
   type HttpTransportOptions,
   isPlainHttpAnswer,
+  isTlsHandshakeStall,
   transportError,
 } from './http.js';
 export { type RealmVerdict, realmPolicy } from './realm.js';

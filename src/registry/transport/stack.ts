@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { registryHost } from '../../reference/index.js';
 import type { Keychain } from '../auth/credential.js';
 import { withAuth } from './auth.js';
-import { createHttpTransport, type HttpTransport, isPlainHttpAnswer } from './http.js';
+import { createHttpTransport, type HttpTransport, isPlainHttpAnswer, isTlsHandshakeStall } from './http.js';
 import { type RetryOptions, withRetry } from './retry.js';
 import type { HostSettings, HostSettingsResolver, HttpRequest, RoundTripper } from './types.js';
 
@@ -119,21 +119,51 @@ function probes(hostname: string, settings: HostSettings): boolean {
 
 const schemeCache = new WeakMap<TransportOptions, Map<string, Promise<URL>>>();
 
-async function probe(host: string, options: TransportOptions): Promise<URL> {
+/**
+ * How long a loopback probe waits for a TLS answer once TCP is connected. A TLS server on this
+ * machine answers a ClientHello in milliseconds; a plain HTTP front end that waits for a request
+ * line (a raw forwarder) never answers it, and waiting the whole connect timeout for that would
+ * end in "timed out" instead of the http fallback.
+ */
+const LOOPBACK_TLS_WAIT_MS = 2_000;
+
+/** What a TLS server's plain-HTTP listener says (Go: "Client sent an HTTP request to an HTTPS server"). */
+function isHttpsPortAnswer(status: number, text: string): boolean {
+  return status === 400 && /\bHTTPS\b/.test(text);
+}
+
+async function probe(host: string, hostname: string, options: TransportOptions): Promise<URL> {
   const https = new URL(`https://${host}`);
+  const http = new URL(`http://${host}`);
+  const send = httpFor(options);
+  const headers = { 'user-agent': options.userAgent ?? defaultUserAgent() };
+  const signal = options.signal ? { signal: options.signal } : {};
+  const timeout = Math.min(LOOPBACK_TLS_WAIT_MS, options.connectTimeoutMs ?? LOOPBACK_TLS_WAIT_MS);
   try {
-    const res = await httpFor(options)({
+    const res = await send({
       method: 'GET',
       url: new URL('/v2/', https),
-      headers: { 'user-agent': options.userAgent ?? defaultUserAgent() },
-      ...(options.signal ? { signal: options.signal } : {}),
+      headers,
+      ...(isLoopback(hostname) ? { connectTimeoutMs: timeout } : {}),
+      ...signal,
     });
     await res.discard();
     return https;
   } catch (err) {
     // Only a server that answers TLS in plain HTTP proves the scheme; anything else (refused,
     // untrusted certificate) is for the real request to report.
-    if (isPlainHttpAnswer(err)) return new URL(`http://${host}`);
+    if (isPlainHttpAnswer(err)) return http;
+    if (options.signal?.aborted) throw err;
+    if (!isTlsHandshakeStall(err)) return https;
+  }
+  // TLS went unanswered on loopback: the scheme is http when the server answers it in HTTP, unless
+  // the answer is a TLS server's "plain HTTP sent to an HTTPS port" (a handshake slower than our wait).
+  try {
+    const res = await send({ method: 'GET', url: new URL('/v2/', http), headers, ...signal });
+    const text = res.status === 400 ? await res.text(4096) : '';
+    await res.discard();
+    return isHttpsPortAnswer(res.status, text) ? https : http;
+  } catch (err) {
     if (options.signal?.aborted) throw err;
     return https;
   }
@@ -142,7 +172,8 @@ async function probe(host: string, options: TransportOptions): Promise<URL> {
 /**
  * The base URL for a registry, e.g. https://registry-1.docker.io. Plain HTTP when the settings
  * say so; https otherwise, except that loopback (and --insecure) hosts without settings fall back
- * to http when their TLS handshake is answered in plain HTTP (found out once, then cached).
+ * to http when their TLS handshake is answered in plain HTTP, and loopback hosts also when it goes
+ * unanswered for a short while but HTTP is answered (found out once, then cached).
  */
 export async function registryBaseUrl(registry: string, options: TransportOptions): Promise<URL> {
   const host = registryHost(registry);
@@ -157,7 +188,7 @@ export async function registryBaseUrl(registry: string, options: TransportOption
   }
   let decided = perOptions.get(host);
   if (!decided) {
-    decided = probe(host, options);
+    decided = probe(host, hostname, options);
     perOptions.set(host, decided);
     const cache = perOptions;
     decided.catch(() => cache.delete(host));

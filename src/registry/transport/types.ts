@@ -25,6 +25,11 @@ export interface HttpRequest {
    * (`repository:library/alpine:pull,push`); the auth wrapper asks for them up front.
    */
   readonly scopes?: readonly string[];
+  /**
+   * Give up connecting (TCP + TLS handshake) after this long, instead of the transport's own
+   * connect timeout; the scheme probe uses it to stop waiting on a server that never answers TLS.
+   */
+  readonly connectTimeoutMs?: number;
   /** Whether redirects are followed (default true for GET/HEAD, false otherwise). */
   readonly followRedirects?: boolean;
 }

@@ -297,6 +297,86 @@ describe('http transport: failures and abort', () => {
     }
   });
 
+  /**
+   * A keep-alive server that answers the first request of each connection and resets the second
+   * one once `bodyBytes` of its body arrived (headers only when 0): the server saw the request.
+   */
+  async function resetSecondRequest(
+    bodyBytes: number,
+  ): Promise<{ port: number; connections: () => number; close(): void }> {
+    let connections = 0;
+    const raw = createNetServer((socket) => {
+      connections++;
+      let seen = Buffer.alloc(0);
+      let served = 0;
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => {
+        seen = Buffer.concat([seen, chunk]);
+        for (;;) {
+          const end = seen.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          if (served === 0) {
+            served++;
+            seen = seen.subarray(end + 4);
+            socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+            continue;
+          }
+          if (seen.length - (end + 4) >= bodyBytes) socket.resetAndDestroy();
+          return;
+        }
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (raw.address() as import('node:net').AddressInfo).port,
+      connections: () => connections,
+      close: () => raw.close(),
+    };
+  }
+
+  // Regression: the stale-socket resend also fired after body bytes had gone out (the server was
+  // reading them), and called the body factory a second time, which a one-shot upload stream
+  // cannot serve. Now the reset is a temporary failure for the caller's retry logic.
+  test('a reset on a reused socket after body bytes went out is not resent: temporary, factory opened once', async () => {
+    const server = await resetSecondRequest(1);
+    const keepAlive = createHttpTransport();
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      await (await keepAlive({ method: 'GET', url: new URL('/v2/', base) })).discard();
+      let opened = 0;
+      const size = 4 * 1024 * 1024;
+      await assert.rejects(
+        keepAlive({
+          method: 'PATCH',
+          url: new URL('/v2/x/blobs/uploads/1', base),
+          body: () => {
+            opened++;
+            return chunks(size);
+          },
+          bodyLength: size,
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof TransportError, String(err));
+          assert.equal(err.failure, 'reset');
+          assert.equal(err.temporary, true);
+          return true;
+        },
+      );
+      assert.equal(opened, 1);
+      // A Buffer body goes out with the head: the same rule holds for it.
+      await (await keepAlive({ method: 'GET', url: new URL('/v2/', base) })).discard();
+      await assert.rejects(
+        keepAlive({ method: 'PUT', url: new URL('/v2/x/manifests/v1', base), body: Buffer.from('{"a":1}') }),
+        (err: unknown) => err instanceof TransportError && err.failure === 'reset' && err.temporary,
+      );
+      // Two GETs opened one connection each; nothing was sent on a third.
+      assert.equal(server.connections(), 2);
+    } finally {
+      keepAlive.close();
+      server.close();
+    }
+  });
+
   test('a TCP server that never completes the TLS handshake hits the connect timeout', async () => {
     const sockets = new Set<Socket>();
     const silent = createNetServer((s) => {
