@@ -346,8 +346,10 @@ class PlatformBuild {
     return item;
   }
 
+  /** `stage` or, when several platforms are built, `linux/arm64 stage` (as BuildKit prefixes its steps). */
   #stageLabel(stage: Stage): string {
-    return stage.name ?? `stage-${stage.index}`;
+    const name = stage.name ?? `stage-${stage.index}`;
+    return (this.#o.platforms?.length ?? 0) > 1 ? `${formatPlatform(this.#platform)} ${name}` : name;
   }
 
   async #runStage(stage: Stage): Promise<StageResult> {
