@@ -44,9 +44,12 @@ export class TaskGroup {
     try {
       return await Promise.all(tasks);
     } catch (err) {
-      this.#controller.abort(err);
+      // The group is shared by nested calls: the first failure aborts the rest, and every call
+      // reports that failure, not the ABORTED its own tasks ended with.
+      const first: unknown = this.#controller.signal.aborted ? this.#controller.signal.reason : err;
+      this.#controller.abort(first);
       await Promise.allSettled(tasks);
-      throw err;
+      throw first;
     }
   }
 }
