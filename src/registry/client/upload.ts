@@ -142,10 +142,10 @@ class ChunkReader {
 }
 
 /**
- * A request body factory over a stream that can be read once (a PATCH body). The transport calls
- * a factory again only when the connection failed under the first call (a reused socket that was
- * reset); the stream is spent by then, so that attempt is reported as interrupted, temporary, and
- * the upload starts over in a new session.
+ * A request body factory over a stream that can be read once (a PATCH body). The transport never
+ * opens a stream body twice (a reset after body bytes is reported as temporary instead); should
+ * anything call it again, the attempt is reported as interrupted, temporary, and the upload starts
+ * over in a new session.
  */
 function once(stream: Readable, what: string): () => Readable {
   let used = false;
