@@ -49,6 +49,7 @@ import type { Isolation } from '../build/executor/index.js';
 import { closest } from '../dockerfile/flags.js';
 import {
   type AddInstruction,
+  type ArgInstruction,
   type CopyInstruction,
   expandInstruction,
   type Instruction,
@@ -197,7 +198,7 @@ interface Shared {
 class PlatformBuild {
   readonly #o: DockerfileBuildOptions;
   readonly #stages: readonly Stage[];
-  readonly #globalArgs: readonly { readonly args: readonly { readonly name: string; readonly default?: string }[] }[];
+  readonly #globalArgs: readonly ArgInstruction[];
   readonly #platform: Platform;
   readonly #context: string;
   readonly #shared: Shared;
@@ -210,7 +211,7 @@ class PlatformBuild {
   constructor(
     o: DockerfileBuildOptions,
     stages: readonly Stage[],
-    globalArgs: PlatformBuild['globalArgs'],
+    globalArgs: readonly ArgInstruction[],
     platform: Platform,
     context: string,
     shared: Shared,
@@ -223,10 +224,6 @@ class PlatformBuild {
     this.#shared = shared;
     this.#buildArgs = o.buildArgs ?? {};
     this.#progress = o.progress ?? noProgress;
-  }
-
-  get globalArgs() {
-    return this.#globalArgs;
   }
 
   get #step(): StepContext {
@@ -242,7 +239,9 @@ class PlatformBuild {
   #initGlobals(): void {
     for (const [k, v] of [...platformArgs('BUILD', hostPlatform()), ...platformArgs('TARGET', this.#platform)])
       this.#global.set(k, v);
-    for (const instr of this.#globalArgs) {
+    for (const raw of this.#globalArgs) {
+      // Defaults keep their quotes until expanded, against the global ARGs before them.
+      const instr = expandInstruction(raw, (n) => this.#global.get(n), { escape: this.#shared.escape });
       for (const def of instr.args) {
         const given = this.#buildArgs[def.name];
         this.#global.set(def.name, given ?? def.default);
