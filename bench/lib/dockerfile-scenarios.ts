@@ -9,6 +9,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GantryError } from '../../src/errors.js';
 import { debianImage } from '../../test/harness/debian.js';
 import { busyboxImage } from '../../test/harness/fixtures.js';
 import { type FaultProxy, startFaultProxy } from '../../test/harness/proxy.js';
@@ -143,6 +144,58 @@ function countMatches(text: string, pattern: RegExp): number {
 
 interface FRun {
   readonly dir: string;
+  /** The image the cold build made: a no-change rebuild must give the same one. */
+  coldImage?: string;
+}
+
+/**
+ * One tool's (f) series: a cold build on fresh storage, then no-change rebuilds on it. Every
+ * rebuild must name the cold build's image; `cachedSteps` reads from its output how many steps
+ * it found in the cache.
+ */
+function fContender(
+  name: string,
+  command: (run: FRun) => CommandSpec,
+  cachedSteps: (result: RunResult) => number,
+  noteCached: (n: number) => void,
+  rebuilds: number,
+): SteppedContender<FRun> {
+  const imageOf = async (run: FRun) => (await readFile(join(run.dir, 'iid'), 'utf8')).trim();
+  return {
+    name,
+    prepare: async () => ({ dir: await freshDir(`f-${name}`) }),
+    steps: [
+      {
+        name: 'cold',
+        spec: command,
+        check: async (run) => {
+          run.coldImage = await imageOf(run);
+        },
+      },
+      {
+        name: 'rebuild',
+        warmup: 1,
+        repeat: rebuilds,
+        spec: command,
+        check: async (run, result) => {
+          const image = await imageOf(run);
+          if (image !== run.coldImage) {
+            throw new GantryError(
+              'BENCH_BAD_OUTPUT',
+              `${name}'s no-change rebuild made ${image}, not ${run.coldImage}`,
+              {
+                phase: 'build',
+                suggestion: 'a rebuild with nothing changed must give the same image; run the build twice by hand',
+              },
+            );
+          }
+          noteCached(cachedSteps(result));
+        },
+      },
+    ],
+    finish: async () => {},
+    cleanup: (run) => removeDir(run.dir),
+  };
 }
 
 /** (f) cold build, then no-change rebuilds (one warm-up) on the same store or storage root. */
@@ -170,62 +223,21 @@ export async function scenarioF(ctx: BenchContext): Promise<ScenarioOutcome> {
       cached.set(tool, Math.min(cached.get(tool) ?? n, n));
     };
 
-    const gantryArgs = (dir: string) => [
-      'build',
-      '--progress',
-      'plain',
-      '--isolation',
-      'chroot',
-      '-f',
-      dockerfile,
-      '-t',
-      'bench-f',
-      '--iidfile',
-      join(dir, 'iid'),
-      context.dir,
-    ];
-    const gantry: SteppedContender<FRun> = {
-      name: 'gantry',
-      prepare: async () => ({ dir: await freshDir('f-gantry') }),
-      steps: [
-        { name: 'cold', spec: (s) => gantryCommand(s.dir, gantryArgs(s.dir)) },
-        {
-          name: 'rebuild',
-          warmup: 1,
-          repeat: ctx.runs,
-          spec: (s) => gantryCommand(s.dir, gantryArgs(s.dir)),
-          check: (_s, r: RunResult) => noteCached('gantry', countMatches(r.stderr, /^#\d+ CACHED$/gm)),
-        },
-      ],
-      finish: async () => {},
-      cleanup: (s) => removeDir(s.dir),
-    };
-    const buildahArgs = (dir: string) => [
-      ...BUD,
-      '-f',
-      dockerfile,
-      '-t',
-      'bench-f',
-      '--iidfile',
-      join(dir, 'iid'),
-      context.dir,
-    ];
-    const buildah: SteppedContender<FRun> = {
-      name: 'buildah',
-      prepare: async () => ({ dir: await freshDir('f-buildah') }),
-      steps: [
-        { name: 'cold', spec: (s) => buildahCommand(s.dir, buildahArgs(s.dir), true) },
-        {
-          name: 'rebuild',
-          warmup: 1,
-          repeat: ctx.runs,
-          spec: (s) => buildahCommand(s.dir, buildahArgs(s.dir), true),
-          check: (_s, r: RunResult) => noteCached('buildah', countMatches(r.stdout, /Using cache/g)),
-        },
-      ],
-      finish: async () => {},
-      cleanup: (s) => removeDir(s.dir),
-    };
+    const iid = (run: FRun) => ['-f', dockerfile, '-t', 'bench-f', '--iidfile', join(run.dir, 'iid'), context.dir];
+    const gantry = fContender(
+      'gantry',
+      (run) => gantryCommand(run.dir, ['build', '--progress', 'plain', '--isolation', 'chroot', ...iid(run)]),
+      (r) => countMatches(r.stderr, /^#\d+ CACHED$/gm),
+      (n) => noteCached('gantry', n),
+      ctx.runs,
+    );
+    const buildah = fContender(
+      'buildah',
+      (run) => buildahCommand(run.dir, [...BUD, ...iid(run)], true),
+      (r) => countMatches(r.stdout, /Using cache/g),
+      (n) => noteCached('buildah', n),
+      ctx.runs,
+    );
     const contenders = ctx.buildah ? [gantry, buildah] : [gantry];
     const results = await runStepped(contenders as SteppedContender[], {
       runs: ctx.coldRuns,
