@@ -4,12 +4,13 @@
  * any supported compression as a tar stream by sniffing its magic bytes.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { AbortedError, GantryError, type IoOptions } from '../errors.js';
 import { type Digest, MediaType } from '../oci/types.js';
+import { createParallelGzip } from './gzip/parallel.js';
 import type { TarInput } from './tar/types.js';
 import { tarStream } from './tar/writer.js';
 
@@ -77,10 +78,10 @@ class Measure extends Transform {
   }
 }
 
-function compressor(compression: 'gzip' | 'zstd', level: number | undefined): Transform {
+function compressor(compression: 'gzip' | 'zstd', level: number | undefined): Duplex {
   if (compression === 'gzip') {
-    // zlib writes a fixed gzip header (mtime 0, no name), so the same tar gives the same blob.
-    return zlib.createGzip(level === undefined ? {} : { level });
+    // On every core, in blocks fixed by the tar's bytes alone: the same tar gives the same blob.
+    return createParallelGzip(level === undefined ? {} : { level });
   }
   const create = zlibFunction('createZstdCompress');
   if (!create) throw zstdUnavailable();
@@ -120,6 +121,9 @@ export async function writeLayer(
     if (pack) await pipeline(tar, raw, pack, blob, sink, { signal });
     else await pipeline(tar, raw, sink, { signal });
   } catch (err) {
+    // Node 20's pipeline can settle before every stream of a failed chain has closed; the gzip
+    // stream closes once its blocks in the workers are back, and then none are busy for us.
+    if (pack) await closed(pack);
     if (signal?.aborted) throw new AbortedError({ phase: 'layer', cause: err });
     throw err;
   }
@@ -131,6 +135,14 @@ export async function writeLayer(
     uncompressedSize: raw.bytes,
     mediaType: MEDIA_TYPES[compression],
   };
+}
+
+/** Destroys `stream` if it is not already, and resolves once it has closed. */
+function closed(stream: Duplex): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  const done = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  if (!stream.destroyed) stream.destroy();
+  return done;
 }
 
 /** Reads until `n` bytes are buffered (or the stream ends), then puts them back. */
