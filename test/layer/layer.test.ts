@@ -164,8 +164,8 @@ test('writeLayer of a 300 MB file does not grow RSS by more than 64 MB', async (
       cb();
     },
   });
-  // Start every gzip worker first: a worker costs about 9 MB of RSS once per process (up to
-  // 16 of them), which is not memory a layer holds. Two blocks per worker fill the pool.
+  // Start every gzip worker first: a worker costs about 10 MB of RSS once per process (up to
+  // 8 of them), which is not memory a layer holds. Two blocks per worker fill the pool.
   const warmup = Buffer.alloc((2 * defaultDeflateWorkers() + 1) * GZIP_BLOCK_SIZE);
   const warm = [
     { entry: { path: 'w', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: warmup.length }, body: warmup },
