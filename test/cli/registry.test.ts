@@ -163,6 +163,14 @@ test('build --push and --output type=registry push the result', async () => {
         manifests: unknown[];
       };
       assert.equal(raw.manifests.length, 2);
+      // As with buildx, a pushed image is not put into the store unless --load asks for it.
+      assert.doesNotMatch((await gantry(['images'], { store, env })).stdout, /\/app\s/);
+      const loaded = await gantry(['build', example, '-t', `${registry.host}/app:3`, '--push', '--load'], {
+        store,
+        env,
+      });
+      assert.equal(loaded.code, 0, loaded.stderr);
+      assert.match((await gantry(['images'], { store, env })).stdout, /\/app\s+3/);
       const o = await gantry(['build', example, '-o', `type=registry,name=${registry.host}/app:2`], { store, env });
       assert.equal(o.code, 0, o.stderr);
       await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/app:2`]);

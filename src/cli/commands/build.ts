@@ -41,7 +41,9 @@ Directory options:
       --expose PORT[/PROTO] port the container listens on (repeatable)
   -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable)
       --media-types oci|docker  manifest and config media types (default oci)
-      --push               push the image to the registry of every -t name
+      --push               push the image to the registry of every -t name (and not into the
+                           store, as buildx does: add --load to keep it there too)
+      --load               also name the image in the store when pushing
       --iidfile FILE       write the image digest to FILE
       --metadata-file FILE write build metadata (JSON) to FILE
       --progress MODE      auto, tty, plain, json or quiet
@@ -72,6 +74,7 @@ export const build: Command = async (args, ctx) => {
     iidfile: { type: 'string' },
     'metadata-file': { type: 'string' },
     push: { type: 'boolean' },
+    load: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flag(p, 'help')) {
@@ -191,7 +194,10 @@ export const build: Command = async (args, ctx) => {
         renderer.sink({ type: 'done', id: `push-${name}` });
       }
       let descriptor: Descriptor;
-      if (names.length > 0 || (outputs.length === 0 && pushTo.size === 0)) {
+      // A pushed image is not copied into the store unless asked (--load): naming it there would
+      // fetch every layer of a registry base, which the push itself never moves.
+      const keep = pushTo.size === 0 ? names.length > 0 || outputs.length === 0 : flag(p, 'load');
+      if (keep) {
         renderer.sink({ type: 'start', id: 'store', name: `naming ${names.length > 0 ? names.join(', ') : 'image'}` });
         descriptor = await store.put(item, names, { signal: ctx.signal });
         renderer.sink({ type: 'done', id: 'store', detail: descriptor.digest });
