@@ -464,6 +464,8 @@ class PlatformBuild {
     name: string,
     noCache: boolean,
     make: (id: string) => Promise<StepLayer | undefined>,
+    /** For a step keyed without its parent (COPY --link): the parent key the chain goes on from. */
+    parentKey?: string,
   ): Promise<boolean> {
     const id = `step-${++this.#shared.steps.n}`;
     this.#progress({ type: 'start', id, name });
@@ -489,7 +491,9 @@ class PlatformBuild {
       // The chain goes on from what the step produced, not only from what it was asked: a step
       // run again (--no-cache, --no-cache-filter) that makes different files changes every key
       // after it, in this stage and in stages that copy from it.
-      state.key = cacheKey([key, result ?? 'no layer']);
+      state.key = cacheKey(
+        parentKey === undefined ? [key, result ?? 'no layer'] : [parentKey, key, result ?? 'no layer'],
+      );
       return added;
     } catch (err) {
       this.#progress({ type: 'error', id, message: err instanceof Error ? err.message : String(err) });
@@ -796,20 +800,24 @@ class PlatformBuild {
         }
         return writeEntries(all(), step);
       };
+      // COPY --link makes a layer that does not depend on the files below it, so its key leaves the
+      // steps before it out: changing them reuses the same layer (BuildKit rebases it the same way).
+      const link = instr.link;
+      const linkParent = link ? 'link' : undefined;
       if (from === undefined) {
         // Context files are keyed by their content digests, read before the step.
         const plans = await plansFrom({ root: this.#context, ignore: this.#shared.ignore });
         const sums: string[] = [];
         for (const plan of plans)
           sums.push(await checksumSources(plan, { cache: this.#shared.hashes, signal: this.#o.signal }));
-        const key = cacheKey([state.key, instr.kind, optionsKey, 'context', ...sums]);
-        added = await this.#cached(state, key, label, noCache, () => write(plans));
+        const key = cacheKey([linkParent ?? state.key, instr.kind, optionsKey, 'context', ...sums]);
+        added = await this.#cached(state, key, label, noCache, () => write(plans), link ? state.key : undefined);
       } else {
         const { layers, fromKey } = await this.#copySource(from, stage, state.platform);
         // A stage's key chains on the results of its steps and an image's on its digest, so the
         // key names the source files exactly: a hit needs no extraction and no checksums.
         const key = cacheKey([
-          state.key,
+          linkParent ?? state.key,
           instr.kind,
           optionsKey,
           'from',
@@ -817,10 +825,16 @@ class PlatformBuild {
           JSON.stringify(sources),
           JSON.stringify(instr.heredocs),
         ]);
-        added = await this.#cached(state, key, label, noCache, () =>
-          this.#shared.fs.with(layers, async (snapshot) => write(await plansFrom({ root: snapshot.root })), {
-            signal: this.#o.signal,
-          }),
+        added = await this.#cached(
+          state,
+          key,
+          label,
+          noCache,
+          () =>
+            this.#shared.fs.with(layers, async (snapshot) => write(await plansFrom({ root: snapshot.root })), {
+              signal: this.#o.signal,
+            }),
+          link ? state.key : undefined,
         );
       }
     } finally {
