@@ -5,7 +5,7 @@
  * that ignores Range and answers 200 has its first N bytes skipped), a few times at most; the
  * consumer never sees the seam, and never an unverified end.
  */
-import { pipeline as pipelineCb, Readable } from 'node:stream';
+import { PassThrough, pipeline as pipelineCb, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { parseDigest, VerifyingStream } from '../../oci/digest.js';
@@ -65,6 +65,7 @@ interface ResumeState {
   readonly url: URL;
   readonly total: number | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly onProgress: ((bytes: number) => void) | undefined;
 }
 
 async function fetchFrom(state: ResumeState, offset: number): Promise<HttpResponse> {
@@ -104,6 +105,7 @@ async function* resumingBody(state: ResumeState, first: HttpResponse): AsyncGene
             skip = 0;
           }
           offset += buf.byteLength;
+          state.onProgress?.(offset);
           yield buf;
         }
         // A clean end short of the size the descriptor promised is a drop too (a proxy that closes).
@@ -141,6 +143,17 @@ async function* resumingBody(state: ResumeState, first: HttpResponse): AsyncGene
   }
 }
 
+export interface OpenBlobOptions extends IoOptions {
+  /**
+   * The caller streams the blob into something that checks `desc.digest` and `desc.size` itself
+   * (OciLayout.writeBlob with the expected digest), so the stream is not hashed here as well.
+   * Only for such callers: the stream alone is then unverified.
+   */
+  readonly callerVerifies?: boolean;
+  /** Called with the bytes delivered so far (counted across resumes, never restarting). */
+  readonly onProgress?: (bytes: number) => void;
+}
+
 /**
  * Opens a blob: the request is made now (so a missing blob fails here), the body streams, verified
  * against `desc.digest` and `desc.size`, and resumes after dropped connections.
@@ -149,19 +162,32 @@ export async function openBlob(
   ep: Endpoints,
   repo: Repo,
   desc: { readonly digest: Digest; readonly size?: number },
-  options: IoOptions = {},
+  options: OpenBlobOptions = {},
 ): Promise<Readable> {
   throwIfAborted(options.signal);
   const url = await ep.url(repo.registry, blobPath(repo.repository, desc.digest));
-  const provisional: ResumeState = { ep, repo, digest: desc.digest, url, total: desc.size, signal: options.signal };
+  const provisional: ResumeState = {
+    ep,
+    repo,
+    digest: desc.digest,
+    url,
+    total: desc.size,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  };
   const first = await fetchFrom(provisional, 0);
   const length = Number(first.headers['content-length']);
   const total = desc.size ?? (Number.isSafeInteger(length) && length >= 0 ? length : undefined);
   const state: ResumeState = { ...provisional, total };
   const body = Readable.from(resumingBody(state, first), { objectMode: false });
-  const verify = new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
+  // Either way the body starts flowing now, while the consumer still opens its file: bytes that
+  // arrived before a dropped connection are kept, and the resume asks only for the rest.
+  const check =
+    options.callerVerifies === true && desc.size !== undefined
+      ? new PassThrough()
+      : new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
   return bindAbort(
-    pipelineCb(body, verify, () => {}),
+    pipelineCb(body, check, () => {}),
     options.signal,
   );
 }

@@ -9,7 +9,7 @@ import type { BlobSource } from '../../oci/image.js';
 import type { Descriptor, Digest } from '../../oci/types.js';
 import type { Reference } from '../../reference/index.js';
 import { noProgress, type ProgressSink } from '../../util/progress.js';
-import { blobSize, openBlob } from './blobs.js';
+import { blobSize, type OpenBlobOptions, openBlob } from './blobs.js';
 import { Endpoints } from './endpoint.js';
 import { type ListOptions, listCatalog, listTags } from './listing.js';
 import {
@@ -103,7 +103,7 @@ export class RegistryClient {
   openBlob(
     repo: Repo,
     desc: { readonly digest: Digest; readonly size?: number },
-    o: IoOptions = {},
+    o: OpenBlobOptions = {},
   ): Promise<Readable> {
     return openBlob(this.#ep, repo, desc, o);
   }

@@ -1,5 +1,5 @@
 /** The registry client's public surface. */
-export { MAX_RESUMES } from './blobs.js';
+export { MAX_RESUMES, type OpenBlobOptions } from './blobs.js';
 export { RegistryClient } from './client.js';
 export type { ListOptions } from './listing.js';
 export {

@@ -270,6 +270,14 @@ async function cancel(ep: Endpoints, repo: Repo, url: URL): Promise<void> {
 }
 
 /**
+ * True when `stream` fails unless it yields exactly `desc`'s bytes: a VerifyingStream for the same
+ * digest and size (what `openBlob` of the registry client and of an OCI layout return).
+ */
+export function verifiesItself(stream: Readable, desc: Descriptor): boolean {
+  return stream instanceof VerifyingStream && stream.expected === desc.digest && stream.expectedSize === desc.size;
+}
+
+/**
  * Pushes one blob. `open` is called once per upload attempt and must give the blob from its first
  * byte each time. Returns how the blob got there.
  */
@@ -308,10 +316,19 @@ export async function pushBlob(
       session = started;
       const a: Attempt = { ep, repo, desc, session, signal };
       const raw = await open();
-      const verify = new VerifyingStream(desc.digest, desc.size, what);
-      source = pipelineCb(raw, new CountingStream(options.onProgress), verify, (err) => {
+      const onError = (err: NodeJS.ErrnoException | null): void => {
         if (err) sourceError ??= err;
-      });
+      };
+      // A source that checks itself against this very descriptor (a registry or layout blob read)
+      // is not hashed a second time: that would double the CPU of a copy and check nothing more.
+      source = verifiesItself(raw, desc)
+        ? pipelineCb(raw, new CountingStream(options.onProgress), onError)
+        : pipelineCb(
+            raw,
+            new CountingStream(options.onProgress),
+            new VerifyingStream(desc.digest, desc.size, what),
+            onError,
+          );
       if (chunkSize !== undefined) {
         await uploadChunked(a, source, Math.max(chunkSize, session.minChunk, 1));
       } else if (desc.size <= SMALL_BLOB_SIZE) {

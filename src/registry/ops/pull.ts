@@ -5,7 +5,6 @@
  * manifests are written after everything they refer to, so a manifest in the layout always has
  * its blobs. The layout's index.json is left alone: the caller names what was pulled.
  */
-import { pipeline as pipelineCb } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { OciLayout } from '../../oci/layout.js';
@@ -15,7 +14,6 @@ import { hostPlatform } from '../../oci/platform.js';
 import type { Descriptor, Platform } from '../../oci/types.js';
 import type { Reference } from '../../reference/index.js';
 import type { RegistryClient } from '../client/client.js';
-import { CountingStream } from '../client/counting.js';
 import { formatRepo, type Repo } from '../client/types.js';
 import { bytesStream } from '../client/upload.js';
 import { type RemoteImage, RemoteIndex, remoteImage, remoteSource } from '../remote.js';
@@ -67,9 +65,13 @@ class Puller {
         progress.done('exists', true);
         return;
       }
-      const stream = await this.#client.openBlob(source, desc, o);
-      const counted = pipelineCb(stream, new CountingStream((n) => progress.bytes(n)), () => {});
-      await this.#layout.writeBlob(counted, { digest: desc.digest, size: desc.size }, o);
+      // writeBlob checks digest and size while it writes: one hash per blob, not two.
+      const stream = await this.#client.openBlob(source, desc, {
+        ...o,
+        callerVerifies: true,
+        onProgress: (n) => progress.bytes(n),
+      });
+      await this.#layout.writeBlob(stream, { digest: desc.digest, size: desc.size }, o);
       progress.done('pulled');
     } catch (err) {
       progress.error(err);
