@@ -310,12 +310,23 @@ export async function pushBlob(
     let session: Session | undefined;
     let source: Readable | undefined;
     let sourceError: unknown;
+    // Without a mount to try, the source is opened while the session starts (for a copy, the
+    // source registry's GET overlaps the destination's POST); with one, only once it is needed.
+    // Until the upload reads it, a failure of the waiting source (an abort from a sibling's
+    // failure) stays on the stream for the pipeline to report instead of going uncaught.
+    const opening =
+      mountFrom === undefined
+        ? Promise.resolve()
+            .then(open)
+            .then((raw) => raw.on('error', () => {}))
+        : undefined;
+    opening?.catch(() => {});
     try {
       const started = await startSession(ep, repo, desc, mountFrom, signal);
       if (started === 'mounted') return 'mounted';
       session = started;
       const a: Attempt = { ep, repo, desc, session, signal };
-      const raw = await open();
+      const raw = await (opening ?? open());
       const onError = (err: NodeJS.ErrnoException | null): void => {
         if (err) sourceError ??= err;
       };
@@ -342,6 +353,10 @@ export async function pushBlob(
       return 'uploaded';
     } catch (caught) {
       source?.destroy();
+      opening?.then(
+        (raw) => raw.destroy(),
+        () => {},
+      );
       if (session !== undefined) await cancel(ep, repo, session.url);
       if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
       // A wrong source explains whatever the request then failed with.

@@ -2,6 +2,7 @@
  * What push, pull and copy share: a limit on blobs in flight, per-blob progress events (throttled
  * by bytes, never by time), and telling images from indexes.
  */
+import { setMaxListeners } from 'node:events';
 import type { IoOptions } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Digest } from '../../oci/types.js';
@@ -37,6 +38,9 @@ export class TaskGroup {
 
   constructor(outer: IoOptions) {
     const signal = outer.signal ? AbortSignal.any([outer.signal, this.#controller.signal]) : this.#controller.signal;
+    // Every blob in flight listens on this one signal (its request, its file, its stream), a few
+    // listeners each: more than Node's default of 10 is the design here, not a leak.
+    setMaxListeners(0, signal);
     this.options = { ...outer, signal };
   }
 
