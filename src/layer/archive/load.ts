@@ -10,7 +10,6 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import {
   AbortedError,
   DigestMismatchError,
@@ -26,6 +25,7 @@ import type { OciLayout } from '../../oci/layout.js';
 import { isIndexMediaType, isManifestMediaType, parseImageConfig, parseIndex, parseManifest } from '../../oci/parse.js';
 import { type Descriptor, type Digest, type Manifest, MediaType } from '../../oci/types.js';
 import { formatReference, parseReference } from '../../reference/index.js';
+import { createParallelGzip } from '../gzip/parallel.js';
 import { blobPathOf, jsonBytes } from './entries.js';
 import { namesFromAnnotations } from './names.js';
 import { rethrowAbort } from './output.js';
@@ -310,7 +310,7 @@ async function gzipLayer(
         createReadStream(file.file),
         decompress,
         tar,
-        createGzip(),
+        createParallelGzip(),
         out.tap,
         createWriteStream(out.file, { flags: 'wx', mode: 0o644 }),
         { signal: options.signal },
