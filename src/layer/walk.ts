@@ -11,6 +11,7 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
+import { ByteKeyHeap } from '../util/heap.js';
 import type { TarEntry, TarEntryType, TarInput } from './tar/types.js';
 
 export interface WalkOptions extends IoOptions {
@@ -67,47 +68,6 @@ interface Node {
   readonly abs: string;
   readonly stat: Stats;
   readonly xattrs: Readonly<Record<string, Buffer>> | undefined;
-}
-
-/** A binary min-heap by path bytes: the walk frontier, so output is sorted without listing the whole tree. */
-class Frontier {
-  readonly #items: Node[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  push(node: Node): void {
-    const a = this.#items;
-    a.push(node);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (Buffer.compare((a[parent] as Node).key, node.key) <= 0) break;
-      a[i] = a[parent] as Node;
-      i = parent;
-    }
-    a[i] = node;
-  }
-
-  pop(): Node | undefined {
-    const a = this.#items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length === 0 || last === undefined) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= a.length) break;
-      const r = l + 1;
-      const c = r < a.length && Buffer.compare((a[r] as Node).key, (a[l] as Node).key) < 0 ? r : l;
-      if (Buffer.compare((a[c] as Node).key, last.key) >= 0) break;
-      a[i] = a[c] as Node;
-      i = c;
-    }
-    a[i] = last;
-    return top;
-  }
 }
 
 /** getfattr escapes unprintable bytes as \ooo and backslash as \\. */
@@ -243,7 +203,7 @@ export async function* walkDirectory(root: string, options: WalkOptions = {}): A
     yield { entry: i === prefix.length ? entry : { ...entry, ...owner, mode: 0o755, mtime: defaultMtime } };
   }
 
-  const frontier = new Frontier();
+  const frontier = new ByteKeyHeap<Node>();
   const expand = async (dirAbs: string, dirRel: string): Promise<void> => {
     const names = await readdir(dirAbs);
     const kids: { rel: string; abs: string; stat: Stats }[] = [];

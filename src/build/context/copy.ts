@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarEntry, TarEntryType, TarInput } from '../../layer/tar/types.js';
 import { sourceDateEpoch } from '../../layer/walk.js';
+import { ByteKeyHeap } from '../../util/heap.js';
 import { type ChmodFunction, parseChmod } from './chmod.js';
 import type { CopyPlan } from './sources.js';
 import {
@@ -75,51 +76,6 @@ interface Node {
   readonly conditional: boolean;
 }
 
-/** A min-heap by path bytes, ties by insertion, so equal paths from several sources meet. */
-class Frontier {
-  readonly #items: Node[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  peek(): Node | undefined {
-    return this.#items[0];
-  }
-
-  push(node: Node): void {
-    const a = this.#items;
-    a.push(node);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (Buffer.compare((a[parent] as Node).key, node.key) <= 0) break;
-      a[i] = a[parent] as Node;
-      i = parent;
-    }
-    a[i] = node;
-  }
-
-  pop(): Node | undefined {
-    const a = this.#items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length === 0 || last === undefined) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= a.length) break;
-      const r = l + 1;
-      const c = r < a.length && Buffer.compare((a[r] as Node).key, (a[l] as Node).key) < 0 ? r : l;
-      if (Buffer.compare((a[c] as Node).key, last.key) >= 0) break;
-      a[i] = a[c] as Node;
-      i = c;
-    }
-    a[i] = last;
-    return top;
-  }
-}
-
 function tarPath(imagePath: string): string {
   return posix.normalize(imagePath).replace(/^\/+/, '').replace(/\/+$/, '');
 }
@@ -166,7 +122,7 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
   const owner = { uid: options.chown?.uid ?? 0, gid: options.chown?.gid ?? 0 };
   const chmod: ChmodFunction | undefined = options.chmod === undefined ? undefined : parseChmod(options.chmod);
   const mtime = options.mtime ?? sourceDateEpoch() ?? 0;
-  const frontier = new Frontier();
+  const frontier = new ByteKeyHeap<Node>();
   const node = (path: string, order: number, rest: Partial<Node> = {}): Node => ({
     key: Buffer.from(path, 'utf8'),
     path,
