@@ -15,10 +15,7 @@ export interface Repo {
 
 export interface ClientOptions {
   readonly transport: TransportOptions;
-  /**
-   * Blobs moved at once by push, pull and copy; default 6, as skopeo copies: an image of a few
-   * layers and its config moves at once instead of waiting for a slot.
-   */
+  /** Blobs moved at once by push, pull and copy; default 4. */
   readonly concurrency?: number;
   /** Where push, pull and copy report per-blob progress. */
   readonly progress?: ProgressSink;
@@ -36,7 +33,7 @@ export interface PushBlobOptions extends IoOptions {
   readonly onProgress?: (bytes: number) => void;
 }
 
-export const DEFAULT_CONCURRENCY = 6;
+export const DEFAULT_CONCURRENCY = 4;
 
 export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;

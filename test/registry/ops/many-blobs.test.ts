@@ -1,6 +1,6 @@
 // An image with more blobs than Node's default of 10 listeners per AbortSignal, moved with every
 // blob in flight at once: every task listens on the group's one signal, which once printed a
-// MaxListenersExceededWarning on copy and pull (bug fixed with the default concurrency of 6).
+// MaxListenersExceededWarning on copy and pull (a concurrency of 6 was enough).
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
