@@ -5,53 +5,55 @@
 import { readFileSync } from 'node:fs';
 import { GantryError } from '../errors.js';
 import type { RegistryClient } from '../registry/client/client.js';
-import { mirrorsFor, type RegistriesConfig } from '../registry/config/index.js';
-import { Store } from '../store/store.js';
-import { build, buildHelp } from './commands/build.js';
-import {
-  catalog,
-  catalogHelp,
-  copy,
-  copyHelp,
-  del,
-  deleteHelp,
-  digest,
-  digestHelp,
-  inspect,
-  inspectHelp,
-  login,
-  loginHelp,
-  logout,
-  logoutHelp,
-  pull,
-  pullHelp,
-  push,
-  pushHelp,
-  tags,
-  tagsHelp,
-} from './commands/registry.js';
-import { images, imagesHelp, load, loadHelp, prune, pruneHelp, rmi, rmiHelp } from './commands/store.js';
+import type { RegistriesConfig } from '../registry/config/index.js';
+import type { Store } from '../store/store.js';
 import { type Command, type CommandContext, type GlobalFlags, usageError } from './context.js';
 import { parseProgressMode } from './progress.js';
-import { createClient } from './registry.js';
 
-const commands: Record<string, { run: Command; help: string; summary: string }> = {
-  build: { run: build, help: buildHelp, summary: 'build an image from a directory' },
-  images: { run: images, help: imagesHelp, summary: 'list images in the store' },
-  rmi: { run: rmi, help: rmiHelp, summary: 'remove image names from the store' },
-  prune: { run: prune, help: pruneHelp, summary: 'delete unused blobs from the store' },
-  load: { run: load, help: loadHelp, summary: 'import an OCI layout, OCI archive or docker-archive' },
-  push: { run: push, help: pushHelp, summary: 'push an image to a registry' },
-  pull: { run: pull, help: pullHelp, summary: 'pull an image from a registry into the store' },
-  copy: { run: copy, help: copyHelp, summary: 'copy an image between registries and files' },
-  inspect: { run: inspect, help: inspectHelp, summary: 'show an image, its manifest or its config' },
-  digest: { run: digest, help: digestHelp, summary: 'print the digest of an image' },
-  tags: { run: tags, help: tagsHelp, summary: 'list the tags of a repository' },
-  catalog: { run: catalog, help: catalogHelp, summary: 'list the repositories of a registry' },
-  delete: { run: del, help: deleteHelp, summary: 'delete an image from a registry' },
-  login: { run: login, help: loginHelp, summary: 'check and store a registry credential' },
-  logout: { run: logout, help: logoutHelp, summary: 'remove a stored registry credential' },
+interface CommandModule {
+  readonly run: Command;
+  readonly help: string;
+}
+
+/**
+ * The commands, each loaded only when it runs: `gantry pull` never loads the build engine, and
+ * every invocation starts faster and smaller.
+ */
+const commands: Record<string, { readonly summary: string; load(): Promise<CommandModule> }> = {
+  build: {
+    summary: 'build an image from a Dockerfile or a directory',
+    load: async () => {
+      const m = await import('./commands/build.js');
+      return { run: m.build, help: m.buildHelp };
+    },
+  },
+  images: { summary: 'list images in the store', load: async () => storeCommand('images') },
+  rmi: { summary: 'remove image names from the store', load: async () => storeCommand('rmi') },
+  prune: { summary: 'delete unused blobs from the store', load: async () => storeCommand('prune') },
+  load: { summary: 'import an OCI layout, OCI archive or docker-archive', load: async () => storeCommand('load') },
+  push: { summary: 'push an image to a registry', load: async () => registryCommand('push') },
+  pull: { summary: 'pull an image from a registry into the store', load: async () => registryCommand('pull') },
+  copy: { summary: 'copy an image between registries and files', load: async () => registryCommand('copy') },
+  inspect: { summary: 'show an image, its manifest or its config', load: async () => registryCommand('inspect') },
+  digest: { summary: 'print the digest of an image', load: async () => registryCommand('digest') },
+  tags: { summary: 'list the tags of a repository', load: async () => registryCommand('tags') },
+  catalog: { summary: 'list the repositories of a registry', load: async () => registryCommand('catalog') },
+  delete: { summary: 'delete an image from a registry', load: async () => registryCommand('del', 'delete') },
+  login: { summary: 'check and store a registry credential', load: async () => registryCommand('login') },
+  logout: { summary: 'remove a stored registry credential', load: async () => registryCommand('logout') },
 };
+
+async function storeCommand(name: 'images' | 'rmi' | 'prune' | 'load'): Promise<CommandModule> {
+  const m = await import('./commands/store.js');
+  return { run: m[name], help: m[`${name}Help`] };
+}
+
+type RegistryVerb = 'push' | 'pull' | 'copy' | 'inspect' | 'digest' | 'tags' | 'catalog' | 'del' | 'login' | 'logout';
+
+async function registryCommand(name: RegistryVerb, helpName: string = name): Promise<CommandModule> {
+  const m = await import('./commands/registry.js');
+  return { run: m[name], help: m[`${helpName}Help` as `${Exclude<RegistryVerb, 'del'> | 'delete'}Help`] };
+}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -252,15 +254,16 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const topic = name === 'help' ? args[0] : undefined;
       const cmd = topic === undefined ? undefined : commands[topic];
-      stdout.write(cmd ? cmd.help : mainHelp());
+      stdout.write(cmd ? (await cmd.load()).help : mainHelp());
       return name === undefined ? 2 : 0;
     }
     if (name === '--version' || name === 'version') {
       stdout.write(`gantry ${version()}\n`);
       return 0;
     }
-    const command = commands[name];
-    if (!command) throw usageError(`unknown command ${JSON.stringify(name)}`, 'run gantry --help to see the commands');
+    const entry = commands[name];
+    if (!entry) throw usageError(`unknown command ${JSON.stringify(name)}`, 'run gantry --help to see the commands');
+    const command = await entry.load();
     let store: Promise<Store> | undefined;
     let client: Promise<{ client: RegistryClient; config: RegistriesConfig }> | undefined;
     let loadedConfig: RegistriesConfig | undefined;
@@ -273,28 +276,32 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
       password ??= flags.passwordStdin ? readStdin() : Promise.resolve(undefined);
       return password;
     };
+    let mirrors: ((config: RegistriesConfig, registry: string) => string[]) | undefined;
     const ctx: CommandContext = {
       flags,
       stdout,
       stderr,
       signal,
       store: () => {
-        store ??= Store.open(flags.store ? { dir: flags.store } : {});
+        store ??= import('../store/store.js').then(({ Store }) => Store.open(flags.store ? { dir: flags.store } : {}));
         return store;
       },
       client: async (progress) => {
         const pw = await readPassword();
-        client ??= createClient({
-          flags,
-          signal,
-          ...(pw === undefined ? {} : { password: pw }),
-          ...(progress ? { progress } : {}),
-        });
+        client ??= import('./registry.js').then(({ createClient }) =>
+          createClient({
+            flags,
+            signal,
+            ...(pw === undefined ? {} : { password: pw }),
+            ...(progress ? { progress } : {}),
+          }),
+        );
         const made = await client;
+        mirrors ??= (await import('../registry/config/index.js')).mirrorsFor;
         loadedConfig = made.config;
         return made.client;
       },
-      mirrors: (registry) => (loadedConfig ? mirrorsFor(loadedConfig, registry) : []),
+      mirrors: (registry) => (loadedConfig && mirrors ? mirrors(loadedConfig, registry) : []),
       readPassword,
     };
     timeoutMs = flags.timeoutMs;
