@@ -3,15 +3,18 @@
  * build context, another stage or an image. Each returns the layer it made (or none) and is only
  * called on a cache miss; the caller keys, records and chains.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GantryError, type IoOptions } from '../../errors.js';
 import { extractLayer } from '../../layer/extract.js';
 import { decompressStream } from '../../layer/layer.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import { walkDirectory } from '../../layer/walk.js';
+import { createDigester } from '../../oci/digest.js';
 import type { Layer } from '../../oci/image.js';
 import { layerFromDescriptor } from '../../oci/partial.js';
 import type { Descriptor, Digest } from '../../oci/types.js';
@@ -272,11 +275,25 @@ export async function fetchRemote(
       suggestion: 'check the URL',
     });
   }
-  const bytes = Buffer.from(await response.arrayBuffer());
-  if (checksum !== undefined) {
-    const { digestOf } = await import('../../oci/digest.js');
-    const actual = digestOf(bytes, checksum.startsWith('sha512:') ? 'sha512' : 'sha256');
-    if (actual !== checksum) {
+  // Streamed to a file and hashed on the way: a large download is never held in memory.
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-url-'));
+  const name = posix.basename(new URL(url).pathname) || 'index.html';
+  const digester = createDigester(checksum?.startsWith('sha512:') ? 'sha512' : 'sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      digester.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(
+      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
+      hashing,
+      createWriteStream(join(dir, name), { mode: 0o600 }),
+      signal ? { signal } : {},
+    );
+    const actual = digester.digest();
+    if (checksum !== undefined && actual !== checksum) {
       throw new GantryError(
         'ADD_CHECKSUM_MISMATCH',
         `ADD ${url}: checksum mismatch: expected ${checksum}, got ${actual}`,
@@ -286,9 +303,9 @@ export async function fetchRemote(
         },
       );
     }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-url-'));
-  const name = posix.basename(new URL(url).pathname) || 'index.html';
-  await writeFile(join(dir, name), bytes, { mode: 0o600 });
   return { dir, name };
 }
