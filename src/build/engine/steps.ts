@@ -45,8 +45,15 @@ export interface StepLayer {
 
 async function commitSnapshot(snapshot: Snapshot, ctx: StepContext): Promise<StepLayer | undefined> {
   const ignore = EPHEMERAL_PATHS.map((p) => p.replace(/^\/+/, ''));
-  if (await snapshot.isEmpty({ ignore, signal: ctx.signal })) return undefined;
-  return writeEntries(snapshot.commit({ ignore, signal: ctx.signal }), ctx);
+  // One diff, not two: the first entry tells whether there is a layer at all.
+  const it = snapshot.commit({ ignore, signal: ctx.signal })[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return undefined;
+  async function* all(): AsyncGenerator<TarInput> {
+    yield first.value;
+    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+  }
+  return writeEntries(all(), ctx);
 }
 
 export async function writeEntries(
