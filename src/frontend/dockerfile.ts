@@ -6,7 +6,7 @@
  * when a step needs the files.
  */
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { posix, resolve } from 'node:path';
 import { absoluteWorkdir, normalizePort } from '../build/config.js';
@@ -20,6 +20,15 @@ import {
 } from '../build/context/index.js';
 import { copyHistory, goList, goQuotedList, healthcheckHistory, runHistory } from '../build/engine/history.js';
 import { cacheKey } from '../build/engine/keys.js';
+import {
+  cacheMountDir,
+  type MountSpec,
+  mountKey,
+  parseMount,
+  type SecretSource,
+  scratchMount,
+  secretMount,
+} from '../build/engine/mounts.js';
 import { Filesystems } from '../build/engine/rootfs.js';
 import {
   containerConfig,
@@ -45,7 +54,7 @@ import {
   workdirStep,
   writeEntries,
 } from '../build/engine/steps.js';
-import type { Isolation } from '../build/executor/index.js';
+import { type BindMount, type Isolation, resolveInRoot } from '../build/executor/index.js';
 import { closest } from '../dockerfile/flags.js';
 import {
   type AddInstruction,
@@ -90,6 +99,8 @@ export interface DockerfileBuildOptions extends IoOptions {
   readonly client?: () => Promise<RegistryClient>;
   readonly progress?: ProgressSink;
   readonly mediaType?: 'oci' | 'docker';
+  /** Secrets for RUN --mount=type=secret, by id. */
+  readonly secrets?: Readonly<Record<string, SecretSource>>;
   /** Force a snapshotter (tests); default overlay when it can be mounted. */
   readonly snapshotter?: 'overlay' | 'walk';
 }
@@ -274,6 +285,13 @@ class PlatformBuild {
         if (instr.kind === 'copy' && instr.from !== undefined) {
           const s = this.#stageIndex(instr.from);
           if (s !== undefined && s < i) visit(s);
+        }
+        if (instr.kind === 'run') {
+          for (const m of instr.mounts) {
+            const from = m.fields.find((f) => f.key === 'from')?.value;
+            const s = from === undefined ? undefined : this.#stageIndex(from);
+            if (s !== undefined && s < i) visit(s);
+          }
         }
       }
     };
@@ -654,7 +672,7 @@ class PlatformBuild {
         chainMeta(`MAINTAINER ${instr.maintainer}`);
         return;
       case 'run':
-        return this.#run(state, instr, label, noCache);
+        return this.#run(state, instr, label, noCache, stage);
       case 'copy':
       case 'add':
         return this.#copy(state, instr, label, noCache, stage);
@@ -666,15 +684,26 @@ class PlatformBuild {
     instr: Extract<StageInstruction, { kind: 'run' }>,
     label: string,
     noCache: boolean,
+    stage: Stage,
   ): Promise<void> {
-    if (instr.mounts.length > 0) {
-      throw fail(
-        'RUN_MOUNT_UNSUPPORTED',
-        `RUN --mount is not supported yet (line ${instr.line})`,
-        'copy what the step needs with COPY instead',
-      );
-    }
     const plan = planRun(instr);
+    const specs = instr.mounts.map((m) => parseMount(m.fields, containerConfig(state).WorkingDir || '/', instr.line));
+    // Bind mounts read files: their digests are inputs of the step, like a COPY's.
+    const mountKeys: string[] = [];
+    for (const spec of specs) {
+      mountKeys.push(mountKey(spec));
+      if (spec.type !== 'bind') continue;
+      if (spec.from === undefined) {
+        const planned = await planFrom(
+          { root: this.#context, ignore: this.#shared.ignore },
+          { sources: [spec.source], dest: '/', workdir: '/', exclude: [], parents: false },
+          this.#step,
+        );
+        mountKeys.push(await checksumSources(planned, { cache: this.#shared.hashes, signal: this.#o.signal }));
+      } else {
+        mountKeys.push((await this.#copySource(spec.from, stage, state.platform)).fromKey);
+      }
+    }
     const shell = shellOf(state);
     const args =
       plan.kind === 'exec'
@@ -696,24 +725,28 @@ class PlatformBuild {
       cwd,
       network,
       formatPlatform(state.platform),
+      ...mountKeys,
     ]);
     // What BuildKit records: the argv, with SHELL in front of a heredoc file too (it runs it so).
     const shown = plan.kind === 'file' ? [...shell, args[0] as string] : args;
     const added = await this.#cached(state, key, label, noCache, (id) =>
       this.#shared.runs.use(() =>
-        runStep(
-          state.layers,
-          {
-            args,
-            env,
-            cwd,
-            ...(c.User ? { user: c.User } : {}),
-            network,
-            platform: state.platform,
-            onOutput: (line) => this.#progress({ type: 'log', id, line }),
-          },
-          plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
-          this.#step,
+        this.#withMounts(specs, stage, state.platform, (mounts) =>
+          runStep(
+            state.layers,
+            {
+              args,
+              env,
+              cwd,
+              ...(c.User ? { user: c.User } : {}),
+              network,
+              platform: state.platform,
+              mounts,
+              onOutput: (line) => this.#progress({ type: 'log', id, line }),
+            },
+            plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
+            this.#step,
+          ),
         ),
       ),
     );
@@ -841,6 +874,54 @@ class PlatformBuild {
       for (const c of cleanups) await c();
     }
     this.#history(state, copyHistory(instr), !added);
+  }
+
+  /** Prepares every RUN --mount for one run of the step, and takes it all down afterwards. */
+  async #withMounts<T>(
+    specs: readonly MountSpec[],
+    stage: Stage,
+    platform: Platform,
+    fn: (mounts: BindMount[]) => Promise<T>,
+  ): Promise<T> {
+    const mounts: BindMount[] = [];
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      for (const spec of specs) {
+        if (spec.type === 'cache') mounts.push(await cacheMountDir(this.#o.store.dir, spec));
+        else if (spec.type === 'tmpfs') {
+          const { mount, dir } = await scratchMount(spec);
+          cleanups.push(() => rm(dir, { recursive: true, force: true }));
+          mounts.push(mount);
+        } else if (spec.type === 'secret') {
+          const made = await secretMount(spec, this.#o.secrets ?? {});
+          if (made) {
+            cleanups.push(() => rm(made.dir, { recursive: true, force: true }));
+            mounts.push(made.mount);
+          }
+        } else {
+          let root = this.#context;
+          if (spec.from !== undefined) {
+            const { layers } = await this.#copySource(spec.from, stage, platform);
+            const snapshot = await this.#shared.fs.prepare(layers, { signal: this.#o.signal });
+            cleanups.push(() => snapshot.release());
+            root = snapshot.root;
+          }
+          // Resolved inside its root: a symlink in the source cannot reach the host.
+          const source = posix.join(root, await resolveInRoot(root, spec.source));
+          if (!(await stat(source).catch(() => undefined))) {
+            throw fail(
+              'RUN_MOUNT_SOURCE_NOT_FOUND',
+              `RUN --mount source ${spec.source} not found in ${spec.from ?? 'the build context'}`,
+              'check the source= path',
+            );
+          }
+          mounts.push({ source, target: spec.target, readonly: true });
+        }
+      }
+      return await fn(mounts);
+    } finally {
+      for (const c of cleanups.reverse()) await c();
+    }
   }
 
   /** The layers and key of `COPY --from=NAME`: an earlier stage, else an image. */

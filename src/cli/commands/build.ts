@@ -1,6 +1,7 @@
 /** `gantry build DIR --from BASE -t NAME[:TAG]`: a directory as one layer on a base image. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseSecretFlag, type SecretSource } from '../../build/engine/mounts.js';
 import type { Isolation } from '../../build/executor/index.js';
 import { type OutputSpec, parseOutput, writeOutput } from '../../build/output.js';
 import { writeImage } from '../../build/source.js';
@@ -27,6 +28,7 @@ Dockerfile options:
       --no-cache           run every step again
       --no-cache-filter S  run the steps of stage S again (repeatable)
       --isolation MODE     RUN sandbox: bwrap, chroot or none (default: the strongest available)
+      --secret id=ID,src=FILE  a secret for RUN --mount=type=secret (or id=ID,env=VAR; repeatable)
 
 Directory options:
   -t, --tag NAME[:TAG]     name the image in the store (repeatable)
@@ -71,6 +73,7 @@ export const build: Command = async (args, ctx) => {
     'no-cache': { type: 'boolean' },
     'no-cache-filter': { type: 'string', multiple: true },
     isolation: { type: 'string' },
+    secret: { type: 'string', multiple: true },
     iidfile: { type: 'string' },
     'metadata-file': { type: 'string' },
     push: { type: 'boolean' },
@@ -137,6 +140,11 @@ export const build: Command = async (args, ctx) => {
     throw usageError(`invalid --isolation ${isolationFlag}`, 'use bwrap, chroot or none');
   }
   const isolation = isolationFlag as Isolation | undefined;
+  const secrets: Record<string, SecretSource> = {};
+  for (const value of list(p, 'secret')) {
+    const { id, source } = parseSecretFlag(value);
+    secrets[id] = source;
+  }
   const store = await ctx.store();
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
   try {
@@ -153,6 +161,7 @@ export const build: Command = async (args, ctx) => {
             noCacheFilter: list(p, 'no-cache-filter'),
             ...(isolation ? { isolation } : {}),
             labels: keyValues(list(p, 'label'), 'label'),
+            secrets,
             client: () => ctx.client(renderer.sink),
             progress: renderer.sink,
             mediaType: mediaTypes,
