@@ -8,6 +8,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GantryError, type IoOptions } from '../../src/errors.js';
+import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { writeLayer } from '../../src/layer/layer.js';
 import { walkDirectory } from '../../src/layer/walk.js';
 import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
@@ -19,7 +20,6 @@ import { type DatasetInfo, ensureTree, type TreeRecipe } from './data.js';
 
 /** Bump when the way the image is assembled changes for the same recipes. */
 const IMAGE_VERSION = 1;
-const REF_NAME = 'org.opencontainers.image.ref.name';
 const EPOCH = '1970-01-01T00:00:00Z';
 
 export interface LayeredImage {
@@ -53,7 +53,7 @@ async function describeLayout(
   started: number,
 ): Promise<LayeredImage> {
   const layout = await OciLayout.open(layoutDir);
-  const entry = (await layout.readIndex()).manifests.find((d) => d.annotations?.[REF_NAME] === tag);
+  const entry = (await layout.readIndex()).manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === tag);
   if (!entry) throw badImage(`${layoutDir}/index.json does not name ${tag}`);
   const manifest = JSON.parse((await layout.readBlob(entry)).toString('utf8')) as {
     config?: Descriptor;
@@ -117,7 +117,7 @@ export async function ensureLayeredImage(
   const index: Index = {
     schemaVersion: 2,
     mediaType: MediaType.OciIndex,
-    manifests: [{ ...desc, annotations: { [REF_NAME]: tag } }],
+    manifests: [{ ...desc, annotations: { [REF_NAME_ANNOTATION]: tag } }],
   };
   await layout.writeIndex(index, options);
   await rmdir(layout.tempDir).catch(() => {});

@@ -12,7 +12,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { DEFAULT_PATH } from '../../src/build/config.js';
 import { GantryError } from '../../src/errors.js';
+import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { writeLayer } from '../../src/layer/layer.js';
 import { walkDirectory } from '../../src/layer/walk.js';
 import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
@@ -28,8 +30,6 @@ export const DEBIAN_RECIPE_VERSION = 1;
 const SUITE = 'bookworm';
 const VARIANT = 'minbase';
 const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
-const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
-const DEBIAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const EPOCH = '1970-01-01T00:00:00Z';
 const APT_SOURCES = '/etc/apt/sources.list';
 const APT_SOURCES_DIR = '/etc/apt/sources.list.d';
@@ -154,7 +154,7 @@ async function buildLayout(layoutDir: string, tmp: string, mirror: string, arch:
         },
       },
     ],
-    config: (cfg) => ({ ...cfg, config: { ...cfg.config, Env: [`PATH=${DEBIAN_PATH}`], Cmd: ['bash'] } }),
+    config: (cfg) => ({ ...cfg, config: { ...cfg.config, Env: [DEFAULT_PATH], Cmd: ['bash'] } }),
   });
   const desc = await writeToLayout(layout, image);
   const top: Index = {

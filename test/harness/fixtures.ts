@@ -24,7 +24,9 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_PATH } from '../../src/build/config.js';
 import { GantryError } from '../../src/errors.js';
+import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { writeLayer } from '../../src/layer/layer.js';
 import { walkDirectory } from '../../src/layer/walk.js';
 import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
@@ -45,8 +47,6 @@ export type FixtureArch = 'amd64' | 'arm64';
 export const FIXTURE_ARCHES: readonly FixtureArch[] = ['amd64', 'arm64'];
 
 const BUSYBOX_PACKAGE = 'busybox-static';
-const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
-const FIXTURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const EPOCH = '1970-01-01T00:00:00Z';
 
 function findRepoRoot(from: string): string {
@@ -330,7 +330,7 @@ async function writeBusyboxLayout(
           history: { created: EPOCH, created_by: `gantry test fixture: ${BUSYBOX_PACKAGE}:${arch}=${versions[arch]}` },
         },
       ],
-      config: (cfg) => ({ ...cfg, config: { ...cfg.config, Env: [`PATH=${FIXTURE_PATH}`], Cmd: ['sh'] } }),
+      config: (cfg) => ({ ...cfg, config: { ...cfg.config, Env: [DEFAULT_PATH], Cmd: ['sh'] } }),
     });
     images.push({ image, platform: platformOf(arch) });
   }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import type { TestRegistry } from './registry.js';
 import { type RunResult, run } from './run.js';
 
@@ -142,8 +143,6 @@ export interface UmociOptions {
   readonly signal?: AbortSignal;
 }
 
-const REF_NAME = 'org.opencontainers.image.ref.name';
-
 interface LooseDescriptor {
   readonly mediaType?: string;
   readonly digest: string;
@@ -165,7 +164,7 @@ async function withUmociImage<T>(
 ): Promise<T> {
   if (platform === undefined) return body(`${layoutDir}:${tag}`);
   const top = await readJson<{ manifests: LooseDescriptor[] }>(join(layoutDir, 'index.json'));
-  const entry = top.manifests.find((d) => d.annotations?.[REF_NAME] === tag);
+  const entry = top.manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === tag);
   if (!entry) throw new Error(`${layoutDir} has no tag ${tag}`);
   const [dir, hex] = entry.digest.split(':');
   const index = await readJson<{ manifests?: LooseDescriptor[] }>(join(layoutDir, 'blobs', dir ?? '', hex ?? ''));
@@ -183,7 +182,7 @@ async function withUmociImage<T>(
     const { platform: _p, annotations: _a, ...desc } = child;
     await writeFile(
       join(view, 'index.json'),
-      JSON.stringify({ schemaVersion: 2, manifests: [{ ...desc, annotations: { [REF_NAME]: tag } }] }),
+      JSON.stringify({ schemaVersion: 2, manifests: [{ ...desc, annotations: { [REF_NAME_ANNOTATION]: tag } }] }),
     );
     return await body(`${view}:${tag}`);
   } finally {
