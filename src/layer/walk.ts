@@ -133,7 +133,8 @@ async function readXattrs(
   return out;
 }
 
-function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
+/** Major and minor numbers of a device's `rdev`. */
+export function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
   // Linux dev_t layout (glibc gnu_dev_major / gnu_dev_minor).
   const r = BigInt(rdev);
   const major = ((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn);
@@ -141,7 +142,8 @@ function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
   return { devmajor: Number(major), devminor: Number(minor) };
 }
 
-function typeOf(stat: Stats): TarEntryType | undefined {
+/** The tar entry type of a file on disk; undefined for what tar cannot hold (sockets). */
+export function entryTypeOf(stat: Stats): TarEntryType | undefined {
   if (stat.isDirectory()) return 'directory';
   if (stat.isFile()) return 'file';
   if (stat.isSymbolicLink()) return 'symlink';
@@ -212,7 +214,7 @@ export async function* walkDirectory(root: string, options: WalkOptions = {}): A
       const rel = dirRel === '' ? name : `${dirRel}/${name}`;
       const abs = join(dirAbs, name);
       const stat = await lstat(abs);
-      if (typeOf(stat) === undefined) continue;
+      if (entryTypeOf(stat) === undefined) continue;
       if (options.filter && !options.filter(rel, stat)) continue;
       kids.push({ rel, abs, stat });
     }
@@ -231,7 +233,7 @@ export async function* walkDirectory(root: string, options: WalkOptions = {}): A
   await expand(base, '');
   for (let node = frontier.pop(); node; node = frontier.pop()) {
     throwIfAborted(signal);
-    const type = typeOf(node.stat) as TarEntryType;
+    const type = entryTypeOf(node.stat) as TarEntryType;
     const tarPath = inTar(node.rel);
     let entry = describe(tarPath, type, node.stat);
     if (node.xattrs && Object.keys(node.xattrs).length > 0) entry = { ...entry, xattrs: node.xattrs };

@@ -12,7 +12,7 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarEntry, TarEntryType, TarInput } from '../../layer/tar/types.js';
-import { sourceDateEpoch } from '../../layer/walk.js';
+import { deviceNumbers, entryTypeOf, sourceDateEpoch } from '../../layer/walk.js';
 import { ByteKeyHeap } from '../../util/heap.js';
 import { type ChmodFunction, parseChmod } from './chmod.js';
 import type { CopyPlan } from './sources.js';
@@ -78,23 +78,6 @@ interface Node {
 
 function tarPath(imagePath: string): string {
   return posix.normalize(imagePath).replace(/^\/+/, '').replace(/\/+$/, '');
-}
-
-function entryType(stat: Stats): TarEntryType | undefined {
-  if (stat.isDirectory()) return 'directory';
-  if (stat.isFile()) return 'file';
-  if (stat.isSymbolicLink()) return 'symlink';
-  if (stat.isFIFO()) return 'fifo';
-  if (stat.isCharacterDevice()) return 'char';
-  if (stat.isBlockDevice()) return 'block';
-  return undefined;
-}
-
-function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
-  const r = BigInt(rdev);
-  const major = ((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn);
-  const minor = (r & 0xffn) | ((r >> 12n) & ~0xffn);
-  return { devmajor: Number(major), devminor: Number(minor) };
 }
 
 function conflict(path: string): GantryError {
@@ -182,7 +165,7 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
       const v = visibility(listing.filter, child.contextPath, child.excludePath, dirent.isDirectory());
       if (v === 'hidden') continue;
       const stat = await statOf(child.abs, child.contextPath);
-      if (entryType(stat) === undefined) continue; // sockets cannot be archived
+      if (entryTypeOf(stat) === undefined) continue; // sockets cannot be archived
       const isDir = stat.isDirectory();
       frontier.push(
         node(joinRel(parentPath, dirent.name), listing.order, {
@@ -240,7 +223,7 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
 
     const n = winner as Node;
     const stat = n.stat as Stats;
-    const type = entryType(stat) as TarEntryType;
+    const type = entryTypeOf(stat) as TarEntryType;
     const base: TarEntry = {
       path: n.path,
       type,
