@@ -27,6 +27,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted, UnsafePathError } from '../errors.js';
+import { lstatOrUndefined } from '../util/fs.js';
 import { readTar } from './tar/reader.js';
 import type { TarEntry } from './tar/types.js';
 
@@ -47,15 +48,6 @@ export interface ExtractStats {
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 const MAX_SYMLINKS = 40;
-
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 /** The components of an entry path, refusing absolute paths and `..`. */
 function safeParts(path: string, what = 'path'): string[] {

@@ -3,8 +3,8 @@
  * interrupted write leaves no half-written target, and the temp file is removed on failure.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { createWriteStream, type Stats } from 'node:fs';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -56,6 +56,23 @@ export async function writeStreamAtomic(target: string, source: Readable, option
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * `lstat`, or undefined when nothing is there. With `notDirIsMissing`, a path below a
+ * non-directory (ENOTDIR) counts as missing too.
+ */
+export async function lstatOrUndefined(
+  path: string,
+  options: { readonly notDirIsMissing?: boolean } = {},
+): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || (options.notDirIsMissing === true && code === 'ENOTDIR')) return undefined;
     throw err;
   }
 }

@@ -13,6 +13,7 @@ import { constants, type Stats } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
+import { lstatOrUndefined } from '../../util/fs.js';
 import { isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
 import { type DeviceNode, makeNodes, readXattrTree } from './tools.js';
 
@@ -22,15 +23,6 @@ export const OVERLAY_MARK_PATTERN = '^trusted\\.overlay\\.(opaque|whiteout)$';
 export interface MergeResult {
   /** For every regular file in the result: the lower file it was copied from. */
   readonly sources: Map<string, string>;
-}
-
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 function typeOf(stat: Stats): DeviceNode['type'] | undefined {

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
+import { lstatOrUndefined } from '../../util/fs.js';
 import { type Before, type Change, isOverlayWhiteout, layerEntries, settleChanges } from './changes.js';
 import { mergeLowers } from './merge.js';
 import { exec, mountOverlay, readXattrTree, unmount } from './tools.js';
@@ -27,16 +28,6 @@ export const MAX_OVERLAY_LOWERS = 500;
 const MOUNT_OPTIONS = 'redirect_dir=off,metacopy=off,index=off,xino=off';
 /** Overlay's own markers plus what layers carry (LAYER_XATTR_PATTERN). */
 const UPPER_XATTR_PATTERN = '^(trusted\\.overlay\\.(opaque|whiteout)|security\\.capability)$';
-
-async function lstatOrUndefined(path: string) {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
 
 export class OverlaySnapshotter implements Snapshotter {
   readonly kind = 'overlay' as const;
@@ -103,7 +94,7 @@ class OverlaySnapshot implements Snapshot {
       let at = lower;
       for (const [i, part] of parts.entries()) {
         at = join(at, part);
-        const st = await lstatOrUndefined(at);
+        const st = await lstatOrUndefined(at, { notDirIsMissing: true });
         if (st === undefined) break; // not in this lower: look further down
         if (isOverlayWhiteout(st)) return undefined;
         if (i === parts.length - 1) {
