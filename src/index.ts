@@ -1,9 +1,9 @@
 /** gantry's public API: the library facade the CLI stands on. */
 
-export type { ConfigOptions } from './build/config.js';
-export { applyConfig } from './build/config.js';
-export type { OutputSpec } from './build/output.js';
-export { parseOutput, writeOutput } from './build/output.js';
+export type { ConfigOptions } from './engine/config.js';
+export { applyConfig } from './engine/config.js';
+export type { OutputSpec } from './engine/output.js';
+export { parseOutput, writeOutput } from './engine/output.js';
 export * from './errors.js';
 export type { BuildResult, DirectoryBuildOptions } from './frontend/directory.js';
 export { buildDirectory } from './frontend/directory.js';

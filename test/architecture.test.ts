@@ -1,5 +1,5 @@
 // Pins the module direction of ARCHITECTURE.md: reference -> oci -> layer -> store / registry ->
-// build -> frontend -> integrations -> cli. A module may import its own files, the shared base
+// engine -> frontend -> supply -> integrations -> cli. A module may import its own files, the shared base
 // (errors.ts, util/), and modules before it; `dockerfile` imports nothing of ours but errors;
 // nothing imports `cli`.
 import assert from 'node:assert/strict';
@@ -19,12 +19,13 @@ const rank: Record<string, number> = {
   layer: 2,
   store: 3,
   registry: 3,
-  build: 4,
+  engine: 4,
   dockerfile: 4,
   frontend: 5,
-  integrations: 6,
-  cli: 7,
-  index: 7,
+  supply: 6,
+  integrations: 7,
+  cli: 8,
+  index: 8,
 };
 
 function moduleOf(file: string, base: string): string {
@@ -83,7 +84,7 @@ test('the direction check catches an upward import, a cli import and an unmapped
       writeFileSync(join(tmp, p), body);
     };
     put('oci/a.ts', "import { x } from '../store/b.js';\n");
-    put('build/c.ts', "import { y } from '../cli/main.js';\n");
+    put('engine/c.ts', "import { y } from '../cli/main.js';\n");
     put('dockerfile/d.ts', "import { z } from '../reference/r.js';\n");
     put('layer/e.ts', "import { w } from '../oci/types.js';\nimport { v } from '../nowhere/x.js';\n");
     const found = violations(walk(tmp), tmp);

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../build/config.js';
+import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/config.js';
 import { GantryError, type IoOptions } from '../errors.js';
 import type { LayerInfo } from '../layer/layer.js';
 import { walkDirectory } from '../layer/walk.js';

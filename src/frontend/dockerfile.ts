@@ -9,7 +9,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { posix, resolve } from 'node:path';
-import { absoluteWorkdir, normalizePort } from '../build/config.js';
+import { absoluteWorkdir, normalizePort } from '../engine/config.js';
 import {
   type CopyPlan,
   checksumSources,
@@ -17,9 +17,9 @@ import {
   FileHashCache,
   type IgnoreMatcher,
   loadIgnore,
-} from '../build/context/index.js';
-import { copyHistory, goList, goQuotedList, healthcheckHistory, runHistory } from '../build/engine/history.js';
-import { cacheKey } from '../build/engine/keys.js';
+} from '../engine/context/index.js';
+import { copyHistory, goList, goQuotedList, healthcheckHistory, runHistory } from '../engine/solver/history.js';
+import { cacheKey } from '../engine/solver/keys.js';
 import {
   cacheMountDir,
   type MountSpec,
@@ -28,8 +28,8 @@ import {
   type SecretSource,
   scratchMount,
   secretMount,
-} from '../build/engine/mounts.js';
-import { Filesystems } from '../build/engine/rootfs.js';
+} from '../engine/solver/mounts.js';
+import { Filesystems } from '../engine/solver/rootfs.js';
 import {
   containerConfig,
   editConfig,
@@ -39,7 +39,7 @@ import {
   type StageState,
   shellOf,
   withDefaultPath,
-} from '../build/engine/state.js';
+} from '../engine/solver/state.js';
 import {
   type CopyOptions,
   type CopySource,
@@ -53,8 +53,8 @@ import {
   storedLayer,
   workdirStep,
   writeEntries,
-} from '../build/engine/steps.js';
-import { type BindMount, type Isolation, resolveInRoot } from '../build/executor/index.js';
+} from '../engine/solver/steps.js';
+import { type BindMount, type Isolation, resolveInRoot } from '../engine/executor/index.js';
 import { closest } from '../dockerfile/flags.js';
 import {
   type AddInstruction,

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { checkPlatform } from '../../src/build/executor/index.js';
+import { checkPlatform } from '../../src/engine/executor/index.js';
 import { GantryError } from '../../src/errors.js';
 import { freePort } from '../harness/registry.js';
 import { run as runTool } from '../harness/run.js';

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DEFAULT_PATH } from '../../src/build/config.js';
+import { DEFAULT_PATH } from '../../src/engine/config.js';
 import { GantryError } from '../../src/errors.js';
 import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { writeLayer } from '../../src/layer/layer.js';

@@ -24,7 +24,7 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PATH } from '../../src/build/config.js';
+import { DEFAULT_PATH } from '../../src/engine/config.js';
 import { GantryError } from '../../src/errors.js';
 import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { writeLayer } from '../../src/layer/layer.js';

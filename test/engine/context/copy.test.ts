@@ -14,7 +14,7 @@ import {
   planCopy,
   type ResolveOptions,
   resolveSources,
-} from '../../../src/build/context/index.js';
+} from '../../../src/engine/context/index.js';
 import { GantryError } from '../../../src/errors.js';
 import { writeLayer } from '../../../src/layer/index.js';
 import { bodyText, collect, tempDir, writeTree } from './helpers.js';

@@ -12,7 +12,7 @@ import {
   planCopy,
   type ResolveOptions,
   resolveSources,
-} from '../../../src/build/context/index.js';
+} from '../../../src/engine/context/index.js';
 import { tempDir, writeTree } from './helpers.js';
 
 const PAST = 1_600_000_000;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { LayerCache, OverlaySnapshotter, overlayAvailable } from '../../../src/build/snapshot/index.js';
+import { LayerCache, OverlaySnapshotter, overlayAvailable } from '../../../src/engine/snapshot/index.js';
 import { readTar } from '../../../src/layer/tar/reader.js';
 import type { TarEntry } from '../../../src/layer/tar/types.js';
 import type { Image } from '../../../src/oci/image.js';

@@ -13,7 +13,7 @@ import {
   RunFailedError,
   runInSandbox,
   runOrThrow,
-} from '../../../src/build/executor/index.js';
+} from '../../../src/engine/executor/index.js';
 import { GantryError } from '../../../src/errors.js';
 import { busyboxRootfs } from '../../harness/fixtures.js';
 import { run } from '../../harness/run.js';
@@ -386,7 +386,7 @@ describe('rootless (a user namespace when not root)', {
       if (!available.get(iso)) return t.skip(`isolation ${iso} is not available`);
       const root = await rootfsCopy(t);
       await run('chown', ['-R', '65534:65534', join(root, '..')]);
-      const module = new URL('../../../src/build/executor/index.js', import.meta.url).href;
+      const module = new URL('../../../src/engine/executor/index.js', import.meta.url).href;
       const script = `
         const { runInSandbox } = await import(${JSON.stringify(module)});
         const lines = [];
@@ -415,7 +415,7 @@ describe('rootless (a user namespace when not root)', {
     if (!available.get('chroot')) return t.skip('isolation chroot is not available');
     const root = await rootfsCopy(t);
     await run('chown', ['-R', '65534:65534', join(root, '..')]);
-    const module = new URL('../../../src/build/executor/index.js', import.meta.url).href;
+    const module = new URL('../../../src/engine/executor/index.js', import.meta.url).href;
     const script = `
       const { runInSandbox } = await import(${JSON.stringify(module)});
       try { await runInSandbox({ rootfs: ${JSON.stringify(root)}, args: ['true'], env: [], cwd: '/', user: 'nobody' }, { isolation: 'chroot' }); console.log('ran'); }

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createMatcher, loadIgnore, parseIgnoreFile } from '../../../src/build/context/index.js';
-import { type PathPattern, PatternList } from '../../../src/build/context/pattern.js';
+import { createMatcher, loadIgnore, parseIgnoreFile } from '../../../src/engine/context/index.js';
+import { type PathPattern, PatternList } from '../../../src/engine/context/pattern.js';
 import { GantryError } from '../../../src/errors.js';
 import { tempDir } from './helpers.js';
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { checkPlatform, isNativeArchitecture, isolationAvailable } from '../../../src/build/executor/index.js';
+import { checkPlatform, isNativeArchitecture, isolationAvailable } from '../../../src/engine/executor/index.js';
 import { GantryError } from '../../../src/errors.js';
 import { hostPlatform } from '../../../src/oci/platform.js';
 import { run } from '../../harness/run.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { checksumSources, copyEntries, planCopy, resolveSources } from '../../../src/build/context/index.js';
+import { checksumSources, copyEntries, planCopy, resolveSources } from '../../../src/engine/context/index.js';
 import { GantryError } from '../../../src/errors.js';
 import { bodyText, collect, tempDir, writeTree } from './helpers.js';
 

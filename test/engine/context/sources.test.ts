@@ -10,7 +10,7 @@ import {
   planCopy,
   type ResolveOptions,
   resolveSources,
-} from '../../../src/build/context/index.js';
+} from '../../../src/engine/context/index.js';
 import { GantryError } from '../../../src/errors.js';
 import { collect, tempDir, writeTree } from './helpers.js';
 

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseLdd } from '../../../src/build/executor/host.js';
-import { RunFailedError, resolveInRoot, resolveUser } from '../../../src/build/executor/index.js';
-import { LineSplitter, Tail } from '../../../src/build/executor/output.js';
-import { parseBinfmtEntry } from '../../../src/build/executor/platform.js';
-import { bwrapExitCode } from '../../../src/build/executor/process.js';
+import { parseLdd } from '../../../src/engine/executor/host.js';
+import { RunFailedError, resolveInRoot, resolveUser } from '../../../src/engine/executor/index.js';
+import { LineSplitter, Tail } from '../../../src/engine/executor/output.js';
+import { parseBinfmtEntry } from '../../../src/engine/executor/platform.js';
+import { bwrapExitCode } from '../../../src/engine/executor/process.js';
 import { GantryError } from '../../../src/errors.js';
 import { tempDir } from './helpers.js';
 

@@ -13,7 +13,7 @@ import {
   OverlaySnapshotter,
   overlayAvailable,
   WalkSnapshotter,
-} from '../../../src/build/snapshot/index.js';
+} from '../../../src/engine/snapshot/index.js';
 import { extractLayer } from '../../../src/layer/extract.js';
 import type { TarInput } from '../../../src/layer/tar/types.js';
 import type { Layer } from '../../../src/oci/image.js';

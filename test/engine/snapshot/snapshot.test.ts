@@ -28,7 +28,7 @@ import {
   type Snapshot,
   type Snapshotter,
   WalkSnapshotter,
-} from '../../../src/build/snapshot/index.js';
+} from '../../../src/engine/snapshot/index.js';
 import { extractLayer } from '../../../src/layer/extract.js';
 import { tarStream } from '../../../src/layer/tar/writer.js';
 import { busyboxRootfs } from '../../harness/fixtures.js';

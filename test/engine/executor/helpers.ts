@@ -4,7 +4,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Isolation, type RunResult, type RunSpec, runInSandbox } from '../../../src/build/executor/index.js';
+import { type Isolation, type RunResult, type RunSpec, runInSandbox } from '../../../src/engine/executor/index.js';
 import { busyboxRootfs, type FixtureArch } from '../../harness/fixtures.js';
 import { run } from '../../harness/run.js';
 
