@@ -9,6 +9,20 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { posix, resolve } from 'node:path';
+import { closest } from '../dockerfile/flags.js';
+import {
+  type AddInstruction,
+  type ArgInstruction,
+  type CopyInstruction,
+  expandInstruction,
+  type Instruction,
+  parse,
+  parseInstruction,
+  parseInstructions,
+  planRun,
+  type Stage,
+  type StageInstruction,
+} from '../dockerfile/index.js';
 import { absoluteWorkdir, normalizePort } from '../engine/config.js';
 import {
   type CopyPlan,
@@ -18,6 +32,7 @@ import {
   type IgnoreMatcher,
   loadIgnore,
 } from '../engine/context/index.js';
+import { type BindMount, type Isolation, resolveInRoot } from '../engine/executor/index.js';
 import { copyHistory, goList, goQuotedList, healthcheckHistory, runHistory } from '../engine/solver/history.js';
 import { cacheKey } from '../engine/solver/keys.js';
 import {
@@ -54,21 +69,6 @@ import {
   workdirStep,
   writeEntries,
 } from '../engine/solver/steps.js';
-import { type BindMount, type Isolation, resolveInRoot } from '../engine/executor/index.js';
-import { closest } from '../dockerfile/flags.js';
-import {
-  type AddInstruction,
-  type ArgInstruction,
-  type CopyInstruction,
-  expandInstruction,
-  type Instruction,
-  parse,
-  parseInstruction,
-  parseInstructions,
-  planRun,
-  type Stage,
-  type StageInstruction,
-} from '../dockerfile/index.js';
 import { GantryError, type IoOptions } from '../errors.js';
 import type { Image, ImageIndex, Layer } from '../oci/image.js';
 import { defaultCreated, newImage, newIndex } from '../oci/mutate.js';

@@ -1,9 +1,9 @@
 /** `gantry build DIR --from BASE -t NAME[:TAG]`: a directory as one layer on a base image. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSecretFlag, type SecretSource } from '../../engine/solver/mounts.js';
 import type { Isolation } from '../../engine/executor/index.js';
 import { type OutputSpec, parseOutput, writeOutput } from '../../engine/output.js';
+import { parseSecretFlag, type SecretSource } from '../../engine/solver/mounts.js';
 import { writeImage } from '../../engine/source.js';
 import { buildDirectory } from '../../frontend/directory.js';
 import { buildDockerfile } from '../../frontend/dockerfile.js';

@@ -3,7 +3,13 @@
  * Each is a thin verb over the library: image locations from src/engine/source.ts, the client
  * from src/registry.
  */
-import { describeLocation, type ImageLocation, openImage, parseImageLocation, writeImage } from '../../engine/source.js';
+import {
+  describeLocation,
+  type ImageLocation,
+  openImage,
+  parseImageLocation,
+  writeImage,
+} from '../../engine/source.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import { resolvePlatform } from '../../oci/partial.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../../oci/platform.js';
