@@ -31,6 +31,8 @@ import {
   FileHashCache,
   type IgnoreMatcher,
   loadIgnore,
+  type PlacedCopy,
+  placeInRoot,
 } from '../engine/context/index.js';
 import { type BindMount, type Isolation, resolveInRoot } from '../engine/executor/index.js';
 import { copyHistory, goList, goQuotedList, healthcheckHistory, runHistory } from '../engine/solver/history.js';
@@ -575,7 +577,10 @@ class PlatformBuild {
       case 'workdir':
         return this.#workdir(
           state,
-          absoluteWorkdir(instr.path, containerConfig(state).WorkingDir || '/'),
+          // An absolute path is kept as written (a trailing / too), as BuildKit and buildah keep it.
+          instr.path.startsWith('/')
+            ? instr.path
+            : absoluteWorkdir(instr.path, containerConfig(state).WorkingDir || '/'),
           label,
           noCache,
         );
@@ -765,6 +770,7 @@ class PlatformBuild {
     const parents = instr.kind === 'copy' ? instr.parents : false;
     const from = instr.kind === 'copy' ? instr.from : undefined;
     const step = this.#step;
+    const link = instr.link;
     const stageLayers = [...state.layers];
     const cleanups: (() => Promise<void>)[] = [];
     let added = false;
@@ -799,6 +805,10 @@ class PlatformBuild {
       // The key holds --chown as written: a name is resolved (in this stage's /etc/passwd, which
       // the parent key already pins) only when the step really runs, so a hit extracts nothing.
       const optionsKey = JSON.stringify({
+        // Sources as written: `ADD dir/` and `ADD dir/a.tar.gz` can read the same entries, but
+        // only the latter extracts (issue 15).
+        sources: instr.sources,
+        link: instr.link,
         dest: instr.dest,
         workdir,
         chown: instr.chown,
@@ -816,26 +826,40 @@ class PlatformBuild {
           );
         return plans;
       };
-      const write = async (plans: readonly CopyPlan[]): Promise<StepLayer | undefined> => {
+      const write = async (planned: readonly CopyPlan[]): Promise<StepLayer | undefined> => {
         const chown = await resolveChown(instr.chown, stageLayers, step);
-        const opts: CopyOptions = { ...planOptions, ...(chown ? { chown } : {}) };
-        const [only, ...more] = plans;
-        if (!only) return undefined;
-        if (more.length === 0) return copyStep(only, opts, step);
-        // Context files plus heredocs or URLs: one layer of all of them, in order.
-        const copyOptions = {
-          ...(chown ? { chown } : {}),
-          ...(instr.chmod ? { chmod: instr.chmod } : {}),
-          signal: step.signal,
+        const emit = async (plans: readonly CopyPlan[], existing?: PlacedCopy['existing']) => {
+          const owners = {
+            ...(chown ? { chown } : {}),
+            // COPY --from keeps the source owners; USER never changes them (issue 15).
+            ...(from !== undefined ? { keepOwners: true } : {}),
+            ...(existing ? { existing } : {}),
+          };
+          const opts: CopyOptions = { ...planOptions, ...owners };
+          const [only, ...more] = plans;
+          if (!only) return undefined;
+          if (more.length === 0) return copyStep(only, opts, step);
+          // Context files plus heredocs or URLs: one layer of all of them, in order.
+          const copyOptions = { ...owners, ...(instr.chmod ? { chmod: instr.chmod } : {}), signal: step.signal };
+          async function* all() {
+            for (const plan of plans) yield* copyEntries(plan, copyOptions);
+          }
+          return writeEntries(all(), step);
         };
-        async function* all() {
-          for (const plan of plans) yield* copyEntries(plan, copyOptions);
-        }
-        return writeEntries(all(), step);
+        // The destination resolves through the stage's symlinks and existing directories keep their
+        // owner and mode (issue 15, issue 8); --link leaves the stage's files out, as BuildKit does.
+        if (link || stageLayers.length === 0) return emit(planned);
+        return step.fs.with(
+          stageLayers,
+          async (snapshot) => {
+            const placed = await placeInRoot(snapshot.root, planned, step);
+            return emit(placed.plans, placed.existing);
+          },
+          step,
+        );
       };
       // COPY --link makes a layer that does not depend on the files below it, so its key leaves the
       // steps before it out: changing them reuses the same layer (BuildKit rebases it the same way).
-      const link = instr.link;
       const linkParent = link ? 'link' : undefined;
       if (from === undefined) {
         // Context files are keyed by their content digests, read before the step.

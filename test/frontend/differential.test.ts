@@ -138,7 +138,94 @@ ENV PATH=/opt/bin:$PATH
 `,
     files: { 'a.txt': 'alpha\n' },
   },
+  // Issue 15: one Dockerfile per difference that buildah's conformance suite found.
+  {
+    name: 'add-archive-owners',
+    dockerfile: `FROM REG/busybox:1
+ADD sub/subdirectory.tar.gz /sub/
+ADD sub/subdirectory.tar.gz /tmp/
+`,
+    setup: async (context) => {
+      await mkdir(join(context, 'sub'));
+      await ownedArchive(join(context, 'sub', 'subdirectory.tar.gz'));
+    },
+  },
+  {
+    name: 'copy-from-owner',
+    dockerfile: `FROM REG/busybox:1
+RUN touch /test && chown 65:65 /test && mkdir -p /d/e && chown 65:66 /d /d/e && touch /d/e/f && chown 67:68 /d/e/f
+
+FROM REG/busybox:1
+USER 66:66
+COPY --from=0 /test /test
+COPY --from=0 /d /d
+COPY --from=0 --chown=1:1 /test /chowned
+`,
+  },
+  {
+    name: 'copy-chown-existing',
+    dockerfile: `FROM REG/busybox:1
+RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group
+COPY subdir/ subdir/
+COPY --chown=99:99 subdir/ subdir/
+COPY --chown=99:99 subdir/ reversed/
+COPY subdir/ reversed/
+COPY --chown=app:app f /etc/app/f
+COPY --chown=5:5 f /tmp/f
+`,
+    files: { 'subdir/file': 'f\n', 'subdir/inner/g': 'g\n', f: 'config\n' },
+  },
+  {
+    name: 'add-through-symlink',
+    dockerfile: `FROM REG/busybox:1
+RUN ln -s symlink-target /symlink && mkdir /real && ln -s /real /abs
+ADD . /symlink/subdirectory/
+COPY a.txt /abs/
+`,
+    files: { 'a.txt': 'alpha\n', 'dir/b.txt': 'bravo\n' },
+  },
+  {
+    name: 'workdir-unknown-user',
+    dockerfile: `FROM REG/busybox:1
+USER daemon
+WORKDIR /tmp/
+WORKDIR /work/dir/
+`,
+  },
+  {
+    name: 'run-home',
+    dockerfile: `FROM REG/busybox:1
+RUN echo "$HOME" > /tmp/home-root
+USER nobody
+RUN echo "$HOME" > /tmp/home-nobody
+USER 4242
+RUN echo "$HOME" > /tmp/home-4242
+ENV HOME=/custom
+RUN echo "$HOME" > /tmp/home-env
+`,
+  },
 ];
+
+/** A gzip tar whose directory and files are owned by 2510:2516 (python's tarfile, not gantry's writer). */
+async function ownedArchive(path: string): Promise<void> {
+  const script = `
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as tar:
+    def add(name, kind, mode, data=b''):
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.mode = mode
+        info.uid, info.gid = 2510, 2516
+        info.mtime = 1485449953
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data) if data else None)
+    add('subdirectory', tarfile.DIRTYPE, 0o775)
+    add('subdirectory/file', tarfile.REGTYPE, 0o664, b'owned\\n')
+    add('subdirectory/setgid', tarfile.REGTYPE, 0o2755, b'#!/bin/sh\\n')
+`;
+  const r = await run('python3', ['-c', script, path]);
+  if (r.code !== 0) throw new Error(`python3 tarfile: ${r.stderr}`);
+}
 
 /** `9000-9002/tcp` as BuildKit stores it: one entry per port (buildah keeps the range as one key). */
 function expandPorts(ports: Record<string, object> | undefined): Record<string, object> | undefined {

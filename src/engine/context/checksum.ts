@@ -1,5 +1,7 @@
 /**
- * The content checksum of what a COPY reads, for its cache key: every entry the copy would write
+ * The content checksum of what a COPY reads, for its cache key: how each source was resolved (its
+ * kind, type, context path and target: a file source and a directory holding the same file write
+ * the same entries, but ADD extracts only the former), then every entry the copy would write
  * (path, type, mode, link target, size, content digest; not owners, which COPY sets, nor mtimes),
  * in the copy's own order. File digests are remembered by (path, size, mtime, ctime, inode, device)
  * in a small JSON file, so a rebuild with nothing changed reads no file content.
@@ -164,7 +166,10 @@ export async function checksumSources(plan: CopyPlan, options: ChecksumOptions =
     options.cache ??
     (options.cacheDir !== undefined ? await FileHashCache.open(options.cacheDir, { signal }) : undefined);
   const digester = createDigester('sha256');
-  digester.update(Buffer.from('gantry copy checksum v1\n'));
+  digester.update(Buffer.from('gantry copy checksum v2\n'));
+  for (const e of plan.entries) {
+    digester.update(Buffer.from(`${JSON.stringify(['source', e.kind, e.type, e.sourcePath, e.target])}\n`));
+  }
   // Owners and mtimes are fixed so that only what the sources hold goes into the sum.
   for await (const planned of planEntries(plan, { mtime: 0, signal })) {
     throwIfAborted(signal);

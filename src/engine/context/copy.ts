@@ -2,8 +2,11 @@
  * Turns a CopyPlan into layer entries: one walk over every source at once, in byte order of the
  * path in the image (as src/layer's walker orders a tree), where a later source wins a path two
  * sources write, directories from several sources merge, and the directories COPY creates for
- * the destination come first. Owners become root or `--chown`, modes are kept or set by
- * `--chmod`, mtimes are normalized. File bodies open lazily, one at a time.
+ * the destination come first. Owners become root, the sources' own (COPY --from) or `--chown`;
+ * modes are kept or set by `--chmod`, mtimes are normalized. A directory that already exists in
+ * the stage keeps its owner and mode: only what the copy creates and the files it copies take
+ * the copy's owner (BuildKit's rule; an application user must not come to own /etc). File bodies
+ * open lazily, one at a time.
  */
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
@@ -26,17 +29,22 @@ import {
   visibility,
 } from './visibility.js';
 
-/** Metadata of a directory that already exists in the stage. */
+/** Metadata of a directory that already exists in the stage (its mtime: the copy's, unless given). */
 export interface ExistingDirectory {
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
-  readonly mtime: number;
+  readonly mtime?: number;
 }
 
 export interface CopyEntriesOptions extends IoOptions {
-  /** `--chown`, already resolved to numbers; default 0:0. */
+  /** `--chown`, already resolved to numbers; default 0:0 (or the sources' owners with `keepOwners`). */
   readonly chown?: { readonly uid: number; readonly gid: number };
+  /**
+   * Without `chown`, copied entries keep the owners they have on disk (COPY --from: a stage's or
+   * an image's files keep theirs, whatever USER is); directories the copy creates stay 0:0.
+   */
+  readonly keepOwners?: boolean;
   /** `--chmod`: octal as a number, or the flag's text (octal or symbolic). */
   readonly chmod?: number | string;
   /** Seconds since the epoch for every entry; default SOURCE_DATE_EPOCH, else 0. */
@@ -103,6 +111,8 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
   const { signal } = options;
   throwIfAborted(signal);
   const owner = { uid: options.chown?.uid ?? 0, gid: options.chown?.gid ?? 0 };
+  const ownerOf = (stat: Stats): { uid: number; gid: number } =>
+    options.chown === undefined && options.keepOwners ? { uid: stat.uid, gid: stat.gid } : owner;
   const chmod: ChmodFunction | undefined = options.chmod === undefined ? undefined : parseChmod(options.chmod);
   const mtime = options.mtime ?? sourceDateEpoch() ?? 0;
   const frontier = new ByteKeyHeap<Node>();
@@ -207,13 +217,21 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
             path: top.path,
             type: 'directory',
             mode: chmod ? chmod(mode, true) : mode,
-            ...owner,
+            ...ownerOf(winner.stat),
             mtime: options.keepMtimes ? Math.floor(winner.stat.mtimeMs / 1000) : mtime,
             size: 0,
           };
         } else {
           const existing = options.existing?.(`/${top.path}`);
-          entry = { path: top.path, type: 'directory', mode: 0o755, ...owner, mtime, size: 0, ...existing };
+          entry = {
+            path: top.path,
+            type: 'directory',
+            mode: existing?.mode ?? 0o755,
+            uid: existing?.uid ?? owner.uid,
+            gid: existing?.gid ?? owner.gid,
+            mtime: existing?.mtime ?? mtime,
+            size: 0,
+          };
         }
         yield { entry };
       }
@@ -228,7 +246,7 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
       path: n.path,
       type,
       mode: type === 'symlink' ? 0o777 : chmod ? chmod(stat.mode & 0o7777, false) : stat.mode & 0o7777,
-      ...owner,
+      ...ownerOf(stat),
       mtime: options.keepMtimes ? Math.floor(stat.mtimeMs / 1000) : mtime,
       size: 0,
     };
@@ -268,8 +286,9 @@ function opener(abs: string): () => Promise<Readable> {
 
 /**
  * The layer entries of a COPY: sorted by path, the destination's missing parents created (0755,
- * owned by the copy's owner as BuildKit creates them), owners root:root or `chown`, source modes
- * kept unless `chmod`, mtimes `mtime`. Feed them to src/layer's writeLayer.
+ * owned by the copy's owner as BuildKit creates them) and existing ones as they are (`existing`),
+ * owners root:root, the sources' (`keepOwners`) or `chown`, source modes kept unless `chmod`,
+ * mtimes `mtime`. Feed them to src/layer's writeLayer.
  */
 export async function* copyEntries(plan: CopyPlan, options: CopyEntriesOptions = {}): AsyncGenerator<TarInput> {
   for await (const planned of planEntries(plan, options)) {

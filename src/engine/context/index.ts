@@ -12,6 +12,7 @@ export {
   type PlannedEntry,
   planEntries,
 } from './copy.js';
+export { type PlacedCopy, placeInRoot } from './destination.js';
 export { contextPath, createMatcher, type IgnoreMatcher, loadIgnore, parseIgnoreFile } from './ignore.js';
 export { cleanPath, containsWildcards, matchGlob } from './pattern.js';
 export {
@@ -26,4 +27,5 @@ export {
   resolveSources,
   type SourceType,
 } from './sources.js';
+export { addEntries } from './unpack.js';
 export type { SourceFilter } from './visibility.js';

@@ -13,4 +13,4 @@ export {
   type RunSpec,
   type SandboxOptions,
 } from './types.js';
-export { resolveUser } from './user.js';
+export { homeDirectory, resolveOwner, resolveUser } from './user.js';

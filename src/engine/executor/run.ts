@@ -19,7 +19,7 @@ import { type Launch, runLaunch } from './process.js';
 import { hostPath, resolveInRoot } from './rootpath.js';
 import { MountStubs, type StubRequest } from './stubs.js';
 import type { Isolation, RunResult, RunSpec, SandboxOptions } from './types.js';
-import { resolveUser } from './user.js';
+import { homeDirectory, resolveUser } from './user.js';
 
 /**
  * Paths in a rootfs that belong to the sandbox, not to the image: mount points (/proc, /sys,
@@ -206,7 +206,10 @@ export async function runInSandbox(spec: RunSpec, options: SandboxOptions = {}):
     const plan: SandboxPlan = {
       rootfs,
       args: spec.args,
-      env: spec.env,
+      // HOME from /etc/passwd unless the environment sets it, as runc and buildah do.
+      env: spec.env.some((e) => e.startsWith('HOME='))
+        ? spec.env
+        : [...spec.env, `HOME=${await homeDirectory(rootfs, ids.uid)}`],
       cwd,
       ids,
       network,

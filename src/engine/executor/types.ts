@@ -23,7 +23,10 @@ export interface RunSpec {
   readonly rootfs: string;
   /** argv; the engine turns the shell form into [...SHELL, cmd]. */
   readonly args: readonly string[];
-  /** KEY=VALUE, exactly the environment the command sees (nothing from the host is added). */
+  /**
+   * KEY=VALUE, the environment the command sees (nothing from the host is added); HOME is added
+   * from the user's /etc/passwd entry (`/` without one) when it is not given, as runc adds it.
+   */
   readonly env: readonly string[];
   /** Working directory inside the rootfs; created (root-owned, 0755) when missing, as runc does. */
   readonly cwd: string;

@@ -15,6 +15,7 @@ interface PasswdEntry {
   readonly name: string;
   readonly uid: number;
   readonly gid: number;
+  readonly home: string;
 }
 
 interface GroupEntry {
@@ -54,7 +55,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
   for (const f of records(text)) {
     const uid = parseId(f[2] ?? '');
     const gid = parseId(f[3] ?? '');
-    if (f[0] && uid !== undefined && gid !== undefined) out.push({ name: f[0], uid, gid });
+    if (f[0] && uid !== undefined && gid !== undefined) out.push({ name: f[0], uid, gid, home: f[5] ?? '' });
   }
   return out;
 }
@@ -150,4 +151,30 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
   }
   const groups = groupDb.filter((g) => g.members.includes(name!)).map((g) => g.gid);
   return { uid, gid, groups };
+}
+
+/**
+ * The owner of what a step creates for USER (WORKDIR's directories): as resolveUser, except that
+ * a user or group name the image does not define falls back to root, as BuildKit's mkdir does.
+ * RUN stays strict: it resolves with resolveUser.
+ */
+export async function resolveOwner(rootfs: string, user: string): Promise<ResolvedUser> {
+  try {
+    return await resolveUser(rootfs, user);
+  } catch (err) {
+    if (GantryError.is(err) && (err.code === 'USER_NOT_FOUND' || err.code === 'GROUP_NOT_FOUND')) {
+      return { uid: 0, gid: 0, groups: [] };
+    }
+    throw err;
+  }
+}
+
+/**
+ * HOME for a process running as `uid`, as runc and buildah set it when the environment has none:
+ * the home directory of the uid's /etc/passwd entry, `/` when the image has no entry for it.
+ */
+export async function homeDirectory(rootfs: string, uid: number): Promise<string> {
+  const text = await readDatabase(rootfs, '/etc/passwd');
+  const entry = text === undefined ? undefined : parsePasswd(text).find((u) => u.uid === uid);
+  return entry?.home || '/';
 }

@@ -3,28 +3,34 @@
  * build context, another stage or an image. Each returns the layer it made (or none) and is only
  * called on a cache miss; the caller keys, records and chains.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GantryError, type IoOptions } from '../../errors.js';
-import { extractLayer } from '../../layer/extract.js';
-import { decompressStream } from '../../layer/layer.js';
 import type { TarInput } from '../../layer/tar/types.js';
-import { walkDirectory } from '../../layer/walk.js';
 import { createDigester } from '../../oci/digest.js';
 import type { Layer } from '../../oci/image.js';
 import { layerFromDescriptor } from '../../oci/partial.js';
 import type { Descriptor, Digest } from '../../oci/types.js';
 import type { Store } from '../../store/store.js';
-import { type CopyPlan, copyEntries, type IgnoreMatcher, planCopy, resolveSources } from '../context/index.js';
+import {
+  addEntries,
+  type CopyPlan,
+  copyEntries,
+  type ExistingDirectory,
+  type IgnoreMatcher,
+  planCopy,
+  resolveSources,
+} from '../context/index.js';
 import {
   EPHEMERAL_PATHS,
   type Isolation,
   type RunSpec,
   resolveInRoot,
+  resolveOwner,
   resolveUser,
   runOrThrow,
 } from '../executor/index.js';
@@ -125,7 +131,7 @@ export async function workdirStep(
     async (snapshot) => {
       // Symlinks in the path are followed inside the root, never out of it.
       const inRoot = await resolveInRoot(snapshot.root, dir);
-      const owner = user ? await resolveUser(snapshot.root, user) : undefined;
+      const owner = user ? await resolveOwner(snapshot.root, user) : undefined;
       let host = snapshot.root;
       for (const part of inRoot.split('/').filter(Boolean)) {
         host = join(host, part);
@@ -187,6 +193,10 @@ export interface CopyOptions {
   readonly parents: boolean;
   /** ADD: unpack local tar archives into dest. */
   readonly unpack?: boolean;
+  /** COPY --from: the sources keep their owners unless `chown`. */
+  readonly keepOwners?: boolean;
+  /** Directories that already exist in the stage (see placeInRoot): they keep their metadata. */
+  readonly existing?: (imagePath: string) => ExistingDirectory | undefined;
 }
 
 /** Plans a copy from `from`: what is read (for the cache key) and where it lands. */
@@ -200,67 +210,16 @@ export async function planFrom(from: CopySource, o: CopyOptions, ctx: StepContex
   return planCopy(resolved, o.dest, o.workdir);
 }
 
-function isArchiveMagic(head: Buffer): boolean {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true; // gzip
-  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') return true;
-  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true; // xz
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return true; // zstd
-  return head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar';
-}
-
-async function readHead(path: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of createReadStream(path, { start: 0, end: 511 })) {
-    chunks.push(chunk as Buffer);
-    n += (chunk as Buffer).length;
-  }
-  return Buffer.concat(chunks, n);
-}
-
-/** COPY/ADD: the planned files as a layer. ADD unpacks local archives (gzip or plain tar). */
+/** COPY/ADD: the planned files as a layer. ADD unpacks local archives (gzip, zstd or plain tar). */
 export async function copyStep(plan: CopyPlan, o: CopyOptions, ctx: StepContext): Promise<StepLayer> {
-  if (!o.unpack) {
-    return writeEntries(
-      copyEntries(plan, {
-        ...(o.chown ? { chown: o.chown } : {}),
-        ...(o.chmod ? { chmod: o.chmod } : {}),
-        signal: ctx.signal,
-      }),
-      ctx,
-    );
-  }
-  const archives = [];
-  const plain = [];
-  for (const entry of plan.entries) {
-    if (entry.type === 'file' && isArchiveMagic(await readHead(entry.source))) archives.push(entry);
-    else plain.push(entry);
-  }
-  if (archives.length === 0) return copyStep(plan, { ...o, unpack: false }, ctx);
-  // Unpack each archive into a staging tree placed at dest, then one walk makes the layer.
-  const stage = await mkdtemp(join(tmpdir(), 'gantry-add-'));
-  try {
-    const destDir = join(stage, 'root', ...plan.dest.split('/').filter(Boolean));
-    await mkdir(destDir, { recursive: true });
-    for (const a of archives) {
-      const tar = await decompressStream(createReadStream(a.source));
-      await extractLayer(tar, destDir, { owners: false, whiteouts: 'keep', signal: ctx.signal });
-    }
-    const rest = { ...plan, entries: plain };
-    const archiveEntries = walkDirectory(join(stage, 'root'), {
-      keepModes: true,
-      ...(o.chown ? { owner: o.chown } : {}),
-      signal: ctx.signal,
-    });
-    async function* both(): AsyncGenerator<TarInput> {
-      // Later entries win on extraction, so plain copies follow the unpacked trees.
-      yield* archiveEntries;
-      if (plain.length > 0) yield* copyEntries(rest, { ...(o.chown ? { chown: o.chown } : {}), signal: ctx.signal });
-    }
-    return await writeEntries(both(), ctx);
-  } finally {
-    await rm(stage, { recursive: true, force: true });
-  }
+  const options = {
+    ...(o.chown ? { chown: o.chown } : {}),
+    ...(o.chmod ? { chmod: o.chmod } : {}),
+    ...(o.keepOwners ? { keepOwners: true } : {}),
+    ...(o.existing ? { existing: o.existing } : {}),
+    signal: ctx.signal,
+  };
+  return writeEntries(o.unpack ? addEntries(plan, options) : copyEntries(plan, options), ctx);
 }
 
 /** ADD https://...: fetched, checked against --checksum, written as one file. */

@@ -84,12 +84,16 @@ for (const iso of ['bwrap', 'chroot', 'none'] as const) {
       assert.match(r.stderr.join('\n'), /no\/such\/program/);
     });
 
-    test('the environment is exactly the one given: nothing of the host, nothing of the sandbox', async (t) => {
+    test('the environment is exactly the one given, plus HOME as runc sets it: nothing of the host, nothing of the sandbox', async (t) => {
       const root = await rootfsCopy(t);
       const env = [PATH_ENV, 'FOO=bar baz', 'EMPTY=', 'LD_PRELOAD=', 'MULTI=a=b'];
       const r = await collect(iso, { rootfs: root, args: ['env'], env });
       assert.equal(r.exitCode, 0);
-      assert.deepEqual([...r.stdout].sort(), [...env].sort());
+      assert.deepEqual([...r.stdout].sort(), [...env, 'HOME=/root'].sort(), "root's home from /etc/passwd");
+      const given = await collect(iso, { rootfs: root, args: ['env'], env: [...env, 'HOME=/given'] });
+      assert.deepEqual([...given.stdout].sort(), [...env, 'HOME=/given'].sort(), 'a HOME that is given is kept');
+      const unknown = await collect(iso, { rootfs: root, user: '4321', args: ['sh', '-c', 'echo $HOME'], env });
+      assert.deepEqual(unknown.stdout, ['/'], 'a uid without a passwd entry: /');
     });
 
     test('USER nobody, 1000:1000 and a name from /etc/passwd run with those ids and groups', async (t) => {
