@@ -156,6 +156,15 @@ describe('ADD and COPY resolve their destination through symlinks inside the roo
   });
 });
 
+describe('a file copied to a path that is a directory in the stage goes inside it', () => {
+  test('COPY a.txt /tmp writes /tmp/a.txt and keeps /tmp a 1777 directory', async () => {
+    const { out } = await build('FROM busybox:1\nCOPY a.txt /tmp\nCOPY a.txt /new\n', { 'a.txt': 'alpha\n' });
+    assert.equal(await meta(out, 'tmp'), '1777 0:0');
+    assert.equal(await readFile(join(out, 'tmp', 'a.txt'), 'utf8'), 'alpha\n');
+    assert.equal(await readFile(join(out, 'new'), 'utf8'), 'alpha\n', 'a path the stage lacks is the file itself');
+  });
+});
+
 describe('WORKDIR and RUN users', () => {
   test('WORKDIR under a USER that /etc/passwd lacks creates the directory as root, config as written', async () => {
     const { out, tag } = await build('FROM busybox:1\nUSER daemon\nWORKDIR /work/dir/\n');

@@ -172,8 +172,9 @@ COPY --chown=99:99 subdir/ reversed/
 COPY subdir/ reversed/
 COPY --chown=app:app f /etc/app/f
 COPY --chown=5:5 f /tmp/f
+COPY g.txt /tmp
 `,
-    files: { 'subdir/file': 'f\n', 'subdir/inner/g': 'g\n', f: 'config\n' },
+    files: { 'subdir/file': 'f\n', 'subdir/inner/g': 'g\n', f: 'config\n', 'g.txt': 'g\n' },
   },
   {
     name: 'add-through-symlink',

@@ -1,9 +1,10 @@
 /**
  * Where a COPY or ADD lands in the stage's root filesystem, as BuildKit and buildah place it: the
  * destination is resolved through the stage's symlinks inside the root (an absolute or `..`
- * target never leaves it, a dangling link is followed too, and the link itself is kept), and the
- * directories that already exist on the way keep their owner and mode, so only what the copy
- * creates and the files it copies take `--chown`.
+ * target never leaves it, a dangling link is followed too, and the link itself is kept), a file
+ * copied to a path that is a directory in the stage goes inside it, and the directories that
+ * already exist on the way keep their owner and mode, so only what the copy creates and the files
+ * it copies take `--chown`.
  */
 import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
@@ -58,11 +59,15 @@ export async function placeInRoot(
   for (const plan of plans) {
     throwIfAborted(options.signal);
     const dest = `/${(await resolveInRoot(root, plan.dest, true)).path}`;
-    placed.push(
-      dest === plan.dest
-        ? plan
-        : { ...plan, dest, entries: plan.entries.map((e) => ({ ...e, target: retarget(e.target, plan.dest, dest) })) },
-    );
+    // A file copied to a path the stage has as a directory goes inside it, as in BuildKit.
+    const destIsDir = plan.entries.some((e) => e.intoExisting !== undefined) && (await realDirectory(root, dest));
+    const entries = plan.entries.map((e) => {
+      if (destIsDir && e.intoExisting !== undefined && e.target === plan.dest) {
+        return { ...e, target: posix.join(dest, e.intoExisting) };
+      }
+      return dest === plan.dest ? e : { ...e, target: retarget(e.target, plan.dest, dest) };
+    });
+    placed.push({ ...plan, dest, entries });
   }
   const known = new Map<string, ExistingDirectory | undefined>();
   for (const plan of placed) {

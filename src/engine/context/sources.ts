@@ -374,6 +374,11 @@ export interface CopyPlanEntry {
   readonly excludePath: string;
   /** The rules its contents are walked with; the plan's when unset. */
   readonly filter?: SourceFilter;
+  /**
+   * An `item` written as the destination itself: the source's name, under which it goes into the
+   * destination instead when the stage has a directory there (`COPY a.txt /tmp`).
+   */
+  readonly intoExisting?: string;
 }
 
 export interface CopyPlan {
@@ -487,6 +492,7 @@ export function planCopy(
         target: intoDir ? posix.join(target, name) : target,
         excludePath: name,
         filter: r.filter,
+        ...(intoDir ? {} : { intoExisting: name }),
       });
     }
   }
