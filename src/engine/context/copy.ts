@@ -58,6 +58,18 @@ export interface CopyEntriesOptions extends IoOptions {
   readonly existing?: (imagePath: string) => ExistingDirectory | undefined;
 }
 
+/**
+ * The owner of a file of a stage as the image sees it. Without root, extraction cannot chown, so
+ * what belongs to the invoking user was root's (the user namespace's mapping); as root, the
+ * owner on disk is the image's.
+ */
+export function imageOwner(stat: { readonly uid: number; readonly gid: number }): { uid: number; gid: number } {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  if (uid === 0) return { uid: stat.uid, gid: stat.gid };
+  return { uid: stat.uid === uid ? 0 : stat.uid, gid: stat.gid === gid ? 0 : stat.gid };
+}
+
 /** One entry of the walk with where its content comes from; the checksum reads the same walk. */
 export interface PlannedEntry {
   readonly entry: TarEntry;
@@ -112,7 +124,7 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
   throwIfAborted(signal);
   const owner = { uid: options.chown?.uid ?? 0, gid: options.chown?.gid ?? 0 };
   const ownerOf = (stat: Stats): { uid: number; gid: number } =>
-    options.chown === undefined && options.keepOwners ? { uid: stat.uid, gid: stat.gid } : owner;
+    options.chown === undefined && options.keepOwners ? imageOwner(stat) : owner;
   const chmod: ChmodFunction | undefined = options.chmod === undefined ? undefined : parseChmod(options.chmod);
   const mtime = options.mtime ?? sourceDateEpoch() ?? 0;
   const frontier = new ByteKeyHeap<Node>();

@@ -11,7 +11,7 @@ import { lstat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { IoOptions } from '../../errors.js';
 import { throwIfAborted } from '../../errors.js';
-import type { ExistingDirectory } from './copy.js';
+import { type ExistingDirectory, imageOwner } from './copy.js';
 import { resolveInRoot } from './root.js';
 import type { CopyPlan, CopyPlanEntry } from './sources.js';
 
@@ -37,7 +37,7 @@ async function realDirectory(root: string, imagePath: string): Promise<ExistingD
     if (!st?.isDirectory()) return undefined;
   }
   if (st === undefined) return undefined;
-  return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  return { mode: st.mode & 0o7777, ...imageOwner(st) };
 }
 
 /** The image directories a plan's entries create or pass through: every target's parents, and a `contents` target. */

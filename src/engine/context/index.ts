@@ -9,6 +9,7 @@ export {
   type CopyEntriesOptions,
   copyEntries,
   type ExistingDirectory,
+  imageOwner,
   type PlannedEntry,
   planEntries,
 } from './copy.js';

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { placeInRoot, planCopy, resolveSources } from '../../../src/engine/context/index.js';
+import { imageOwner, placeInRoot, planCopy, resolveSources } from '../../../src/engine/context/index.js';
+import { run } from '../../harness/run.js';
 import { tempDir, writeTree } from './helpers.js';
 
 async function placed(context: string, stage: string, spec: string, dest: string) {
@@ -69,4 +70,27 @@ test('destination: a file copied to a path that is a directory in the stage goes
     named.plans[0]?.entries.map((e) => e.target),
     ['/new'],
   );
+});
+
+test('imageOwner: without root, what the invoking user owns was root in the image (its user namespace)', async (t) => {
+  if (process.getuid?.() !== 0) {
+    assert.deepEqual(imageOwner({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), { uid: 0, gid: 0 });
+    return;
+  }
+  assert.deepEqual(imageOwner({ uid: 65534, gid: 7 }), { uid: 65534, gid: 7 }, 'as root: the owner on disk');
+  const module = new URL('../../../src/engine/context/index.js', import.meta.url).href;
+  const script = `const { imageOwner } = await import(${JSON.stringify(module)});
+console.log(JSON.stringify([imageOwner({ uid: 65534, gid: 65534 }), imageOwner({ uid: 1000, gid: 65534 })]));`;
+  const r = await run(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script],
+    {
+      allowFailure: true,
+    },
+  );
+  if (r.code !== 0) return t.skip(`cannot run as nobody here: ${r.stderr.trim().split('\n').at(-1)}`);
+  assert.deepEqual(JSON.parse(r.stdout), [
+    { uid: 0, gid: 0 },
+    { uid: 1000, gid: 0 },
+  ]);
 });
