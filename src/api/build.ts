@@ -1,0 +1,266 @@
+/**
+ * Building an image, as `gantry build` does: pick the front end (a Dockerfile, or a directory as
+ * one layer), build, then deliver the result: file outputs (`type=oci|docker|local|tar`), pushes
+ * (to the tags, or an output's own name), the store (named, or under its digest), the image id
+ * file and the buildx-style metadata file. Every input is checked before any work, so bad input
+ * writes nothing.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Isolation } from '../engine/executor/index.js';
+import { type OutputSpec, parseOutput, writeOutput } from '../engine/output.js';
+import type { SecretSource } from '../engine/solver/mounts.js';
+import { writeImage } from '../engine/source.js';
+import { GantryError } from '../errors.js';
+import { buildDirectory as directoryFrontEnd } from '../frontend/directory.js';
+import { buildDockerfile as dockerfileFrontEnd } from '../frontend/dockerfile.js';
+import type { Image, ImageIndex } from '../oci/image.js';
+import { parsePlatform } from '../oci/platform.js';
+import type { Descriptor, Platform } from '../oci/types.js';
+import { parseReference } from '../reference/index.js';
+import { normalizeName } from '../store/store.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { noProgress } from '../util/progress.js';
+import { type CommonOptions, sessionOf } from './session.js';
+
+/** What every build takes, whatever the front end. */
+export interface BuildBaseOptions extends CommonOptions {
+  /** The build context: a directory. */
+  readonly context: string;
+  /** Names for the image (`NAME[:TAG]`, normalized like docker's): stored under them, pushed to them with `push`. */
+  readonly tags?: readonly string[];
+  /** File outputs and registry pushes, as `OutputSpec`s or `--output` strings (`type=oci,dest=out.tar`). */
+  readonly outputs?: readonly (OutputSpec | string)[];
+  /** Push to the registry of every tag (and, as buildx does, leave the store alone unless `load`). */
+  readonly push?: boolean;
+  /** Also name the image in the store when pushing. */
+  readonly load?: boolean;
+  /** Write the image digest to this file. */
+  readonly iidfile?: string;
+  /** Write build metadata (JSON, as buildx does) to this file. */
+  readonly metadataFile?: string;
+  /** Platforms to build (`linux/arm64` or a Platform); default the host's (or the base's). */
+  readonly platforms?: readonly (Platform | string)[];
+  /** Manifest and config media types; default `oci`. */
+  readonly mediaType?: 'oci' | 'docker';
+  /** Labels for the final image. */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** What only a Dockerfile build takes. */
+export interface DockerfileOptions {
+  /** The Dockerfile; default CONTEXT/Dockerfile. */
+  readonly dockerfile?: string;
+  /** Build this stage and what it needs. */
+  readonly target?: string;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  /** Run every step again. */
+  readonly noCache?: boolean;
+  /** Run the steps of these stages again. */
+  readonly noCacheFilter?: readonly string[];
+  /** RUN sandbox; default the strongest the machine allows. */
+  readonly isolation?: Isolation;
+  /** Secrets for RUN --mount=type=secret, by id. */
+  readonly secrets?: Readonly<Record<string, SecretSource>>;
+}
+
+/** What only a directory build takes (the image config of the one layer). */
+export interface DirectoryOptions {
+  /** `scratch` (default) or an image in the store. */
+  readonly from?: string;
+  /** Working directory; the files are placed there (default /). */
+  readonly workdir?: string;
+  readonly entrypoint?: readonly string[];
+  readonly cmd?: readonly string[];
+  /** `KEY=VALUE` pairs. */
+  readonly env?: readonly string[];
+  readonly user?: string;
+  /** `PORT[/PROTO]`. */
+  readonly expose?: readonly string[];
+}
+
+export type FrontEnd = 'dockerfile' | 'directory';
+
+export interface BuildOptions extends BuildBaseOptions, DockerfileOptions, DirectoryOptions {
+  /**
+   * The front end. Default: a Dockerfile build when `dockerfile` is given or CONTEXT/Dockerfile
+   * exists and no directory option is set; else a directory build.
+   */
+  readonly frontend?: FrontEnd;
+}
+
+export interface BuildOutcome {
+  readonly frontend: FrontEnd;
+  /** The image, or an index when more than one platform was built. */
+  readonly item: Image | ImageIndex;
+  readonly descriptor: Descriptor;
+  readonly digest: string;
+  readonly platforms: readonly Platform[];
+  /** The normalized tags. */
+  readonly names: readonly string[];
+  /** True when the image was written to the store (named, or under its digest). */
+  readonly stored: boolean;
+  /** Every registry reference the image was pushed to, with the digest it has there. */
+  readonly pushed: readonly { readonly name: string; readonly digest: string }[];
+  /** The file outputs written. */
+  readonly outputs: readonly OutputSpec[];
+}
+
+const DIRECTORY_ONLY = ['from', 'workdir', 'entrypoint', 'cmd', 'env', 'user', 'expose'] as const;
+
+function usage(message: string, suggestion: string): GantryError {
+  return new GantryError('USAGE', message, { phase: 'usage', suggestion });
+}
+
+function given(value: unknown): boolean {
+  return Array.isArray(value) ? value.length > 0 : value !== undefined;
+}
+
+/** Which front end a build uses, with the reason it refuses a mix. */
+function pickFrontEnd(options: BuildOptions): { frontend: FrontEnd; dockerfile?: string } {
+  if (options.frontend === 'directory') return { frontend: 'directory' };
+  const dirOnly = DIRECTORY_ONLY.filter((k) => given(options[k]));
+  let dockerfile = options.dockerfile;
+  if (
+    dockerfile === undefined &&
+    (options.frontend === 'dockerfile' || (dirOnly.length === 0 && existsSync(join(options.context, 'Dockerfile'))))
+  )
+    dockerfile = join(options.context, 'Dockerfile');
+  if (dockerfile !== undefined && dirOnly.length > 0) {
+    throw usage(`--${dirOnly[0]} is for directory builds, not Dockerfile builds`, 'set it in the Dockerfile instead');
+  }
+  return dockerfile === undefined ? { frontend: 'directory' } : { frontend: 'dockerfile', dockerfile };
+}
+
+/** Where the image goes: file outputs, registry names, and whether the store keeps it. */
+function plan(options: BuildOptions) {
+  const names = (options.tags ?? []).map(normalizeName);
+  const all = (options.outputs ?? []).map((o) => (typeof o === 'string' ? parseOutput(o) : o));
+  const outputs = all.filter((o) => o.type !== 'registry');
+  // push and type=registry push to the tags (or the output's own name).
+  const pushTo = new Set<string>();
+  for (const o of all) {
+    if (o.type !== 'registry') continue;
+    if (o.name) pushTo.add(normalizeName(o.name));
+    else for (const n of names) pushTo.add(n);
+  }
+  if (options.push) for (const n of names) pushTo.add(n);
+  if ((options.push || all.some((o) => o.type === 'registry')) && pushTo.size === 0) {
+    throw usage('nothing to push to: the image has no name', 'add -t REGISTRY/REPO:TAG');
+  }
+  // A pushed image is not copied into the store unless asked (load): naming it there would
+  // fetch every layer of a registry base, which the push itself never moves.
+  const keep = pushTo.size === 0 ? names.length > 0 || outputs.length === 0 : options.load === true;
+  return { names, outputs, pushTo: [...pushTo], keep };
+}
+
+/** Builds an image from a Dockerfile or a directory and delivers it, as `gantry build` does. */
+export async function build(options: BuildOptions): Promise<BuildOutcome> {
+  const { frontend, dockerfile } = pickFrontEnd(options);
+  const { names, outputs, pushTo, keep } = plan(options);
+  const platforms = (options.platforms ?? []).map((p) => (typeof p === 'string' ? parsePlatform(p.trim()) : p));
+  const mediaType = options.mediaType ?? 'oci';
+  if (mediaType !== 'oci' && mediaType !== 'docker') {
+    throw usage(`invalid --media-types ${String(mediaType)}`, 'use oci or docker');
+  }
+  const progress = options.progress ?? noProgress;
+  const signal = options.signal;
+  const io = signal ? { signal } : {};
+  const session = sessionOf(options);
+  const store = await session.store();
+  return store.lease(async () => {
+    const common = {
+      context: options.context,
+      store,
+      ...(platforms.length > 0 ? { platforms } : {}),
+      labels: options.labels ?? {},
+      mediaType,
+      progress,
+      ...io,
+    };
+    const result =
+      frontend === 'dockerfile'
+        ? await dockerfileFrontEnd({
+            ...common,
+            ...(dockerfile !== undefined ? { dockerfile } : {}),
+            ...(options.target !== undefined ? { target: options.target } : {}),
+            buildArgs: options.buildArgs ?? {},
+            noCache: options.noCache ?? false,
+            noCacheFilter: options.noCacheFilter ?? [],
+            ...(options.isolation ? { isolation: options.isolation } : {}),
+            secrets: options.secrets ?? {},
+            client: () => session.client(progress),
+          })
+        : await directoryFrontEnd({
+            ...common,
+            ...(options.from ? { from: options.from } : {}),
+            ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+            ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+            ...(options.cmd !== undefined ? { cmd: options.cmd } : {}),
+            env: options.env ?? [],
+            ...(options.user !== undefined ? { user: options.user } : {}),
+            expose: options.expose ?? [],
+          });
+    const item = result.item;
+    for (const [i, spec] of outputs.entries()) {
+      progress({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
+      await writeOutput(item, spec, names, io);
+      progress({ type: 'done', id: `output-${i}` });
+    }
+    const pushed: { name: string; digest: string }[] = [];
+    for (const name of pushTo) {
+      progress({ type: 'start', id: `push-${name}`, name: `pushing ${name}` });
+      const desc = await writeImage(
+        item,
+        { kind: 'registry', ref: parseReference(name) },
+        { store: () => session.store(), client: () => session.client(progress) },
+        io,
+      );
+      pushed.push({ name, digest: desc.digest });
+      progress({ type: 'done', id: `push-${name}` });
+    }
+    let descriptor: Descriptor;
+    if (keep) {
+      progress({ type: 'start', id: 'store', name: `naming ${names.length > 0 ? names.join(', ') : 'image'}` });
+      descriptor = await store.put(item, names, io);
+      progress({ type: 'done', id: 'store', detail: descriptor.digest });
+    } else {
+      descriptor = { mediaType: await item.mediaType(), digest: await item.digest(), size: await item.size() };
+    }
+    if (options.iidfile) await writeFileAtomic(options.iidfile, descriptor.digest, io);
+    if (options.metadataFile) {
+      const meta: Record<string, unknown> = {
+        'containerimage.digest': descriptor.digest,
+        'containerimage.descriptor': {
+          mediaType: descriptor.mediaType,
+          digest: descriptor.digest,
+          size: descriptor.size,
+        },
+      };
+      if ('configName' in item) meta['containerimage.config.digest'] = await item.configName();
+      if (names.length > 0) meta['image.name'] = names.join(',');
+      await writeFileAtomic(options.metadataFile, `${JSON.stringify(meta, null, 2)}\n`, io);
+    }
+    return {
+      frontend,
+      item,
+      descriptor,
+      digest: descriptor.digest,
+      platforms: result.platforms,
+      names,
+      stored: keep,
+      pushed,
+      outputs,
+    };
+  });
+}
+
+/** A Dockerfile build (CONTEXT/Dockerfile unless `dockerfile` names another). */
+export function buildDockerfile(options: BuildBaseOptions & DockerfileOptions): Promise<BuildOutcome> {
+  return build({ ...options, frontend: 'dockerfile' });
+}
+
+/** A directory build: the context's files as one layer on `from` (default scratch). */
+export function buildDirectory(options: BuildBaseOptions & DirectoryOptions): Promise<BuildOutcome> {
+  return build({ ...options, frontend: 'directory' });
+}

@@ -1,0 +1,169 @@
+/**
+ * Reading images and registries without moving images: a summary of an image, its raw manifest,
+ * its config, its digest; the tags of a repository, the repositories of a registry; deleting a
+ * manifest. An image is named by any location (registry reference, `oci:`, `store:`...).
+ */
+
+import { type ImageLocation, type OpenedImage, openImage } from '../engine/source.js';
+import { GantryError } from '../errors.js';
+import type { Image, ImageIndex } from '../oci/image.js';
+import { formatPlatform } from '../oci/platform.js';
+import type { ImageConfig } from '../oci/types.js';
+import { formatReference, parseReference, type Reference } from '../reference/index.js';
+import { type CommonOptions, sessionOf } from './session.js';
+import { isIndex, locationsFor, type PlatformOption, pickPlatform, platformOf, toLocation } from './transfer.js';
+
+function usage(message: string, suggestion: string): GantryError {
+  return new GantryError('USAGE', message, { phase: 'usage', suggestion });
+}
+
+/** The summary `gantry inspect` prints. */
+export interface ImageInspection {
+  readonly Name: string;
+  readonly Digest: string;
+  readonly MediaType: string;
+  /** An index: its manifests. */
+  readonly Manifests?: readonly {
+    readonly Digest: string;
+    readonly MediaType: string;
+    readonly Size: number;
+    readonly Platform?: string;
+  }[];
+  /** An image: its platform, creation time, runtime config, layers and config digest. */
+  readonly Platform?: string;
+  readonly Created?: string;
+  readonly Config?: NonNullable<ImageConfig['config']>;
+  readonly Layers?: readonly { readonly Digest: string; readonly MediaType: string; readonly Size: number }[];
+  readonly ConfigDigest?: string;
+}
+
+async function withImage<T>(
+  image: string | ImageLocation,
+  options: CommonOptions,
+  fn: (src: OpenedImage) => Promise<T>,
+): Promise<T> {
+  const loc = toLocation(image);
+  const lc = await locationsFor(sessionOf(options), options.progress, loc);
+  const src = await openImage(loc, lc, options.signal ? { signal: options.signal } : {});
+  try {
+    return await fn(src);
+  } finally {
+    await src.close();
+  }
+}
+
+async function narrowed(
+  item: Image | ImageIndex,
+  options: CommonOptions & PlatformOption,
+  alwaysPick: boolean,
+): Promise<Image | ImageIndex> {
+  const platform = platformOf(options.platform);
+  if (!platform && !alwaysPick) return item;
+  return pickPlatform(item, platform, false, options.signal);
+}
+
+/** A summary of an image (or index): digest, media type, platform, config, layers. */
+export function inspect(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
+  return withImage(image, options, async (src): Promise<ImageInspection> => {
+    const o = options.signal ? { signal: options.signal } : {};
+    const item = await narrowed(src.item, options, false);
+    const head = {
+      Name: src.name ?? (typeof image === 'string' ? image : ''),
+      Digest: await item.digest(o),
+      MediaType: await item.mediaType(o),
+    };
+    if (isIndex(item)) {
+      const index = await item.indexManifest(o);
+      return {
+        ...head,
+        Manifests: index.manifests.map((d) => ({
+          Digest: d.digest,
+          MediaType: d.mediaType,
+          Size: d.size,
+          ...(d.platform ? { Platform: formatPlatform(d.platform) } : {}),
+        })),
+      };
+    }
+    const manifest = await item.manifest(o);
+    const config = await item.configFile(o);
+    return {
+      ...head,
+      Platform: formatPlatform({
+        os: config.os,
+        architecture: config.architecture,
+        ...(config.variant ? { variant: config.variant } : {}),
+      }),
+      ...(config.created !== undefined ? { Created: config.created } : {}),
+      Config: config.config ?? {},
+      Layers: manifest.layers.map((l) => ({ Digest: l.digest, MediaType: l.mediaType, Size: l.size })),
+      ConfigDigest: manifest.config.digest,
+    };
+  });
+}
+
+/** The manifest (or index) bytes as stored. */
+export function rawManifest(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
+  return withImage(image, options, async (src): Promise<Buffer> => {
+    const item = await narrowed(src.item, options, false);
+    return item.rawManifest(options.signal ? { signal: options.signal } : {});
+  });
+}
+
+/** The image config (of this machine's platform, or `platform`, for an index). */
+export function imageConfig(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
+  return withImage(image, options, async (src): Promise<ImageConfig> => {
+    const item = await narrowed(src.item, options, isIndex(src.item));
+    if (isIndex(item)) throw usage('an index has no config', 'pick a platform with --platform');
+    return item.configFile(options.signal ? { signal: options.signal } : {});
+  });
+}
+
+/** The digest of an image's manifest (or index); for a registry image a HEAD request is enough. */
+export async function digest(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
+  const loc = toLocation(image);
+  if (loc.kind === 'registry' && options.platform === undefined) {
+    const client = await sessionOf(options).client(options.progress);
+    const desc = await client.headManifest(loc.ref, options.signal ? { signal: options.signal } : {});
+    if (!desc) throw usage(`${formatReference(loc.ref)} not found`, 'check the name and tag');
+    return desc.digest;
+  }
+  return withImage(loc, options, async (src) => {
+    const item = await narrowed(src.item, options, false);
+    return item.digest(options.signal ? { signal: options.signal } : {});
+  });
+}
+
+function repositoryRef(input: string | Reference): Reference {
+  const ref = typeof input === 'string' ? parseReference(input, { defaultTag: '' }) : input;
+  if (ref.tag !== undefined || ref.digest !== undefined) {
+    throw usage(
+      `${typeof input === 'string' ? input : formatReference(ref)} names an image, not a repository`,
+      'give the repository without :TAG or @DIGEST',
+    );
+  }
+  return ref;
+}
+
+/** Every tag of a repository (`REGISTRY/REPO`), all pages. */
+export async function tags(repository: string | Reference, options: CommonOptions = {}): Promise<string[]> {
+  const ref = repositoryRef(repository);
+  const client = await sessionOf(options).client(options.progress);
+  return client.tags(
+    { registry: ref.registry, repository: ref.repository },
+    options.signal ? { signal: options.signal } : {},
+  );
+}
+
+/** Every repository of a registry (`HOST[:PORT]`), all pages. */
+export async function catalog(registry: string, options: CommonOptions = {}): Promise<string[]> {
+  const client = await sessionOf(options).client(options.progress);
+  return client.catalog(registry, options.signal ? { signal: options.signal } : {});
+}
+
+/** Deletes a manifest from a registry (a tag is resolved to its digest first); returns the reference. */
+export async function deleteImage(reference: string | Reference, options: CommonOptions = {}): Promise<string> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const client = await sessionOf(options).client(options.progress);
+  await client.deleteManifest(ref, options.signal ? { signal: options.signal } : {});
+  return formatReference(ref);
+}
