@@ -1,15 +1,60 @@
-/** gantry's public API: the library facade the CLI stands on. */
+/**
+ * gantry's public API: what the CLI does, a typed function each (src/api), the errors and their
+ * codes, progress events, the store, references, and the image model for callers who assemble
+ * images themselves. Every name is listed here on purpose: nothing internal leaks through
+ * `export *`, and test/api/exports.test.ts pins that.
+ */
 
-export type { ConfigOptions } from './engine/config.js';
-export { applyConfig } from './engine/config.js';
+// What the CLI does.
+export type { LoggedIn, LoginOptions } from './api/auth.js';
+export { login, logout } from './api/auth.js';
+export type {
+  BuildBaseOptions,
+  BuildOptions,
+  BuildOutcome,
+  DirectoryOptions,
+  DockerfileOptions,
+  FrontEnd,
+} from './api/build.js';
+export { build, buildDirectory, buildDockerfile } from './api/build.js';
+export type { ImageInspection } from './api/inspect.js';
+export { catalog, deleteImage, digest, imageConfig, inspect, rawManifest, tags } from './api/inspect.js';
+export type { CommonOptions, RegistryOptions, Session, SessionOptions } from './api/session.js';
+export { createSession } from './api/session.js';
+export type { LoadOptions, PruneOptions } from './api/store.js';
+export { images, load, prune, rmi } from './api/store.js';
+export type { PlatformOption, Pulled, PullOptions, Transferred } from './api/transfer.js';
+export { copy, pull, push } from './api/transfer.js';
+// Errors: compare `code` (ERROR_CODES documents each), not classes.
+export { DockerfileSyntaxError } from './dockerfile/errors.js';
+// Build inputs and outputs.
+export type { Isolation } from './engine/executor/index.js';
+export { RunFailedError } from './engine/executor/index.js';
 export type { OutputSpec } from './engine/output.js';
-export { parseOutput, writeOutput } from './engine/output.js';
-export * from './errors.js';
-export type { BuildResult, DirectoryBuildOptions } from './frontend/directory.js';
-export { buildDirectory } from './frontend/directory.js';
-export * from './layer/archive/index.js';
+export { parseOutput } from './engine/output.js';
+export type { SecretSource } from './engine/solver/mounts.js';
+export type { ImageLocation } from './engine/source.js';
+export { describeLocation, parseImageLocation } from './engine/source.js';
+export type { ErrorCode, GantryErrorOptions, IoOptions, Phase } from './errors.js';
 export {
-  decompressStream,
+  AbortedError,
+  DigestMismatchError,
+  ERROR_CODES,
+  GantryError,
+  InvalidContentError,
+  isErrorCode,
+  UnsafePathError,
+} from './errors.js';
+// Layers and image files.
+export type {
+  DockerArchiveItem,
+  LoadedItem,
+  NamedItem,
+  OciArchiveOptions,
+  RootfsOptions,
+} from './layer/archive/index.js';
+export { exportRootfs, loadArchive, writeDockerArchive, writeOciArchive } from './layer/archive/index.js';
+export {
   type ExtractOptions,
   type ExtractStats,
   extractLayer,
@@ -25,8 +70,55 @@ export {
   walkDirectory,
   writeLayer,
 } from './layer/index.js';
-export * from './oci/index.js';
-export * from './reference/index.js';
+// The image model.
+export type { Compression } from './oci/compression.js';
+export type { DigestAlgorithm } from './oci/digest.js';
+export { digestOf, isDigest, parseDigest } from './oci/digest.js';
+export type { BlobSource, Image, ImageIndex, ImageOrIndex, Layer } from './oci/image.js';
+export { OciLayout, writeToLayout } from './oci/layout.js';
+export type { AddedLayer, NewImageSpec } from './oci/mutate.js';
+export { newImage, newIndex } from './oci/mutate.js';
+export {
+  isIndexMediaType,
+  isLayerMediaType,
+  isManifestMediaType,
+  parseImageConfig,
+  parseIndex,
+  parseManifest,
+} from './oci/parse.js';
+export { resolvePlatform } from './oci/partial.js';
+export { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from './oci/platform.js';
+export type {
+  ContainerConfig,
+  Descriptor,
+  Digest,
+  HealthConfig,
+  History,
+  ImageConfig,
+  Index,
+  KnownMediaType,
+  Manifest,
+  Platform,
+} from './oci/types.js';
+export { MediaType } from './oci/types.js';
+// References.
+export {
+  familiarName,
+  formatReference,
+  isDigestReference,
+  type ParseReferenceOptions,
+  parseReference,
+  type Reference,
+  ReferenceError,
+  registryHost,
+  repositoryOf,
+  withDigest,
+  withTag,
+} from './reference/index.js';
+// Registry errors carry the HTTP status and a temporary/permanent verdict.
+export { RegistryError, TransportError } from './registry/errors.js';
+// The local store.
 export type { ImageSummary, PruneResult, StoreEntry, StoreEntryGroup, StoreOptions } from './store/store.js';
 export { defaultStoreDir, normalizeName, REF_NAME_ANNOTATION, Store } from './store/store.js';
+// Progress.
 export type { ProgressEvent, ProgressSink } from './util/progress.js';

@@ -1,5 +1,5 @@
 // Pins the module direction of ARCHITECTURE.md: reference -> oci -> layer -> store / registry ->
-// engine -> frontend -> supply -> integrations -> cli. A module may import its own files, the shared base
+// engine -> frontend -> supply -> integrations -> api -> cli. A module may import its own files, the shared base
 // (errors.ts, util/), and modules before it; `dockerfile` imports nothing of ours but errors;
 // nothing imports `cli`.
 import assert from 'node:assert/strict';
@@ -24,6 +24,8 @@ const rank: Record<string, number> = {
   frontend: 5,
   supply: 6,
   integrations: 7,
+  // The library functions: what the CLI does, a typed function each; only cli and index use them.
+  api: 7.5,
   cli: 8,
   index: 8,
 };
@@ -87,8 +89,12 @@ test('the direction check catches an upward import, a cli import and an unmapped
     put('engine/c.ts', "import { y } from '../cli/main.js';\n");
     put('dockerfile/d.ts', "import { z } from '../reference/r.js';\n");
     put('layer/e.ts', "import { w } from '../oci/types.js';\nimport { v } from '../nowhere/x.js';\n");
+    put('frontend/f.ts', "import { build } from '../api/build.js';\n");
+    put('api/g.ts', "import { run } from '../cli/main.js';\nimport { h } from '../frontend/h.js';\n");
     const found = violations(walk(tmp), tmp);
-    assert.equal(found.length, 4, found.join('\n'));
+    assert.equal(found.length, 6, found.join('\n'));
+    assert.match(found.join('\n'), /frontend may not import api/);
+    assert.match(found.join('\n'), /api\/g\.ts imports \.\.\/cli\/main\.js: nothing imports cli/);
     assert.match(found.join('\n'), /oci may not import store/);
     assert.match(found.join('\n'), /nothing imports cli/);
     assert.match(found.join('\n'), /dockerfile imports nothing of ours/);

@@ -1,8 +1,10 @@
 /**
  * What every command gets: parsed global flags, the output streams, the abort signal (Ctrl-C),
- * and a lazily opened store. Commands never call process.exit; they return an exit code.
+ * and the library session (a lazily opened store and registry client) to hand to the API calls.
+ * Commands never call process.exit; they return an exit code.
  */
 import type { Writable } from 'node:stream';
+import type { Session } from '../api/session.js';
 import { GantryError } from '../errors.js';
 import type { RegistryClient } from '../registry/client/client.js';
 import type { Store } from '../store/store.js';
@@ -31,11 +33,11 @@ export interface CommandContext {
   readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable & { isTTY?: boolean };
   readonly signal: AbortSignal;
+  /** The store and registry client of this command, for the library calls. */
+  readonly session: Session;
   store(): Promise<Store>;
   /** The registry client, built from flags, environment and config files on first use. */
   client(progress?: ProgressSink): Promise<RegistryClient>;
-  /** Mirrors of a registry from registries.toml (known once the client was made). */
-  mirrors(registry: string): readonly string[];
   /** The password given on stdin with --password-stdin, read once. */
   readPassword(): Promise<string | undefined>;
 }

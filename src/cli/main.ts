@@ -4,9 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { GantryError } from '../errors.js';
-import type { RegistryClient } from '../registry/client/client.js';
-import type { RegistriesConfig } from '../registry/config/index.js';
-import type { Store } from '../store/store.js';
 import { type Command, type CommandContext, type GlobalFlags, usageError } from './context.js';
 import { parseProgressMode } from './progress.js';
 
@@ -264,44 +261,35 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
     const entry = commands[name];
     if (!entry) throw usageError(`unknown command ${JSON.stringify(name)}`, 'run gantry --help to see the commands');
     const command = await entry.load();
-    let store: Promise<Store> | undefined;
-    let client: Promise<{ client: RegistryClient; config: RegistriesConfig }> | undefined;
-    let loadedConfig: RegistriesConfig | undefined;
-    let password: Promise<string | undefined> | undefined;
     const signal =
       flags.timeoutMs === undefined
         ? controller.signal
         : AbortSignal.any([controller.signal, AbortSignal.timeout(flags.timeoutMs)]);
+    let password: Promise<string | undefined> | undefined;
     const readPassword = () => {
       password ??= flags.passwordStdin ? readStdin() : Promise.resolve(undefined);
       return password;
     };
-    let mirrors: ((config: RegistriesConfig, registry: string) => string[]) | undefined;
+    const { createSession } = await import('../api/session.js');
+    const session = createSession({
+      ...(flags.store ? { store: flags.store } : {}),
+      registry: {
+        insecure: flags.insecure,
+        plainHttp: flags.plainHttp,
+        ...(flags.username === undefined ? {} : { username: flags.username }),
+        password: readPassword,
+        ...(flags.chunkSize === undefined ? {} : { chunkSize: flags.chunkSize }),
+      },
+      signal,
+    });
     const ctx: CommandContext = {
       flags,
       stdout,
       stderr,
       signal,
-      store: () => {
-        store ??= import('../store/store.js').then(({ Store }) => Store.open(flags.store ? { dir: flags.store } : {}));
-        return store;
-      },
-      client: async (progress) => {
-        const pw = await readPassword();
-        client ??= import('./registry.js').then(({ createClient }) =>
-          createClient({
-            flags,
-            signal,
-            ...(pw === undefined ? {} : { password: pw }),
-            ...(progress ? { progress } : {}),
-          }),
-        );
-        const made = await client;
-        mirrors ??= (await import('../registry/config/index.js')).mirrorsFor;
-        loadedConfig = made.config;
-        return made.client;
-      },
-      mirrors: (registry) => (loadedConfig && mirrors ? mirrors(loadedConfig, registry) : []),
+      session,
+      store: () => session.store(),
+      client: (progress) => session.client(progress),
       readPassword,
     };
     timeoutMs = flags.timeoutMs;

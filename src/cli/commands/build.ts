@@ -1,17 +1,9 @@
-/** `gantry build DIR --from BASE -t NAME[:TAG]`: a directory as one layer on a base image. */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+/** `gantry build`: flags in, `build()` from the library, the digest out. */
+
+import { build as buildImage } from '../../api/build.js';
 import type { Isolation } from '../../engine/executor/index.js';
-import { type OutputSpec, parseOutput, writeOutput } from '../../engine/output.js';
 import { parseSecretFlag, type SecretSource } from '../../engine/solver/mounts.js';
-import { writeImage } from '../../engine/source.js';
-import { buildDirectory } from '../../frontend/directory.js';
-import { buildDockerfile } from '../../frontend/dockerfile.js';
 import { parsePlatform } from '../../oci/platform.js';
-import type { Descriptor } from '../../oci/types.js';
-import { parseReference } from '../../reference/index.js';
-import { normalizeName } from '../../store/store.js';
-import { writeFileAtomic } from '../../util/fs.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';
 import { createRenderer } from '../progress.js';
@@ -87,22 +79,6 @@ export const build: Command = async (args, ctx) => {
   if (p.positionals.length !== 1) {
     throw usageError('gantry build takes exactly one directory', 'run gantry build DIR [-t NAME]');
   }
-  const dir = p.positionals[0] as string;
-  // Validate everything before any work, so bad input writes nothing.
-  const names = list(p, 'tag').map(normalizeName);
-  const allOutputs: OutputSpec[] = list(p, 'output').map(parseOutput);
-  const outputs = allOutputs.filter((o) => o.type !== 'registry');
-  // --push and type=registry push to the -t names (or the output's own name).
-  const pushTo = new Set<string>();
-  for (const o of allOutputs) {
-    if (o.type !== 'registry') continue;
-    if (o.name) pushTo.add(normalizeName(o.name));
-    else for (const n of names) pushTo.add(n);
-  }
-  if (flag(p, 'push')) for (const n of names) pushTo.add(n);
-  if ((flag(p, 'push') || allOutputs.some((o) => o.type === 'registry')) && pushTo.size === 0) {
-    throw usageError('nothing to push to: the image has no name', 'add -t REGISTRY/REPO:TAG');
-  }
   const platforms = list(p, 'platform')
     .flatMap((v) => v.split(','))
     .filter((v) => v.trim() !== '')
@@ -111,126 +87,55 @@ export const build: Command = async (args, ctx) => {
   if (mediaTypes !== 'oci' && mediaTypes !== 'docker') {
     throw usageError(`invalid --media-types ${mediaTypes}`, 'use oci or docker');
   }
-  const entrypoint = str(p, 'entrypoint');
-  const cmd = str(p, 'cmd');
-  const workdir = str(p, 'workdir');
-  const user = str(p, 'user');
-  const from = str(p, 'from');
-  const iidfile = str(p, 'iidfile');
-  const metadataFile = str(p, 'metadata-file');
-
-  // A Dockerfile (given with -f, or in the directory) makes a Dockerfile build; a plain directory
-  // (or --from) makes the one-layer directory build.
-  const dirOnly = ['from', 'workdir', 'entrypoint', 'cmd', 'env', 'user', 'expose'].filter(
-    (k) => p.values[k] !== undefined,
-  );
-  let dockerfile = str(p, 'file');
-  if (dockerfile === undefined && dirOnly.length === 0 && existsSync(join(dir, 'Dockerfile')))
-    dockerfile = join(dir, 'Dockerfile');
-  if (dockerfile !== undefined && dirOnly.length > 0) {
-    throw usageError(
-      `--${dirOnly[0]} is for directory builds, not Dockerfile builds`,
-      'set it in the Dockerfile instead',
-    );
+  const isolation = str(p, 'isolation');
+  if (isolation !== undefined && !['bwrap', 'chroot', 'none'].includes(isolation)) {
+    throw usageError(`invalid --isolation ${isolation}`, 'use bwrap, chroot or none');
   }
-  const target = str(p, 'target');
-  const buildArgs = keyValues(list(p, 'build-arg'), '--build-arg');
-  const isolationFlag = str(p, 'isolation');
-  if (isolationFlag !== undefined && !['bwrap', 'chroot', 'none'].includes(isolationFlag)) {
-    throw usageError(`invalid --isolation ${isolationFlag}`, 'use bwrap, chroot or none');
-  }
-  const isolation = isolationFlag as Isolation | undefined;
   const secrets: Record<string, SecretSource> = {};
   for (const value of list(p, 'secret')) {
     const { id, source } = parseSecretFlag(value);
     secrets[id] = source;
   }
-  const store = await ctx.store();
+  const entrypoint = str(p, 'entrypoint');
+  const cmd = str(p, 'cmd');
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
   try {
-    return await store.lease(async () => {
-      const result = dockerfile
-        ? await buildDockerfile({
-            context: dir,
-            dockerfile,
-            store,
-            ...(target !== undefined ? { target } : {}),
-            buildArgs,
-            ...(platforms.length > 0 ? { platforms } : {}),
-            noCache: flag(p, 'no-cache'),
-            noCacheFilter: list(p, 'no-cache-filter'),
-            ...(isolation ? { isolation } : {}),
-            labels: keyValues(list(p, 'label'), 'label'),
-            secrets,
-            client: () => ctx.client(renderer.sink),
-            progress: renderer.sink,
-            mediaType: mediaTypes,
-            signal: ctx.signal,
-          })
-        : await buildDirectory({
-            context: dir,
-            store,
-            ...(from ? { from } : {}),
-            ...(platforms.length > 0 ? { platforms } : {}),
-            ...(workdir !== undefined ? { workdir } : {}),
-            ...(entrypoint !== undefined ? { entrypoint: commandWords(entrypoint, '--entrypoint') } : {}),
-            ...(cmd !== undefined ? { cmd: commandWords(cmd, '--cmd') } : {}),
-            env: list(p, 'env'),
-            labels: keyValues(list(p, 'label'), 'label'),
-            ...(user !== undefined ? { user } : {}),
-            expose: list(p, 'expose'),
-            mediaType: mediaTypes,
-            progress: renderer.sink,
-            signal: ctx.signal,
-          });
-      const item = result.item;
-      for (const [i, spec] of outputs.entries()) {
-        renderer.sink({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
-        await writeOutput(item, spec, names, { signal: ctx.signal });
-        renderer.sink({ type: 'done', id: `output-${i}` });
-      }
-      for (const name of pushTo) {
-        renderer.sink({ type: 'start', id: `push-${name}`, name: `pushing ${name}` });
-        await writeImage(
-          item,
-          { kind: 'registry', ref: parseReference(name) },
-          {
-            store: () => ctx.store(),
-            client: () => ctx.client(renderer.sink),
-          },
-          { signal: ctx.signal },
-        );
-        renderer.sink({ type: 'done', id: `push-${name}` });
-      }
-      let descriptor: Descriptor;
-      // A pushed image is not copied into the store unless asked (--load): naming it there would
-      // fetch every layer of a registry base, which the push itself never moves.
-      const keep = pushTo.size === 0 ? names.length > 0 || outputs.length === 0 : flag(p, 'load');
-      if (keep) {
-        renderer.sink({ type: 'start', id: 'store', name: `naming ${names.length > 0 ? names.join(', ') : 'image'}` });
-        descriptor = await store.put(item, names, { signal: ctx.signal });
-        renderer.sink({ type: 'done', id: 'store', detail: descriptor.digest });
-      } else {
-        descriptor = { mediaType: await item.mediaType(), digest: await item.digest(), size: await item.size() };
-      }
-      renderer.close();
-      if (iidfile) await writeFileAtomic(iidfile, descriptor.digest, { signal: ctx.signal });
-      if (metadataFile) {
-        const meta: Record<string, unknown> = {
-          'containerimage.digest': descriptor.digest,
-          'containerimage.descriptor': {
-            mediaType: descriptor.mediaType,
-            digest: descriptor.digest,
-            size: descriptor.size,
-          },
-        };
-        if ('configName' in item) meta['containerimage.config.digest'] = await item.configName();
-        if (names.length > 0) meta['image.name'] = names.join(',');
-        await writeFileAtomic(metadataFile, `${JSON.stringify(meta, null, 2)}\n`, { signal: ctx.signal });
-      }
-      if (names.length === 0 && outputs.length === 0 && pushTo.size === 0) ctx.stdout.write(`${descriptor.digest}\n`);
-      return 0;
+    const outcome = await buildImage({
+      context: p.positionals[0] as string,
+      session: ctx.session,
+      progress: renderer.sink,
+      signal: ctx.signal,
+      tags: list(p, 'tag'),
+      outputs: list(p, 'output'),
+      push: flag(p, 'push'),
+      load: flag(p, 'load'),
+      iidfile: str(p, 'iidfile'),
+      metadataFile: str(p, 'metadata-file'),
+      platforms,
+      mediaType: mediaTypes,
+      labels: keyValues(list(p, 'label'), 'label'),
+      // Dockerfile builds
+      dockerfile: str(p, 'file'),
+      target: str(p, 'target'),
+      buildArgs: keyValues(list(p, 'build-arg'), '--build-arg'),
+      noCache: flag(p, 'no-cache'),
+      noCacheFilter: list(p, 'no-cache-filter'),
+      isolation: isolation as Isolation | undefined,
+      secrets,
+      // Directory builds
+      from: str(p, 'from'),
+      workdir: str(p, 'workdir'),
+      entrypoint: entrypoint === undefined ? undefined : commandWords(entrypoint, '--entrypoint'),
+      cmd: cmd === undefined ? undefined : commandWords(cmd, '--cmd'),
+      env: list(p, 'env'),
+      user: str(p, 'user'),
+      expose: list(p, 'expose'),
     });
+    renderer.close();
+    if (outcome.names.length === 0 && outcome.outputs.length === 0 && outcome.pushed.length === 0) {
+      ctx.stdout.write(`${outcome.digest}\n`);
+    }
+    return 0;
   } finally {
     renderer.close();
   }

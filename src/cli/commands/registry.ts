@@ -1,80 +1,42 @@
 /**
  * Registry commands: push, pull, copy, inspect, digest, tags, catalog, delete, login, logout.
- * Each is a thin verb over the library: image locations from src/engine/source.ts, the client
- * from src/registry.
+ * Each parses its flags, calls the library (src/api) and prints the result.
  */
+
+import { login as loginTo, logout as logoutFrom } from '../../api/auth.js';
 import {
-  describeLocation,
-  type ImageLocation,
-  openImage,
-  parseImageLocation,
-  writeImage,
-} from '../../engine/source.js';
-import type { Image, ImageIndex } from '../../oci/image.js';
-import { resolvePlatform } from '../../oci/partial.js';
-import { formatPlatform, hostPlatform, parsePlatform } from '../../oci/platform.js';
-import type { Descriptor, Platform } from '../../oci/types.js';
-import { formatReference, parseReference, type Reference } from '../../reference/index.js';
-import { login as loginWith, removeCredential } from '../../registry/auth/index.js';
-import { registryError } from '../../registry/errors.js';
-import { pullToLayout } from '../../registry/ops/pull.js';
-import { createRegistryTransport, registryBaseUrl } from '../../registry/transport/index.js';
+  deleteImage,
+  digest as digestOf,
+  imageConfig,
+  inspect as inspectImage,
+  catalog as listCatalog,
+  tags as listTags,
+  rawManifest,
+} from '../../api/inspect.js';
+import type { CommonOptions } from '../../api/session.js';
+import { copy as copyImage, pull as pullImage, push as pushImage } from '../../api/transfer.js';
 import { flag, parse, str } from '../args.js';
 import { type Command, type CommandContext, usageError } from '../context.js';
 import { createRenderer } from '../progress.js';
-import { transportOptions } from '../registry.js';
-
-function isIndex(item: Image | ImageIndex): item is ImageIndex {
-  return 'indexManifest' in item;
-}
-
-function locationContext(ctx: CommandContext, progress?: Parameters<CommandContext['client']>[0]) {
-  return {
-    store: () => ctx.store(),
-    client: () => ctx.client(progress),
-    mirrors: (registry: string) => ctx.mirrors(registry),
-  };
-}
-
-/** Narrows an index to one platform unless every platform is wanted. */
-async function pickPlatform(
-  item: Image | ImageIndex,
-  platform: Platform | undefined,
-  all: boolean,
-  signal: AbortSignal,
-): Promise<Image | ImageIndex> {
-  if (!isIndex(item) || all) return item;
-  return resolvePlatform(item, platform ?? hostPlatform(), { signal });
-}
-
-function platformFlag(value: string | undefined): Platform | undefined {
-  return value === undefined ? undefined : parsePlatform(value);
-}
 
 function help(ctx: CommandContext, text: string): number {
   ctx.stdout.write(text);
   return 0;
 }
 
-/** Streams an image from one location to another (one platform of an index when given). */
+/** Runs a transfer with a progress renderer and prints where the image went, with its digest. */
 async function transfer(
-  srcLoc: ImageLocation,
-  destLoc: ImageLocation,
-  platform: Platform | undefined,
   ctx: CommandContext,
+  fn: (common: CommonOptions) => Promise<{ destination: string; digest: string }>,
 ): Promise<number> {
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
-  const lc = locationContext(ctx, renderer.sink);
-  const src = await openImage(srcLoc, lc, { signal: ctx.signal });
   try {
-    const item = await pickPlatform(src.item, platform, platform === undefined, ctx.signal);
-    const desc = await writeImage(item, destLoc, lc, { signal: ctx.signal });
+    const done = await fn({ session: ctx.session, signal: ctx.signal, progress: renderer.sink });
     renderer.close();
-    ctx.stdout.write(`${describeLocation(destLoc)}@${desc.digest}\n`);
+    ctx.stdout.write(`${done.destination}@${done.digest}\n`);
     return 0;
   } finally {
     renderer.close();
-    await src.close();
   }
 }
 
@@ -94,12 +56,8 @@ export const push: Command = async (args, ctx) => {
   const [name, dest, ...extra] = p.positionals;
   if (!name || extra.length > 0)
     throw usageError('gantry push takes NAME [DEST]', 'run gantry push NAME [REGISTRY/REPO:TAG]');
-  const srcLoc: ImageLocation = /^(oci|oci-archive|docker-archive|store):/.test(name)
-    ? parseImageLocation(name)
-    : { kind: 'store', name };
-  const destLoc: ImageLocation = dest ? parseImageLocation(dest) : { kind: 'registry', ref: parseReference(name) };
-  const platform = platformFlag(str(p, 'platform'));
-  return transfer(srcLoc, destLoc, platform, ctx);
+  const platform = str(p, 'platform');
+  return transfer(ctx, (common) => pushImage(name, dest, { ...common, platform }));
 };
 
 export const pullHelp = `Usage: gantry pull [OPTIONS] REF
@@ -120,38 +78,11 @@ export const pull: Command = async (args, ctx) => {
   if (flag(p, 'help')) return help(ctx, pullHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry pull takes one image reference', 'run gantry pull REF');
-  const ref = parseReference(input);
-  const platform = platformFlag(str(p, 'platform'));
-  const all = flag(p, 'all-platforms');
-  if (all && platform) throw usageError('--platform and --all-platforms exclude each other', 'give one of them');
-  const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
-  try {
-    const client = await ctx.client(renderer.sink);
-    const store = await ctx.store();
-    const desc = await store.lease(async () => {
-      let lastError: unknown;
-      for (const registry of [...ctx.mirrors(ref.registry), ref.registry]) {
-        try {
-          const d = await pullToLayout(client, { ...ref, registry }, store.layout, {
-            signal: ctx.signal,
-            ...(platform ? { platform } : {}),
-            allPlatforms: all,
-          });
-          await store.tag(d, [formatReference(ref)], { signal: ctx.signal });
-          return d;
-        } catch (err) {
-          lastError = err;
-          if (ctx.signal.aborted || registry === ref.registry) throw err;
-        }
-      }
-      throw lastError;
-    });
-    renderer.close();
-    ctx.stdout.write(`${formatReference(ref)}@${desc.digest}\n`);
-    return 0;
-  } finally {
-    renderer.close();
-  }
+  const options = { platform: str(p, 'platform'), allPlatforms: flag(p, 'all-platforms') };
+  return transfer(ctx, async (common) => {
+    const pulled = await pullImage(input, { ...common, ...options });
+    return { destination: pulled.reference, digest: pulled.digest };
+  });
 };
 
 export const copyHelp = `Usage: gantry copy [OPTIONS] SRC DST
@@ -174,10 +105,8 @@ export const copy: Command = async (args, ctx) => {
   const [srcArg, dstArg, ...extra] = p.positionals;
   if (!srcArg || !dstArg || extra.length > 0)
     throw usageError('gantry copy takes SRC and DST', 'run gantry copy SRC DST');
-  const srcLoc = parseImageLocation(srcArg);
-  const dstLoc = parseImageLocation(dstArg);
-  const platform = platformFlag(str(p, 'platform'));
-  return transfer(srcLoc, dstLoc, platform, ctx);
+  const platform = str(p, 'platform');
+  return transfer(ctx, (common) => copyImage(srcArg, dstArg, { ...common, platform }));
 };
 
 export const inspectHelp = `Usage: gantry inspect [OPTIONS] REF
@@ -204,55 +133,11 @@ export const inspect: Command = async (args, ctx) => {
   if (!input || extra.length > 0) throw usageError('gantry inspect takes one image', 'run gantry inspect REF');
   const format = str(p, 'format') ?? 'json';
   if (format !== 'json') throw usageError(`invalid --format ${format}`, 'use --format json');
-  const platform = platformFlag(str(p, 'platform'));
-  const src = await openImage(parseImageLocation(input), locationContext(ctx), { signal: ctx.signal });
-  try {
-    const o = { signal: ctx.signal };
-    let item = src.item;
-    if (platform || (p.values.config === true && isIndex(item)))
-      item = await pickPlatform(item, platform, false, ctx.signal);
-    if (flag(p, 'raw')) {
-      ctx.stdout.write(await item.rawManifest(o));
-      return 0;
-    }
-    if (flag(p, 'config')) {
-      if (isIndex(item)) throw usageError('an index has no config', 'pick a platform with --platform');
-      ctx.stdout.write(`${JSON.stringify(await item.configFile(o), null, 2)}\n`);
-      return 0;
-    }
-    const summary: Record<string, unknown> = {
-      Name: src.name ?? input,
-      Digest: await item.digest(o),
-      MediaType: await item.mediaType(o),
-    };
-    if (isIndex(item)) {
-      const index = await item.indexManifest(o);
-      summary.Manifests = index.manifests.map((d: Descriptor) => ({
-        Digest: d.digest,
-        MediaType: d.mediaType,
-        Size: d.size,
-        ...(d.platform ? { Platform: formatPlatform(d.platform) } : {}),
-      }));
-    } else {
-      const manifest = await item.manifest(o);
-      const config = await item.configFile(o);
-      Object.assign(summary, {
-        Platform: formatPlatform({
-          os: config.os,
-          architecture: config.architecture,
-          ...(config.variant ? { variant: config.variant } : {}),
-        }),
-        Created: config.created,
-        Config: config.config ?? {},
-        Layers: manifest.layers.map((l) => ({ Digest: l.digest, MediaType: l.mediaType, Size: l.size })),
-        ConfigDigest: manifest.config.digest,
-      });
-    }
-    ctx.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    return 0;
-  } finally {
-    await src.close();
-  }
+  const options = { session: ctx.session, signal: ctx.signal, platform: str(p, 'platform') };
+  if (flag(p, 'raw')) ctx.stdout.write(await rawManifest(input, options));
+  else if (flag(p, 'config')) ctx.stdout.write(`${JSON.stringify(await imageConfig(input, options), null, 2)}\n`);
+  else ctx.stdout.write(`${JSON.stringify(await inspectImage(input, options), null, 2)}\n`);
+  return 0;
 };
 
 export const digestHelp = `Usage: gantry digest REF
@@ -265,33 +150,10 @@ export const digest: Command = async (args, ctx) => {
   if (flag(p, 'help')) return help(ctx, digestHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry digest takes one image', 'run gantry digest REF');
-  const platform = platformFlag(str(p, 'platform'));
-  const loc = parseImageLocation(input);
-  if (loc.kind === 'registry' && !platform) {
-    // A HEAD is enough: no manifest body is read.
-    const client = await ctx.client();
-    const desc = await client.headManifest(loc.ref, { signal: ctx.signal });
-    if (!desc) throw usageError(`${formatReference(loc.ref)} not found`, 'check the name and tag');
-    ctx.stdout.write(`${desc.digest}\n`);
-    return 0;
-  }
-  const src = await openImage(loc, locationContext(ctx), { signal: ctx.signal });
-  try {
-    const item = platform ? await pickPlatform(src.item, platform, false, ctx.signal) : src.item;
-    ctx.stdout.write(`${await item.digest({ signal: ctx.signal })}\n`);
-    return 0;
-  } finally {
-    await src.close();
-  }
+  const d = await digestOf(input, { session: ctx.session, signal: ctx.signal, platform: str(p, 'platform') });
+  ctx.stdout.write(`${d}\n`);
+  return 0;
 };
-
-function repoOf(input: string): Reference {
-  const ref = parseReference(input, { defaultTag: '' });
-  if (ref.tag !== undefined || ref.digest !== undefined) {
-    throw usageError(`${input} names an image, not a repository`, 'give the repository without :TAG or @DIGEST');
-  }
-  return ref;
-}
 
 export const tagsHelp = `Usage: gantry tags REPO
 
@@ -303,11 +165,7 @@ export const tags: Command = async (args, ctx) => {
   if (flag(p, 'help')) return help(ctx, tagsHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry tags takes one repository', 'run gantry tags REGISTRY/REPO');
-  const ref = repoOf(input);
-  const client = await ctx.client();
-  for (const tag of await client.tags({ registry: ref.registry, repository: ref.repository }, { signal: ctx.signal })) {
-    ctx.stdout.write(`${tag}\n`);
-  }
+  for (const tag of await listTags(input, { session: ctx.session, signal: ctx.signal })) ctx.stdout.write(`${tag}\n`);
   return 0;
 };
 
@@ -322,8 +180,9 @@ export const catalog: Command = async (args, ctx) => {
   const [registry, ...extra] = p.positionals;
   if (!registry || extra.length > 0)
     throw usageError('gantry catalog takes one registry', 'run gantry catalog HOST[:PORT]');
-  const client = await ctx.client();
-  for (const repo of await client.catalog(registry, { signal: ctx.signal })) ctx.stdout.write(`${repo}\n`);
+  for (const repo of await listCatalog(registry, { session: ctx.session, signal: ctx.signal })) {
+    ctx.stdout.write(`${repo}\n`);
+  }
   return 0;
 };
 
@@ -337,10 +196,8 @@ export const del: Command = async (args, ctx) => {
   if (flag(p, 'help')) return help(ctx, deleteHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry delete takes one image reference', 'run gantry delete REF');
-  const ref = parseReference(input);
-  const client = await ctx.client();
-  await client.deleteManifest(ref, { signal: ctx.signal });
-  ctx.stdout.write(`Deleted ${formatReference(ref)}\n`);
+  const deleted = await deleteImage(input, { session: ctx.session, signal: ctx.signal });
+  ctx.stdout.write(`Deleted ${deleted}\n`);
   return 0;
 };
 
@@ -368,22 +225,13 @@ export const login: Command = async (args, ctx) => {
   }
   const password = await ctx.readPassword();
   if (!password) throw usageError('no password on stdin', 'pipe the password or token into --password-stdin');
-  const registry = normalizeRegistry(registryArg);
-  const credential = { username: ctx.flags.username, password, source: 'gantry login' };
-  const { transport } = await transportOptions({ flags: ctx.flags, signal: ctx.signal });
-  await loginWith(registry, credential, {
-    verify: async (cred) => {
-      const rt = createRegistryTransport(registry, {
-        ...transport,
-        keychain: { resolve: async () => cred },
-      });
-      const base = await registryBaseUrl(registry, transport);
-      const res = await rt({ method: 'GET', url: new URL('/v2/', base), signal: ctx.signal });
-      if (res.status !== 200) throw await registryError(res, { registry });
-      await res.discard();
-    },
+  const done = await loginTo(registryArg, {
+    session: ctx.session,
+    signal: ctx.signal,
+    username: ctx.flags.username,
+    password,
   });
-  ctx.stdout.write(`Login Succeeded for ${registry}\n`);
+  ctx.stdout.write(`Login Succeeded for ${done.registry}\n`);
   return 0;
 };
 
@@ -398,15 +246,7 @@ export const logout: Command = async (args, ctx) => {
   const [registryArg, ...extra] = p.positionals;
   if (!registryArg || extra.length > 0)
     throw usageError('gantry logout takes one registry', 'run gantry logout REGISTRY');
-  const registry = normalizeRegistry(registryArg);
-  const removed = await removeCredential(registry);
+  const { registry, removed } = await logoutFrom(registryArg, { signal: ctx.signal });
   ctx.stdout.write(removed ? `Removed login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
   return 0;
 };
-
-/** `https://ghcr.io/` or `ghcr.io` -> `ghcr.io`; docker.io's aliases -> `docker.io`. */
-function normalizeRegistry(value: string): string {
-  const host = value.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
-  const ref = parseReference(`${host}/x`);
-  return ref.registry;
-}

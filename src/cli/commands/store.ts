@@ -1,6 +1,6 @@
-/** Store commands: `images`, `rmi`, `prune`, `load`. */
+/** Store commands: `images`, `rmi`, `prune`, `load`, over the library's store functions. */
+import { images as listImages, load as loadImages, prune as pruneStore, rmi as removeImages } from '../../api/store.js';
 import { parseReference } from '../../reference/index.js';
-import type { ImageSummary } from '../../store/store.js';
 import { flag, list, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';
 import { formatBytes } from '../progress.js';
@@ -40,8 +40,7 @@ export const images: Command = async (args, ctx) => {
   }
   const format = str(p, 'format') ?? 'table';
   if (format !== 'table' && format !== 'json') throw usageError(`invalid --format ${format}`, 'use table or json');
-  const store = await ctx.store();
-  const summaries: ImageSummary[] = await store.list({ signal: ctx.signal });
+  const summaries = await listImages({ session: ctx.session, signal: ctx.signal });
   if (format === 'json') {
     ctx.stdout.write(`${JSON.stringify(summaries, null, 2)}\n`);
     return 0;
@@ -68,9 +67,8 @@ export const rmi: Command = async (args, ctx) => {
     return 0;
   }
   if (p.positionals.length === 0) throw usageError('gantry rmi needs an image name or digest', 'run gantry rmi NAME');
-  const store = await ctx.store();
   for (const target of p.positionals) {
-    const removed = await store.remove(target, { signal: ctx.signal });
+    const removed = await removeImages(target, { session: ctx.session, signal: ctx.signal });
     for (const r of removed) ctx.stdout.write(`Untagged: ${r.name ?? r.descriptor.digest}\n`);
   }
   return 0;
@@ -91,12 +89,12 @@ export const prune: Command = async (args, ctx) => {
     return 0;
   }
   if (p.positionals.length > 0) throw usageError('gantry prune takes no arguments', 'run gantry prune');
-  const store = await ctx.store();
-  const cache = flag(p, 'build-cache') ? await store.clearBuildCache({ signal: ctx.signal }) : { bytes: 0 };
-  const { blobs, bytes } = await store.prune({ signal: ctx.signal });
-  ctx.stdout.write(
-    `Deleted ${blobs} blob${blobs === 1 ? '' : 's'}\nTotal reclaimed space: ${formatBytes(bytes + cache.bytes)}\n`,
-  );
+  const { blobs, bytes } = await pruneStore({
+    session: ctx.session,
+    signal: ctx.signal,
+    buildCache: flag(p, 'build-cache'),
+  });
+  ctx.stdout.write(`Deleted ${blobs} blob${blobs === 1 ? '' : 's'}\nTotal reclaimed space: ${formatBytes(bytes)}\n`);
   return 0;
 };
 
@@ -119,8 +117,7 @@ export const load: Command = async (args, ctx) => {
   if (!source || p.positionals.length > (str(p, 'input') ? 0 : 1)) {
     throw usageError('gantry load takes one file or directory', 'run gantry load FILE');
   }
-  const store = await ctx.store();
-  const loaded = await store.load(source, { signal: ctx.signal, names: list(p, 'tag') });
+  const loaded = await loadImages(source, { session: ctx.session, signal: ctx.signal, tags: list(p, 'tag') });
   for (const item of loaded) {
     if (item.names.length === 0) ctx.stdout.write(`Loaded image: ${item.descriptor.digest}\n`);
     for (const name of item.names) ctx.stdout.write(`Loaded image: ${name}\n`);
