@@ -4,17 +4,17 @@
  * the registry accepts it, so a typo never replaces a working login.
  */
 
-import { parseReference } from '../reference/index.js';
 import type { StoredIn } from '../registry/auth/index.js';
 import { removeCredential, login as storeLogin } from '../registry/auth/index.js';
 import { registryError } from '../registry/errors.js';
 import { createRegistryTransport, registryBaseUrl } from '../registry/transport/index.js';
+import { callerReference } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
 
 /** `https://ghcr.io/` or `ghcr.io` -> `ghcr.io`; docker.io's aliases -> `docker.io`. */
 export function registryHostOf(value: string): string {
   const host = value.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
-  return parseReference(`${host}/x`).registry;
+  return callerReference(`${host}/x`).registry;
 }
 
 export interface LoginOptions extends CommonOptions {

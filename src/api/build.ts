@@ -18,9 +18,9 @@ import type { Image, ImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
-import { normalizeName } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress } from '../util/progress.js';
+import { callerName } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
 
 /** What every build takes, whatever the front end. */
@@ -121,10 +121,16 @@ function pickFrontEnd(options: BuildOptions): { frontend: FrontEnd; dockerfile?:
   if (options.frontend === 'directory') return { frontend: 'directory' };
   const dirOnly = DIRECTORY_ONLY.filter((k) => given(options[k]));
   let dockerfile = options.dockerfile;
-  if (
-    dockerfile === undefined &&
-    (options.frontend === 'dockerfile' || (dirOnly.length === 0 && existsSync(join(options.context, 'Dockerfile'))))
-  )
+  const hasDockerfile = dockerfile === undefined && existsSync(join(options.context, 'Dockerfile'));
+  // A command for a context that has a Dockerfile is a mistake, not a reason to skip the Dockerfile.
+  const command = (['cmd', 'entrypoint'] as const).find((k) => given(options[k]));
+  if (hasDockerfile && command !== undefined && options.frontend === undefined) {
+    throw usage(
+      `--${command} is for directory builds, and ${options.context} has a Dockerfile`,
+      `set ${command.toUpperCase()} in the Dockerfile instead`,
+    );
+  }
+  if (dockerfile === undefined && (options.frontend === 'dockerfile' || (dirOnly.length === 0 && hasDockerfile)))
     dockerfile = join(options.context, 'Dockerfile');
   if (dockerfile !== undefined && dirOnly.length > 0) {
     throw usage(`--${dirOnly[0]} is for directory builds, not Dockerfile builds`, 'set it in the Dockerfile instead');
@@ -134,14 +140,14 @@ function pickFrontEnd(options: BuildOptions): { frontend: FrontEnd; dockerfile?:
 
 /** Where the image goes: file outputs, registry names, and whether the store keeps it. */
 function plan(options: BuildOptions) {
-  const names = (options.tags ?? []).map(normalizeName);
+  const names = (options.tags ?? []).map(callerName);
   const all = (options.outputs ?? []).map((o) => (typeof o === 'string' ? parseOutput(o) : o));
   const outputs = all.filter((o) => o.type !== 'registry');
   // push and type=registry push to the tags (or the output's own name).
   const pushTo = new Set<string>();
   for (const o of all) {
     if (o.type !== 'registry') continue;
-    if (o.name) pushTo.add(normalizeName(o.name));
+    if (o.name) pushTo.add(callerName(o.name));
     else for (const n of names) pushTo.add(n);
   }
   if (options.push) for (const n of names) pushTo.add(n);

@@ -9,9 +9,10 @@ import { GantryError } from '../errors.js';
 import type { Image, ImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { ImageConfig } from '../oci/types.js';
-import { formatReference, parseReference, type Reference } from '../reference/index.js';
+import { formatReference, type Reference } from '../reference/index.js';
+import { callerLocation, callerReference } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
-import { isIndex, locationsFor, type PlatformOption, pickPlatform, platformOf, toLocation } from './transfer.js';
+import { isIndex, locationsFor, type PlatformOption, pickPlatform, platformOf } from './transfer.js';
 
 function usage(message: string, suggestion: string): GantryError {
   return new GantryError('USAGE', message, { phase: 'usage', suggestion });
@@ -42,7 +43,7 @@ async function withImage<T>(
   options: CommonOptions,
   fn: (src: OpenedImage) => Promise<T>,
 ): Promise<T> {
-  const loc = toLocation(image);
+  const loc = callerLocation(image);
   const lc = await locationsFor(sessionOf(options), options.progress, loc);
   const src = await openImage(loc, lc, options.signal ? { signal: options.signal } : {});
   try {
@@ -120,7 +121,7 @@ export function imageConfig(image: string | ImageLocation, options: CommonOption
 
 /** The digest of an image's manifest (or index); for a registry image a HEAD request is enough. */
 export async function digest(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
-  const loc = toLocation(image);
+  const loc = callerLocation(image);
   if (loc.kind === 'registry' && options.platform === undefined) {
     const client = await sessionOf(options).client(options.progress);
     const desc = await client.headManifest(loc.ref, options.signal ? { signal: options.signal } : {});
@@ -134,7 +135,7 @@ export async function digest(image: string | ImageLocation, options: CommonOptio
 }
 
 function repositoryRef(input: string | Reference): Reference {
-  const ref = typeof input === 'string' ? parseReference(input, { defaultTag: '' }) : input;
+  const ref = callerReference(input, { defaultTag: '' });
   if (ref.tag !== undefined || ref.digest !== undefined) {
     throw usage(
       `${typeof input === 'string' ? input : formatReference(ref)} names an image, not a repository`,
@@ -162,7 +163,7 @@ export async function catalog(registry: string, options: CommonOptions = {}): Pr
 
 /** Deletes a manifest from a registry (a tag is resolved to its digest first); returns the reference. */
 export async function deleteImage(reference: string | Reference, options: CommonOptions = {}): Promise<string> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const ref = callerReference(reference);
   const client = await sessionOf(options).client(options.progress);
   await client.deleteManifest(ref, options.signal ? { signal: options.signal } : {});
   return formatReference(ref);

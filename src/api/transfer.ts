@@ -5,22 +5,16 @@
  * `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME]`, `store:NAME`.
  */
 
-import {
-  describeLocation,
-  type ImageLocation,
-  type LocationContext,
-  openImage,
-  parseImageLocation,
-  writeImage,
-} from '../engine/source.js';
+import { describeLocation, type ImageLocation, type LocationContext, openImage, writeImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
 import type { Image, ImageIndex } from '../oci/image.js';
 import { resolvePlatform } from '../oci/partial.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Platform } from '../oci/types.js';
-import { formatReference, parseReference, type Reference } from '../reference/index.js';
+import { formatReference, type Reference } from '../reference/index.js';
 import { pullToLayout } from '../registry/ops/pull.js';
 import type { ProgressSink } from '../util/progress.js';
+import { callerLocation, callerReference } from './input.js';
 import { type CommonOptions, type Session, sessionOf } from './session.js';
 
 export interface PlatformOption {
@@ -74,10 +68,6 @@ export async function locationsFor(
   };
 }
 
-export function toLocation(value: string | ImageLocation): ImageLocation {
-  return typeof value === 'string' ? parseImageLocation(value) : value;
-}
-
 async function transfer(
   source: ImageLocation,
   destination: ImageLocation,
@@ -106,11 +96,11 @@ export function push(
   options: CommonOptions & PlatformOption = {},
 ): Promise<Transferred> {
   const src: ImageLocation = /^(oci|oci-archive|docker-archive|store):/.test(source)
-    ? parseImageLocation(source)
+    ? callerLocation(source)
     : { kind: 'store', name: source };
   const dest: ImageLocation = destination
-    ? parseImageLocation(destination)
-    : { kind: 'registry', ref: parseReference(source) };
+    ? callerLocation(destination)
+    : { kind: 'registry', ref: callerReference(source) };
   return transfer(src, dest, options);
 }
 
@@ -120,7 +110,7 @@ export function copy(
   destination: string | ImageLocation,
   options: CommonOptions & PlatformOption = {},
 ): Promise<Transferred> {
-  return transfer(toLocation(source), toLocation(destination), options);
+  return transfer(callerLocation(source), callerLocation(destination), options);
 }
 
 export interface PullOptions extends CommonOptions, PlatformOption {
@@ -140,7 +130,7 @@ export interface Pulled {
  * registry are tried in order first; a mirror that fails or lacks the image is passed over.
  */
 export async function pull(reference: string | Reference, options: PullOptions = {}): Promise<Pulled> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const ref = callerReference(reference);
   const platform = platformOf(options.platform);
   const all = options.allPlatforms === true;
   if (all && platform) {

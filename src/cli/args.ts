@@ -1,5 +1,7 @@
 /** Argument parsing on top of node:util parseArgs, with errors that say what to do. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+// The Dockerfile parser's typo finder; dockerfile/ imports nothing of ours, so it stays there.
+import { closest } from '../dockerfile/flags.js';
 import { usageError } from './context.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -15,8 +17,25 @@ export function parse(command: string, args: readonly string[], options: OptionS
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
     const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
-    throw usageError(`gantry ${command}: ${message.replace(/\. To specify.*$/, '')}`, `run gantry ${command} --help`);
+    const near = nearestOption(message, options);
+    throw usageError(
+      `gantry ${command}: ${message.replace(/\. To specify.*$/, '')}`,
+      near ? `did you mean ${near}?` : `run gantry ${command} --help`,
+    );
   }
+}
+
+/** For `Unknown option '--tagg'`, the option meant (`--tag`), if it is a plausible typo. */
+function nearestOption(message: string, options: OptionSpec): string | undefined {
+  const m = /^Unknown option '(--?)([^'=]+)/.exec(message);
+  if (!m) return undefined;
+  if (m[1] === '--') {
+    const near = closest(m[2] as string, Object.keys(options));
+    return near === undefined ? undefined : `--${near}`;
+  }
+  const shorts = Object.values(options).flatMap((o) => (o.short ? [o.short] : []));
+  const near = closest(m[2] as string, shorts);
+  return near === undefined ? undefined : `-${near}`;
 }
 
 export function str(p: Parsed, key: string): string | undefined {

@@ -3,6 +3,7 @@
  * errors into one line and an exit code (0 ok, 1 failure, 2 usage, 130 interrupted).
  */
 import { readFileSync } from 'node:fs';
+import { closest } from '../dockerfile/flags.js';
 import { GantryError } from '../errors.js';
 import { type Command, type CommandContext, type GlobalFlags, usageError } from './context.js';
 import { parseProgressMode } from './progress.js';
@@ -50,6 +51,17 @@ type RegistryVerb = 'push' | 'pull' | 'copy' | 'inspect' | 'digest' | 'tags' | '
 async function registryCommand(name: RegistryVerb, helpName: string = name): Promise<CommandModule> {
   const m = await import('./commands/registry.js');
   return { run: m[name], help: m[`${helpName}Help` as `${Exclude<RegistryVerb, 'del'> | 'delete'}Help`] };
+}
+
+/** The command called `name`; an unknown name is a usage error that names the likely one. */
+function commandNamed(name: string) {
+  const entry = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (entry) return entry;
+  const near = closest(name, Object.keys(commands));
+  throw usageError(
+    `unknown command ${JSON.stringify(name)}`,
+    near ? `did you mean gantry ${near}? (gantry --help lists the commands)` : 'run gantry --help to see the commands',
+  );
 }
 
 async function readStdin(): Promise<string> {
@@ -250,7 +262,7 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
     const [name, ...args] = rest;
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const topic = name === 'help' ? args[0] : undefined;
-      const cmd = topic === undefined ? undefined : commands[topic];
+      const cmd = topic === undefined ? undefined : commandNamed(topic);
       stdout.write(cmd ? (await cmd.load()).help : mainHelp());
       return name === undefined ? 2 : 0;
     }
@@ -258,8 +270,7 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
       stdout.write(`gantry ${version()}\n`);
       return 0;
     }
-    const entry = commands[name];
-    if (!entry) throw usageError(`unknown command ${JSON.stringify(name)}`, 'run gantry --help to see the commands');
+    const entry = commandNamed(name);
     const command = await entry.load();
     const signal =
       flags.timeoutMs === undefined

@@ -305,7 +305,8 @@ test('bad input: one line, non-zero exit, nothing written', async () => {
     const dest = join(tmp, 'out.tar');
     const cases: { args: string[]; code: number; message: RegExp }[] = [
       { args: ['build', join(tmp, 'missing')], code: 1, message: /build context .* is not a directory/ },
-      { args: ['build', example, '-t', 'Bad/Name'], code: 1, message: /must be lowercase/ },
+      // A bad -t is a usage error like any bad flag value (issue 9: it exited 1).
+      { args: ['build', example, '-t', 'Bad/Name'], code: 2, message: /must be lowercase/ },
       {
         args: ['build', example, '--from', 'nope:1', '-o', `type=oci,dest=${dest}`],
         code: 1,

@@ -42,7 +42,8 @@ Directory options:
       --metadata-file FILE write build metadata (JSON) to FILE
       --progress MODE      auto, tty, plain, json or quiet
 
-Without -t or --output the image is stored under its digest, which is printed.
+Prints NAME@DIGEST for every name the image was given (stored or pushed); without -t or
+--output the image is stored under its digest, which is printed.
 `;
 
 export const build: Command = async (args, ctx) => {
@@ -132,9 +133,12 @@ export const build: Command = async (args, ctx) => {
       expose: list(p, 'expose'),
     });
     renderer.close();
-    if (outcome.names.length === 0 && outcome.outputs.length === 0 && outcome.pushed.length === 0) {
-      ctx.stdout.write(`${outcome.digest}\n`);
-    }
+    // What scripts capture, as ko and crane print it: every name the image got, with its digest;
+    // an unnamed image only its digest; file outputs alone print nothing.
+    const named = new Map<string, string>(outcome.stored ? outcome.names.map((n) => [n, outcome.digest]) : []);
+    for (const p of outcome.pushed) named.set(p.name, p.digest);
+    for (const [name, digest] of named) ctx.stdout.write(`${name}@${digest}\n`);
+    if (named.size === 0 && outcome.outputs.length === 0) ctx.stdout.write(`${outcome.digest}\n`);
     return 0;
   } finally {
     renderer.close();
