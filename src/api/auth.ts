@@ -52,7 +52,10 @@ export async function login(registry: string, options: LoginOptions): Promise<Lo
 }
 
 /** Removes the stored credential of a registry; `removed` is false when there was none. */
-export async function logout(registry: string, options: Pick<CommonOptions, 'signal'> = {}) {
+export async function logout(
+  registry: string,
+  options: Pick<CommonOptions, 'signal'> = {},
+): Promise<{ readonly registry: string; readonly removed: boolean }> {
   const host = registryHostOf(registry);
   const removed = await removeCredential(host, options.signal ? { signal: options.signal } : {});
   return { registry: host, removed };

@@ -64,8 +64,11 @@ async function narrowed(
 }
 
 /** A summary of an image (or index): digest, media type, platform, config, layers. */
-export function inspect(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
-  return withImage(image, options, async (src): Promise<ImageInspection> => {
+export function inspect(
+  image: string | ImageLocation,
+  options: CommonOptions & PlatformOption = {},
+): Promise<ImageInspection> {
+  return withImage(image, options, async (src) => {
     const o = options.signal ? { signal: options.signal } : {};
     const item = await narrowed(src.item, options, false);
     const head = {
@@ -103,16 +106,22 @@ export function inspect(image: string | ImageLocation, options: CommonOptions & 
 }
 
 /** The manifest (or index) bytes as stored. */
-export function rawManifest(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
-  return withImage(image, options, async (src): Promise<Buffer> => {
+export function rawManifest(
+  image: string | ImageLocation,
+  options: CommonOptions & PlatformOption = {},
+): Promise<Buffer> {
+  return withImage(image, options, async (src) => {
     const item = await narrowed(src.item, options, false);
     return item.rawManifest(options.signal ? { signal: options.signal } : {});
   });
 }
 
 /** The image config (of this machine's platform, or `platform`, for an index). */
-export function imageConfig(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
-  return withImage(image, options, async (src): Promise<ImageConfig> => {
+export function imageConfig(
+  image: string | ImageLocation,
+  options: CommonOptions & PlatformOption = {},
+): Promise<ImageConfig> {
+  return withImage(image, options, async (src) => {
     const item = await narrowed(src.item, options, isIndex(src.item));
     if (isIndex(item)) throw usage('an index has no config', 'pick a platform with --platform');
     return item.configFile(options.signal ? { signal: options.signal } : {});
@@ -120,7 +129,10 @@ export function imageConfig(image: string | ImageLocation, options: CommonOption
 }
 
 /** The digest of an image's manifest (or index); for a registry image a HEAD request is enough. */
-export async function digest(image: string | ImageLocation, options: CommonOptions & PlatformOption = {}) {
+export async function digest(
+  image: string | ImageLocation,
+  options: CommonOptions & PlatformOption = {},
+): Promise<string> {
   const loc = callerLocation(image);
   if (loc.kind === 'registry' && options.platform === undefined) {
     const client = await sessionOf(options).client(options.progress);
