@@ -44,7 +44,10 @@ export interface SessionOptions {
 /** A store and a registry client shared by several calls (the CLI makes one per command). */
 export interface Session {
   store(): Promise<Store>;
-  /** The registry client; the progress sink of the first call is the one it reports to. */
+  /**
+   * The registry client. Its progress events go to the sink of the latest call that gave one, so
+   * calls made one after another on a session each see their own transfers.
+   */
   client(progress?: ProgressSink): Promise<RegistryClient>;
   /** Mirrors of a registry from registries.toml, tried in order before it for pulls. */
   mirrors(registry: string): Promise<readonly string[]>;
@@ -65,6 +68,7 @@ export function createSession(options: SessionOptions = {}): Session {
   let store: Promise<Store> | undefined;
   let setup: Promise<{ transport: TransportOptions; config: RegistriesConfig }> | undefined;
   let client: Promise<RegistryClient> | undefined;
+  let sink: ProgressSink | undefined;
   const settings = () => {
     setup ??= (async () => {
       const config = await loadRegistriesConfig(registry.configFile ? { path: registry.configFile } : {});
@@ -95,11 +99,12 @@ export function createSession(options: SessionOptions = {}): Session {
       return store;
     },
     client: (progress) => {
+      if (progress) sink = progress;
       client ??= settings().then(
         ({ transport }) =>
           new RegistryClient({
             transport,
-            ...(progress ? { progress } : {}),
+            progress: (event) => sink?.(event),
             ...(registry.chunkSize !== undefined ? { chunkSize: registry.chunkSize } : {}),
           }),
       );

@@ -146,6 +146,11 @@ test('build({ push }) pushes to the tags and leaves the store alone; copy and in
       assert.equal((await skopeoInspect(`docker://${ref}`, { tlsVerify: false })).Digest, outcome.digest);
       const copied = await copy(ref, `oci:${join(tmp, 'layout')}:v1`, { session });
       assert.equal(copied.digest, outcome.digest);
+      // A later call on the same session gets the registry's progress events of its own transfer.
+      const events: string[] = [];
+      const pulled = await pull(ref, { session, progress: (e) => events.push(e.type) });
+      assert.equal(pulled.digest, outcome.digest);
+      assert.ok(events.includes('start'), `pull saw no progress events: ${events.join(',')}`);
       const seen = await inspect(`oci:${join(tmp, 'layout')}:v1`, { session });
       assert.equal(seen.Digest, outcome.digest);
       assert.equal(seen.Layers?.length, 1);
