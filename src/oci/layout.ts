@@ -58,8 +58,15 @@ class DigestingStream extends Transform {
   }
 }
 
+/**
+ * Told which blobs an operation is about to rely on, before it checks that they are present: the
+ * store leases them so that a concurrent prune keeps them (see store/leases.ts).
+ */
+export type BlobRetainer = (digests: readonly Digest[], options: IoOptions) => Promise<void>;
+
 export class OciLayout implements BlobSource {
   readonly dir: string;
+  #retainer: BlobRetainer | undefined;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -99,6 +106,25 @@ export class OciLayout implements BlobSource {
   blobPath(digest: Digest): string {
     const { algorithm, hex } = parseDigest(digest);
     return join(this.dir, 'blobs', algorithm, hex);
+  }
+
+  /** Sets who is told about the blobs an operation reuses (the store's leases). */
+  setRetainer(retainer: BlobRetainer | undefined): void {
+    this.#retainer = retainer;
+  }
+
+  /** Holds `digests` for the running operation (a no-op without a retainer). */
+  async retain(digests: readonly Digest[], options: IoOptions = {}): Promise<void> {
+    if (this.#retainer && digests.length > 0) await this.#retainer(digests, options);
+  }
+
+  /**
+   * Whether a blob the caller wants to reuse is present, holding it first: once this says true, a
+   * concurrent prune keeps the blob for the operation.
+   */
+  async reuse(digest: Digest, options: IoOptions = {}): Promise<boolean> {
+    await this.retain([digest], options);
+    return this.hasBlob(digest);
   }
 
   /** Where blob writes are staged before the rename. */
@@ -157,7 +183,8 @@ export class OciLayout implements BlobSource {
     }
   }
 
-  async #commit(tmp: string, digest: Digest, size: number): Promise<void> {
+  async #commit(tmp: string, digest: Digest, size: number, options: IoOptions): Promise<void> {
+    await this.retain([digest], options);
     if (await this.#present(digest, size)) {
       await rm(tmp, { force: true });
       return;
@@ -184,6 +211,7 @@ export class OciLayout implements BlobSource {
     throwIfAborted(options.signal);
     if (expected.digest !== undefined) {
       parseDigest(expected.digest);
+      await this.retain([expected.digest], options);
       if (await this.#present(expected.digest, expected.size)) {
         source.destroy();
         const size = expected.size ?? (await stat(this.blobPath(expected.digest))).size;
@@ -217,7 +245,7 @@ export class OciLayout implements BlobSource {
         }
       }
       await fsyncFile(tmp);
-      await this.#commit(tmp, result.digest, result.size);
+      await this.#commit(tmp, result.digest, result.size, options);
       return result;
     } catch (err) {
       await fh.close().catch(() => {});
@@ -231,6 +259,7 @@ export class OciLayout implements BlobSource {
     const digester = createDigester('sha256');
     digester.update(data);
     const result = { digest: digester.digest(), size: data.byteLength };
+    await this.retain([result.digest], options);
     if (await this.#present(result.digest, result.size)) return result;
     const tmp = await this.#tempFile();
     try {
@@ -241,7 +270,7 @@ export class OciLayout implements BlobSource {
       } finally {
         await fh.close();
       }
-      await this.#commit(tmp, result.digest, result.size);
+      await this.#commit(tmp, result.digest, result.size, options);
       return result;
     } catch (err) {
       await rm(tmp, { force: true });
@@ -299,14 +328,14 @@ async function writeImage(layout: OciLayout, image: Image, options: IoOptions): 
       const layer = layers[next++]!;
       throwIfAborted(options.signal);
       const digest = await layer.digest(options);
-      if (await layout.hasBlob(digest)) continue;
+      if (await layout.reuse(digest, options)) continue;
       const size = await layer.size(options);
       await layout.writeBlob(await layer.compressed(options), { digest, size }, options);
     }
   };
   await Promise.all(Array.from({ length: Math.min(LAYER_CONCURRENCY, layers.length) }, worker));
   const configName = await image.configName(options);
-  if (!(await layout.hasBlob(configName))) {
+  if (!(await layout.reuse(configName, options))) {
     const config = await image.rawConfigFile(options);
     await layout.writeBlob(bufferStream(config), { digest: configName, size: config.byteLength }, options);
   }
@@ -326,7 +355,7 @@ async function writeManifest(
   digest: Digest,
   options: IoOptions,
 ): Promise<Descriptor> {
-  if (!(await layout.hasBlob(digest))) {
+  if (!(await layout.reuse(digest, options))) {
     await layout.writeBlob(bufferStream(raw), { digest, size: raw.byteLength }, options);
   }
   return { mediaType, digest, size: raw.byteLength };
@@ -339,7 +368,8 @@ function bufferStream(data: Buffer): Readable {
 async function writeIndexTree(layout: OciLayout, index: ImageIndex, options: IoOptions): Promise<Descriptor> {
   for (const child of (await index.indexManifest(options)).manifests) {
     throwIfAborted(options.signal);
-    if (await layout.hasBlob(child.digest)) continue;
+    // A child already present is walked too: its blobs are held, and any that went missing are
+    // written again (checks of present blobs are a stat each).
     if (isIndexMediaType(child.mediaType)) {
       await writeIndexTree(layout, await index.imageIndex(child.digest, options), options);
     } else if (isManifestMediaType(child.mediaType)) {

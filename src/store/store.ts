@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -34,7 +34,9 @@ import type { Descriptor, Digest, Index } from '../oci/types.js';
 import { MediaType } from '../oci/types.js';
 import { formatReference, parseReference } from '../reference/index.js';
 import { BuildCache } from './cache.js';
-import { withFileLock } from './lock.js';
+import { sweepDeadLeftovers } from './cleanup.js';
+import { currentLease, type Lease, liveLeases, withLease } from './leases.js';
+import { type LockOptions, withFileLock } from './lock.js';
 
 export { REF_NAME_ANNOTATION };
 
@@ -82,15 +84,6 @@ export function normalizeName(name: string): string {
   return formatReference(parseReference(name));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class Store {
   readonly dir: string;
   readonly layout: OciLayout;
@@ -98,6 +91,10 @@ export class Store {
   private constructor(dir: string, layout: OciLayout) {
     this.dir = dir;
     this.layout = layout;
+    // Blobs the layout's writers find and reuse are held by the running operation's lease.
+    layout.setRetainer(async (digests, options) => {
+      await currentLease(dir)?.hold(digests, options);
+    });
   }
 
   static async open(options: StoreOptions = {}): Promise<Store> {
@@ -118,16 +115,37 @@ export class Store {
     return join(this.dir, 'leases');
   }
 
-  /** Runs `fn` with a lease: `prune` keeps every blob written since the lease began. */
-  async lease<T>(fn: () => Promise<T>): Promise<T> {
-    await mkdir(this.#leaseDir, { recursive: true });
-    const path = join(this.#leaseDir, `${process.pid}-${randomBytes(4).toString('hex')}`);
-    await writeFile(path, String(Date.now()));
-    try {
-      return await fn();
-    } finally {
-      await rm(path, { force: true });
-    }
+  /**
+   * Runs `fn` with a lease: `prune` keeps every blob written since the lease began and every blob
+   * the operation holds (what the layout's writers reuse is held for them; others call `hold`).
+   */
+  async lease<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
+    return withLease(this.dir, this.#leaseDir, this.#lockPath, fn);
+  }
+
+  /** Holds `digests` for the running lease (a no-op outside one): a prune from now on keeps them. */
+  async hold(digests: readonly Digest[], options: IoOptions = {}): Promise<void> {
+    await currentLease(this.dir)?.hold(digests, options);
+  }
+
+  /**
+   * Runs `fn` under the store's lock, after removing what dead gantry processes left (temp files,
+   * partial blobs, their leases).
+   */
+  async #locked<T>(fn: () => Promise<T>, options: LockOptions): Promise<T> {
+    return withFileLock(
+      this.#lockPath,
+      async () => {
+        await sweepDeadLeftovers(this.dir);
+        return fn();
+      },
+      options,
+    );
+  }
+
+  /** Removes what dead gantry processes left in the store; returns the paths removed. */
+  async sweep(options: IoOptions = {}): Promise<readonly string[]> {
+    return withFileLock(this.#lockPath, async () => (await sweepDeadLeftovers(this.dir)).removed, options);
   }
 
   /** Every entry of index.json, in order. */
@@ -140,15 +158,11 @@ export class Store {
   }
 
   async #updateIndex(edit: (manifests: Descriptor[]) => Descriptor[], options: IoOptions): Promise<void> {
-    await withFileLock(
-      this.#lockPath,
-      async () => {
-        const index = await this.layout.readIndex(options);
-        const next: Index = { ...index, schemaVersion: 2, manifests: edit([...index.manifests]) };
-        await this.layout.writeIndex(next, options);
-      },
-      options,
-    );
+    await this.#locked(async () => {
+      const index = await this.layout.readIndex(options);
+      const next: Index = { ...index, schemaVersion: 2, manifests: edit([...index.manifests]) };
+      await this.layout.writeIndex(next, options);
+    }, options);
   }
 
   /**
@@ -364,50 +378,43 @@ export class Store {
    * the oldest live lease are kept: another process may be about to name them.
    */
   async prune(options: IoOptions = {}): Promise<PruneResult> {
-    return withFileLock(
-      this.#lockPath,
-      async () => {
-        const keep = new Set<Digest>();
-        const mark = async (desc: Descriptor): Promise<void> => {
-          if (keep.has(desc.digest)) return;
-          keep.add(desc.digest);
-          if (!(await this.layout.hasBlob(desc.digest))) return;
-          if (isIndexMediaType(desc.mediaType)) {
-            for (const child of parseIndex(await this.layout.readBlob(desc, options)).manifests) await mark(child);
-          } else if (isManifestMediaType(desc.mediaType)) {
-            const manifest = parseManifest(await this.layout.readBlob(desc, options));
-            keep.add(manifest.config.digest);
-            for (const layer of manifest.layers) keep.add(layer.digest);
-          }
-        };
-        for (const entry of await this.entries(options)) await mark(entry.descriptor);
-        // The build cache keeps its layers until it is cleared.
-        for (const digest of await new BuildCache(this).referencedBlobs()) keep.add(digest);
-        const since = await this.#oldestLiveLease();
-        let blobs = 0;
-        let bytes = 0;
-        const blobRoot = join(this.dir, 'blobs');
-        for (const algorithm of await readdir(blobRoot).catch(() => [] as string[])) {
-          if (algorithm.startsWith('.')) continue;
-          for (const hex of await readdir(join(blobRoot, algorithm)).catch(() => [] as string[])) {
-            const digest = `${algorithm}:${hex}`;
-            if (keep.has(digest) || !isDigest(digest)) continue;
-            const path = join(blobRoot, algorithm, hex);
-            const st = await stat(path).catch(() => undefined);
-            if (!st || (since !== undefined && st.mtimeMs >= since)) continue;
-            await rm(path, { force: true });
-            blobs += 1;
-            bytes += st.size;
-          }
+    return this.#locked(async () => {
+      const keep = new Set<Digest>();
+      const mark = async (desc: Descriptor): Promise<void> => {
+        if (keep.has(desc.digest)) return;
+        keep.add(desc.digest);
+        if (!(await this.layout.hasBlob(desc.digest))) return;
+        if (isIndexMediaType(desc.mediaType)) {
+          for (const child of parseIndex(await this.layout.readBlob(desc, options)).manifests) await mark(child);
+        } else if (isManifestMediaType(desc.mediaType)) {
+          const manifest = parseManifest(await this.layout.readBlob(desc, options));
+          keep.add(manifest.config.digest);
+          for (const layer of manifest.layers) keep.add(layer.digest);
         }
-        for (const name of await readdir(this.#ingestDir).catch(() => [] as string[])) {
-          const pid = Number.parseInt(name, 10);
-          if (!pidAlive(pid)) await rm(join(this.#ingestDir, name), { force: true });
+      };
+      for (const entry of await this.entries(options)) await mark(entry.descriptor);
+      // The build cache keeps its layers until it is cleared.
+      for (const digest of await new BuildCache(this).referencedBlobs()) keep.add(digest);
+      const { since, held } = await liveLeases(this.#leaseDir);
+      for (const digest of held) keep.add(digest);
+      let blobs = 0;
+      let bytes = 0;
+      const blobRoot = join(this.dir, 'blobs');
+      for (const algorithm of await readdir(blobRoot).catch(() => [] as string[])) {
+        if (algorithm.startsWith('.')) continue;
+        for (const hex of await readdir(join(blobRoot, algorithm)).catch(() => [] as string[])) {
+          const digest = `${algorithm}:${hex}`;
+          if (keep.has(digest) || !isDigest(digest)) continue;
+          const path = join(blobRoot, algorithm, hex);
+          const st = await stat(path).catch(() => undefined);
+          if (!st || (since !== undefined && st.mtimeMs >= since)) continue;
+          await rm(path, { force: true });
+          blobs += 1;
+          bytes += st.size;
         }
-        return { blobs, bytes };
-      },
-      options,
-    );
+      }
+      return { blobs, bytes };
+    }, options);
   }
 
   /**
@@ -416,44 +423,23 @@ export class Store {
    * Layer blobs it kept alive are freed by the next `prune`.
    */
   async clearBuildCache(options: IoOptions = {}): Promise<{ bytes: number }> {
-    return withFileLock(
-      this.#lockPath,
-      async () => {
-        if ((await this.#oldestLiveLease()) !== undefined) {
-          throw new GantryError('STORE_BUSY', 'another gantry command is using the store', {
-            phase: 'store',
-            suggestion: 'wait for running builds to finish, then prune the build cache',
-          });
-        }
-        const cache = join(this.dir, 'cache');
-        const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
-        for (const line of mounts.split('\n')) {
-          const target = line.split(' ')[1]?.replace(/\\040/g, ' ');
-          if (target?.startsWith(`${cache}/`)) await umount(target);
-        }
-        const bytes = await du(cache);
-        await rm(cache, { recursive: true, force: true });
-        return { bytes };
-      },
-      options,
-    );
-  }
-
-  async #oldestLiveLease(): Promise<number | undefined> {
-    let oldest: number | undefined;
-    for (const name of await readdir(this.#leaseDir).catch(() => [] as string[])) {
-      const path = join(this.#leaseDir, name);
-      const pid = Number.parseInt(name, 10);
-      if (!pidAlive(pid)) {
-        await rm(path, { force: true });
-        continue;
+    return this.#locked(async () => {
+      if ((await liveLeases(this.#leaseDir)).since !== undefined) {
+        throw new GantryError('STORE_BUSY', 'another gantry command is using the store', {
+          phase: 'store',
+          suggestion: 'wait for running builds to finish, then prune the build cache',
+        });
       }
-      const started = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      // A lease being written has no time yet: keep everything to be safe.
-      const t = Number.isNaN(started) ? 0 : started - 1000;
-      if (oldest === undefined || t < oldest) oldest = t;
-    }
-    return oldest;
+      const cache = join(this.dir, 'cache');
+      const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+      for (const line of mounts.split('\n')) {
+        const target = line.split(' ')[1]?.replace(/\\040/g, ' ');
+        if (target?.startsWith(`${cache}/`)) await umount(target);
+      }
+      const bytes = await du(cache);
+      await rm(cache, { recursive: true, force: true });
+      return { bytes };
+    }, options);
   }
 }
 

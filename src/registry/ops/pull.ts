@@ -1,9 +1,11 @@
 /**
  * Pulling from a registry into an OCI image layout (the store is one): the reference is resolved
  * (an index to one platform, or kept whole with `allPlatforms`), blobs stream into the layout
- * verified against their digests, at most `client.concurrency` at once, skipped when present;
- * manifests are written after everything they refer to, so a manifest in the layout always has
- * its blobs. The layout's index.json is left alone: the caller names what was pulled.
+ * verified against their digests, at most `client.concurrency` at once, skipped when present
+ * (but held for the operation: see the store's leases); manifests are written after everything
+ * they refer to and checked whole, so a manifest in the layout always has its blobs, and pulling
+ * an image whose blobs went missing fetches them again. The layout's index.json is left alone:
+ * the caller names what was pulled.
  */
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
@@ -16,7 +18,7 @@ import type { Reference } from '../../reference/index.js';
 import type { RegistryClient } from '../client/client.js';
 import { formatRepo, type Repo } from '../client/types.js';
 import { bytesStream } from '../client/upload.js';
-import { type RemoteImage, RemoteIndex, remoteImage, remoteSource } from '../remote.js';
+import { RemoteImage, RemoteIndex, remoteImage, remoteSource } from '../remote.js';
 import { BlobProgress, isImageIndex, limiter, shortDigest, TaskGroup } from './common.js';
 
 export interface PullOptions extends IoOptions {
@@ -61,6 +63,7 @@ class Puller {
       desc.size,
     );
     try {
+      // Held by the image's retain() before this check, so a concurrent prune keeps it.
       if (await this.#layout.hasBlob(desc.digest)) {
         progress.done('exists', true);
         return;
@@ -83,6 +86,22 @@ class Puller {
     await this.#layout.writeBlob(bytesStream(raw), { digest: desc.digest, size: desc.size }, this.#o);
   }
 
+  /** Fails unless every blob in `blobs` is in the layout: a pull reports success only when whole. */
+  async #verifyPresent(owner: Descriptor, blobs: readonly Descriptor[]): Promise<void> {
+    for (const d of blobs) {
+      if (await this.#layout.hasBlob(d.digest)) continue;
+      throw new GantryError('BLOB_MISSING', `${owner.digest} names blob ${d.digest}, which is not in the store`, {
+        phase: 'pull',
+        suggestion: 'something removed it while the pull ran; pull again',
+      });
+    }
+  }
+
+  /**
+   * Every blob of the image, whether present or not: each is held for the operation first (so a
+   * concurrent prune keeps what is reused), missing ones are fetched (a store that lost a blob is
+   * repaired by pulling again), and the manifest goes in last, once all are there.
+   */
   async image(image: Image): Promise<Descriptor> {
     const o = this.#o;
     const desc: Descriptor = {
@@ -90,21 +109,41 @@ class Puller {
       digest: await image.digest(o),
       size: await image.size(o),
     };
-    if (await this.#layout.hasBlob(desc.digest)) return desc;
+    const manifest = await image.manifest(o);
+    const blobs = [...manifest.layers, manifest.config];
+    await this.#layout.retain([desc.digest, ...blobs.map((d) => d.digest)], o);
     const source = remoteSource(image);
     if (source === undefined) {
-      throw new GantryError('NOT_REMOTE', `image ${desc.digest} is not a registry image`, {
-        phase: 'pull',
-        suggestion: 'this is a bug in gantry: pull takes images from remoteImage',
+      // Only a registry image can fill in what is missing.
+      await this.#verifyPresent(desc, blobs).catch(() => {
+        throw new GantryError('NOT_REMOTE', `image ${desc.digest} is not a registry image`, {
+          phase: 'pull',
+          suggestion: 'this is a bug in gantry: pull takes images from remoteImage',
+        });
       });
+      await this.#manifestBytes(await image.rawManifest(o), desc);
+      return desc;
     }
-    const manifest = await image.manifest(o);
     await this.#group.all([
       ...manifest.layers.map((d) => this.#blob(source, d, 'layer')),
       this.#blob(source, manifest.config, 'config'),
     ]);
+    await this.#verifyPresent(desc, blobs);
     await this.#manifestBytes(await image.rawManifest(o), desc);
     return desc;
+  }
+
+  /** A child of `index`: read from the layout when its manifest is there, else from the registry. */
+  async #child(index: ImageIndex, source: Repo, child: Descriptor): Promise<Image | ImageIndex> {
+    const o = this.#o;
+    const isIndex = isIndexMediaType(child.mediaType);
+    if (await this.#layout.reuse(child.digest, o)) {
+      const bytes = await this.#layout.readBlob(child, o);
+      return isIndex
+        ? new RemoteIndex(this.#client, source, bytes, child)
+        : new RemoteImage(this.#client, source, bytes, child);
+    }
+    return isIndex ? index.imageIndex(child.digest, o) : index.image(child.digest, o);
   }
 
   async index(index: ImageIndex): Promise<Descriptor> {
@@ -114,22 +153,29 @@ class Puller {
       digest: await index.digest(o),
       size: await index.size(o),
     };
-    if (await this.#layout.hasBlob(desc.digest)) return desc;
+    await this.#layout.retain([desc.digest], o);
+    const source = remoteSource(index);
     const children = (await index.indexManifest(o)).manifests;
     await this.#group.all(
       children.map(async (child) => {
-        if (await this.#layout.hasBlob(child.digest)) return;
-        if (isIndexMediaType(child.mediaType)) await this.index(await index.imageIndex(child.digest, o));
-        else if (isManifestMediaType(child.mediaType)) await this.image(await index.image(child.digest, o));
-        else {
+        if (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType)) {
           throw new GantryError(
             'UNSUPPORTED_MEDIA_TYPE',
             `index ${desc.digest} has a child of unsupported media type ${child.mediaType}`,
             { phase: 'pull', suggestion: 'only image manifests and indexes can be pulled' },
           );
         }
+        const item =
+          source === undefined
+            ? await (isIndexMediaType(child.mediaType)
+                ? index.imageIndex(child.digest, o)
+                : index.image(child.digest, o))
+            : await this.#child(index, source, child);
+        if (isImageIndex(item)) await this.index(item);
+        else await this.image(item);
       }),
     );
+    await this.#verifyPresent(desc, children);
     await this.#manifestBytes(await index.rawManifest(o), desc);
     return desc;
   }
