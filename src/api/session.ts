@@ -29,6 +29,11 @@ export interface RegistryOptions {
   readonly password?: string | (() => Promise<string | undefined>);
   /** Upload blobs in chunks of this many bytes (default: one request, chunks after a 413). */
   readonly chunkSize?: number;
+  /**
+   * Give up a transfer attempt that receives no byte for this long (ms), then retry or resume it
+   * (as `--idle-timeout`); default 60 s, 0 never.
+   */
+  readonly idleTimeoutMs?: number;
   /** The registries.toml to read; default `$GANTRY_CONFIG`, else `~/.config/gantry/registries.toml`. */
   readonly configFile?: string;
 }
@@ -87,6 +92,7 @@ export function createSession(options: SessionOptions = {}): Session {
         keychain,
         hostSettings,
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(registry.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: registry.idleTimeoutMs }),
       };
       return { transport, config };
     })();

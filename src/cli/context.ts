@@ -21,6 +21,8 @@ export interface GlobalFlags {
   readonly plainHttp: boolean;
   /** The command's overall deadline, in ms. */
   readonly timeoutMs?: number;
+  /** Abort a transfer attempt that receives no byte for this long, then retry or resume it. */
+  readonly idleTimeoutMs?: number;
   readonly username?: string;
   /** Read the password from stdin (with --username). */
   readonly passwordStdin: boolean;

@@ -97,6 +97,8 @@ Global options:
   --plain-http       talk plain HTTP to registries
   --chunk-size SIZE  upload blobs in chunks of SIZE (e.g. 5M); default: one request, chunks on 413
   --timeout DURATION overall deadline of the command, e.g. 10m (default none; $GANTRY_TIMEOUT)
+  --idle-timeout DURATION  retry or resume a transfer that receives nothing for this long
+                     (default 60s; 0 never; $GANTRY_IDLE_TIMEOUT)
   -u, --username U   registry user (with --password-stdin)
   --password-stdin   read the registry password from stdin
   --debug            print stack traces
@@ -133,6 +135,7 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
   let insecure = false;
   let plainHttp = false;
   let timeout: string | undefined;
+  let idleTimeout: string | undefined;
   let username: string | undefined;
   let passwordStdin = false;
   let chunkSize: string | undefined;
@@ -167,6 +170,11 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
       chunkSize = cs;
       continue;
     }
+    const it = valued('idle-timeout');
+    if (it !== undefined) {
+      idleTimeout = it;
+      continue;
+    }
     const t = valued('timeout');
     if (t !== undefined) {
       timeout = t;
@@ -192,6 +200,8 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
   const envProgress = process.env.GANTRY_PROGRESS ?? process.env.BUILDKIT_PROGRESS;
   const timeoutValue = timeout ?? process.env.GANTRY_TIMEOUT;
   const timeoutMs = timeoutValue === undefined ? undefined : parseDuration(timeoutValue, '--timeout');
+  const idleValue = idleTimeout ?? process.env.GANTRY_IDLE_TIMEOUT;
+  const idleTimeoutMs = idleValue === undefined ? undefined : parseDuration(idleValue, '--idle-timeout');
   return {
     flags: {
       ...(store ? { store } : {}),
@@ -200,6 +210,7 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
       insecure,
       plainHttp,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
       ...(username === undefined ? {} : { username }),
       passwordStdin,
       ...(chunkSize === undefined ? {} : { chunkSize: parseSize(chunkSize, '--chunk-size') }),
@@ -256,6 +267,7 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
   }
   let debug = argv.includes('--debug');
   let timeoutMs: number | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
   try {
     const { flags, rest } = splitGlobalFlags(argv);
     debug = flags.debug;
@@ -272,11 +284,21 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
     }
     const entry = commandNamed(name);
     const command = await entry.load();
-    const signal =
-      flags.timeoutMs === undefined
-        ? controller.signal
-        : AbortSignal.any([controller.signal, AbortSignal.timeout(flags.timeoutMs)]);
     let password: Promise<string | undefined> | undefined;
+    // The deadline is a timer this function owns until the command ends: AbortSignal.timeout()
+    // combined by AbortSignal.any() is held only weakly and could be collected before it fired,
+    // leaving --timeout without effect (issue 8 item 4).
+    const deadline = new AbortController();
+    const onInterrupt = () => deadline.abort(controller.signal.reason);
+    controller.signal.addEventListener('abort', onInterrupt, { once: true });
+    if (flags.timeoutMs !== undefined) {
+      const ms = flags.timeoutMs;
+      deadlineTimer = setTimeout(
+        () => deadline.abort(new DOMException(`the deadline of ${ms} ms passed`, 'TimeoutError')),
+        ms,
+      );
+    }
+    const signal = flags.timeoutMs === undefined ? controller.signal : deadline.signal;
     const readPassword = () => {
       password ??= flags.passwordStdin ? readStdin() : Promise.resolve(undefined);
       return password;
@@ -290,6 +312,7 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
         ...(flags.username === undefined ? {} : { username: flags.username }),
         password: readPassword,
         ...(flags.chunkSize === undefined ? {} : { chunkSize: flags.chunkSize }),
+        ...(flags.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: flags.idleTimeoutMs }),
       },
       signal,
     });
@@ -318,6 +341,7 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
     if (debug && err instanceof Error && err.stack) stderr.write(`${err.stack}\n`);
     return GantryError.is(err) && err.phase === 'usage' ? 2 : 1;
   } finally {
+    if (deadlineTimer) clearTimeout(deadlineTimer);
     if (isMain) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

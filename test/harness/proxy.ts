@@ -2,8 +2,9 @@
  * Test harness: a fault-injecting HTTP proxy on loopback, placed in front of a plain-HTTP
  * registry. Clients talk to the proxy's host:port as if it were the registry; the proxy forwards
  * every request (Host header unchanged, so the registry's Location URLs name the proxy) unless a
- * rule says otherwise: cut a response body after n bytes, answer with a status (429 with
- * Retry-After, a burst of 503s), refuse large request bodies with 413 as a size-limited front end
+ * rule says otherwise: cut a response body after n bytes, stall it after n bytes (the connection
+ * stays open, nothing more is sent), answer with a status (429 with Retry-After, a burst of 503s,
+ * a 500 for every nth request), refuse large request bodies with 413 as a size-limited front end
  * would, or wait before forwarding. It counts requests and body bytes per rule and per path, so a
  * test can assert, say, that a cross-repository mount moved no blob bytes. Loopback only, with
  * bounded logs; it is a fixture for faults, never a mock of the client under test.
@@ -24,6 +25,8 @@ import { GantryError } from '../../src/errors.js';
 
 export type FaultAction =
   | { readonly kind: 'dropAfterBytes'; readonly bytes: number; readonly times: number }
+  | { readonly kind: 'stallAfterBytes'; readonly bytes: number; readonly times: number }
+  | { readonly kind: 'statusEvery'; readonly status: number; readonly every: number; readonly times: number }
   | {
       readonly kind: 'status';
       readonly status: number;
@@ -37,6 +40,22 @@ export type FaultAction =
 /** Forward the response head and `bytes` bytes of its body, then close the connection; `times` responses. */
 export function dropAfterBytes(bytes: number, times = 1): FaultAction {
   return { kind: 'dropAfterBytes', bytes, times };
+}
+
+/**
+ * Forward the response head and `bytes` bytes of its body, then send nothing more while keeping
+ * the connection open (a stalled server or middlebox), until the client gives up; `times` responses.
+ */
+export function stallAfterBytes(bytes: number, times = 1): FaultAction {
+  return { kind: 'stallAfterBytes', bytes, times };
+}
+
+/**
+ * Answer every `every`th matching request (the `every`th, the 2*`every`th, ...) with `code`
+ * without asking the registry; the others pass. `times` faults at most.
+ */
+export function statusEvery(code: number, every: number, times = Number.POSITIVE_INFINITY): FaultAction {
+  return { kind: 'statusEvery', status: code, every, times };
 }
 
 /**
@@ -238,6 +257,8 @@ interface RuleState {
   readonly rule: FaultRule;
   readonly name: string;
   remaining: number;
+  /** Requests matched so far (for statusEvery). */
+  seen: number;
 }
 
 // Connection-level headers are the proxy's own business on each side (RFC 9110 7.6.1).
@@ -318,6 +339,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       rule,
       name: rule.name ?? `${rule.method ?? '*'} ${rule.path.source}`,
       remaining: rule.action.times,
+      seen: 0,
     }));
   };
   setRules(options.rules ?? []);
@@ -375,6 +397,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       respond(res, ex, action.status, action.headers, action.body ?? errorBody(action.status));
       return;
     }
+    if (action?.kind === 'statusEvery' && ++state!.seen % action.every === 0) {
+      state!.remaining--;
+      ex.fault('statusEvery');
+      // Whatever the client still sends is read and dropped, so the 500 reaches it.
+      req.resume();
+      respond(res, ex, action.status, {}, errorBody(action.status));
+      return;
+    }
     const limit = action?.kind === 'rejectLargeBodies' ? action.limit : undefined;
     if (limit !== undefined && Number(req.headers['content-length'] ?? -1) > limit) {
       // Refused before reading the body (and before 100 Continue); Node discards what still arrives.
@@ -388,6 +418,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       state!.remaining--;
       ex.fault('dropAfterBytes');
     }
+    let stall = action?.kind === 'stallAfterBytes' && req.method !== 'HEAD' ? action.bytes : undefined;
+    if (stall !== undefined) {
+      state!.remaining--;
+      ex.fault('stallAfterBytes');
+    }
 
     const up = request({
       host: upstream.hostname,
@@ -400,8 +435,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
     up.on('timeout', () => up.destroy(new Error(`registry did not answer ${req.method} ${target} in time`)));
     let rejected = false;
+    let frozen = false;
     up.on('error', (err) => {
-      if (rejected) return;
+      if (rejected || frozen) return;
       if (!res.headersSent)
         respond(res, ex, 502, {}, JSON.stringify({ errors: [{ code: 'UNKNOWN', message: err.message }] }));
       else res.destroy();
@@ -435,7 +471,25 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         cut();
         return;
       }
+      // Stop reading upstream and keep the client's connection open with nothing more to read.
+      const freeze = () => {
+        frozen = true;
+        upRes.destroy();
+      };
+      if (stall === 0) {
+        res.flushHeaders();
+        freeze();
+        return;
+      }
       upRes.on('data', (chunk: Buffer) => {
+        if (stall !== undefined && sent + chunk.length > stall) {
+          const part = chunk.subarray(0, stall - sent);
+          sent += part.length;
+          ex.sentDown(part.length);
+          res.write(part);
+          freeze();
+          return;
+        }
         if (drop !== undefined && sent + chunk.length > drop) {
           const part = chunk.subarray(0, drop - sent);
           sent += part.length;
@@ -452,6 +506,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         }
       });
       upRes.on('end', () => {
+        if (stall !== undefined && sent <= stall) {
+          state!.remaining++;
+          ex.unfault();
+          stall = undefined;
+        }
         if (drop !== undefined && sent <= drop) {
           // The body was too short to cut: this response does not use up one of the rule's times.
           state!.remaining++;
@@ -460,7 +519,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         }
         res.end();
       });
-      upRes.on('error', () => res.destroy());
+      upRes.on('error', () => {
+        if (!frozen) res.destroy();
+      });
     });
 
     if (expectContinue) res.writeContinue();

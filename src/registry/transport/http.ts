@@ -1,8 +1,9 @@
 /**
  * The bottom of the transport stack: one HTTP(S) exchange over node:http/https. Owns keep-alive
  * agents (one per host and TLS settings), TLS options from HostSettings, streamed request bodies,
- * redirects for GET/HEAD (credentials never cross to another origin), the connect timeout, abort
- * and the mapping of socket/TLS failures to TransportError.
+ * redirects for GET/HEAD (credentials never cross to another origin), the connect timeout, the
+ * idle timeout (a response that stops sending), abort and the mapping of socket/TLS failures to
+ * TransportError.
  */
 import { createHash } from 'node:crypto';
 import { type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -20,6 +21,8 @@ export interface HttpTransportOptions {
   readonly connectTimeoutMs?: number;
   /** Redirects followed at most; default 10. */
   readonly maxRedirects?: number;
+  /** Default of HttpRequest.idleTimeoutMs; default 60 s. */
+  readonly idleTimeoutMs?: number;
 }
 
 export type HttpTransport = RoundTripper & {
@@ -28,6 +31,13 @@ export type HttpTransport = RoundTripper & {
 };
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+/** No byte for this long: the attempt is given up (containerd and regctl use 30 s to minutes). */
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+const IDLE_TIMEOUT = 'IDLE_TIMEOUT';
+
+function idleError(ms: number): Error {
+  return Object.assign(new Error(`no data for ${ms / 1000}s`), { code: IDLE_TIMEOUT });
+}
 const DEFAULT_MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** Bodies larger than this are dropped (socket closed) rather than drained by discard(). */
@@ -119,6 +129,12 @@ export function transportError(err: unknown, url: URL, connected: boolean): Gant
   if (code === TLS_HANDSHAKE_TIMEOUT) {
     return new TransportError('CONNECTION_FAILED', 'timeout', host, `TLS handshake with ${host} timed out`, {
       suggestion: `if ${host} serves plain HTTP, use --plain-http or set http = true for ${host} in registries.toml`,
+      cause: err,
+    });
+  }
+  if (code === IDLE_TIMEOUT) {
+    return new TransportError('CONNECTION_FAILED', 'timeout', host, `${host} stalled: ${detail}`, {
+      suggestion: 'gantry retries or resumes a stalled transfer; raise --idle-timeout for a slow link',
       cause: err,
     });
   }
@@ -217,6 +233,8 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
   const staleFailures = new WeakSet<object>();
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+  const idleFor = (request: HttpRequest): number =>
+    request.idleTimeoutMs ?? options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
   async function agentFor(url: URL): Promise<HttpAgent> {
     const settings = (await options.hostSettings?.(url.host)) ?? {};
@@ -299,11 +317,21 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       let connected = false;
       let bodyError: unknown;
       let timer: NodeJS.Timeout | undefined;
+      let headTimer: NodeJS.Timeout | undefined;
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       const req = send(url, { method: request.method, headers: outHeaders, agent });
+      // A request without a body waits for the head at most the idle timeout once it is sent (with
+      // a body, the server may rightly take its time to commit what it received).
+      const idleMs = idleFor(request);
+      if (resendable && idleMs > 0) {
+        req.once('finish', () => {
+          if (!settled) headTimer = setTimeout(() => req.destroy(idleError(idleMs)), idleMs);
+        });
+      }
 
       const fail = (err: unknown): void => {
         if (timer) clearTimeout(timer);
+        if (headTimer) clearTimeout(headTimer);
         signal?.removeEventListener('abort', onAbort);
         if (settled) return;
         settled = true;
@@ -351,6 +379,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       req.on('error', fail);
       req.on('response', (res) => {
         if (timer) clearTimeout(timer);
+        if (headTimer) clearTimeout(headTimer);
         connected = true;
         if (settled) {
           res.destroy();
@@ -390,8 +419,25 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       body.destroy(signal?.aborted ? new AbortedError({ cause: signal.reason }) : transportError(err, url, true));
     };
     res.on('error', fail);
+    // A body that stops arriving for the idle timeout fails as a dropped connection would, so a
+    // resuming reader (blob GET) carries on with Range. A consumer that is not reading (backpressure
+    // pauses res) is no stall of the server.
+    const idleMs = idleFor(request);
+    let idle: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (idle) clearTimeout(idle);
+      idle = idleMs > 0 && !res.complete && !body.destroyed ? setTimeout(onIdle, idleMs) : undefined;
+    };
+    const onIdle = (): void => {
+      if (res.isPaused() || body.writableNeedDrain) arm();
+      else fail(idleError(idleMs));
+    };
+    res.on('data', arm);
+    res.once('end', () => clearTimeout(idle));
+    arm();
     res.pipe(body);
     body.on('close', () => {
+      clearTimeout(idle);
       if (!res.complete) {
         res.destroy();
         req.destroy();

@@ -26,6 +26,8 @@ export interface TransportOptions {
   readonly http?: RoundTripper;
   /** Connect timeout of the default HTTP layer; default 30 s. */
   readonly connectTimeoutMs?: number;
+  /** Idle timeout of every request (see HttpRequest.idleTimeoutMs); default the HTTP layer's. */
+  readonly idleTimeoutMs?: number;
 }
 
 let cachedUserAgent: string | undefined;
@@ -78,7 +80,12 @@ function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortS
   return list.length === 0 ? undefined : AbortSignal.any(list);
 }
 
-function withDefaults(inner: RoundTripper, userAgent: string, signal: AbortSignal | undefined): RoundTripper {
+function withDefaults(
+  inner: RoundTripper,
+  userAgent: string,
+  signal: AbortSignal | undefined,
+  idleTimeoutMs: number | undefined,
+): RoundTripper {
   return (request) => {
     const hasAgent = Object.keys(request.headers ?? {}).some((k) => k.toLowerCase() === 'user-agent');
     const merged = combine(signal, request.signal);
@@ -86,6 +93,7 @@ function withDefaults(inner: RoundTripper, userAgent: string, signal: AbortSigna
       ...request,
       headers: hasAgent ? { ...request.headers } : { 'user-agent': userAgent, ...request.headers },
       ...(merged ? { signal: merged } : {}),
+      ...(idleTimeoutMs !== undefined && request.idleTimeoutMs === undefined ? { idleTimeoutMs } : {}),
     };
     return inner(out);
   };
@@ -95,7 +103,7 @@ function withDefaults(inner: RoundTripper, userAgent: string, signal: AbortSigna
 export function createRegistryTransport(registry: string, options: TransportOptions): RoundTripper {
   const userAgent = options.userAgent ?? defaultUserAgent();
   const retrying = withRetry(httpFor(options), options.retry);
-  const tokenTransport = withDefaults(retrying, userAgent, options.signal);
+  const tokenTransport = withDefaults(retrying, userAgent, options.signal, options.idleTimeoutMs);
   const authed = withAuth(retrying, {
     registry,
     host: registryHost(registry),
@@ -103,7 +111,7 @@ export function createRegistryTransport(registry: string, options: TransportOpti
     tokenTransport,
     userAgent,
   });
-  return withDefaults(authed, userAgent, options.signal);
+  return withDefaults(authed, userAgent, options.signal, options.idleTimeoutMs);
 }
 
 function isLoopback(hostname: string): boolean {

@@ -30,6 +30,12 @@ export interface HttpRequest {
    * connect timeout; the scheme probe uses it to stop waiting on a server that never answers TLS.
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * Abort the attempt when no byte of the response (its head, for a request without a body, and
+   * its body) arrives for this long; the retry layer or a resuming reader carries on. 0: never.
+   * Default the HTTP layer's (60 s).
+   */
+  readonly idleTimeoutMs?: number;
   /** Whether redirects are followed (default true for GET/HEAD, false otherwise). */
   readonly followRedirects?: boolean;
 }
