@@ -3,7 +3,9 @@
  * layers in order (whiteouts applied by extraction). The tar form is a merge of the layer tars
  * that never touches the disk: a first pass over the headers decides which entry of which layer
  * is visible in the final filesystem, a second pass streams exactly those, layer by layer, so
- * owners, modes, mtimes and device nodes are kept even when not running as root.
+ * owners, modes, mtimes and device nodes are kept even when not running as root. Both forms apply
+ * the same path rules: what extraction refuses (`..`, absolute names, hardlinks out of the tree)
+ * the tar refuses too, and names under symlinks are written where they resolve (confine.ts).
  */
 import { posix } from 'node:path';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
@@ -12,6 +14,7 @@ import { extractLayer } from '../extract.js';
 import { readTar } from '../tar/reader.js';
 import type { TarEntry, TarInput } from '../tar/types.js';
 import { tarStream } from '../tar/writer.js';
+import { ConfinedTree, safeParts } from './confine.js';
 import { writeDirectoryOutput, writeFileOutput } from './output.js';
 
 export interface RootfsOptions extends IoOptions {
@@ -45,6 +48,9 @@ async function headersOf(layer: Layer, options: IoOptions): Promise<HeaderInfo[]
   const out: HeaderInfo[] = [];
   for await (const { entry } of readTar(await layer.uncompressed(options), options)) {
     throwIfAborted(options.signal);
+    // Refused before anything is written, as extraction refuses it.
+    safeParts(entry.path);
+    if (entry.type === 'hardlink') safeParts(entry.linkname ?? '', 'hardlink target');
     out.push({
       path: entry.path,
       type: entry.type,
@@ -139,17 +145,19 @@ async function* mergedEntries(
   plans: Map<number, Emit>[],
   options: IoOptions,
 ): AsyncGenerator<TarInput> {
+  const tree = new ConfinedTree();
   for (const [i, layer] of layers.entries()) {
     const plan = plans[i] as Map<number, Emit>;
     let j = 0;
     for await (const { entry, body } of readTar(await layer.uncompressed(options), options)) {
       const emit = plan.get(j++);
       if (emit === undefined) continue;
-      const out: TarEntry = {
+      const out = tree.place({
         ...entry,
         path: emit.path,
         ...(emit.linkname === undefined ? {} : { linkname: emit.linkname }),
-      };
+      });
+      if (out === undefined) continue;
       yield entry.type === 'file' ? { entry: out, body: () => body } : { entry: out };
     }
   }
