@@ -11,8 +11,11 @@ import { decodePax } from './pax.js';
 import type { TarEntry, TarEntryType } from './types.js';
 
 const CHUNK = 64 * 1024;
-/** PAX and GNU long-name bodies are held in memory; anything bigger than this is not metadata. */
-const MAX_META = 8 * 1024 * 1024;
+/**
+ * PAX and GNU long-name bodies are held in memory; anything bigger than this is refused, as Go's
+ * archive/tar (and so containerd) refuses special headers over 1 MiB.
+ */
+export const MAX_META = 1024 * 1024;
 
 function truncated(): InvalidContentError {
   return new InvalidContentError('TAR_TRUNCATED', 'tar stream ended in the middle of an entry', {
@@ -28,11 +31,16 @@ function unsupported(what: string): InvalidContentError {
   });
 }
 
-/** Exact-size and bounded reads over an async iterator of chunks, buffering at most one chunk. */
+/**
+ * Exact-size and bounded reads over an async iterator of chunks. Chunks are kept in a list and
+ * joined once per read, so an n-byte read costs O(n) whatever the chunk size (joining on every
+ * chunk made large PAX headers cost quadratic CPU: issue 8 item 11).
+ */
 class ByteSource {
   readonly #it: AsyncIterator<unknown>;
   readonly #signal: AbortSignal | undefined;
-  #head: Buffer = Buffer.alloc(0);
+  readonly #chunks: Buffer[] = [];
+  #length = 0;
   #ended = false;
 
   constructor(source: Readable, signal: AbortSignal | undefined) {
@@ -51,29 +59,56 @@ class ByteSource {
     const value = next.value;
     // Sources may yield strings or plain Uint8Arrays (web streams); the parser needs Buffers.
     const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array | string);
-    this.#head = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk]);
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#length += chunk.length;
+    }
     return true;
+  }
+
+  /** Takes `n` buffered bytes (n <= #length): a view when one chunk holds them, else one copy. */
+  #take(n: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    if (first.length >= n) {
+      this.#length -= n;
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.#chunks[0] as Buffer;
+      if (c.length <= left) {
+        parts.push(c);
+        this.#chunks.shift();
+        left -= c.length;
+      } else {
+        parts.push(c.subarray(0, left));
+        this.#chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.#length -= n;
+    return Buffer.concat(parts, n);
   }
 
   /** Exactly n bytes; null at a clean end of stream; throws when the stream ends part-way. */
   async readExact(n: number): Promise<Buffer | null> {
-    while (this.#head.length < n) {
+    while (this.#length < n) {
       if (!(await this.#fill())) {
-        if (this.#head.length === 0) return null;
+        if (this.#length === 0) return null;
         throw truncated();
       }
     }
-    const out = this.#head.subarray(0, n);
-    this.#head = this.#head.subarray(n);
-    return out;
+    return n === 0 ? Buffer.alloc(0) : this.#take(n);
   }
 
   /** Between 1 and max bytes, without copying; null at end of stream. */
   async readSome(max: number): Promise<Buffer | null> {
-    if (this.#head.length === 0 && !(await this.#fill())) return null;
-    const out = this.#head.subarray(0, max);
-    this.#head = this.#head.subarray(out.length);
-    return out;
+    while (this.#length === 0) if (!(await this.#fill())) return null;
+    const first = this.#chunks[0] as Buffer;
+    return this.#take(Math.min(max, first.length));
   }
 
   async skip(n: number): Promise<void> {
@@ -86,8 +121,12 @@ class ByteSource {
   }
 
   async drain(): Promise<void> {
-    this.#head = Buffer.alloc(0);
-    while (await this.#fill()) this.#head = Buffer.alloc(0);
+    this.#chunks.length = 0;
+    this.#length = 0;
+    while (await this.#fill()) {
+      this.#chunks.length = 0;
+      this.#length = 0;
+    }
   }
 
   async close(): Promise<void> {
@@ -318,10 +357,12 @@ async function nextHeader(source: ByteSource, assembler: EntryAssembler): Promis
   if (header === null) return null;
   if (EntryAssembler.isMeta(header)) {
     if (header.size > MAX_META) {
-      throw new InvalidContentError('TAR_HEADER_TOO_LARGE', `tar metadata header of ${header.size} bytes`, {
-        phase: 'layer',
-        suggestion: 'the archive is malformed or hostile; do not use it',
-      });
+      const kind = header.typeflag === 'x' || header.typeflag === 'g' ? 'PAX header' : 'GNU long name';
+      throw new InvalidContentError(
+        'TAR_HEADER_TOO_LARGE',
+        `tar ${kind} of ${header.size} bytes is over the limit of ${MAX_META} bytes`,
+        { phase: 'layer', suggestion: 'the archive is malformed or hostile; do not use it' },
+      );
     }
     const data = await source.readExact(padded(header.size));
     if (data === null) throw truncated();
