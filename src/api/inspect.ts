@@ -6,13 +6,13 @@
 
 import { type ImageLocation, type OpenedImage, openImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
-import type { Image, ImageIndex } from '../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { ImageConfig } from '../oci/types.js';
 import { formatReference, type Reference } from '../reference/index.js';
 import { callerLocation, callerReference } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
-import { isIndex, locationsFor, type PlatformOption, pickPlatform, platformOf } from './transfer.js';
+import { locationsFor, type PlatformOption, pickPlatform, platformOf } from './transfer.js';
 
 function usage(message: string, suggestion: string): GantryError {
   return new GantryError('USAGE', message, { phase: 'usage', suggestion });
@@ -76,7 +76,7 @@ export function inspect(
       Digest: await item.digest(o),
       MediaType: await item.mediaType(o),
     };
-    if (isIndex(item)) {
+    if (isImageIndex(item)) {
       const index = await item.indexManifest(o);
       return {
         ...head,
@@ -122,8 +122,8 @@ export function imageConfig(
   options: CommonOptions & PlatformOption = {},
 ): Promise<ImageConfig> {
   return withImage(image, options, async (src) => {
-    const item = await narrowed(src.item, options, isIndex(src.item));
-    if (isIndex(item)) throw usage('an index has no config', 'pick a platform with --platform');
+    const item = await narrowed(src.item, options, isImageIndex(src.item));
+    if (isImageIndex(item)) throw usage('an index has no config', 'pick a platform with --platform');
     return item.configFile(options.signal ? { signal: options.signal } : {});
   });
 }

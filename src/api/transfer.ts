@@ -7,7 +7,7 @@
 
 import { describeLocation, type ImageLocation, type LocationContext, openImage, writeImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
-import type { Image, ImageIndex } from '../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { resolvePlatform } from '../oci/partial.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Platform } from '../oci/types.js';
@@ -29,10 +29,6 @@ export interface Transferred {
   readonly descriptor: Descriptor;
 }
 
-export function isIndex(item: Image | ImageIndex): item is ImageIndex {
-  return 'indexManifest' in item;
-}
-
 export function platformOf(value: Platform | string | undefined): Platform | undefined {
   return typeof value === 'string' ? parsePlatform(value) : value;
 }
@@ -44,7 +40,7 @@ export async function pickPlatform(
   all: boolean,
   signal: AbortSignal | undefined,
 ): Promise<Image | ImageIndex> {
-  if (!isIndex(item) || all) return item;
+  if (!isImageIndex(item) || all) return item;
   return resolvePlatform(item, platform ?? hostPlatform(), signal ? { signal } : {});
 }
 

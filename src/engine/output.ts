@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { GantryError, type IoOptions } from '../errors.js';
 import { exportRootfs, writeDockerArchive, writeOciArchive } from '../layer/archive/index.js';
-import type { Image, ImageIndex } from '../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 
 export type OutputSpec =
@@ -66,10 +66,6 @@ export function parseOutput(spec: string): OutputSpec {
   }
 }
 
-function isIndex(item: Image | ImageIndex): item is ImageIndex {
-  return 'indexManifest' in item;
-}
-
 /** Writes `item` to one output. `names` are the full references the image is tagged with. */
 export async function writeOutput(
   item: Image | ImageIndex,
@@ -90,7 +86,7 @@ export async function writeOutput(
       });
       return;
     case 'docker':
-      if (isIndex(item)) {
+      if (isImageIndex(item)) {
         throw new GantryError(
           'DOCKER_ARCHIVE_NEEDS_PLATFORM',
           'a docker-archive holds one platform, and this build made several',
@@ -105,7 +101,7 @@ export async function writeOutput(
     case 'local':
     case 'tar': {
       const format = spec.type === 'local' ? 'dir' : 'tar';
-      if (!isIndex(item)) {
+      if (!isImageIndex(item)) {
         await exportRootfs(item, spec.dest, { ...options, format });
         return;
       }

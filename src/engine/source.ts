@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { GantryError, type IoOptions } from '../errors.js';
 import { loadArchive, writeDockerArchive, writeOciArchive } from '../layer/archive/index.js';
 import { extractLayer } from '../layer/extract.js';
-import type { Image, ImageIndex } from '../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { OciLayout, writeToLayout } from '../oci/layout.js';
 import { isIndexMediaType } from '../oci/parse.js';
 import type { Descriptor } from '../oci/types.js';
@@ -261,7 +261,7 @@ export async function writeImage(
       await writeOciArchive([{ item, names: [], ...(loc.tag ? { refName: loc.tag } : {}) }], loc.path, options);
       return descriptorOf(item, options);
     case 'docker-archive': {
-      if ('indexManifest' in item) {
+      if (isImageIndex(item)) {
         throw new GantryError(
           'DOCKER_ARCHIVE_NEEDS_PLATFORM',
           'a docker-archive holds one platform, and this is a multi-platform index',

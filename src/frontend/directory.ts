@@ -9,7 +9,7 @@ import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/conf
 import { GantryError, type IoOptions } from '../errors.js';
 import type { LayerInfo } from '../layer/layer.js';
 import { walkDirectory } from '../layer/walk.js';
-import type { Image, ImageIndex } from '../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { newImage, newIndex } from '../oci/mutate.js';
 import { resolvePlatform } from '../oci/partial.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
@@ -36,10 +36,6 @@ export interface BuildResult {
   readonly layer: LayerInfo;
 }
 
-function isIndex(item: Image | ImageIndex): item is ImageIndex {
-  return 'indexManifest' in item;
-}
-
 async function basesFor(options: DirectoryBuildOptions): Promise<{ platform: Platform; base?: Image }[]> {
   const from = options.from ?? 'scratch';
   if (from === 'scratch') {
@@ -47,7 +43,7 @@ async function basesFor(options: DirectoryBuildOptions): Promise<{ platform: Pla
   }
   const entry = await options.store.resolve(from, options);
   const base = await options.store.openDescriptor(entry.descriptor, options);
-  if (isIndex(base)) {
+  if (isImageIndex(base)) {
     const wanted = options.platforms ?? [hostPlatform()];
     const out: { platform: Platform; base: Image }[] = [];
     for (const platform of wanted) out.push({ platform, base: await resolvePlatform(base, platform, options) });

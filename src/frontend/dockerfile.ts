@@ -72,7 +72,7 @@ import {
   writeEntries,
 } from '../engine/solver/steps.js';
 import { GantryError, type IoOptions } from '../errors.js';
-import type { Image, ImageIndex, Layer } from '../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex, type Layer } from '../oci/image.js';
 import { defaultCreated, newImage, newIndex } from '../oci/mutate.js';
 import { resolvePlatform } from '../oci/partial.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
@@ -143,10 +143,6 @@ class Semaphore {
 
 function fail(code: string, message: string, suggestion: string): GantryError {
   return new GantryError(code, message, { phase: 'build', suggestion });
-}
-
-function isIndex(item: Image | ImageIndex): item is ImageIndex {
-  return 'indexManifest' in item;
 }
 
 function platformArgs(prefix: 'BUILD' | 'TARGET', p: Platform): [string, string][] {
@@ -361,7 +357,7 @@ class PlatformBuild {
       }
       item = await remoteImage(await this.#o.client(), parseReference(name), o);
     }
-    if (isIndex(item)) return resolvePlatform(item, platform, o);
+    if (isImageIndex(item)) return resolvePlatform(item, platform, o);
     return item;
   }
 

@@ -47,6 +47,14 @@ export interface ImageIndex {
   imageIndex(digest: Digest, options?: IoOptions): Promise<ImageIndex>;
 }
 
+/**
+ * Whether `item` is an index rather than a single-platform image: the one guard for it (an index
+ * has `indexManifest`). Media types are told apart by isIndexMediaType/isManifestMediaType.
+ */
+export function isImageIndex(item: Image | ImageIndex): item is ImageIndex {
+  return typeof (item as Partial<ImageIndex>).indexManifest === 'function';
+}
+
 /** Something that can open a blob by descriptor: a store, an OCI layout, a registry, a tarball. */
 export interface BlobSource {
   /** Opens the blob; the stream is verified against `desc.digest` and `desc.size`. */

@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { createDigester, type Digester, parseDigest, VerifyingStream } from './digest.js';
-import type { BlobSource, Image, ImageIndex } from './image.js';
+import { type BlobSource, type Image, type ImageIndex, isImageIndex } from './image.js';
 import { isIndexMediaType, isManifestMediaType, parseIndex } from './parse.js';
 import { imageFromManifest, indexFromManifest } from './partial.js';
 import { bindAbort, readBounded, rethrowAborted } from './stream.js';
@@ -312,10 +312,6 @@ async function fsyncFile(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-function isImageIndex(item: Image | ImageIndex): item is ImageIndex {
-  return typeof (item as Partial<ImageIndex>).indexManifest === 'function';
 }
 
 const LAYER_CONCURRENCY = 4;

@@ -1,13 +1,20 @@
 /** The reference module's public surface: image reference parsing, normalization and printing. */
 export { ReferenceError, type ReferencePart } from './error.js';
 export {
+  DOCKER_HUB,
+  DOCKER_HUB_API,
+  DOCKER_HUB_LEGACY,
+  type NormalizeHostOptions,
+  normalizeRegistryHost,
+  registryHost,
+} from './hosts.js';
+export {
   familiarName,
   formatReference,
   isDigestReference,
   type ParseReferenceOptions,
   parseReference,
   type Reference,
-  registryHost,
   repositoryOf,
   withDigest,
   withTag,

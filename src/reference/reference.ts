@@ -6,6 +6,7 @@
 
 import { ReferenceError } from './error.js';
 import { checkDigest, checkRegistry, checkRepository, checkTag, DIGEST_HEX_LENGTH } from './grammar.js';
+import { DOCKER_HUB, normalizeRegistryHost } from './hosts.js';
 
 export interface Reference {
   /** Host and optional port: 'docker.io', 'localhost:5000', 'ghcr.io', '[::1]:5000'. */
@@ -24,18 +25,13 @@ export interface ParseReferenceOptions {
   readonly defaultRegistry?: string;
 }
 
-const DOCKER_HUB = 'docker.io';
-/** Docker Hub's old name ("the Docker Index"); still written in configs and scripts. */
-const DOCKER_HUB_LEGACY = 'index.docker.io';
-/** docker.io is a name for clients; the registry API answers on this host. */
-const DOCKER_HUB_API = 'registry-1.docker.io';
 const OFFICIAL = 'library/';
 /** The OCI distribution spec's limit on registry + '/' + repository, which registries enforce. */
 const NAME_MAX = 255;
 const IMAGE_ID = /^[a-f0-9]{64}$/;
 
 function normalizeRegistry(registry: string): string {
-  return registry === DOCKER_HUB_LEGACY ? DOCKER_HUB : registry;
+  return normalizeRegistryHost(registry, { aliases: 'reference' });
 }
 
 /** A first path component names a registry only when it cannot be a repository component. */
@@ -175,9 +171,4 @@ export function withDigest(ref: Reference, digest: string): Reference {
 /** True when the reference pins content by digest (a tag beside it is then informational). */
 export function isDigestReference(ref: Reference): boolean {
   return ref.digest !== undefined;
-}
-
-/** The host to contact: docker.io -> 'registry-1.docker.io'. */
-export function registryHost(registry: string): string {
-  return normalizeRegistry(registry) === DOCKER_HUB ? DOCKER_HUB_API : registry;
 }

@@ -343,3 +343,15 @@ test('registryHost maps Docker Hub names to its API host and leaves others alone
   assert.equal(registryHost('localhost:5000'), 'localhost:5000');
   assert.equal(registryHost('[::1]:5000'), '[::1]:5000');
 });
+
+test('one registry-host normalizer: references keep registry-1.docker.io, settings and credentials collapse every alias', async () => {
+  const { normalizeRegistryHost } = await import('../../src/reference/index.js');
+  const { normalizeRegistry } = await import('../../src/registry/auth/hosts.js');
+  for (const hub of ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'Registry.Hub.Docker.com']) {
+    assert.equal(normalizeRegistryHost(hub), 'docker.io');
+    assert.equal(normalizeRegistry(`https://${hub}/v1/`), 'docker.io');
+  }
+  assert.equal(normalizeRegistryHost('index.docker.io', { aliases: 'reference' }), 'docker.io');
+  assert.equal(normalizeRegistryHost('registry-1.docker.io', { aliases: 'reference' }), 'registry-1.docker.io');
+  assert.equal(normalizeRegistryHost('Localhost:5000'), 'localhost:5000');
+});

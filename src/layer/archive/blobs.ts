@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { parseDigest } from '../../oci/digest.js';
-import type { Image, ImageIndex } from '../../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../../oci/image.js';
 import { isIndexMediaType, isManifestMediaType } from '../../oci/parse.js';
 import type { Descriptor, Digest } from '../../oci/types.js';
 
@@ -15,10 +15,6 @@ export interface BlobToWrite {
   readonly size: number;
   /** Bytes for small blobs, an opener for layers. */
   readonly body: Buffer | (() => Promise<Readable>);
-}
-
-export function isImageIndex(item: Image | ImageIndex): item is ImageIndex {
-  return typeof (item as Partial<ImageIndex>).indexManifest === 'function';
 }
 
 /** The descriptor that names `item` from an index. */

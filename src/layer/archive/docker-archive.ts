@@ -6,11 +6,11 @@
  */
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
-import type { Image, ImageIndex, Layer } from '../../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex, type Layer } from '../../oci/image.js';
 import { type Digest, MediaType } from '../../oci/types.js';
 import type { TarInput } from '../tar/types.js';
 import { tarStream } from '../tar/writer.js';
-import { type BlobToWrite, isImageIndex } from './blobs.js';
+import type { BlobToWrite } from './blobs.js';
 import { blobEntries, blobPathOf, bytesEntry, jsonBytes } from './entries.js';
 import { dockerTag, familiarRepository, familiarTag } from './names.js';
 import { writeFileOutput } from './output.js';

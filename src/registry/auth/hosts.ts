@@ -3,9 +3,8 @@
  * 'http://localhost:5000/v2/') or hosts; containers' auth.json adds 'host/namespace' keys. Both
  * compare by host after Docker Hub's aliases collapse to 'docker.io', as docker and podman do.
  */
+import { DOCKER_HUB, normalizeRegistryHost } from '../../reference/index.js';
 
-const DOCKER_HUB = 'docker.io';
-const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
 /** The key docker itself writes for Docker Hub, in config.json and in credential helpers. */
 export const DOCKER_HUB_SERVER_URL = 'https://index.docker.io/v1/';
 
@@ -21,10 +20,9 @@ export function splitKey(key: string): { host: string; path: string } {
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(rest);
   if (scheme) rest = rest.slice(scheme[0].length);
   const slash = rest.indexOf('/');
-  let host = (slash === -1 ? rest : rest.slice(0, slash)).toLowerCase();
+  const host = normalizeRegistryHost(slash === -1 ? rest : rest.slice(0, slash));
   // URL keys carry API paths (/v1/, /v2/), never namespaces.
   const path = scheme || slash === -1 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
-  if (DOCKER_HUB_ALIASES.has(host)) host = DOCKER_HUB;
   return { host, path };
 }
 

@@ -1,10 +1,9 @@
 /**
  * What push, pull and copy share: a limit on blobs in flight, per-blob progress events (throttled
- * by bytes, never by time), and telling images from indexes.
+ * by bytes, never by time).
  */
 import { setMaxListeners } from 'node:events';
 import type { IoOptions } from '../../errors.js';
-import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Digest } from '../../oci/types.js';
 import type { ProgressSink } from '../../util/progress.js';
 
@@ -56,10 +55,6 @@ export class TaskGroup {
       throw first;
     }
   }
-}
-
-export function isImageIndex(item: Image | ImageIndex): item is ImageIndex {
-  return typeof (item as Partial<ImageIndex>).indexManifest === 'function';
 }
 
 export function shortDigest(digest: Digest): string {

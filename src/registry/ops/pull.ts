@@ -8,7 +8,7 @@
  * the caller names what was pulled.
  */
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
-import type { Image, ImageIndex } from '../../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../../oci/image.js';
 import type { OciLayout } from '../../oci/layout.js';
 import { isIndexMediaType, isManifestMediaType } from '../../oci/parse.js';
 import { resolvePlatform } from '../../oci/partial.js';
@@ -19,7 +19,7 @@ import type { RegistryClient } from '../client/client.js';
 import { formatRepo, type Repo } from '../client/types.js';
 import { bytesStream } from '../client/upload.js';
 import { RemoteImage, RemoteIndex, remoteImage, remoteSource } from '../remote.js';
-import { BlobProgress, isImageIndex, limiter, shortDigest, TaskGroup } from './common.js';
+import { BlobProgress, limiter, shortDigest, TaskGroup } from './common.js';
 
 export interface PullOptions extends IoOptions {
   /** The platform to pick out of an index; default the host's. */
