@@ -3,8 +3,10 @@
  * caller knows another repository of the registry has it, then an upload session: one PUT for
  * small blobs, POST + one streamed PATCH + PUT for large ones, and PATCH chunks with Content-Range
  * when asked to (or when the registry or a proxy answers 413 to a large body, then with smaller
- * and smaller chunks). Upload sessions are not idempotent: a failed attempt is abandoned and a new
- * session starts, reading the blob again from `open()`. What is sent is checked against the
+ * and smaller chunks). A chunk that fails for a temporary reason is resumed where the registry
+ * says the session stands (GET on the session: its `Range`), reading the blob again from `open()`
+ * and skipping what the registry has, as regctl does. Otherwise a failed attempt is abandoned and
+ * a new session starts. What is sent is checked against the
  * descriptor on the way, so a wrong source fails here rather than at the registry.
  */
 import { PassThrough, pipeline as pipelineCb, Readable } from 'node:stream';
@@ -30,6 +32,8 @@ export const FALLBACK_CHUNK_SIZE = 4 * 1024 * 1024;
 export const MIN_FALLBACK_CHUNK_SIZE = 4 * 1024;
 /** Upload sessions tried per blob when attempts fail for temporary reasons. */
 export const MAX_UPLOAD_ATTEMPTS = 3;
+/** Resumes of a chunked upload in a row without a chunk getting through. */
+export const MAX_CHUNK_RESUMES = 5;
 const RETRY_BACKOFF_MS = 250;
 
 const OCTET = 'application/octet-stream';
@@ -136,6 +140,14 @@ class ChunkReader {
     }
   }
 
+  /** Reads and drops `n` bytes (the part of the blob the registry already has). */
+  async skip(n: number, what: string): Promise<void> {
+    if (n <= 0) return;
+    for await (const _ of this.take(n, what)) {
+      // dropped
+    }
+  }
+
   close(): void {
     void this.#it.return?.().catch(() => {});
   }
@@ -218,19 +230,64 @@ async function patch(
   return locationOf(res) ?? url;
 }
 
-async function uploadChunked(a: Attempt, source: Readable, chunkSize: number): Promise<void> {
+/**
+ * Where the registry's upload session stands: GET on it answers 204 with `Range: 0-<last byte>`
+ * and the URL to go on with. Undefined when the answer does not say.
+ */
+async function sessionStatus(a: Attempt, url: URL): Promise<{ url: URL; offset: number } | undefined> {
+  const res = await a.ep.expect(
+    a.repo.registry,
+    { method: 'GET', url, scopes: [pushScope(a.repo.repository)], signal: a.signal },
+    [204],
+    { repository: a.repo.repository, what: `blob ${a.desc.digest}` },
+  );
+  await res.discard().catch(() => {});
+  const range = /^\s*(?:bytes=)?0-(\d+)\s*$/.exec(res.headers.range ?? '');
+  if (range === null) return undefined;
+  // distribution says 0-0 for an empty session as for one byte: take it as empty (a one-byte
+  // chunk sent twice is refused, and the upload then starts over).
+  const last = Number(range[1]);
+  return { url: locationOf(res) ?? url, offset: last === 0 ? 0 : last + 1 };
+}
+
+async function uploadChunked(
+  a: Attempt,
+  first: Readable,
+  chunkSize: number,
+  reopen: () => Promise<Readable>,
+): Promise<void> {
   const what = `blob ${a.desc.digest}`;
-  const reader = new ChunkReader(source);
+  let reader = new ChunkReader(first);
+  let url = a.session.url;
+  let start = 0;
+  let resumes = 0;
   try {
-    let url = a.session.url;
-    for (let start = 0; start < a.desc.size; ) {
-      throwIfAborted(a.signal);
-      const n = Math.min(chunkSize, a.desc.size - start);
-      url = await patch(a, url, reader.take(n, what), n, { start, end: start + n - 1 });
-      start += n;
+    for (;;) {
+      try {
+        while (start < a.desc.size) {
+          throwIfAborted(a.signal);
+          const n = Math.min(chunkSize, a.desc.size - start);
+          url = await patch(a, url, reader.take(n, what), n, { start, end: start + n - 1 });
+          start += n;
+          resumes = 0;
+        }
+        await reader.end(what);
+        await finish(a, url);
+        return;
+      } catch (err) {
+        if (a.signal?.aborted || isSourceFault(err) || !isTemporary(err) || ++resumes > MAX_CHUNK_RESUMES) throw err;
+        await sleep(RETRY_BACKOFF_MS * resumes, undefined, a.signal ? { signal: a.signal } : {}).catch(() => {
+          throw new AbortedError({ cause: a.signal?.reason });
+        });
+        const status = await sessionStatus(a, url);
+        if (status === undefined || status.offset > a.desc.size) throw err;
+        reader.close();
+        reader = new ChunkReader(await reopen());
+        await reader.skip(status.offset, what);
+        url = status.url;
+        start = status.offset;
+      }
     }
-    await reader.end(what);
-    await finish(a, url);
   } finally {
     reader.close();
   }
@@ -326,22 +383,29 @@ export async function pushBlob(
       if (started === 'mounted') return 'mounted';
       session = started;
       const a: Attempt = { ep, repo, desc, session, signal };
-      const raw = await (opening ?? open());
       const onError = (err: NodeJS.ErrnoException | null): void => {
         if (err) sourceError ??= err;
       };
       // A source that checks itself against this very descriptor (a registry or layout blob read)
       // is not hashed a second time: that would double the CPU of a copy and check nothing more.
-      source = verifiesItself(raw, desc)
-        ? pipelineCb(raw, new CountingStream(options.onProgress), onError)
-        : pipelineCb(
-            raw,
-            new CountingStream(options.onProgress),
-            new VerifyingStream(desc.digest, desc.size, what),
-            onError,
-          );
+      const wrap = (raw: Readable): Readable =>
+        verifiesItself(raw, desc)
+          ? pipelineCb(raw, new CountingStream(options.onProgress), onError)
+          : pipelineCb(
+              raw,
+              new CountingStream(options.onProgress),
+              new VerifyingStream(desc.digest, desc.size, what),
+              onError,
+            );
+      source = wrap(await (opening ?? open()));
       if (chunkSize !== undefined) {
-        await uploadChunked(a, source, Math.max(chunkSize, session.minChunk, 1));
+        // A resumed chunked upload reads the blob again from its first byte (verified whole).
+        const reopen = async (): Promise<Readable> => {
+          source?.destroy();
+          source = wrap(await open());
+          return source;
+        };
+        await uploadChunked(a, source, Math.max(chunkSize, session.minChunk, 1), reopen);
       } else if (desc.size <= SMALL_BLOB_SIZE) {
         // Small enough to hold: the transport may then resend the PUT as it is (it retries PUTs).
         const bytes = await readBounded(source, SMALL_BLOB_SIZE + 1, { what, ...(signal ? { signal } : {}) });
