@@ -90,7 +90,7 @@ class Puller {
   async #verifyPresent(owner: Descriptor, blobs: readonly Descriptor[]): Promise<void> {
     for (const d of blobs) {
       if (await this.#layout.hasBlob(d.digest)) continue;
-      throw new GantryError('BLOB_MISSING', `${owner.digest} names blob ${d.digest}, which is not in the store`, {
+      throw new GantryError('BLOB_NOT_FOUND', `${owner.digest} names blob ${d.digest}, which is not in the store`, {
         phase: 'pull',
         suggestion: 'something removed it while the pull ran; pull again',
       });
