@@ -74,6 +74,10 @@ class Puller {
         callerVerifies: true,
         onProgress: (n) => progress.bytes(n),
       });
+      // An abort (--timeout, a sibling's failure) may destroy the stream while writeBlob still
+      // prepares its temp file: the error stays on the stream for writeBlob's pipeline to report
+      // rather than escape as an uncaught 'error' event.
+      stream.on('error', () => {});
       await this.#layout.writeBlob(stream, { digest: desc.digest, size: desc.size }, o);
       progress.done('pulled');
     } catch (err) {
