@@ -87,7 +87,8 @@ export type TransportFailure =
   | 'tls-plain-http'
   | 'tls'
   | 'redirect'
-  | 'protocol';
+  | 'protocol'
+  | 'proxy';
 
 /** A request that got no usable answer: refused, reset, timed out, TLS failed, redirect loop. */
 export class TransportError extends GantryError {

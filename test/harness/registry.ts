@@ -32,6 +32,8 @@ export interface StartRegistryOptions {
   readonly password?: string;
   /** Listen on this port instead of a free one (no retry on a port clash). */
   readonly port?: number;
+  /** TLS modes: more DNS names in the server certificate (e.g. a name only a test proxy resolves). */
+  readonly dnsNames?: readonly string[];
   /** token mode: serve the registry (and the token server) over TLS; default true. */
   readonly tls?: boolean;
   /**
@@ -160,7 +162,10 @@ export interface TlsMaterial {
 }
 
 /** A throwaway CA and a server certificate for 127.0.0.1 and localhost, signed by it. */
-export async function generateTls(dir: string, options: { signal?: AbortSignal } = {}): Promise<TlsMaterial> {
+export async function generateTls(
+  dir: string,
+  options: { signal?: AbortSignal; dnsNames?: readonly string[] } = {},
+): Promise<TlsMaterial> {
   await mkdir(dir, { recursive: true });
   const p = (name: string) => join(dir, name);
   const o = { signal: options.signal };
@@ -199,7 +204,7 @@ export async function generateTls(dir: string, options: { signal?: AbortSignal }
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
       // 127.0.0.2 too: a token server there plays a realm on another host under the same CA.
-      'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost',
+      `subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost${(options.dnsNames ?? []).map((n) => `,DNS:${n}`).join('')}`,
       '',
     ].join('\n'),
   );

@@ -1,9 +1,10 @@
 /**
  * The bottom of the transport stack: one HTTP(S) exchange over node:http/https. Owns keep-alive
- * agents (one per host and TLS settings), TLS options from HostSettings, streamed request bodies,
- * redirects for GET/HEAD (credentials never cross to another origin), the connect timeout, the
- * idle timeout (a response that stops sending), abort and the mapping of socket/TLS failures to
- * TransportError.
+ * agents (one per host and TLS settings), TLS options from HostSettings, forward proxies from the
+ * environment (CONNECT tunnels for https, absolute form for http; see proxy.ts), streamed request
+ * bodies, redirects for GET/HEAD (credentials never cross to another origin), the connect
+ * timeout, the idle timeout (a response that stops sending), abort and the mapping of socket/TLS
+ * failures to TransportError.
  */
 import { createHash } from 'node:crypto';
 import { type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -13,6 +14,16 @@ import { pipeline } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { AbortedError, GantryError } from '../../errors.js';
 import { TransportError } from '../errors.js';
+import {
+  type ProxySettings,
+  proxyAuthorization,
+  proxyError,
+  proxyFor,
+  proxyFromEnv,
+  TUNNEL_OPTION,
+  TunnelAgent,
+  type TunnelRequestOptions,
+} from './proxy.js';
 import type { HostSettings, HostSettingsResolver, HttpRequest, HttpResponse, RoundTripper } from './types.js';
 
 export interface HttpTransportOptions {
@@ -23,6 +34,8 @@ export interface HttpTransportOptions {
   readonly maxRedirects?: number;
   /** Default of HttpRequest.idleTimeoutMs; default 60 s. */
   readonly idleTimeoutMs?: number;
+  /** Forward proxies; default from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, ...). */
+  readonly proxy?: ProxySettings;
 }
 
 export type HttpTransport = RoundTripper & {
@@ -219,6 +232,16 @@ async function discardBody(body: Readable, contentLength: string | undefined): P
   }
 }
 
+function proxyHeaders(proxy: URL): Record<string, string> {
+  const auth = proxyAuthorization(proxy);
+  return auth ? { 'proxy-authorization': auth } : {};
+}
+
+/** The tunnel's timeout and signal ride in node's request options to TunnelAgent.createConnection. */
+function tunnelOption(tunnel: TunnelRequestOptions): Record<string, TunnelRequestOptions> {
+  return { [TUNNEL_OPTION]: tunnel };
+}
+
 interface Attempt {
   readonly res: IncomingMessage;
   readonly req: ClientRequest;
@@ -235,14 +258,25 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   const idleFor = (request: HttpRequest): number =>
     request.idleTimeoutMs ?? options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const proxies = options.proxy ?? proxyFromEnv();
 
-  async function agentFor(url: URL): Promise<HttpAgent> {
+  async function agentFor(url: URL, proxy: URL | undefined): Promise<HttpAgent> {
+    if (proxy && url.protocol === 'http:') {
+      // Absolute-form requests share the connections to the proxy, whatever their target.
+      const key = `proxy\0${proxy.href}`;
+      let agent = agents.get(key);
+      if (!agent) {
+        agent = new HttpAgent({ keepAlive: true });
+        agents.set(key, agent);
+      }
+      return agent;
+    }
     const settings = (await options.hostSettings?.(url.host)) ?? {};
-    const key = settingsKey(url.protocol, url.host, settings);
+    const key = `${settingsKey(url.protocol, url.host, settings)}${proxy ? `\0${proxy.href}` : ''}`;
     let agent = agents.get(key);
     if (agent) return agent;
     if (url.protocol === 'https:') {
-      agent = new HttpsAgent({
+      const tls = {
         keepAlive: true,
         // Extra CAs are added to the system's: a registry's own CA must not distrust the rest.
         ...(settings.ca && settings.ca.length > 0
@@ -250,7 +284,8 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
           : {}),
         ...(settings.clientCert ? { cert: settings.clientCert.cert, key: settings.clientCert.key } : {}),
         rejectUnauthorized: settings.insecure !== true,
-      });
+      };
+      agent = proxy ? new TunnelAgent(proxy, tls) : new HttpsAgent(tls);
     } else {
       agent = new HttpAgent({ keepAlive: true });
     }
@@ -294,7 +329,9 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     }
     const signal = request.signal;
     if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-    const agent = await agentFor(url);
+    // A proxy variable that cannot be used fails the request before anything is sent.
+    const proxy = proxyFor(url, proxies);
+    const agent = await agentFor(url, proxy);
     const body = withBody ? request.body : undefined;
     const outHeaders: Record<string, string> = { ...headers };
     if (body === undefined) {
@@ -319,7 +356,23 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       let timer: NodeJS.Timeout | undefined;
       let headTimer: NodeJS.Timeout | undefined;
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = send(url, { method: request.method, headers: outHeaders, agent });
+      const req =
+        proxy && url.protocol === 'http:'
+          ? httpRequest({
+              // Absolute form: the proxy reads the target from the request line.
+              host: proxy.hostname.replace(/^\[|\]$/g, ''),
+              port: Number(proxy.port || 80),
+              path: url.href,
+              method: request.method,
+              headers: { ...outHeaders, host: url.host, ...proxyHeaders(proxy) },
+              agent,
+            })
+          : send(url, {
+              method: request.method,
+              headers: outHeaders,
+              agent,
+              ...(proxy ? tunnelOption({ timeoutMs, ...(signal ? { signal } : {}) }) : {}),
+            });
       // A request without a body waits for the head at most the idle timeout once it is sent (with
       // a body, the server may rightly take its time to commit what it received).
       const idleMs = idleFor(request);
@@ -344,7 +397,10 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
           reject(new AbortedError({ cause: signal.reason }));
           return;
         }
-        const mapped = transportError(err, url, connected);
+        const mapped =
+          proxy && url.protocol === 'http:' && !connected && !GantryError.is(err)
+            ? proxyError(proxy, url.host, `cannot be reached: ${errnoCode(err) ?? String(err)}`, 'connect', err)
+            : transportError(err, url, connected);
         const code = errnoCode(err);
         if (resendable && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) staleFailures.add(mapped);
         reject(mapped);
@@ -383,6 +439,19 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         connected = true;
         if (settled) {
           res.destroy();
+          return;
+        }
+        if (proxy && url.protocol === 'http:' && res.statusCode === 407) {
+          // The proxy's answer, not the registry's: no auth layer above can cure it.
+          res.destroy();
+          fail(
+            proxyError(
+              proxy,
+              url.host,
+              `${proxyAuthorization(proxy) ? 'rejected the credentials' : 'requires credentials'}: 407 ${res.statusMessage ?? ''}`.trimEnd(),
+              'proxy',
+            ),
+          );
           return;
         }
         settled = true;

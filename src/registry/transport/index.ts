@@ -9,6 +9,15 @@ export {
   isTlsHandshakeStall,
   transportError,
 } from './http.js';
+export {
+  bypassesProxy,
+  NO_PROXIES,
+  type NoProxyRule,
+  type ProxySettings,
+  parseNoProxy,
+  proxyFor,
+  proxyFromEnv,
+} from './proxy.js';
 export { type RealmVerdict, realmPolicy } from './realm.js';
 export {
   backoffDelay,

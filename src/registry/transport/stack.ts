@@ -8,6 +8,7 @@ import { registryHost } from '../../reference/index.js';
 import type { Keychain } from '../auth/credential.js';
 import { withAuth } from './auth.js';
 import { createHttpTransport, type HttpTransport, isPlainHttpAnswer, isTlsHandshakeStall } from './http.js';
+import type { ProxySettings } from './proxy.js';
 import { type RetryOptions, withRetry } from './retry.js';
 import type { HostSettings, HostSettingsResolver, HttpRequest, RoundTripper } from './types.js';
 
@@ -28,6 +29,8 @@ export interface TransportOptions {
   readonly connectTimeoutMs?: number;
   /** Idle timeout of every request (see HttpRequest.idleTimeoutMs); default the HTTP layer's. */
   readonly idleTimeoutMs?: number;
+  /** Forward proxies of the default HTTP layer; default from the environment (proxy.ts). */
+  readonly proxy?: ProxySettings;
 }
 
 let cachedUserAgent: string | undefined;
@@ -50,8 +53,23 @@ export function defaultUserAgent(): string {
 const sharedByResolver = new WeakMap<HostSettingsResolver, HttpTransport>();
 const sharedByTimeout = new Map<number, HttpTransport>();
 
+const ownProxied = new WeakMap<TransportOptions, HttpTransport>();
+
 function httpFor(options: TransportOptions): RoundTripper {
   if (options.http) return options.http;
+  if (options.proxy) {
+    // Explicit proxies (tests, library callers) get their own connections.
+    let t = ownProxied.get(options);
+    if (!t) {
+      t = createHttpTransport({
+        proxy: options.proxy,
+        ...(options.hostSettings ? { hostSettings: options.hostSettings } : {}),
+        ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      });
+      ownProxied.set(options, t);
+    }
+    return t;
+  }
   const timeout = options.connectTimeoutMs ?? 30_000;
   const resolver = options.hostSettings;
   if (resolver && options.connectTimeoutMs === undefined) {
