@@ -2,13 +2,14 @@
  * Per-host transport settings, merged from three places. Precedence: the command's flags
  * (--insecure, --plain-http: every host of one command) over registries.toml (http, insecure,
  * ca) over certs.d (CAs and a client certificate). CAs add up: the registries.toml `ca` first,
- * then the certs.d ones. Settings are read once per host per resolver.
+ * then the certs.d ones. Settings are read once per host per resolver. Blocks from containers
+ * registries.conf ride along for the HTTP layer to enforce on every request.
  */
 import { readFile } from 'node:fs/promises';
 import { GantryError } from '../../errors.js';
 import type { HostSettings } from '../transport/types.js';
 import { defaultCertsDirs, loadCertsFor } from './certs.js';
-import { EMPTY_REGISTRIES_CONFIG, type RegistriesConfig, registryConfigFor } from './registries.js';
+import { blockedPrefixes, EMPTY_REGISTRIES_CONFIG, type RegistriesConfig, registryConfigFor } from './registries.js';
 
 export interface HostSettingsOptions {
   readonly config?: RegistriesConfig;
@@ -38,6 +39,8 @@ export function createHostSettings(options: HostSettingsOptions = {}): (host: st
     if (insecure !== undefined) settings.insecure = insecure;
     if (ca.length > 0) settings.ca = ca;
     if (certs.clientCert !== undefined) settings.clientCert = certs.clientCert;
+    const blocked = blockedPrefixes(config, host);
+    if (blocked.length > 0) settings.blocked = blocked;
     return Object.freeze(settings);
   };
   return (host) => {

@@ -11,13 +11,26 @@
  * Hosts are host[:port]; docker.io, index.docker.io and registry-1.docker.io are one registry.
  * A mirror's own settings (http, ca, ...) come from its own [registry."mirror"] table. Unknown
  * keys are errors: a typo ("insecrue") must not silently leave a setting off.
+ *
+ * The containers registries.conf files (containers.ts) are read too. Precedence, per registry
+ * host: a [registry."HOST"] table here replaces what registries.conf says of that host (insecure,
+ * mirrors); a registries.conf `blocked` always applies, since gantry's file cannot say otherwise.
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { TomlTable, TomlValue } from 'smol-toml';
 import { GantryError, type IoOptions } from '../../errors.js';
-import { parseToml, type TomlTable, type TomlValue } from '../../util/toml.js';
 import { normalizeRegistry } from '../auth/hosts.js';
+import {
+  type ContainersRegistriesConf,
+  type ContainersRegistry,
+  hostOf,
+  type LoadContainersConfOptions,
+  loadContainersRegistriesConf,
+  prefixCovers,
+} from './containers.js';
+import { parseTomlFile, showValue } from './toml-file.js';
 
 export interface RegistryConfig {
   /** Plain HTTP. */
@@ -33,8 +46,10 @@ export interface RegistryConfig {
 export interface RegistriesConfig {
   /** The file it came from; undefined when there was none. */
   readonly path?: string;
-  /** Keyed by normalized host ('docker.io', 'localhost:5000'). */
+  /** gantry's own settings, keyed by normalized host ('docker.io', 'localhost:5000'). */
   readonly registries: ReadonlyMap<string, RegistryConfig>;
+  /** What the containers registries.conf files say; undefined when they were not read. */
+  readonly containers?: ContainersRegistriesConf;
 }
 
 export const EMPTY_REGISTRIES_CONFIG: RegistriesConfig = Object.freeze({ registries: new Map() });
@@ -49,6 +64,8 @@ export interface LoadRegistriesConfigOptions extends IoOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Default $HOME from `env`, else the OS's home directory. */
   readonly home?: string;
+  /** Where the containers registries.conf files are (default: as containers/image finds them); false: not read. */
+  readonly containers?: Omit<LoadContainersConfOptions, 'env' | 'home' | 'signal'> | false;
 }
 
 /** The registries.toml path for this environment, and whether the user named it (then it must exist). */
@@ -60,7 +77,21 @@ export function registriesConfigPath(options: LoadRegistriesConfigOptions = {}):
   return { path: join(env.XDG_CONFIG_HOME || join(home, '.config'), 'gantry', 'registries.toml'), explicit: false };
 }
 
+/** registries.toml and the containers registries.conf files of this environment. */
 export async function loadRegistriesConfig(options: LoadRegistriesConfigOptions = {}): Promise<RegistriesConfig> {
+  const own = await loadOwnConfig(options);
+  if (options.containers === false) return own;
+  const env = options.env ?? process.env;
+  const containers = await loadContainersRegistriesConf({
+    ...options.containers,
+    env,
+    home: options.home ?? (env.HOME || homedir()),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return Object.freeze({ ...own, containers });
+}
+
+async function loadOwnConfig(options: LoadRegistriesConfigOptions): Promise<RegistriesConfig> {
   const { path, explicit } = registriesConfigPath(options);
   let text: string;
   try {
@@ -87,19 +118,28 @@ function configError(path: string, detail: string, suggestion?: string): GantryE
 }
 
 function isTable(value: TomlValue | undefined): value is TomlTable {
-  return typeof value === 'object' && !Array.isArray(value);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }
 
 /** Parses and checks registries.toml text; `path` names it in errors and anchors relative `ca` paths. */
 export function parseRegistriesConfig(text: string, options: { path: string; home?: string }): RegistriesConfig {
   const { path } = options;
-  const doc = parseToml(text, { source: path });
+  const doc = parseTomlFile(text, path);
   const registries = new Map<string, RegistryConfig>();
   for (const key of Object.keys(doc)) {
-    if (key !== 'registry') throw configError(path, `unknown top-level key '${key}'`, 'use [registry."HOST"] tables');
+    if (key !== 'registry') {
+      throw configError(path, `unknown top-level key '${key}'`, 'the only top-level table is [registry."HOST"]');
+    }
   }
   const tables = doc.registry;
   if (tables === undefined) return { path, registries };
+  if (Array.isArray(tables)) {
+    throw configError(
+      path,
+      "'registry' must be a table of hosts, not an array of tables ([[registry]])",
+      'write [registry."HOST"] tables; [[registry]] with location = ... is the containers registries.conf format, which gantry reads from /etc/containers/registries.conf and ~/.config/containers/registries.conf',
+    );
+  }
   if (!isTable(tables)) throw configError(path, "'registry' must be a table", 'use [registry."HOST"] tables');
   for (const [name, table] of Object.entries(tables)) {
     const where = `[registry.${JSON.stringify(name)}]`;
@@ -120,11 +160,15 @@ export function parseRegistriesConfig(text: string, options: { path: string; hom
       switch (key) {
         case 'http':
         case 'insecure':
-          if (typeof value !== 'boolean') throw configError(path, `${where}: ${key} must be true or false`);
+          if (typeof value !== 'boolean') {
+            throw configError(path, `${where}: ${key} must be true or false, not ${showValue(value)}`);
+          }
           config[key] = value;
           break;
         case 'ca':
-          if (typeof value !== 'string' || value === '') throw configError(path, `${where}: ca must be a file path`);
+          if (typeof value !== 'string' || value === '') {
+            throw configError(path, `${where}: ca must be a file path, not ${showValue(value)}`);
+          }
           config.ca = resolvePath(value, path, options.home);
           break;
         case 'mirrors':
@@ -133,7 +177,7 @@ export function parseRegistriesConfig(text: string, options: { path: string; hom
             if (typeof m !== 'string' || !HOST.test(m)) {
               throw configError(
                 path,
-                `${where}: mirror ${JSON.stringify(m)} is not a host[:port]`,
+                `${where}: mirror ${showValue(m)} is not a host[:port]`,
                 'write mirrors as "host[:port]" without a scheme; set http = true in the mirror\'s own [registry."HOST"] table for plain HTTP',
               );
             }
@@ -158,9 +202,78 @@ function resolvePath(value: string, configPath: string, home: string | undefined
   return isAbsolute(value) ? value : resolve(dirname(configPath), value);
 }
 
-/** The settings for a registry host, if registries.toml has any. */
+/** The registries.conf entry for a host itself (not a repository prefix), exact before wildcard. */
+function containersEntryFor(conf: ContainersRegistriesConf, host: string): ContainersRegistry | undefined {
+  let best: ContainersRegistry | undefined;
+  for (const r of conf.registries) {
+    if (r.location !== r.prefix || hostOf(r.prefix) !== r.prefix) continue;
+    if (!prefixCovers(r.prefix, host, '')) continue;
+    if (
+      !best ||
+      (best.prefix.startsWith('*.') && (!r.prefix.startsWith('*.') || r.prefix.length > best.prefix.length))
+    ) {
+      best = r;
+    }
+  }
+  return best;
+}
+
+/**
+ * The settings for a registry host: its registries.toml table if it has one, else what the
+ * containers registries.conf files say of it (as a registry, or as an insecure mirror of another).
+ */
 export function registryConfigFor(config: RegistriesConfig, registry: string): RegistryConfig | undefined {
-  return config.registries.get(normalizeRegistry(registry));
+  const host = normalizeRegistry(registry);
+  const own = config.registries.get(host);
+  if (own !== undefined || config.containers === undefined) return own;
+  const entry = containersEntryFor(config.containers, host);
+  const mirrorInsecure = config.containers.registries.some((r) =>
+    r.mirrors.some((m) => m.insecure === true && m.location === host),
+  );
+  if (entry === undefined && !mirrorInsecure) return undefined;
+  const mirrors = (entry?.mirrors ?? []).filter((m) => hostOf(m.location) === m.location).map((m) => m.location);
+  if (!entry?.insecure && !mirrorInsecure && mirrors.length === 0) return undefined;
+  return Object.freeze({ ...(entry?.insecure || mirrorInsecure ? { insecure: true } : {}), mirrors });
+}
+
+/** The registries.conf entry that blocks `registry/repository` ('' = the registry itself), if any. */
+export function blockedBy(
+  config: RegistriesConfig,
+  registry: string,
+  repository = '',
+): { readonly prefix: string; readonly file: string } | undefined {
+  const hit = config.containers?.registries.find(
+    (r) =>
+      r.blocked === true &&
+      prefixCovers(r.prefix, registry, repository) &&
+      (repository !== '' || hostOf(r.prefix) === r.prefix),
+  );
+  return hit && { prefix: hit.prefix, file: hit.file };
+}
+
+/** Repository prefixes blocked on a host ('' for the whole host), with the file that blocks each. */
+export function blockedPrefixes(config: RegistriesConfig, registry: string): { prefix: string; file: string }[] {
+  const host = normalizeRegistry(registry);
+  return (config.containers?.registries ?? [])
+    .filter((r) => r.blocked === true && prefixCovers(hostOf(r.prefix), host, ''))
+    .map((r) => ({ prefix: r.prefix.slice(hostOf(r.prefix).length + 1), file: r.file }));
+}
+
+/**
+ * The registry a short name ('alpine', 'team/app') means for registry commands: docker.io, unless
+ * registries.conf's `unqualified-search-registries` leaves docker.io out, then its first entry.
+ * gantry resolves to one registry and does not search the list (a short name must not depend on
+ * which registry answers first); Dockerfile FROM lines always mean docker.io, as in BuildKit.
+ */
+export function shortNameRegistry(config: RegistriesConfig): string {
+  const list = config.containers?.unqualifiedSearchRegistries ?? [];
+  if (list.length === 0 || list.includes('docker.io')) return 'docker.io';
+  return list[0] as string;
+}
+
+/** Every registry config file that was read, in the order read (for `gantry info`). */
+export function configFilesRead(config: RegistriesConfig): string[] {
+  return [...(config.path === undefined ? [] : [config.path]), ...(config.containers?.files ?? [])];
 }
 
 /** The mirrors to try, in order, before the registry itself when pulling. */

@@ -14,15 +14,16 @@ import { pipeline } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { AbortedError, GantryError } from '../../errors.js';
 import { TransportError } from '../errors.js';
+import { refuseBlocked } from './blocked.js';
 import {
   type ProxySettings,
   proxyAuthorization,
   proxyError,
   proxyFor,
   proxyFromEnv,
-  TUNNEL_OPTION,
+  proxyHeaders,
   TunnelAgent,
-  type TunnelRequestOptions,
+  tunnelOption,
 } from './proxy.js';
 import type { HostSettings, HostSettingsResolver, HttpRequest, HttpResponse, RoundTripper } from './types.js';
 
@@ -232,16 +233,6 @@ async function discardBody(body: Readable, contentLength: string | undefined): P
   }
 }
 
-function proxyHeaders(proxy: URL): Record<string, string> {
-  const auth = proxyAuthorization(proxy);
-  return auth ? { 'proxy-authorization': auth } : {};
-}
-
-/** The tunnel's timeout and signal ride in node's request options to TunnelAgent.createConnection. */
-function tunnelOption(tunnel: TunnelRequestOptions): Record<string, TunnelRequestOptions> {
-  return { [TUNNEL_OPTION]: tunnel };
-}
-
 interface Attempt {
   readonly res: IncomingMessage;
   readonly req: ClientRequest;
@@ -260,7 +251,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     request.idleTimeoutMs ?? options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const proxies = options.proxy ?? proxyFromEnv();
 
-  async function agentFor(url: URL, proxy: URL | undefined): Promise<HttpAgent> {
+  function agentFor(url: URL, proxy: URL | undefined, settings: HostSettings): HttpAgent {
     if (proxy && url.protocol === 'http:') {
       // Absolute-form requests share the connections to the proxy, whatever their target.
       const key = `proxy\0${proxy.href}`;
@@ -271,7 +262,6 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       }
       return agent;
     }
-    const settings = (await options.hostSettings?.(url.host)) ?? {};
     const key = `${settingsKey(url.protocol, url.host, settings)}${proxy ? `\0${proxy.href}` : ''}`;
     let agent = agents.get(key);
     if (agent) return agent;
@@ -329,9 +319,11 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     }
     const signal = request.signal;
     if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-    // A proxy variable that cannot be used fails the request before anything is sent.
+    const settings = (await options.hostSettings?.(url.host)) ?? {};
+    // A block, or a proxy variable that cannot be used, fails the request before anything is sent.
+    if (settings.blocked) refuseBlocked(url, settings.blocked);
     const proxy = proxyFor(url, proxies);
-    const agent = await agentFor(url, proxy);
+    const agent = agentFor(url, proxy, settings);
     const body = withBody ? request.body : undefined;
     const outHeaders: Record<string, string> = { ...headers };
     if (body === undefined) {

@@ -247,6 +247,16 @@ export interface TunnelRequestOptions {
 
 export const TUNNEL_OPTION = 'gantryTunnel';
 
+export function proxyHeaders(proxy: URL): Record<string, string> {
+  const auth = proxyAuthorization(proxy);
+  return auth ? { 'proxy-authorization': auth } : {};
+}
+
+/** The tunnel's timeout and signal ride in node's request options to TunnelAgent.createConnection. */
+export function tunnelOption(tunnel: TunnelRequestOptions): Record<string, TunnelRequestOptions> {
+  return { [TUNNEL_OPTION]: tunnel };
+}
+
 type ConnectOptions = Parameters<HttpsAgent['createConnection']>[0];
 type ConnectCallback = Parameters<HttpsAgent['createConnection']>[1];
 

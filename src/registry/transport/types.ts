@@ -69,6 +69,11 @@ export interface HostSettings {
   readonly ca?: readonly Buffer[];
   /** A client certificate and key (PEM). */
   readonly clientCert?: { readonly cert: Buffer; readonly key: Buffer };
+  /**
+   * Repository prefixes nothing may be sent to ('' blocks the whole host), each with the file
+   * that blocks it (containers registries.conf `blocked = true`).
+   */
+  readonly blocked?: readonly { readonly prefix: string; readonly file: string }[];
 }
 
 export type HostSettingsResolver = (host: string) => HostSettings | Promise<HostSettings>;

@@ -107,11 +107,50 @@ describe('parseRegistriesConfig', () => {
     });
   }
 
-  test('a TOML syntax error names the file and line', () => {
+  test('a TOML syntax error names the file, line and column in one line', () => {
     assert.throws(() => parseRegistriesConfig('[registry."r"]\nhttp = yes\n', { path: '/p/registries.toml' }), {
       code: 'BAD_CONFIG',
-      message: '/p/registries.toml:2: invalid value "yes"; quote strings ("...")',
+      message: '/p/registries.toml:2:8: invalid value',
     });
+  });
+
+  // The hand-written subset parser refused these as syntax errors; smol-toml reads full TOML 1.0
+  // and the checks after parsing decide what registries.toml may say.
+  test('inline tables parse and mean the same as [registry."HOST"] tables', () => {
+    const inline = parseRegistriesConfig(
+      'registry = { "localhost:5000" = { http = true, mirrors = ["m.local"] }, "ghcr.io" = { insecure = false } }',
+      { path: 'R' },
+    );
+    assert.deepEqual(registryConfigFor(inline, 'localhost:5000'), { mirrors: ['m.local'], http: true });
+    assert.deepEqual(registryConfigFor(inline, 'ghcr.io'), { mirrors: [], insecure: false });
+    const dotted = parseRegistriesConfig('[registry]\n"r.example".http = true\n', { path: 'R' });
+    assert.equal(registryConfigFor(dotted, 'r.example')?.http, true);
+  });
+
+  test('floats, dates and arrays of tables parse, then the key checks refuse them by name', () => {
+    const refuses = (text: string, message: string, suggestion?: RegExp) =>
+      assert.throws(
+        () => parseRegistriesConfig(text, { path: 'R' }),
+        (err: Error & { code?: string; suggestion?: string }) =>
+          err.code === 'BAD_CONFIG' &&
+          err.message === message &&
+          (!suggestion || suggestion.test(err.suggestion ?? '')),
+      );
+    refuses('[registry."r.example"]\nhttp = 1.5', 'R: [registry."r.example"]: http must be true or false, not 1.5');
+    refuses(
+      '[registry."r.example"]\ninsecure = 1979-05-27',
+      'R: [registry."r.example"]: insecure must be true or false, not 1979-05-27',
+    );
+    refuses(
+      '[[registry]]\nlocation = "r.example"\ninsecure = true',
+      "R: 'registry' must be a table of hosts, not an array of tables ([[registry]])",
+      /containers registries\.conf/,
+    );
+    refuses('timeout = 2.5', "R: unknown top-level key 'timeout'");
+    refuses(
+      '[registry."r.example"]\nmirrors = [{ host = "m" }]',
+      'R: [registry."r.example"]: mirror {"host":"m"} is not a host[:port]',
+    );
   });
 });
 
