@@ -11,6 +11,8 @@ export {
 } from './http.js';
 export {
   bypassesProxy,
+  describeProxies,
+  type InvalidProxy,
   NO_PROXIES,
   type NoProxyRule,
   type ProxySettings,

@@ -19,15 +19,29 @@ export interface ProxySettings {
   readonly https?: URL;
   /** The parsed NO_PROXY list. */
   readonly noProxy: readonly NoProxyRule[];
-  /** A proxy variable that could not be used, reported when a request needs it. */
-  readonly invalid?: { readonly variable: string; readonly value: string; readonly reason: string };
+  /** Proxy variables that could not be used, per scheme, reported when a request needs one. */
+  readonly invalid?: { readonly http?: InvalidProxy; readonly https?: InvalidProxy };
+}
+
+export interface InvalidProxy {
+  readonly variable: string;
+  /** The value with any credentials masked. */
+  readonly value: string;
+  readonly reason: string;
 }
 
 export type NoProxyRule =
   | { readonly kind: 'all' }
   | { readonly kind: 'domain'; readonly domain: string; readonly port?: number }
   | { readonly kind: 'ip'; readonly ip: string; readonly port?: number }
-  | { readonly kind: 'cidr'; readonly family: 4 | 6; readonly bits: bigint; readonly prefix: number };
+  | {
+      readonly kind: 'cidr';
+      readonly family: 4 | 6;
+      readonly bits: bigint;
+      readonly prefix: number;
+      /** As written, for messages. */
+      readonly text: string;
+    };
 
 export const NO_PROXIES: ProxySettings = Object.freeze({ noProxy: [] });
 
@@ -43,9 +57,8 @@ function envAny(env: NodeJS.ProcessEnv, names: readonly string[]): { name: strin
 export function proxyFromEnv(env: NodeJS.ProcessEnv = process.env): ProxySettings {
   const noProxy = parseNoProxy(envAny(env, ['no_proxy', 'NO_PROXY'])?.value ?? '');
   const all = envAny(env, ['all_proxy', 'ALL_PROXY']);
-  const out: { http?: URL; https?: URL; noProxy: readonly NoProxyRule[]; invalid?: ProxySettings['invalid'] } = {
-    noProxy,
-  };
+  const out: { http?: URL; https?: URL; noProxy: readonly NoProxyRule[] } = { noProxy };
+  const invalid: { http?: InvalidProxy; https?: InvalidProxy } = {};
   for (const [key, names] of [
     ['http', ['http_proxy', 'HTTP_PROXY']],
     ['https', ['https_proxy', 'HTTPS_PROXY']],
@@ -53,11 +66,10 @@ export function proxyFromEnv(env: NodeJS.ProcessEnv = process.env): ProxySetting
     const found = envAny(env, names) ?? all;
     if (!found) continue;
     const parsed = parseProxyUrl(found.value);
-    if (typeof parsed === 'string')
-      out.invalid ??= { variable: found.name, value: redact(found.value), reason: parsed };
+    if (typeof parsed === 'string') invalid[key] = { variable: found.name, value: redact(found.value), reason: parsed };
     else out[key] = parsed;
   }
-  return Object.freeze(out);
+  return Object.freeze(invalid.http || invalid.https ? { ...out, invalid } : out);
 }
 
 function redact(value: string): string {
@@ -133,7 +145,7 @@ export function parseNoProxy(value: string): NoProxyRule[] {
       const ip = ipBits(stripBrackets(entry.slice(0, slash)));
       const prefix = Number(entry.slice(slash + 1));
       if (!ip || !Number.isInteger(prefix) || prefix < 0 || prefix > (ip.family === 4 ? 32 : 128)) continue;
-      rules.push({ kind: 'cidr', family: ip.family, bits: ip.bits, prefix });
+      rules.push({ kind: 'cidr', family: ip.family, bits: ip.bits, prefix, text: entry });
       continue;
     }
     const { host, port } = splitPort(entry);
@@ -196,16 +208,48 @@ export function bypassesProxy(url: URL, rules: readonly NoProxyRule[]): boolean 
 /** The proxy `url` goes through, if any; throws when the variable that applies cannot be used. */
 export function proxyFor(url: URL, settings: ProxySettings): URL | undefined {
   const proxy = url.protocol === 'https:' ? settings.https : url.protocol === 'http:' ? settings.http : undefined;
-  if (proxy === undefined && settings.invalid === undefined) return undefined;
+  const invalid = url.protocol === 'https:' ? settings.invalid?.https : settings.invalid?.http;
+  if (proxy === undefined && invalid === undefined) return undefined;
   if (bypassesProxy(url, settings.noProxy)) return undefined;
-  if (proxy === undefined && settings.invalid) {
-    const { variable, value, reason } = settings.invalid;
+  if (proxy === undefined && invalid) {
+    const { variable, value, reason } = invalid;
     throw new GantryError('BAD_CONFIG', `proxy ${variable}=${value}: ${reason}`, {
       phase: 'config',
       suggestion: `set ${variable} to http://[user:password@]host:port, or add ${url.hostname} to NO_PROXY`,
     });
   }
   return proxy;
+}
+
+/**
+ * The proxies in use, one line each and without credentials (for `gantry info`), e.g.
+ * 'https: http://***@proxy.corp:3128', 'http: direct', 'no proxy: corp.example, 10.0.0.0/8'.
+ */
+export function describeProxies(settings: ProxySettings): string[] {
+  const lines: string[] = [];
+  for (const key of ['http', 'https'] as const) {
+    const proxy = settings[key];
+    const invalid = settings.invalid?.[key];
+    if (proxy) lines.push(`${key}: http://${proxy.username || proxy.password ? '***@' : ''}${proxy.host}`);
+    else if (invalid) lines.push(`${key}: ${invalid.variable}=${invalid.value} cannot be used: ${invalid.reason}`);
+    else lines.push(`${key}: direct`);
+  }
+  if (settings.noProxy.length > 0)
+    lines.push(`no proxy: ${settings.noProxy.map(formatRule).join(', ')} (and loopback)`);
+  return lines;
+}
+
+function formatRule(rule: NoProxyRule): string {
+  switch (rule.kind) {
+    case 'all':
+      return '*';
+    case 'cidr':
+      return rule.text;
+    case 'ip':
+      return rule.port === undefined ? rule.ip : `${rule.ip.includes(':') ? `[${rule.ip}]` : rule.ip}:${rule.port}`;
+    case 'domain':
+      return rule.port === undefined ? rule.domain : `${rule.domain}:${rule.port}`;
+  }
 }
 
 /** `Basic ...` for a proxy URL's user:password (percent-decoded), if it has any. */

@@ -10,7 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import { GantryError } from '../../../src/errors.js';
 import { TransportError } from '../../../src/registry/errors.js';
 import { createHttpTransport } from '../../../src/registry/transport/http.js';
-import { bypassesProxy, parseNoProxy, proxyFor, proxyFromEnv } from '../../../src/registry/transport/proxy.js';
+import {
+  bypassesProxy,
+  describeProxies,
+  parseNoProxy,
+  proxyFor,
+  proxyFromEnv,
+} from '../../../src/registry/transport/proxy.js';
 import { type ForwardProxy, startForwardProxy } from '../../harness/forward-proxy.js';
 import { freePort, generateTls } from '../../harness/registry.js';
 import { startServer, type TestServer } from './helpers.js';
@@ -52,6 +58,32 @@ describe('proxy variables', () => {
     );
     // NO_PROXY and loopback still go direct.
     assert.equal(proxyFor(new URL('https://127.0.0.1:5000/v2/'), s), undefined);
+  });
+
+  test('an unusable variable for one scheme does not stop the other', () => {
+    const s = proxyFromEnv({ HTTP_PROXY: 'socks5://h:1', HTTPS_PROXY: 'http://ok.corp:3128' });
+    assert.equal(proxyFor(new URL('https://ghcr.io/v2/'), s)?.host, 'ok.corp:3128');
+    assert.throws(() => proxyFor(new URL('http://plain.corp/v2/'), s), /HTTP_PROXY=socks5:\/\/h:1/);
+    const onlyHttp = proxyFromEnv({ HTTP_PROXY: 'socks5://h:1' });
+    assert.equal(proxyFor(new URL('https://ghcr.io/v2/'), onlyHttp), undefined);
+  });
+
+  test('describeProxies: one line per scheme, credentials masked, NO_PROXY as written', () => {
+    assert.deepEqual(
+      describeProxies(
+        proxyFromEnv({
+          HTTPS_PROXY: 'http://me:secret@proxy.corp:3128',
+          HTTP_PROXY: 'ftp://x',
+          NO_PROXY: '.corp.example,10.0.0.0/8,[fd00::1]:5000,*',
+        }),
+      ),
+      [
+        'http: HTTP_PROXY=ftp://x cannot be used: ftp proxies are not supported (use an http:// proxy)',
+        'https: http://***@proxy.corp:3128',
+        'no proxy: corp.example, 10.0.0.0/8, [fd00::1]:5000, * (and loopback)',
+      ],
+    );
+    assert.deepEqual(describeProxies(proxyFromEnv({})), ['http: direct', 'https: direct']);
   });
 });
 
