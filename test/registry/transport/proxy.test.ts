@@ -4,6 +4,7 @@
 // proxy resolves, so an answer proves the request went through it.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -289,6 +290,48 @@ describe('http transport through a forward proxy', () => {
       }
     } finally {
       http.close();
+    }
+  });
+
+  test('a proxy that never answers CONNECT: the connect timeout ends the wait, naming the proxy; abort ends it too', {
+    timeout: 30_000,
+  }, async () => {
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const http = createHttpTransport({
+      proxy: proxyFromEnv({ HTTPS_PROXY: `http://127.0.0.1:${port}` }),
+      hostSettings: () => ({ ca: [ca] }),
+      connectTimeoutMs: 200,
+    });
+    try {
+      await assert.rejects(
+        http({ method: 'GET', url: secureUrl() }),
+        (err: unknown) =>
+          err instanceof TransportError &&
+          err.failure === 'timeout' &&
+          err.message === `proxy 127.0.0.1:${port} gave no tunnel within 200 ms (for ${secureUrl().host})`,
+      );
+      const controller = new AbortController();
+      const pending = http({
+        method: 'GET',
+        url: new URL('/v2/other', secureUrl()),
+        signal: controller.signal,
+        connectTimeoutMs: 60_000,
+      });
+      // Abort once the proxy holds the connection: the tunnel must give it up, not wait 60 s.
+      const second = await new Promise<Socket>((resolve) => silent.once('connection', resolve));
+      controller.abort();
+      await assert.rejects(pending, (err: unknown) => GantryError.is(err) && err.code === 'ABORTED');
+      if (!second.destroyed) await new Promise((resolve) => second.once('close', resolve));
+    } finally {
+      http.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
   });
 
