@@ -5,7 +5,14 @@
  * (`registry.proxy-only.test:5000` -> `127.0.0.1:5000`), so a request that reaches the target by
  * such a name can only have come through it. It records what it saw.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 
 export interface ForwardProxyOptions {
@@ -15,6 +22,8 @@ export interface ForwardProxyOptions {
   readonly credentials?: { readonly username: string; readonly password: string };
   /** Refuse every request and tunnel with 403. */
   readonly refuse?: boolean;
+  /** Serve the proxy itself over TLS (an https:// proxy) with this certificate. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export interface ProxySighting {
@@ -27,7 +36,7 @@ export interface ProxySighting {
 }
 
 export interface ForwardProxy {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT`, or `https://...` with `tls` */
   readonly url: string;
   readonly port: number;
   readonly seen: ProxySighting[];
@@ -52,7 +61,7 @@ export async function startForwardProxy(options: ForwardProxyOptions): Promise<F
     seen.push({ method: req.method ?? '', target, status, ...(auth ? { proxyAuthorization: auth } : {}) });
   };
 
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const target = req.url ?? '';
     let url: URL;
     try {
@@ -87,9 +96,10 @@ export async function startForwardProxy(options: ForwardProxyOptions): Promise<F
       res.end();
     });
     req.pipe(upstream);
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer({ ...options.tls }, handler) : createServer(handler);
 
-  server.on('connection', (socket: Socket) => {
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -127,7 +137,7 @@ export async function startForwardProxy(options: ForwardProxyOptions): Promise<F
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     seen,
     close: () =>

@@ -22,6 +22,8 @@ import {
   proxyFor,
   proxyFromEnv,
   proxyHeaders,
+  proxyPort,
+  proxyTlsOptions,
   TunnelAgent,
   tunnelOption,
 } from './proxy.js';
@@ -257,7 +259,10 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       const key = `proxy\0${proxy.href}`;
       let agent = agents.get(key);
       if (!agent) {
-        agent = new HttpAgent({ keepAlive: true });
+        agent =
+          proxy.protocol === 'https:'
+            ? new HttpsAgent({ keepAlive: true, ...proxyTlsOptions(proxy, proxies.proxyCa) })
+            : new HttpAgent({ keepAlive: true });
         agents.set(key, agent);
       }
       return agent;
@@ -275,7 +280,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         ...(settings.clientCert ? { cert: settings.clientCert.cert, key: settings.clientCert.key } : {}),
         rejectUnauthorized: settings.insecure !== true,
       };
-      agent = proxy ? new TunnelAgent(proxy, tls) : new HttpsAgent(tls);
+      agent = proxy ? new TunnelAgent(proxy, tls, proxies.proxyCa) : new HttpsAgent(tls);
     } else {
       agent = new HttpAgent({ keepAlive: true });
     }
@@ -350,11 +355,12 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       const req =
         proxy && url.protocol === 'http:'
-          ? httpRequest({
+          ? (proxy.protocol === 'https:' ? httpsRequest : httpRequest)({
               // Absolute form: the proxy reads the target from the request line.
               host: proxy.hostname.replace(/^\[|\]$/g, ''),
-              port: Number(proxy.port || 80),
+              port: proxyPort(proxy),
               path: url.href,
+              ...(proxy.protocol === 'https:' ? proxyTlsOptions(proxy, proxies.proxyCa) : {}),
               method: request.method,
               headers: { ...outHeaders, host: url.host, ...proxyHeaders(proxy) },
               agent,
@@ -419,7 +425,9 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         socket.once('connect', () => {
           tcpConnected = true;
         });
-        socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+        // Through an https:// proxy the first TLS handshake is with the proxy.
+        const secureHop = url.protocol === 'https:' || proxy?.protocol === 'https:';
+        socket.once(secureHop ? 'secureConnect' : 'connect', () => {
           connected = true;
           if (timer) clearTimeout(timer);
         });

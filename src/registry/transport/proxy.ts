@@ -7,7 +7,7 @@
  */
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { rootCertificates, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { GantryError } from '../../errors.js';
 import { TransportError } from '../errors.js';
 
@@ -17,6 +17,8 @@ export interface ProxySettings {
   readonly http?: URL;
   /** For https:// requests. */
   readonly https?: URL;
+  /** Extra CAs for https:// proxies' own certificates, added to the system's (library callers, tests). */
+  readonly proxyCa?: readonly Buffer[];
   /** The parsed NO_PROXY list. */
   readonly noProxy: readonly NoProxyRule[];
   /** Proxy variables that could not be used, per scheme, reported when a request needs one. */
@@ -84,7 +86,9 @@ function parseProxyUrl(value: string): URL | string {
   } catch {
     return 'not a URL';
   }
-  if (url.protocol !== 'http:') return `${url.protocol.slice(0, -1)} proxies are not supported (use an http:// proxy)`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return `${url.protocol.slice(0, -1)} proxies are not supported (use an http:// or https:// proxy)`;
+  }
   if (url.hostname === '') return 'names no host';
   return url;
 }
@@ -230,7 +234,7 @@ export function describeProxies(settings: ProxySettings): string[] {
   for (const key of ['http', 'https'] as const) {
     const proxy = settings[key];
     const invalid = settings.invalid?.[key];
-    if (proxy) lines.push(`${key}: http://${proxy.username || proxy.password ? '***@' : ''}${proxy.host}`);
+    if (proxy) lines.push(`${key}: ${proxy.protocol}//${proxy.username || proxy.password ? '***@' : ''}${proxy.host}`);
     else if (invalid) lines.push(`${key}: ${invalid.variable}=${invalid.value} cannot be used: ${invalid.reason}`);
     else lines.push(`${key}: direct`);
   }
@@ -261,7 +265,21 @@ export function proxyAuthorization(proxy: URL): string | undefined {
 
 /** host:port of a proxy, for messages (never its credentials). */
 export function proxyHost(proxy: URL): string {
-  return `${proxy.hostname}:${proxy.port || '80'}`;
+  return `${proxy.hostname}:${proxyPort(proxy)}`;
+}
+
+export function proxyPort(proxy: URL): number {
+  return Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80));
+}
+
+/** TLS options for talking to an https:// proxy: its name, and extra CAs added to the system's. */
+export function proxyTlsOptions(proxy: URL, ca: readonly Buffer[] | undefined): { servername: string; ca?: string[] } {
+  const host = proxy.hostname.replace(/^\[|\]$/g, '');
+  return {
+    // Named explicitly: node would otherwise take the SNI name from the Host header (the registry's).
+    servername: isIP(host) ? '' : host,
+    ...(ca && ca.length > 0 ? { ca: [...rootCertificates, ...ca.map((c) => c.toString('utf8'))] } : {}),
+  };
 }
 
 /** Maps a failure to reach or use the proxy to an error that names the proxy and the target. */
@@ -312,10 +330,13 @@ type ConnectCallback = Parameters<HttpsAgent['createConnection']>[1];
  */
 export class TunnelAgent extends HttpsAgent {
   readonly #proxy: URL;
+  readonly #proxyCa: readonly Buffer[] | undefined;
 
-  constructor(proxy: URL, options: HttpsAgentOptions) {
+  /** `proxyCa`: extra CAs for an https:// proxy's own certificate (the system's are trusted). */
+  constructor(proxy: URL, options: HttpsAgentOptions, proxyCa?: readonly Buffer[]) {
     super(options);
     this.#proxy = proxy;
+    this.#proxyCa = proxyCa;
   }
 
   // Node's Agent accepts an asynchronous createConnection that answers through the callback.
@@ -362,7 +383,11 @@ export class TunnelAgent extends HttpsAgent {
   #open(target: string, tunnel: TunnelRequestOptions): Promise<Socket> {
     const proxy = this.#proxy;
     return new Promise<Socket>((resolve, reject) => {
-      const socket = netConnect({ host: proxy.hostname.replace(/^\[|\]$/g, ''), port: Number(proxy.port || 80) });
+      const host = proxy.hostname.replace(/^\[|\]$/g, '');
+      const secure = proxy.protocol === 'https:';
+      const socket: Socket = secure
+        ? tlsConnect({ host, port: proxyPort(proxy), ...proxyTlsOptions(proxy, this.#proxyCa) })
+        : netConnect({ host, port: proxyPort(proxy) });
       let settled = false;
       let head = Buffer.alloc(0);
       const finish = (err: Error | null): void => {
@@ -423,7 +448,7 @@ export class TunnelAgent extends HttpsAgent {
       socket.on('error', onError);
       socket.on('close', onClose);
       socket.on('data', onData);
-      socket.once('connect', () => {
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
         const auth = proxyAuthorization(proxy);
         socket.write(
           `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ''}\r\n`,

@@ -54,7 +54,9 @@ describe('proxy variables', () => {
       (err: unknown) =>
         GantryError.is(err) &&
         err.code === 'BAD_CONFIG' &&
-        /HTTPS_PROXY=socks5:\/\/\*\*\*@proxy\.corp:1080: socks5 proxies are not supported/.test(err.message) &&
+        /HTTPS_PROXY=socks5:\/\/\*\*\*@proxy\.corp:1080: socks5 proxies are not supported \(use an http:\/\/ or https:\/\/ proxy\)/.test(
+          err.message,
+        ) &&
         !err.message.includes('secret'),
     );
     // NO_PROXY and loopback still go direct.
@@ -79,7 +81,7 @@ describe('proxy variables', () => {
         }),
       ),
       [
-        'http: HTTP_PROXY=ftp://x cannot be used: ftp proxies are not supported (use an http:// proxy)',
+        'http: HTTP_PROXY=ftp://x cannot be used: ftp proxies are not supported (use an http:// or https:// proxy)',
         'https: http://***@proxy.corp:3128',
         'no proxy: corp.example, 10.0.0.0/8, [fd00::1]:5000, * (and loopback)',
       ],
@@ -218,6 +220,52 @@ describe('http transport through a forward proxy', () => {
       );
     } finally {
       http.close();
+    }
+  });
+
+  test('an https:// proxy: TLS to the proxy (its CA), then the tunnel and absolute form inside it', async () => {
+    const tls = await generateTls(join(dir, 'proxy-tls'));
+    const secureProxy = await startForwardProxy({
+      hosts: {
+        [`${plainName}:${new URL(plain.url).port}`]: plain.host,
+        [`${secureName}:${new URL(secure.url).port}`]: secure.host,
+      },
+      tls: { cert: await readFile(tls.certFile), key: await readFile(tls.keyFile) },
+      credentials: { username: 'u', password: 'p' },
+    });
+    const proxyUrl = `https://u:p@127.0.0.1:${secureProxy.port}`;
+    const http = createHttpTransport({
+      proxy: {
+        ...proxyFromEnv({ HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl }),
+        proxyCa: [await readFile(tls.caFile)],
+      },
+      hostSettings: () => ({ ca: [ca] }),
+    });
+    const untrusting = createHttpTransport({
+      proxy: proxyFromEnv({ HTTPS_PROXY: proxyUrl }),
+      hostSettings: () => ({ ca: [ca] }),
+    });
+    try {
+      assert.equal(await (await http({ method: 'GET', url: secureUrl() })).text(), `secure ${secureUrl().host} /v2/`);
+      assert.equal(await (await http({ method: 'GET', url: plainUrl() })).text(), `plain ${plainUrl().host} /v2/`);
+      assert.deepEqual(
+        secureProxy.seen.map((s) => [s.method, s.target, s.status]),
+        [
+          ['CONNECT', secureUrl().host, 200],
+          ['GET', plainUrl().href, 200],
+        ],
+      );
+      // The proxy's certificate is checked like any other: without its CA, nothing goes through.
+      await assert.rejects(
+        untrusting({ method: 'GET', url: secureUrl() }),
+        (err: unknown) =>
+          err instanceof TransportError && err.message.startsWith(`proxy 127.0.0.1:${secureProxy.port} `),
+      );
+      assert.equal(secureProxy.seen.length, 2);
+    } finally {
+      http.close();
+      untrusting.close();
+      await secureProxy.close();
     }
   });
 
