@@ -31,7 +31,8 @@ export const ERROR_CODES = {
   ADD_FETCH_FAILED: 'ADD of a URL: the download failed.',
   AMBIGUOUS_IMAGE: 'A layout or archive holds several images and none was named.',
   ARCHIVE_NOT_FOUND: 'An oci-archive: or docker-archive: path is not a file.',
-  BAD_CONFIG: 'A config file (registries.toml, certs.d, TOML) is unreadable or invalid.',
+  BAD_CONFIG:
+    'A config file (registries.toml, containers registries.conf, certs.d) or a proxy variable (HTTPS_PROXY, ...) is unreadable or invalid.',
   BAD_CREDENTIALS_FILE: 'A docker config.json, auth.json or Kubernetes secret holding credentials is invalid.',
   BAD_REQUEST: 'The registry answered HTTP 400 without an OCI error code.',
   BASE_NOT_FOUND: 'A FROM image is neither in the store nor in a registry.',
@@ -47,7 +48,8 @@ export const ERROR_CODES = {
   BLOB_UPLOAD_UNKNOWN: 'Registry (OCI): the upload session is unknown or expired.',
   CANNOT_STORE_CREDENTIAL: 'A login could not be stored (nothing to store, or a bare registry token).',
   CONNECTION_DROPPED: 'A download ended before all its bytes arrived.',
-  CONNECTION_FAILED: 'A registry could not be reached (refused, reset, timed out, DNS).',
+  CONNECTION_FAILED:
+    'A registry (or the forward proxy in front of it) could not be reached or refused the connection (refused, reset, timed out, DNS, proxy 403/407).',
   CONTEXT_NOT_FOUND: 'The build context is not a directory.',
   COPY_CONFLICT: 'COPY/ADD would put a file where a directory is (or the reverse).',
   COPY_DEST_NOT_DIR: 'COPY of several sources needs a destination ending in /.',
@@ -134,6 +136,7 @@ export const ERROR_CODES = {
   RANGE_INVALID: 'Registry: a byte range was refused (HTTP 416).',
   REFERENCE_INCOMPLETE: 'A reference names neither a tag nor a digest.',
   REFERRERS_TAG_CONFLICT: 'The referrers fallback tag holds something other than a referrers index.',
+  REGISTRY_BLOCKED: 'The registry or repository is blocked (blocked = true) in a containers registries.conf.',
   REGISTRY_ERROR: 'The registry answered with an error status gantry has no better name for.',
   REGISTRY_OUTPUT: 'Internal: a type=registry output was written as a file output.',
   REGISTRY_UNAVAILABLE: 'The registry answered HTTP 5xx.',
