@@ -1,10 +1,10 @@
 // The library as a user gets it: `npm pack`, installed from the tarball into an empty project
-// (offline: the package has no runtime dependencies), then examples/api/build-and-push.mjs
+// (offline: its runtime dependencies are packed from node_modules), then examples/api/build-and-push.mjs
 // builds a Dockerfile context and pushes it to the loopback registry with only
 // `import ... from 'gantry'`. skopeo reads the pushed image back.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoRoot, withTempDir } from '../cli/helpers.js';
@@ -66,9 +66,21 @@ test('examples/api/build-and-push.mjs runs from the packed tarball and pushes an
       const project = join(tmp, 'project');
       await mkdir(project);
       await writeFile(join(project, 'package.json'), '{ "name": "uses-gantry", "private": true, "type": "module" }\n');
+      // Runtime dependencies come from this checkout's node_modules, packed as npm packs them
+      // (a package/ prefix), so the offline install finds them without a registry.
+      const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+      };
+      const deps: string[] = [];
+      for (const name of Object.keys(pkg.dependencies ?? {})) {
+        const tarball = join(tmp, `dep-${name.replace('/', '-')}.tgz`);
+        const dir = join(repoRoot, 'node_modules', name);
+        await ok('tar', ['czf', tarball, '-C', dir, '--transform', 's,^\\.,package,', '.'], { cwd: tmp });
+        deps.push(tarball);
+      }
       await ok(
         'npm',
-        ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, info.filename)],
+        ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', ...deps, join(tmp, info.filename)],
         { cwd: project, env: npmEnv },
       );
       await copyFile(join(repoRoot, 'examples', 'api', 'build-and-push.mjs'), join(project, 'build-and-push.mjs'));
