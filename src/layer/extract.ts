@@ -30,6 +30,7 @@ import { AbortedError, GantryError, type IoOptions, throwIfAborted, UnsafePathEr
 import { lstatOrUndefined } from '../util/fs.js';
 import { readTar } from './tar/reader.js';
 import type { TarEntry } from './tar/types.js';
+import { writeXattrs, type XattrMap, xattrsToApply } from './xattr.js';
 
 export interface ExtractOptions extends IoOptions {
   /** Chown to entry uid/gid; default: process.getuid() === 0. */
@@ -90,6 +91,8 @@ class Extraction {
   readonly #written = new Set<string>();
   /** Directory metadata, applied last so that writing children does not disturb mtimes. */
   readonly #dirMeta = new Map<string, TarEntry>();
+  /** The layer's SCHILY.xattr records by real relative path, set after every entry is in place. */
+  readonly #xattrs: XattrMap = new Map();
   entries = 0;
   bytes = 0;
 
@@ -172,6 +175,7 @@ class Extraction {
     const key = [...parent, name].join('/');
     const abs = join(this.#root, key);
     const existing = await lstatOrUndefined(abs);
+    this.#recordXattrs(key, entry);
 
     if (entry.type === 'directory') {
       if (!existing?.isDirectory()) {
@@ -269,7 +273,13 @@ class Extraction {
     }
   }
 
-  /** Applies directory owners, modes and mtimes, deepest last-written state wins. */
+  #recordXattrs(key: string, entry: TarEntry): void {
+    const attrs = entry.type === 'hardlink' ? undefined : xattrsToApply(entry.xattrs, this.#owners);
+    if (attrs) this.#xattrs.set(key, attrs);
+    else this.#xattrs.delete(key);
+  }
+
+  /** Applies directory owners, modes and mtimes, deepest last-written state wins; then xattrs. */
   async finish(): Promise<void> {
     for (const [key, entry] of this.#dirMeta) {
       throwIfAborted(this.#options.signal);
@@ -285,6 +295,15 @@ class Extraction {
       await chmod(abs, entry.mode & 0o7777);
       await lutimes(abs, entry.mtime, entry.mtime);
     }
+    // Last: chown would clear security.capability. Only paths still reached without symlinks.
+    const xattrs: XattrMap = new Map();
+    for (const [key, attrs] of this.#xattrs) {
+      const parent = key.split('/').slice(0, -1);
+      if ((await this.#resolveDir(parent, false, key))?.join('/') === parent.join('/')) {
+        xattrs.set(join(this.#root, key), attrs);
+      }
+    }
+    await writeXattrs(xattrs, { signal: this.#options.signal, skipMissing: true });
   }
 }
 

@@ -4,7 +4,6 @@
  * asked to keep them, and hardlinks detected by (dev, ino). File bodies are opened lazily, one at
  * a time, when the tar writer reaches them.
  */
-import { execFile } from 'node:child_process';
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
@@ -13,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
 import { ByteKeyHeap } from '../util/heap.js';
 import type { TarEntry, TarEntryType, TarInput } from './tar/types.js';
+import { readXattrPaths } from './xattr.js';
 
 export interface WalkOptions extends IoOptions {
   /** Place everything under this path in the tar (e.g. 'app'); parents are emitted. */
@@ -27,7 +27,7 @@ export interface WalkOptions extends IoOptions {
   readonly owner?: { uid: number; gid: number };
   /** Default false -> dirs 0755, files 0644 (0755 if any x bit), symlinks 0777. */
   readonly keepModes?: boolean;
-  /** Default false. Needs `getfattr` (the attr package). */
+  /** Default false. Read through src/layer/xattr.ts (attr, else GNU tar). */
   readonly xattrs?: boolean;
   /** False excludes (and, for dirs, their subtree). */
   readonly filter?: (relPath: string, stat: Stats) => boolean;
@@ -68,69 +68,6 @@ interface Node {
   readonly abs: string;
   readonly stat: Stats;
   readonly xattrs: Readonly<Record<string, Buffer>> | undefined;
-}
-
-/** getfattr escapes unprintable bytes as \ooo and backslash as \\. */
-function unescapeGetfattr(text: string): string {
-  const bytes: number[] = [];
-  const raw = Buffer.from(text, 'latin1');
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i] as number;
-    if (b === 0x5c && i + 3 < raw.length + 1 && /^[0-7]{3}$/.test(raw.toString('latin1', i + 1, i + 4))) {
-      bytes.push(Number.parseInt(raw.toString('latin1', i + 1, i + 4), 8));
-      i += 3;
-    } else if (b === 0x5c && raw[i + 1] === 0x5c) {
-      bytes.push(0x5c);
-      i += 1;
-    } else {
-      bytes.push(b);
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
-/** Extended attributes of `paths` (symlinks not followed), via getfattr: Node has no xattr API. */
-async function readXattrs(
-  paths: readonly string[],
-  signal: AbortSignal | undefined,
-): Promise<Map<string, Record<string, Buffer>>> {
-  const out = new Map<string, Record<string, Buffer>>();
-  for (let i = 0; i < paths.length; i += 256) {
-    const batch = paths.slice(i, i + 256);
-    const text = await new Promise<string>((resolvePromise, reject) => {
-      execFile(
-        'getfattr',
-        ['--absolute-names', '-h', '-d', '-m', '-', '-e', 'hex', '--', ...batch],
-        { encoding: 'latin1', maxBuffer: 64 * 1024 * 1024, signal },
-        (err, stdout) => {
-          // getfattr exits 1 when some file has no xattrs support; its stdout is still complete.
-          if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-            reject(
-              new GantryError('XATTRS_UNAVAILABLE', 'reading extended attributes needs getfattr', {
-                phase: 'layer',
-                suggestion: 'install the attr package (apt-get install attr) or walk without xattrs',
-              }),
-            );
-          } else if (err && signal?.aborted) reject(err);
-          else resolvePromise(stdout);
-        },
-      );
-    });
-    let current: Record<string, Buffer> | undefined;
-    for (const line of text.split('\n')) {
-      if (line.startsWith('# file: ')) {
-        current = {};
-        out.set(unescapeGetfattr(line.slice('# file: '.length)), current);
-      } else if (current && line.includes('=')) {
-        const eq = line.indexOf('=');
-        const value = line.slice(eq + 1);
-        current[unescapeGetfattr(line.slice(0, eq))] = value.startsWith('0x')
-          ? Buffer.from(value.slice(2), 'hex')
-          : Buffer.from(value.replace(/^"|"$/g, ''), 'latin1');
-      }
-    }
-  }
-  return out;
 }
 
 /** Major and minor numbers of a device's `rdev`. */
@@ -220,9 +157,10 @@ export async function* walkDirectory(root: string, options: WalkOptions = {}): A
     }
     const xattrs =
       options.xattrs && kids.length > 0
-        ? await readXattrs(
+        ? await readXattrPaths(
             kids.map((k) => k.abs),
-            signal,
+            '-',
+            { signal },
           )
         : undefined;
     for (const kid of kids) {

@@ -15,10 +15,28 @@ import { join } from 'node:path';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
 import { lstatOrUndefined } from '../../util/fs.js';
 import { isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
-import { type DeviceNode, makeNodes, readXattrTree } from './tools.js';
+import { type DeviceNode, makeNodes, readXattrTree, writeXattrs, type XattrMap } from './tools.js';
 
 /** xattrs overlay marks lowers with: opaque directories and (kernel ≥ 6.7) xattr whiteouts. */
 export const OVERLAY_MARK_PATTERN = '^trusted\\.overlay\\.(opaque|whiteout)$';
+/** The marks, and what layers carry (LAYER_XATTR_PATTERN), which the merged copy keeps. */
+const LOWER_XATTR_PATTERN = '^(trusted\\.overlay\\.(opaque|whiteout)|security\\.capability)$';
+const KEPT_XATTRS = ['security.capability'];
+
+/** Extracted layers never change, so their xattrs are read once per process. */
+const lowerXattrs = new Map<string, Promise<XattrMap>>();
+
+async function readLowerXattrs(lower: string, signal: AbortSignal | undefined): Promise<XattrMap> {
+  const st = await lstat(lower);
+  const key = `${lower}\0${st.ino}\0${st.birthtimeMs}`;
+  let p = lowerXattrs.get(key);
+  if (!p) {
+    p = readXattrTree(lower, LOWER_XATTR_PATTERN, { signal });
+    p.catch(() => lowerXattrs.delete(key));
+    lowerXattrs.set(key, p);
+  }
+  return p;
+}
 
 export interface MergeResult {
   /** For every regular file in the result: the lower file it was copied from. */
@@ -44,7 +62,9 @@ class Merge {
   readonly #into: string;
   readonly #signal: AbortSignal | undefined;
   readonly sources = new Map<string, string>();
-  #marks = new Map<string, Record<string, Buffer>>();
+  #marks: XattrMap = new Map();
+  /** What #keep collected for the current lower, set once its files are in place. */
+  #kept: XattrMap = new Map();
   /** First copy of each multiply linked inode of the current lower, to link the others to. */
   #linked = new Map<string, string>();
   readonly #owners = process.getuid?.() === 0;
@@ -55,11 +75,21 @@ class Merge {
   }
 
   async apply(lower: string): Promise<void> {
-    this.#marks = await readXattrTree(lower, OVERLAY_MARK_PATTERN, { signal: this.#signal });
+    this.#marks = await readLowerXattrs(lower, this.#signal);
+    this.#kept = new Map();
     this.#linked = new Map();
     const rootStat = await lstat(lower);
     await this.#dir(lower, this.#into, '');
     await this.#meta(this.#into, rootStat);
+    // After #meta: chown clears security.capability.
+    await writeXattrs(this.#kept, { signal: this.#signal, skipMissing: true });
+  }
+
+  /** Carries the xattrs layers keep (a file's capabilities) from `src` to its copy. */
+  #keep(src: string, dst: string): void {
+    const attrs = this.#marks.get(src);
+    const kept = attrs && Object.entries(attrs).filter(([name]) => KEPT_XATTRS.includes(name));
+    if (kept && kept.length > 0) this.#kept.set(dst, Object.fromEntries(kept));
   }
 
   #isOpaque(abs: string, names: readonly string[]): boolean {
@@ -121,6 +151,7 @@ class Merge {
           await copyFile(src, dst, constants.COPYFILE_FICLONE);
           if (st.nlink > 1) this.#linked.set(id, dst);
           await this.#meta(dst, st);
+          this.#keep(src, dst);
         }
         this.sources.set(childRel, src);
       } else if (st.isSymbolicLink()) {

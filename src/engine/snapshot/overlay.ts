@@ -17,10 +17,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
+import { xattrAccess } from '../../layer/xattr.js';
 import { lstatOrUndefined } from '../../util/fs.js';
 import { type Before, type Change, isOverlayWhiteout, layerEntries, settleChanges } from './changes.js';
 import { mergeLowers } from './merge.js';
-import { exec, mountOverlay, readXattrTree, unmount } from './tools.js';
+import { mountOverlay, readXattrTree, unmount } from './tools.js';
 import type { CommitOptions, Snapshot, Snapshotter, SnapshotterOptions } from './types.js';
 
 /** The kernel's OVL_MAX_STACK. */
@@ -169,7 +170,7 @@ const availability = new Map<string, Promise<boolean>>();
 
 /**
  * True when an overlay can be mounted with an upper directory under `dir` (default: the OS temp
- * dir) and the attr tools that read its opaque markers are installed. Tries a real mount once per
+ * dir) and its opaque markers can be read (src/layer/xattr.ts: attr, else GNU tar). Tries a real mount once per
  * directory and process; never throws.
  */
 export function overlayAvailable(options: SnapshotterOptions = {}): Promise<boolean> {
@@ -186,9 +187,7 @@ async function probe(dir: string): Promise<boolean> {
   let snap: Snapshot | undefined;
   let lower: string | undefined;
   try {
-    for (const tool of ['getfattr', 'setfattr']) {
-      if ((await exec(tool, ['--version'])).code !== 0) return false;
-    }
+    if ((await xattrAccess()).method === 'none') return false;
     await mkdir(dir, { recursive: true });
     lower = await mkdtemp(join(dir, 'overlay-probe-'));
     await writeFile(join(lower, 'probe'), 'lower');

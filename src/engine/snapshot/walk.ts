@@ -64,6 +64,16 @@ async function sameContent(a: string, b: string, signal: AbortSignal | undefined
   }
 }
 
+function sameXattrs(a: Record<string, Buffer> | undefined, b: Record<string, Buffer> | undefined): boolean {
+  const names = new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})]);
+  for (const n of names) {
+    const x = a?.[n];
+    const y = b?.[n];
+    if (!x || !y || !x.equals(y)) return false;
+  }
+  return true;
+}
+
 export class WalkSnapshotter implements Snapshotter {
   readonly kind = 'walk' as const;
   readonly #dir: string;
@@ -146,7 +156,10 @@ class WalkSnapshot implements Snapshot {
     if (old.ctimeMs === st.ctimeMs) return false;
     // Everything we look at is as it was, yet the inode was touched: only the content can tell.
     if (!st.isFile()) return false;
-    return old.source === undefined || !(await sameContent(abs, old.source, signal));
+    if (old.source === undefined || !(await sameContent(abs, old.source, signal))) return true;
+    // `setcap` moves only the ctime: the capability tells.
+    const xattrs = await readXattrPaths([abs, old.source], LAYER_XATTR_PATTERN, { signal });
+    return !sameXattrs(xattrs.get(abs), xattrs.get(old.source));
   }
 
   async #changes(options: CommitOptions): Promise<Change[]> {
