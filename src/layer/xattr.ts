@@ -71,11 +71,15 @@ async function works(cmd: string, args: readonly string[], expect?: RegExp): Pro
   }
 }
 
-let access: Promise<XattrAccess> | undefined;
+/** By PATH: the tools found depend on it. */
+const accessByPath = new Map<string, Promise<XattrAccess>>();
 
-/** How this process reads and writes xattrs, probed once. */
+/** How this process reads and writes xattrs, probed once per PATH. */
 export function xattrAccess(): Promise<XattrAccess> {
-  access ??= (async (): Promise<XattrAccess> => {
+  const path = process.env.PATH ?? '';
+  let access = accessByPath.get(path);
+  if (access) return access;
+  access = (async (): Promise<XattrAccess> => {
     const [getfattr, setfattr, tar, cp] = await Promise.all([
       works('getfattr', ['--version']),
       works('setfattr', ['--version']),
@@ -87,6 +91,7 @@ export function xattrAccess(): Promise<XattrAccess> {
     if (tar && cp) return { method: 'tar', reason: `${missing} not installed: GNU tar and coreutils cp instead` };
     return { method: 'none', reason: `${missing} not installed, and no GNU tar and coreutils cp to stand in` };
   })();
+  accessByPath.set(path, access);
   return access;
 }
 
