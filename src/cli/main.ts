@@ -39,6 +39,13 @@ const commands: Record<string, { readonly summary: string; load(): Promise<Comma
   delete: { summary: 'delete an image from a registry', load: async () => registryCommand('del', 'delete') },
   login: { summary: 'check and store a registry credential', load: async () => registryCommand('login') },
   logout: { summary: 'remove a stored registry credential', load: async () => registryCommand('logout') },
+  info: {
+    summary: 'show what this machine gives gantry (sandbox, snapshotter, platforms, store)',
+    load: async () => {
+      const m = await import('./commands/info.js');
+      return { run: m.info, help: m.infoHelp };
+    },
+  },
 };
 
 async function storeCommand(name: 'images' | 'rmi' | 'prune' | 'load'): Promise<CommandModule> {

@@ -47,9 +47,15 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-/** The absolute path of a host executable, searching PATH and the usual system directories. */
+/**
+ * The absolute path of a host executable, searching PATH and then the sbin directories a user's
+ * PATH often lacks (Debian's chroot is /usr/sbin/chroot). The bin directories are not added: a
+ * PATH without them is a choice (fresh-path.sh hides bwrap that way), and `gantry info` and the
+ * sandbox detection must agree with it.
+ */
 export async function findTool(name: string): Promise<string | undefined> {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...SYSTEM_DIRS];
+  const path = (process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/'));
+  const dirs = path.length > 0 ? [...path, ...SYSTEM_DIRS.filter((d) => d.endsWith('sbin'))] : SYSTEM_DIRS;
   for (const dir of new Set(dirs)) {
     const p = join(dir, name);
     try {

@@ -15,6 +15,7 @@ export {
   loadContainersRegistriesConf,
   parseContainersRegistriesConf,
 } from './containers.js';
+export { type ConfigFile, registryConfigFiles } from './files.js';
 export type { HostSettingsOptions } from './host-settings.js';
 export { createHostSettings } from './host-settings.js';
 export type { LoadRegistriesConfigOptions, RegistriesConfig, RegistryConfig } from './registries.js';
