@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Makes sure the machine has the real tools the test suite starts and validates against (the
-// distribution registry, skopeo, umoci, buildah, ...) and that arm64 Debian packages can be
-// downloaded for the multi-platform fixtures. Installs what is missing with apt-get; prints the
+// Makes sure the machine has the real tools the test suite and the bench start and compare with
+// (the distribution registry, skopeo, umoci, buildah, debootstrap, ...) and that arm64 Debian
+// packages can be downloaded for the multi-platform fixtures. Run by `npm test` (pretest) and
+// `npm run bench` (prebench). gantry itself needs none of these. Installs what is missing with apt-get; prints the
 // command instead when not root. Checks only local state (dpkg database, apt lists), so it costs a
 // few milliseconds when everything is there. `--dry-run` reports without changing anything.
 import { spawnSync } from 'node:child_process';
@@ -20,10 +21,10 @@ const PACKAGES = {
   gzip: 'a peer gzip implementation',
   zstd: 'a peer zstd implementation',
   time: 'GNU time for the benchmarks',
-  bubblewrap: 'the RUN sandbox',
+  bubblewrap: 'the RUN sandbox the tests expect (gantry falls back to unshare + chroot without it)',
   uidmap: 'user namespaces for rootless sandboxes',
   debootstrap: 'builds the Debian fixture image (test/harness/debian.ts)',
-  attr: 'getfattr/setfattr: overlay opaque markers for the snapshotters',
+  attr: 'getfattr/setfattr, which the tests read xattrs with (gantry falls back to GNU tar)',
   'qemu-user-static': 'runs RUN steps of foreign-architecture images (arm64 on amd64)',
   'binfmt-support': 'update-binfmts, which registers qemu-user-static with binfmt_misc',
 };

@@ -46,8 +46,6 @@ export interface MachineInfo {
     readonly max: number | undefined;
     /** Debian's /proc/sys/kernel/unprivileged_userns_clone, where the kernel has it. */
     readonly unprivileged: boolean | undefined;
-    /** newuidmap/newgidmap (the uidmap package), for more than one id in a rootless namespace. */
-    readonly newuidmap: boolean;
   };
   readonly platforms: {
     readonly native: readonly string[];
@@ -176,7 +174,6 @@ export async function machineInfo(options: MachineInfoOptions = {}): Promise<Mac
     userNamespaces: {
       max: maxUserNamespaces,
       unprivileged: unprivilegedClone === undefined ? undefined : unprivilegedClone !== 0,
-      newuidmap: (await findTool('newuidmap')) !== undefined && (await findTool('newgidmap')) !== undefined,
     },
     platforms: await platformsInfo(),
     store: { path: storeDir, exists: existsSync(join(storeDir, 'oci-layout')), size: await du(storeDir) },

@@ -10,8 +10,9 @@
  *   read costs one more read of the files asked about. Writing extracts empty stand-ins that carry
  *   the attributes into a scratch directory (`tar --xattrs -x`), then copies only their attributes
  *   onto the targets (`cp --attributes-only --preserve=xattr`), which keeps each target's inode,
- *   content, owner, mode and hardlinks. Symlinks are skipped (only trusted.* and security.* can sit
- *   on one, and no layer we read carries them there).
+ *   content, owner, mode and hardlinks. Only regular files and directories get them: cp would
+ *   open a fifo or a device node, and symlinks take only trusted.* and security.*, which no layer
+ *   we know of puts there.
  */
 import { execFile, spawn } from 'node:child_process';
 import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -274,7 +275,8 @@ async function tarWrite(values: XattrMap, options: IoOptions): Promise<void> {
     const pairs: string[] = [];
     for (const [i, [path, attrs]] of targets.entries()) {
       const st = await lstat(path);
-      if (st.isSymbolicLink()) continue;
+      // cp would open a fifo or a device node to copy onto it: only files and directories.
+      if (!st.isFile() && !st.isDirectory()) continue;
       const name = `e${i}`;
       inputs.push({
         entry: {

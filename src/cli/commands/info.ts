@@ -31,7 +31,7 @@ export const info: Command = async (args, ctx) => {
     ...m.sandbox.candidates.map((c) => `  ${c.name.padEnd(8)}${c.available ? 'yes' : 'no '}  ${c.reason}`),
     `snapshotter:  ${m.snapshotter.chosen} (${m.snapshotter.reason})`,
     `xattrs:       ${m.xattrs.method} (${m.xattrs.reason})`,
-    `user namespaces: max ${m.userNamespaces.max ?? 'unknown'}, unprivileged ${yes(m.userNamespaces.unprivileged)}, newuidmap ${yes(m.userNamespaces.newuidmap)}`,
+    `user namespaces: max ${m.userNamespaces.max ?? 'unknown'}, unprivileged ${yes(m.userNamespaces.unprivileged)}`,
     `platforms:    native ${m.platforms.native.join(', ') || '-'}; emulated ${m.platforms.emulated.join(', ') || '-'}`,
     ...Object.entries(m.platforms.unavailable).map(([name, why]) => `  ${name.padEnd(16)}${why}`),
     `store:        ${m.store.path} (${m.store.exists ? formatBytes(m.store.size) : 'not created yet'})`,
