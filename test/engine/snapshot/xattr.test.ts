@@ -20,6 +20,8 @@ import {
   overlayAvailable,
   WalkSnapshotter,
 } from '../../../src/engine/snapshot/index.js';
+import { extractLayer } from '../../../src/layer/extract.js';
+import { tarStream } from '../../../src/layer/tar/writer.js';
 import { walkDirectory } from '../../../src/layer/walk.js';
 import { readXattrPaths, writeXattrs, xattrAccess } from '../../../src/layer/xattr.js';
 import type { Layer } from '../../../src/oci/image.js';
@@ -179,4 +181,40 @@ describe('xattrs through the layer cache and both snapshotters', () => {
       process.env.PATH = fullPath;
     }
   });
+
+  for (const machine of machines) {
+    test(`${machine.name}: a layer's trusted.overlay.* xattrs never reach the disk, and xattrs never follow a symlinked parent out of the root`, async (t) => {
+      if (!isRoot) return t.skip('setting security.capability needs root');
+      const scratch = await tempDir(t);
+      const root = join(scratch, 'root');
+      const outside = join(scratch, 'outside');
+      await mkdir(join(outside, 'a'), { recursive: true });
+      await writeFile(join(outside, 'a', 'f'), 'host file\n');
+      const attrs = {
+        'trusted.overlay.opaque': Buffer.from('y'),
+        'trusted.overlay.redirect': Buffer.from('/etc'),
+        'security.capability': Buffer.from(CAP, 'hex'),
+      };
+      const entry = { type: 'directory' as const, mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 };
+      const layer = tarStream([
+        { entry: { ...entry, path: 'd', xattrs: attrs } },
+        { entry: { ...entry, path: 'd/ping', type: 'file', size: 0, xattrs: attrs } },
+        { entry: { ...entry, path: 'x' } },
+        { entry: { ...entry, path: 'x/a' } },
+        { entry: { ...entry, path: 'x/a/f', type: 'file', size: 0, xattrs: { 'user.evil': Buffer.from('1') } } },
+        // The parent of the file above becomes a symlink out of the root after the file was written.
+        { entry: { ...entry, path: 'x', type: 'symlink', linkname: outside } },
+      ]);
+      process.env.PATH = await machine.path();
+      try {
+        await extractLayer(layer, root);
+      } finally {
+        process.env.PATH = fullPath;
+      }
+      const onDisk = await readXattrPaths([join(root, 'd'), join(root, 'd', 'ping'), join(outside, 'a', 'f')], '-');
+      assert.deepEqual(Object.keys(onDisk.get(join(root, 'd')) ?? {}), ['security.capability']);
+      assert.deepEqual(Object.keys(onDisk.get(join(root, 'd', 'ping')) ?? {}), ['security.capability']);
+      assert.equal(onDisk.has(join(outside, 'a', 'f')), false, 'nothing written outside the root');
+    });
+  }
 });
