@@ -159,7 +159,7 @@ export const ERROR_CODES = {
   SIZE_MISMATCH: 'Content does not have the size its descriptor says.',
   SNAPSHOT_CHANGED_UNDERFOOT: 'A file changed while its snapshot was taken.',
   SNAPSHOT_RELEASED: 'Internal: a snapshot was used after release.',
-  SNAPSHOT_TOOL_FAILED: 'A tool the snapshotter runs (getfattr, setfattr) failed.',
+  SNAPSHOT_TOOL_FAILED: 'A tool the snapshotter runs (mount, mknod, setfattr or tar and cp for xattrs) failed.',
   SNAPSHOT_TOOL_MISSING: 'A tool the snapshotter needs is not installed.',
   SNAPSHOT_XATTR_FAILED: 'Extended attributes could not be read or written for a snapshot.',
   STORE_BUSY: 'Another gantry command is using the store.',
@@ -193,7 +193,7 @@ export const ERROR_CODES = {
   USER_NOT_FOUND: "USER names a user that the image's /etc/passwd lacks.",
   WORKDIR_NOT_DIRECTORY: 'WORKDIR exists in the image and is not a directory.',
   WRONG_MEDIA_TYPE: 'A document has another media type than expected.',
-  XATTRS_UNAVAILABLE: 'Extended attributes were asked for and cannot be read here.',
+  XATTRS_UNAVAILABLE: 'Extended attributes cannot be read here: neither attr nor GNU tar and coreutils cp.',
   ZSTD_UNAVAILABLE: 'zstd needs a newer Node.js.',
   ZSTD_UNSUPPORTED: 'zstd-compressed layers cannot be read with this Node.js.',
 } as const satisfies Record<string, string>;

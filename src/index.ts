@@ -27,9 +27,11 @@ export type { PlatformOption, Pulled, PullOptions, Transferred } from './api/tra
 export { copy, pull, push } from './api/transfer.js';
 // Errors: compare `code` (ERROR_CODES documents each), not classes.
 export { DockerfileSyntaxError } from './dockerfile/errors.js';
-// Build inputs and outputs.
 export type { Isolation } from './engine/executor/index.js';
 export { RunFailedError } from './engine/executor/index.js';
+// Build inputs and outputs.
+export type { MachineInfo, MachineInfoOptions, SandboxCandidate } from './engine/info.js';
+export { machineInfo } from './engine/info.js';
 export type { OutputSpec } from './engine/output.js';
 export { parseOutput } from './engine/output.js';
 export type { SecretSource } from './engine/solver/mounts.js';

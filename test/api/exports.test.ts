@@ -32,6 +32,7 @@ test('the entry exports a function for every CLI verb, the errors with their cod
     'createSession',
     'isErrorCode',
     'parseReference',
+    'machineInfo',
   ];
   const api = gantry as unknown as Record<string, unknown>;
   for (const name of functions) assert.equal(typeof api[name], 'function', `${name} is not exported`);
