@@ -5,6 +5,7 @@
  * first, then the keychain), host settings (insecure / plain HTTP for every host, registries.toml,
  * certs.d), chunked uploads, and the registries.toml mirrors used by pulls.
  */
+import { idpbuilderHooks } from '../integrations/idpbuilder/registry.js';
 import { createKeychain } from '../registry/auth/index.js';
 import { RegistryClient } from '../registry/client/client.js';
 import {
@@ -36,6 +37,11 @@ export interface RegistryOptions {
   readonly idleTimeoutMs?: number;
   /** The registries.toml to read; default `$GANTRY_CONFIG`, else `~/.config/gantry/registries.toml`. */
   readonly configFile?: string;
+  /**
+   * The kubeconfig context whose idpbuilder cluster lends its Gitea credential and CA to hosts
+   * configured nowhere else (default: the current context; see src/integrations/idpbuilder).
+   */
+  readonly kubeContext?: string;
 }
 
 export interface SessionOptions {
@@ -77,17 +83,22 @@ export function createSession(options: SessionOptions = {}): Session {
   const settings = () => {
     setup ??= (async () => {
       const config = await loadRegistriesConfig(registry.configFile ? { path: registry.configFile } : {});
+      // A host configured nowhere may be an idpbuilder cluster's Gitea: its credential and CA then
+      // come from the cluster, which is asked only about such hosts.
+      const idpbuilder = idpbuilderHooks(registry.kubeContext !== undefined ? { context: registry.kubeContext } : {});
       const hostSettings = createHostSettings({
         config,
         insecure: registry.insecure ?? false,
         plainHttp: registry.plainHttp ?? false,
+        fallbackCa: idpbuilder.ca,
       });
       const password = typeof registry.password === 'function' ? await registry.password() : registry.password;
-      const keychain = createKeychain(
-        registry.username !== undefined && password !== undefined
+      const keychain = createKeychain({
+        ...(registry.username !== undefined && password !== undefined
           ? { flags: { username: registry.username, password } }
-          : {},
-      );
+          : {}),
+        fallback: [idpbuilder.credentials],
+      });
       const transport: TransportOptions = {
         keychain,
         hostSettings,

@@ -28,6 +28,8 @@ export interface GlobalFlags {
   readonly passwordStdin: boolean;
   /** Upload blobs in chunks of this many bytes. */
   readonly chunkSize?: number;
+  /** The kubeconfig context for cluster discovery (idpbuilder), instead of the current one. */
+  readonly kubeContext?: string;
 }
 
 export interface CommandContext {

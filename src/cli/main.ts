@@ -103,6 +103,7 @@ Global options:
   --insecure         skip TLS verification of registries
   --plain-http       talk plain HTTP to registries
   --chunk-size SIZE  upload blobs in chunks of SIZE (e.g. 5M); default: one request, chunks on 413
+  --kube-context CTX kubeconfig context for idpbuilder discovery (default: the current one)
   --timeout DURATION overall deadline of the command, e.g. 10m (default none; $GANTRY_TIMEOUT)
   --idle-timeout DURATION  retry or resume a transfer that receives nothing for this long
                      (default 60s; 0 never; $GANTRY_IDLE_TIMEOUT)
@@ -146,6 +147,7 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
   let username: string | undefined;
   let passwordStdin = false;
   let chunkSize: string | undefined;
+  let kubeContext: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--') {
@@ -180,6 +182,11 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
     const it = valued('idle-timeout');
     if (it !== undefined) {
       idleTimeout = it;
+      continue;
+    }
+    const kc = valued('kube-context');
+    if (kc !== undefined) {
+      kubeContext = kc;
       continue;
     }
     const t = valued('timeout');
@@ -221,6 +228,7 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
       ...(username === undefined ? {} : { username }),
       passwordStdin,
       ...(chunkSize === undefined ? {} : { chunkSize: parseSize(chunkSize, '--chunk-size') }),
+      ...(kubeContext === undefined ? {} : { kubeContext }),
     },
     rest,
   };
@@ -320,6 +328,7 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
         password: readPassword,
         ...(flags.chunkSize === undefined ? {} : { chunkSize: flags.chunkSize }),
         ...(flags.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: flags.idleTimeoutMs }),
+        ...(flags.kubeContext === undefined ? {} : { kubeContext: flags.kubeContext }),
       },
       signal,
     });

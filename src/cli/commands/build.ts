@@ -6,6 +6,7 @@ import { parseSecretFlag, type SecretSource } from '../../engine/solver/mounts.j
 import { parsePlatform } from '../../oci/platform.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';
+import { explainGiteaPush, idpbuilderNames } from '../idpbuilder.js';
 import { createRenderer } from '../progress.js';
 
 export const buildHelp = `Usage: gantry build [OPTIONS] CONTEXT
@@ -38,6 +39,9 @@ Directory options:
       --push               push the image to the registry of every -t name (and not into the
                            store, as buildx does: add --load to keep it there too)
       --load               also name the image in the store when pushing
+      --idpbuilder         push to the Gitea of the idpbuilder cluster of the kubeconfig:
+                           -t NAME[:TAG] becomes GITEA/OWNER/NAME[:TAG], with the cluster's
+                           credential and CA (see --kube-context)
       --iidfile FILE       write the image digest to FILE
       --metadata-file FILE write build metadata (JSON) to FILE
       --progress MODE      auto, tty, plain, json or quiet
@@ -71,6 +75,7 @@ export const build: Command = async (args, ctx) => {
     'metadata-file': { type: 'string' },
     push: { type: 'boolean' },
     load: { type: 'boolean' },
+    idpbuilder: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flag(p, 'help')) {
@@ -80,6 +85,11 @@ export const build: Command = async (args, ctx) => {
   if (p.positionals.length !== 1) {
     throw usageError('gantry build takes exactly one directory', 'run gantry build DIR [-t NAME]');
   }
+  const idp = flag(p, 'idpbuilder');
+  if (idp && list(p, 'tag').length === 0)
+    throw usageError('--idpbuilder needs a name to push to', 'add -t NAME[:TAG] (it lands in GITEA/OWNER/NAME[:TAG])');
+  // Before any work: the cluster is read and the names checked (upper case is refused).
+  const gitea = idp ? await idpbuilderNames(list(p, 'tag'), ctx) : undefined;
   const platforms = list(p, 'platform')
     .flatMap((v) => v.split(','))
     .filter((v) => v.trim() !== '')
@@ -106,9 +116,9 @@ export const build: Command = async (args, ctx) => {
       session: ctx.session,
       progress: renderer.sink,
       signal: ctx.signal,
-      tags: list(p, 'tag'),
+      tags: gitea?.names ?? list(p, 'tag'),
       outputs: list(p, 'output'),
-      push: flag(p, 'push'),
+      push: flag(p, 'push') || idp,
       load: flag(p, 'load'),
       iidfile: str(p, 'iidfile'),
       metadataFile: str(p, 'metadata-file'),
@@ -131,6 +141,8 @@ export const build: Command = async (args, ctx) => {
       env: list(p, 'env'),
       user: str(p, 'user'),
       expose: list(p, 'expose'),
+    }).catch((err: unknown) => {
+      throw gitea ? explainGiteaPush(err, gitea.cluster) : err;
     });
     renderer.close();
     // What scripts capture, as ko and crane print it: every name the image got, with its digest;

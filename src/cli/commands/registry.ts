@@ -17,6 +17,7 @@ import type { CommonOptions } from '../../api/session.js';
 import { copy as copyImage, pull as pullImage, push as pushImage } from '../../api/transfer.js';
 import { flag, parse, str } from '../args.js';
 import { type Command, type CommandContext, usageError } from '../context.js';
+import { giteaCatalog, giteaCluster, giteaDeleteFallback } from '../idpbuilder.js';
 import { createRenderer } from '../progress.js';
 
 function help(ctx: CommandContext, text: string): number {
@@ -170,25 +171,46 @@ export const tags: Command = async (args, ctx) => {
 };
 
 export const catalogHelp = `Usage: gantry catalog REGISTRY
+       gantry catalog --idpbuilder
 
-List the repositories of a registry (every page).
+List the repositories of a registry (every page). On the Gitea of an idpbuilder cluster (with
+--idpbuilder, or REGISTRY being that Gitea), list the admin's container packages instead: name,
+tag and creation time, through Gitea's packages API.
+
+Options:
+      --idpbuilder     the Gitea of the idpbuilder cluster of the kubeconfig (see --kube-context)
+      --format FORMAT  table (default) or json
 `;
 
 export const catalog: Command = async (args, ctx) => {
-  const p = parse('catalog', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse('catalog', args, {
+    help: { type: 'boolean', short: 'h' },
+    idpbuilder: { type: 'boolean' },
+    format: { type: 'string' },
+  });
   if (flag(p, 'help')) return help(ctx, catalogHelp);
   const [registry, ...extra] = p.positionals;
-  if (!registry || extra.length > 0)
-    throw usageError('gantry catalog takes one registry', 'run gantry catalog HOST[:PORT]');
-  for (const repo of await listCatalog(registry, { session: ctx.session, signal: ctx.signal })) {
-    ctx.stdout.write(`${repo}\n`);
+  const idp = flag(p, 'idpbuilder');
+  if (idp ? registry !== undefined : !registry || extra.length > 0)
+    throw usageError('gantry catalog takes one registry, or --idpbuilder', 'run gantry catalog HOST[:PORT]');
+  const format = str(p, 'format') ?? 'table';
+  if (format !== 'table' && format !== 'json') throw usageError(`invalid --format ${format}`, 'use table or json');
+  const gitea = await giteaCluster(idp ? undefined : registry, ctx);
+  if (gitea) {
+    await giteaCatalog(gitea, format === 'json', ctx);
+    return 0;
   }
+  const repos = await listCatalog(registry as string, { session: ctx.session, signal: ctx.signal });
+  if (format === 'json') ctx.stdout.write(`${JSON.stringify(repos, null, 2)}\n`);
+  else for (const repo of repos) ctx.stdout.write(`${repo}\n`);
   return 0;
 };
 
 export const deleteHelp = `Usage: gantry delete REF
 
-Delete a manifest from a registry (a tag is resolved to its digest first).
+Delete a manifest from a registry (a tag is resolved to its digest first). On the Gitea of an
+idpbuilder cluster whose registry refuses manifest deletion, the package version is deleted
+through Gitea's packages API instead.
 `;
 
 export const del: Command = async (args, ctx) => {
@@ -196,7 +218,11 @@ export const del: Command = async (args, ctx) => {
   if (flag(p, 'help')) return help(ctx, deleteHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry delete takes one image reference', 'run gantry delete REF');
-  const deleted = await deleteImage(input, { session: ctx.session, signal: ctx.signal });
+  const deleted = await deleteImage(input, { session: ctx.session, signal: ctx.signal }).catch(async (err: unknown) => {
+    const fellBack = await giteaDeleteFallback(err, input, ctx);
+    if (fellBack === undefined) throw err;
+    return fellBack;
+  });
   ctx.stdout.write(`Deleted ${deleted}\n`);
   return 0;
 };

@@ -22,6 +22,11 @@ export interface KeychainOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Default $HOME from `env`, else the OS's home directory. */
   readonly home?: string;
+  /**
+   * Sources asked after all the others, only when no configured one answers: credentials that
+   * come from somewhere else (an idpbuilder cluster's secret), evaluated lazily by the source.
+   */
+  readonly fallback?: readonly CredentialSource[];
 }
 
 /** A Keychain that also takes the repository, for sources keyed by namespace. */
@@ -41,6 +46,7 @@ export function createKeychain(options: KeychainOptions = {}): RepositoryKeychai
     containersAuthSource(context),
     githubTokenSource(env),
     kubernetesSecretSource(context),
+    ...(options.fallback ?? []),
   );
   return keychainFromSources(sources);
 }

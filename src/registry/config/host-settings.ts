@@ -19,6 +19,11 @@ export interface HostSettingsOptions {
   readonly insecure?: boolean;
   /** --plain-http: plain HTTP for every host. */
   readonly plainHttp?: boolean;
+  /**
+   * CAs for a TLS host that has none configured (no registries.toml ca, no certs.d CA, not
+   * insecure), asked lazily once per host: e.g. the CA of an idpbuilder cluster's Gitea.
+   */
+  readonly fallbackCa?: (host: string) => Promise<readonly Buffer[] | undefined>;
 }
 
 /** A HostSettingsResolver (always async: it reads files once per host). */
@@ -37,6 +42,8 @@ export function createHostSettings(options: HostSettingsOptions = {}): (host: st
     const insecure = options.insecure || registry?.insecure;
     if (plainHttp !== undefined) settings.plainHttp = plainHttp;
     if (insecure !== undefined) settings.insecure = insecure;
+    if (ca.length === 0 && !plainHttp && !insecure && options.fallbackCa)
+      ca.push(...((await options.fallbackCa(host)) ?? []));
     if (ca.length > 0) settings.ca = ca;
     if (certs.clientCert !== undefined) settings.clientCert = certs.clientCert;
     const blocked = blockedPrefixes(config, host);
