@@ -1,0 +1,362 @@
+// idpbuilder end to end through the real binary. STAND-INS (no cluster, no Gitea here): the
+// Kubernetes API is test/harness/kube-api.ts (node:https, its own CA, bearer token, Secret /
+// ConfigMap / LocalbuildList / Status shapes from the API reference); Gitea is
+// test/harness/gitea.ts (the real distribution registry, TLS + basic auth, behind a TLS front
+// answering as gitea.cnoe.localtest.me via a marked /etc/hosts line, plus a packages-API stand-in).
+// gantry's side is real: @kubernetes/client-node, TLS verified against the CA read from the
+// cluster, the registry client; skopeo reads the pushed image back with the CA.
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gantry, repoRoot, tool, withTempDir } from '../cli/helpers.js';
+import { GITEA_HOSTNAME, type GiteaStandIn, startGitea, withHostsEntry } from '../harness/gitea.js';
+import { type KubeApiStandIn, type KubeObjects, startKubeApi } from '../harness/kube-api.js';
+import { freePort, generateTls } from '../harness/registry.js';
+
+const app = join(repoRoot, 'examples', 'hello');
+
+/** An isolated HOME: no docker config, no certs.d, no registries.toml, no ~/.kube. */
+async function isolatedEnv(tmp: string, kubeconfig: string | undefined): Promise<NodeJS.ProcessEnv> {
+  const h = join(tmp, 'home');
+  await mkdir(h, { recursive: true });
+  return {
+    HOME: h,
+    DOCKER_CONFIG: join(h, '.docker'),
+    XDG_CONFIG_HOME: join(h, '.config'),
+    XDG_RUNTIME_DIR: join(h, 'run'),
+    REGISTRY_AUTH_FILE: join(h, 'auth.json'),
+    GANTRY_USERNAME: '',
+    GANTRY_PASSWORD: '',
+    REGISTRY_USERNAME: '',
+    REGISTRY_PASSWORD: '',
+    GITHUB_TOKEN: '',
+    KUBERNETES_SERVICE_HOST: '',
+    KUBECONFIG: kubeconfig ?? '',
+  };
+}
+
+/** The objects of an idpbuilder cluster whose Gitea is the stand-in. */
+function clusterObjects(gitea: GiteaStandIn, ca: string = gitea.caPem): KubeObjects {
+  return {
+    custom: {
+      'idpbuilder.cnoe.io/v1alpha1/localbuilds': {
+        kind: 'Localbuild',
+        items: [
+          {
+            metadata: { name: 'localdev', uid: '5e2a', resourceVersion: '812', generation: 1 },
+            spec: {
+              buildCustomization: {
+                protocol: 'https',
+                host: 'cnoe.localtest.me',
+                ingressHost: 'localhost',
+                port: String(gitea.port),
+                usePathRouting: false,
+                selfSignedCert: ca,
+              },
+              packageConfigs: {
+                argoPackageConfigs: { enabled: true },
+                embeddedArgoApplicationsPackageConfigs: { enabled: true },
+              },
+            },
+            status: {
+              gitea: {
+                available: true,
+                externalURL: `https://${gitea.host}`,
+                internalURL: 'http://my-gitea-http.gitea.svc.cluster.local:3000',
+              },
+            },
+          },
+        ],
+      },
+    },
+    secrets: {
+      'gitea/gitea-credential': { username: gitea.username, password: gitea.password, token: gitea.token },
+      'ingress-nginx/idpbuilder-cert': { 'tls.crt': ca, 'tls.key': 'not used' },
+    },
+  };
+}
+
+async function withCluster<T>(
+  objects: KubeObjects,
+  tmp: string,
+  fn: (kube: KubeApiStandIn, env: NodeJS.ProcessEnv) => Promise<T>,
+): Promise<T> {
+  const kube = await startKubeApi(objects);
+  try {
+    const file = await kube.kubeconfig(join(tmp, `kubeconfig-${Math.random().toString(36).slice(2)}`));
+    return await fn(kube, await isolatedEnv(tmp, file));
+  } finally {
+    await kube.stop();
+  }
+}
+
+function oneLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
+
+test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing but a kubeconfig (stand-ins)', async (t) => {
+  const gitea = await startGitea();
+  try {
+    await withHostsEntry([GITEA_HOSTNAME], () =>
+      withTempDir(async (tmp) => {
+        const store = join(tmp, 'store');
+        const ref = `${gitea.host}/giteaadmin/myapp:v1`;
+        await withCluster(clusterObjects(gitea), tmp, async (kube, env) => {
+          await t.test(
+            'build --idpbuilder pushes to GITEA/giteaadmin/NAME with the secret token and the cluster CA',
+            async () => {
+              const r = await gantry(['build', app, '-t', 'myapp:v1', '--idpbuilder', '--progress=plain'], {
+                store,
+                env,
+              });
+              assert.equal(r.code, 0, r.stderr);
+              const sk = JSON.parse(
+                await tool('skopeo', [
+                  'inspect',
+                  '--cert-dir',
+                  gitea.certsDir,
+                  '--creds',
+                  `${gitea.username}:${gitea.token}`,
+                  `docker://${ref}`,
+                ]),
+              ) as { Digest: string; Name: string };
+              assert.match(sk.Digest, /^sha256:[0-9a-f]{64}$/);
+              assert.equal(sk.Name, `${gitea.host}/giteaadmin/myapp`);
+              const paths = kube.requests.map((q) => q.path);
+              assert.ok(paths.includes('/apis/idpbuilder.cnoe.io/v1alpha1/localbuilds'), paths.join('\n'));
+              assert.ok(paths.includes('/api/v1/namespaces/gitea/secrets/gitea-credential'), paths.join('\n'));
+              assert.ok(paths.includes('/api/v1/namespaces/ingress-nginx/secrets/idpbuilder-cert'), paths.join('\n'));
+              assert.ok(kube.requests.every((q) => q.authorized));
+              assert.deepEqual(
+                gitea.packages.map((p) => `${p.name}:${p.version}`),
+                ['myapp:v1'],
+              );
+            },
+          );
+
+          await t.test('catalog --idpbuilder lists the container packages (table and json)', async () => {
+            const table = await gantry(['catalog', '--idpbuilder'], { store, env });
+            assert.equal(table.code, 0, table.stderr);
+            const lines = table.stdout.trim().split('\n');
+            assert.match(lines[0] ?? '', /^NAME\s+TAG\s+CREATED$/);
+            assert.match(
+              lines[1] ?? '',
+              new RegExp(`^${gitea.host.replace(/\./g, '\\.')}/giteaadmin/myapp\\s+v1\\s+\\d{4}-`),
+            );
+            const json = await gantry(['catalog', '--idpbuilder', '--format', 'json'], { store, env });
+            assert.equal(json.code, 0, json.stderr);
+            const rows = JSON.parse(json.stdout) as { name: string; tag: string; created: string }[];
+            assert.deepEqual(
+              rows.map((r) => [r.name, r.tag]),
+              [[`${gitea.host}/giteaadmin/myapp`, 'v1']],
+            );
+            assert.ok(!Number.isNaN(Date.parse(rows[0]?.created ?? '')));
+          });
+
+          await t.test('catalog HOST lists packages when HOST is the cluster Gitea', async () => {
+            const r = await gantry(['catalog', gitea.host, '--format', 'json'], { store, env });
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal((JSON.parse(r.stdout) as unknown[]).length, 1);
+          });
+
+          await t.test(
+            'a full Gitea reference gets the cluster credential and CA with nothing configured (tags, inspect)',
+            async () => {
+              const tags = await gantry(['tags', `${gitea.host}/giteaadmin/myapp`], { store, env });
+              assert.equal(tags.code, 0, tags.stderr);
+              assert.deepEqual(tags.stdout.trim().split('\n'), ['v1']);
+              const inspect = await gantry(['inspect', ref], { store, env });
+              assert.equal(inspect.code, 0, inspect.stderr);
+            },
+          );
+
+          await t.test('an upper-case name is refused before any work, saying so', async () => {
+            const before = gitea.requests.length;
+            const r = await gantry(['build', app, '-t', 'MyApp:v2', '--idpbuilder'], { store, env });
+            assert.equal(r.code, 2);
+            assert.match(oneLine(r.stderr), /upper-case.*use -t myapp:v2/);
+            assert.equal(gitea.requests.length, before);
+          });
+
+          await t.test('--insecure with --idpbuilder warns that TLS is not verified', async () => {
+            const r = await gantry(['--insecure', 'catalog', '--idpbuilder'], { store, env });
+            assert.equal(r.code, 0, r.stderr);
+            assert.match(
+              r.stderr,
+              /warning: --insecure: the TLS certificate of gitea\.cnoe\.localtest\.me:\d+ is not verified/,
+            );
+          });
+
+          await t.test('Gitea refusing the push (quota) is one line naming Gitea, and leaves no tag', async () => {
+            gitea.denyPush = 'package quota exceeded';
+            try {
+              const r = await gantry(['build', app, '-t', 'other:v1', '--idpbuilder', '--label', 'x=1'], {
+                store,
+                env,
+              });
+              assert.equal(r.code, 1);
+              assert.match(
+                oneLine(r.stderr),
+                /^gantry: error: Gitea at gitea\.cnoe\.localtest\.me:\d+ refused the push of .*other:v1.*quota/,
+              );
+              assert.ok(!gitea.packages.some((p) => p.name === 'other'));
+            } finally {
+              gitea.denyPush = undefined;
+            }
+          });
+
+          await t.test(
+            'delete falls back to the packages API when the registry refuses manifest deletion',
+            async () => {
+              gitea.refuseManifestDelete = true;
+              try {
+                const r = await gantry(['delete', ref], { store, env });
+                assert.equal(r.code, 0, r.stderr);
+                assert.ok(
+                  gitea.requests.some(
+                    (q) => q.method === 'DELETE' && q.path === '/api/v1/packages/giteaadmin/container/myapp/v1',
+                  ),
+                );
+                assert.deepEqual(gitea.packages, []);
+                const after = await gantry(['catalog', '--idpbuilder', '--format', 'json'], { store, env });
+                assert.deepEqual(JSON.parse(after.stdout), []);
+              } finally {
+                gitea.refuseManifestDelete = false;
+              }
+            },
+          );
+        });
+
+        await t.test('the CA falls back to config map default/idpbuilder-cert (ca.crt)', async () => {
+          const objects = clusterObjects(gitea);
+          const { 'ingress-nginx/idpbuilder-cert': _, ...secrets } = objects.secrets ?? {};
+          await withCluster(
+            { ...objects, secrets, configMaps: { 'default/idpbuilder-cert': { 'ca.crt': gitea.caPem } } },
+            tmp,
+            async (kube, env) => {
+              const r = await gantry(['build', app, '-t', 'fromcm:v1', '--idpbuilder'], { store, env });
+              assert.equal(r.code, 0, r.stderr);
+              assert.ok(kube.requests.some((q) => q.path === '/api/v1/namespaces/default/configmaps/idpbuilder-cert'));
+              assert.ok(gitea.packages.some((p) => p.name === 'fromcm'));
+            },
+          );
+        });
+
+        await t.test(
+          'the cluster CA is what verifies Gitea: a cluster whose CA did not sign Gitea is refused',
+          async () => {
+            const other = await generateTls(join(tmp, 'other-ca'));
+            const { readFile } = await import('node:fs/promises');
+            const wrong = await readFile(other.caFile, 'utf8');
+            await withCluster(clusterObjects(gitea, wrong), tmp, async (_kube, env) => {
+              const r = await gantry(['tags', `${gitea.host}/giteaadmin/fromcm`], { store, env });
+              assert.equal(r.code, 1);
+              assert.match(oneLine(r.stderr), /certificate|TLS/i);
+            });
+          },
+        );
+      }),
+    );
+  } finally {
+    await gitea.stop();
+  }
+});
+
+test('idpbuilder: discovery errors are one line that says what to do (stand-in API server)', async (t) => {
+  const gitea = await startGitea();
+  try {
+    await withTempDir(async (tmp) => {
+      const store = join(tmp, 'store');
+      const build = (env: NodeJS.ProcessEnv) =>
+        gantry(['build', app, '-t', 'myapp:v1', '--idpbuilder'], { store, env });
+
+      await t.test('no kubeconfig', async () => {
+        const r = await build(await isolatedEnv(tmp, undefined));
+        assert.equal(r.code, 1);
+        assert.match(oneLine(r.stderr), /^gantry: error: no kubeconfig: .*is the idpbuilder cluster running\?/);
+      });
+
+      await t.test('cluster unreachable', async () => {
+        const port = await freePort();
+        const file = join(tmp, 'unreachable');
+        await writeFile(
+          file,
+          JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'Config',
+            clusters: [
+              { name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
+            ],
+            users: [{ name: 'u', user: { token: 't' } }],
+            contexts: [{ name: 'kind-localdev', context: { cluster: 'c', user: 'u' } }],
+            'current-context': 'kind-localdev',
+          }),
+        );
+        const r = await build(await isolatedEnv(tmp, file));
+        assert.equal(r.code, 1);
+        assert.match(
+          oneLine(r.stderr),
+          /cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:\d+.*is the idpbuilder cluster running\?/,
+        );
+      });
+
+      await t.test('--kube-context naming no context', async () => {
+        await withCluster(clusterObjects(gitea), tmp, async (_kube, env) => {
+          const r = await gantry(['--kube-context', 'nope', 'build', app, '-t', 'a:1', '--idpbuilder'], { store, env });
+          assert.equal(r.code, 2);
+          assert.match(oneLine(r.stderr), /has no context nope: pick one of: kind-localdev/);
+        });
+      });
+
+      await t.test('a token the API server refuses', async () => {
+        const kube = await startKubeApi(clusterObjects(gitea));
+        try {
+          const file = await kube.kubeconfig(join(tmp, 'badtoken'), { token: 'wrong' });
+          const r = await build(await isolatedEnv(tmp, file));
+          assert.equal(r.code, 1);
+          assert.match(oneLine(r.stderr), /refused the kubeconfig's credentials/);
+        } finally {
+          await kube.stop();
+        }
+      });
+
+      await t.test('secret forbidden names the secret and the RBAC verb', async () => {
+        const objects = { ...clusterObjects(gitea), forbidden: ['/api/v1/namespaces/gitea/secrets/gitea-credential'] };
+        await withCluster(objects, tmp, async (_kube, env) => {
+          const r = await build(env);
+          assert.equal(r.code, 1);
+          const line = oneLine(r.stderr);
+          assert.match(line, /forbidden to get secret gitea\/gitea-credential/);
+          assert.match(line, /RBAC verb "get" on secrets in namespace gitea/);
+        });
+      });
+
+      await t.test('secret missing', async () => {
+        const objects = clusterObjects(gitea);
+        const { 'gitea/gitea-credential': _, ...secrets } = objects.secrets ?? {};
+        await withCluster({ ...objects, secrets }, tmp, async (_kube, env) => {
+          const r = await build(env);
+          assert.equal(r.code, 1);
+          assert.match(oneLine(r.stderr), /secret gitea\/gitea-credential not found/);
+        });
+      });
+
+      await t.test('CA missing', async () => {
+        const objects = clusterObjects(gitea);
+        const { 'ingress-nginx/idpbuilder-cert': _, ...secrets } = objects.secrets ?? {};
+        await withCluster({ ...objects, secrets }, tmp, async (_kube, env) => {
+          const r = await build(env);
+          assert.equal(r.code, 1);
+          assert.match(
+            oneLine(r.stderr),
+            /no CA for the cluster's Gitea: no secret ingress-nginx\/idpbuilder-cert, no config map default\/idpbuilder-cert/,
+          );
+        });
+      });
+    });
+  } finally {
+    await gitea.stop();
+  }
+});
