@@ -51,7 +51,11 @@ export function explainGiteaPush(err: unknown, cluster: IdpbuilderCluster): unkn
   const registry = (err as { registry?: unknown }).registry;
   if (!GantryError.is(err) || typeof status !== 'number') return err;
   if (typeof registry === 'string' && registry.toLowerCase() !== cluster.registry.toLowerCase()) return err;
-  const why = err.message;
+  // Gitea says why in the error body (quota, owner): keep its words.
+  const said = ((err as { errors?: readonly { message?: string }[] }).errors ?? [])
+    .map((e) => e.message)
+    .filter((m): m is string => typeof m === 'string' && m !== '' && !err.message.includes(m));
+  const why = said.length > 0 ? `${err.message} (Gitea: ${said.join('; ')})` : err.message;
   if (status === 401 || status === 403) {
     return new GantryError('GITEA_PUSH_DENIED', `Gitea at ${cluster.registry} refused the push: ${why}`, {
       phase: 'push',
