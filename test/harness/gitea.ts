@@ -64,8 +64,14 @@ function giteaUser(login: string): object {
   };
 }
 
-export async function startGitea(options: { hostname?: string } = {}): Promise<GiteaStandIn> {
+/**
+ * `hostname`: what the front answers as (default gitea.cnoe.localtest.me; `cnoe.localtest.me` for
+ * idpbuilder's path routing). `apiPrefix`: where Gitea's root is under it ('/gitea' with path
+ * routing, where `/v2` stays at the root).
+ */
+export async function startGitea(options: { hostname?: string; apiPrefix?: string } = {}): Promise<GiteaStandIn> {
   const hostname = options.hostname ?? GITEA_HOSTNAME;
+  const apiPrefix = options.apiPrefix ?? '';
   const username = 'giteaAdmin';
   const password = randomBytes(9).toString('hex');
   const token = randomBytes(20).toString('hex');
@@ -104,6 +110,9 @@ export async function startGitea(options: { hostname?: string } = {}): Promise<G
       res.end(body === undefined ? undefined : JSON.stringify(body));
     };
     const url = new URL(path, `https://${hostname}`);
+    if (apiPrefix !== '' && url.pathname.startsWith(`${apiPrefix}/api/`))
+      url.pathname = url.pathname.slice(apiPrefix.length);
+    else if (apiPrefix !== '' && url.pathname.startsWith('/api/')) return json(404, { message: 'not found' });
     if (url.pathname.startsWith('/api/v1/')) {
       if (!apiAuthorized(req.headers.authorization)) return json(401, { message: 'unauthorized', url: url.href });
       const list = /^\/api\/v1\/packages\/([^/]+)$/.exec(url.pathname);

@@ -6,7 +6,7 @@
 // gantry's side is real: @kubernetes/client-node, TLS verified against the CA read from the
 // cluster, the registry client; skopeo reads the pushed image back with the CA.
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gantry, repoRoot, tool, withTempDir } from '../cli/helpers.js';
@@ -37,7 +37,7 @@ async function isolatedEnv(tmp: string, kubeconfig: string | undefined): Promise
 }
 
 /** The objects of an idpbuilder cluster whose Gitea is the stand-in. */
-function clusterObjects(gitea: GiteaStandIn, ca: string = gitea.caPem): KubeObjects {
+function clusterObjects(gitea: GiteaStandIn, ca: string = gitea.caPem, pathRouting = false): KubeObjects {
   return {
     custom: {
       'idpbuilder.cnoe.io/v1alpha1/localbuilds': {
@@ -51,7 +51,7 @@ function clusterObjects(gitea: GiteaStandIn, ca: string = gitea.caPem): KubeObje
                 host: 'cnoe.localtest.me',
                 ingressHost: 'localhost',
                 port: String(gitea.port),
-                usePathRouting: false,
+                usePathRouting: pathRouting,
                 selfSignedCert: ca,
               },
               packageConfigs: {
@@ -172,6 +172,25 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
             },
           );
 
+          await t.test('--kube-context picks a context other than the current one', async () => {
+            const file = env.KUBECONFIG as string;
+            const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown[] | string>;
+            (config.clusters as unknown[]).push({ name: 'down', cluster: { server: 'https://127.0.0.1:1' } });
+            (config.contexts as unknown[]).push({ name: 'down', context: { cluster: 'down', user: 'kind-localdev' } });
+            config['current-context'] = 'down';
+            const two = join(tmp, 'two-contexts');
+            await writeFile(two, JSON.stringify(config));
+            const down = await gantry(['catalog', '--idpbuilder'], { store, env: { ...env, KUBECONFIG: two } });
+            assert.equal(down.code, 1);
+            assert.match(oneLine(down.stderr), /cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:1\b/);
+            const picked = await gantry(['--kube-context', 'kind-localdev', 'catalog', '--idpbuilder'], {
+              store,
+              env: { ...env, KUBECONFIG: two },
+            });
+            assert.equal(picked.code, 0, picked.stderr);
+            assert.match(picked.stdout, /giteaadmin\/myapp\s+v1/);
+          });
+
           await t.test('an upper-case name is refused before any work, saying so', async () => {
             const before = gitea.requests.length;
             const r = await gantry(['build', app, '-t', 'MyApp:v2', '--idpbuilder'], { store, env });
@@ -248,7 +267,6 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
           'the cluster CA is what verifies Gitea: a cluster whose CA did not sign Gitea is refused',
           async () => {
             const other = await generateTls(join(tmp, 'other-ca'));
-            const { readFile } = await import('node:fs/promises');
             const wrong = await readFile(other.caFile, 'utf8');
             await withCluster(clusterObjects(gitea, wrong), tmp, async (_kube, env) => {
               const r = await gantry(['tags', `${gitea.host}/giteaadmin/fromcm`], { store, env });
@@ -257,6 +275,39 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
             });
           },
         );
+      }),
+    );
+  } finally {
+    await gitea.stop();
+  }
+});
+
+test('idpbuilder: path routing puts the registry at HOST:PORT and the API under /gitea (stand-ins)', async () => {
+  const gitea = await startGitea({ hostname: 'cnoe.localtest.me', apiPrefix: '/gitea' });
+  try {
+    await withHostsEntry(['cnoe.localtest.me'], () =>
+      withTempDir(async (tmp) => {
+        const store = join(tmp, 'store');
+        await withCluster(clusterObjects(gitea, gitea.caPem, true), tmp, async (_kube, env) => {
+          const r = await gantry(['build', app, '-t', 'routed:v1', '--idpbuilder'], { store, env });
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(gitea.host, `cnoe.localtest.me:${gitea.port}`);
+          await tool('skopeo', [
+            'inspect',
+            '--cert-dir',
+            gitea.certsDir,
+            '--creds',
+            `${gitea.username}:${gitea.token}`,
+            `docker://${gitea.host}/giteaadmin/routed:v1`,
+          ]);
+          const list = await gantry(['catalog', '--idpbuilder', '--format', 'json'], { store, env });
+          assert.equal(list.code, 0, list.stderr);
+          assert.deepEqual(
+            (JSON.parse(list.stdout) as { name: string }[]).map((p) => p.name),
+            [`${gitea.host}/giteaadmin/routed`],
+          );
+          assert.ok(gitea.requests.some((q) => q.path.startsWith('/gitea/api/v1/packages/giteaadmin?')));
+        });
       }),
     );
   } finally {
