@@ -14,7 +14,7 @@
  * under a unique marker line that is always removed.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -240,41 +240,45 @@ export async function startGitea(options: { hostname?: string; apiPrefix?: strin
 const HOSTS = '/etc/hosts';
 
 /**
- * Runs `fn` with `127.0.0.1 NAME` in /etc/hosts. The line carries a unique marker and is removed
- * in a finally (and at process exit), whatever `fn` does; the file is rewritten in place (it may be
- * a bind mount), keeping every other line.
+ * Drops every line holding `marker`. Other processes resolve names through this file meanwhile,
+ * so it is never emptied: our line is normally the last one, and cutting it is a truncate; only
+ * when someone appended after it is the file rewritten (in place: it may be a bind mount).
+ */
+function removeHostsLine(marker: string): void {
+  const text = readFileSync(HOSTS, 'utf8');
+  if (!text.includes(marker)) return;
+  const lines = text.split('\n');
+  const tail = lines.at(-1) === '' ? lines.at(-2) : lines.at(-1);
+  if (tail?.includes(marker) && lines.filter((l) => l.includes(marker)).length === 1) {
+    const cut = text.slice(0, text.lastIndexOf(tail));
+    truncateSync(HOSTS, Buffer.byteLength(cut));
+    return;
+  }
+  writeFileSync(HOSTS, lines.filter((l) => !l.includes(marker)).join('\n'));
+}
+
+/**
+ * Runs `fn` with `127.0.0.1 NAMES` in /etc/hosts. The line carries a unique marker, is appended
+ * (readers see the file before or after, never a partial one) and is removed in a finally, and at
+ * process exit if the finally never ran, whatever `fn` does.
  */
 export async function withHostsEntry<T>(names: readonly string[], fn: () => Promise<T>): Promise<T> {
   const marker = `# gantry-test ${process.pid}-${randomBytes(6).toString('hex')}`;
-  const removeMarker = async () => {
-    const text = await readFile(HOSTS, 'utf8');
-    if (!text.includes(marker)) return;
-    const kept = text.split('\n').filter((line) => !line.includes(marker));
-    await writeFile(HOSTS, kept.join('\n'));
-  };
   const onExit = () => {
     try {
-      const text = readFileSync(HOSTS, 'utf8');
-      if (text.includes(marker))
-        writeFileSync(
-          HOSTS,
-          text
-            .split('\n')
-            .filter((l) => !l.includes(marker))
-            .join('\n'),
-        );
+      removeHostsLine(marker);
     } catch {
       // Best effort at exit; the finally below is the normal path.
     }
   };
-  const before = await readFile(HOSTS, 'utf8');
-  const line = `127.0.0.1 ${names.join(' ')} ${marker}`;
+  const before = readFileSync(HOSTS, 'utf8');
+  const line = `${before.endsWith('\n') || before === '' ? '' : '\n'}127.0.0.1 ${names.join(' ')} ${marker}\n`;
   process.once('exit', onExit);
   try {
-    await writeFile(HOSTS, `${before.endsWith('\n') || before === '' ? before : `${before}\n`}${line}\n`);
+    appendFileSync(HOSTS, line);
     return await fn();
   } finally {
-    await removeMarker();
+    removeHostsLine(marker);
     process.off('exit', onExit);
   }
 }
