@@ -402,7 +402,7 @@ test('idpbuilder: discovery errors are one line that says what to do (stand-in A
           assert.equal(r.code, 1);
           assert.match(
             oneLine(r.stderr),
-            /no CA for the cluster's Gitea: no secret ingress-nginx\/idpbuilder-cert, no config map default\/idpbuilder-cert/,
+            /no CA for the cluster's Gitea: no secret ingress-nginx\/idpbuilder-cert, no config map default\/idpbuilder-cert, no secret default\/idpbuilder-cert: /,
           );
         });
       });

@@ -16,6 +16,8 @@ export const GITEA_CREDENTIAL = { namespace: 'gitea', name: 'gitea-credential' }
 export const CERT_SECRET = { namespace: 'ingress-nginx', name: 'idpbuilder-cert', key: 'tls.crt' } as const;
 /** The copy idpbuilder leaves for clients, under `ca.crt`. */
 export const CERT_CONFIG_MAP = { namespace: 'default', name: 'idpbuilder-cert', key: 'ca.crt' } as const;
+/** idpbuilder's pkg/build/tls.go writes that copy as a Secret of the same name and key: read it too. */
+export const CERT_CLIENT_SECRET = { namespace: 'default', name: 'idpbuilder-cert', key: 'ca.crt' } as const;
 
 /** `spec.buildCustomization` of a Localbuild (idpbuilder api/v1alpha1 BuildCustomizationSpec). */
 export interface BuildCustomization {
@@ -100,30 +102,40 @@ export async function discoverIdpbuilder(options: DiscoverOptions = {}): Promise
 }
 
 async function clusterCa(cluster: KubeCluster, io: IoOptions): Promise<Buffer> {
+  const places: { what: string; key: string; read(): Promise<Buffer | string | undefined> }[] = [
+    {
+      ...CERT_SECRET,
+      what: 'secret',
+      read: async () => (await cluster.secret(CERT_SECRET.namespace, CERT_SECRET.name, io))[CERT_SECRET.key],
+    },
+    {
+      ...CERT_CONFIG_MAP,
+      what: 'config map',
+      read: async () =>
+        (await cluster.configMap(CERT_CONFIG_MAP.namespace, CERT_CONFIG_MAP.name, io))[CERT_CONFIG_MAP.key],
+    },
+    {
+      ...CERT_CLIENT_SECRET,
+      what: 'secret',
+      read: async () =>
+        (await cluster.secret(CERT_CLIENT_SECRET.namespace, CERT_CLIENT_SECRET.name, io))[CERT_CLIENT_SECRET.key],
+    },
+  ].map((p) => ({ what: `${p.what} ${p.namespace}/${p.name}`, key: p.key, read: p.read }));
   const tried: string[] = [];
-  const pem = (b: Buffer | string | undefined) =>
-    b?.toString().includes('-----BEGIN CERTIFICATE-----') ? Buffer.from(b) : undefined;
-  try {
-    const s = await cluster.secret(CERT_SECRET.namespace, CERT_SECRET.name, io);
-    const ca = pem(s[CERT_SECRET.key]);
-    if (ca) return ca;
-    tried.push(`secret ${CERT_SECRET.namespace}/${CERT_SECRET.name} has no ${CERT_SECRET.key}`);
-  } catch (err) {
-    if (!GantryError.is(err) || err.code !== 'KUBE_NOT_FOUND') throw err;
-    tried.push(`no secret ${CERT_SECRET.namespace}/${CERT_SECRET.name}`);
-  }
-  try {
-    const cm = await cluster.configMap(CERT_CONFIG_MAP.namespace, CERT_CONFIG_MAP.name, io);
-    const ca = pem(cm[CERT_CONFIG_MAP.key]);
-    if (ca) return ca;
-    tried.push(`config map ${CERT_CONFIG_MAP.namespace}/${CERT_CONFIG_MAP.name} has no ${CERT_CONFIG_MAP.key}`);
-  } catch (err) {
-    if (!GantryError.is(err) || err.code !== 'KUBE_NOT_FOUND') throw err;
-    tried.push(`no config map ${CERT_CONFIG_MAP.namespace}/${CERT_CONFIG_MAP.name}`);
+  for (const place of places) {
+    try {
+      const value = await place.read();
+      if (value?.toString().includes('-----BEGIN CERTIFICATE-----')) return Buffer.from(value);
+      tried.push(`${place.what} has no ${place.key}`);
+    } catch (err) {
+      // Missing: try the next place. Forbidden or unreachable: say so now.
+      if (!GantryError.is(err) || err.code !== 'KUBE_NOT_FOUND') throw err;
+      tried.push(`no ${place.what}`);
+    }
   }
   throw new GantryError('IDPBUILDER_NO_CA', `no CA for the cluster's Gitea: ${tried.join(', ')}`, {
     phase: 'config',
-    suggestion: 'recreate the cluster with idpbuilder, or trust the CA yourself (registries.toml ca) ',
+    suggestion: 'recreate the cluster with idpbuilder, or trust the CA yourself (registries.toml ca)',
   });
 }
 
