@@ -29,6 +29,8 @@ export interface GiteaPackageRecord {
   readonly name: string;
   readonly version: string;
   readonly created_at: string;
+  /** The manifest digest the tag names (a manifest DELETE by digest removes its versions). */
+  readonly digest: string;
 }
 
 export interface GiteaStandIn {
@@ -183,8 +185,15 @@ export async function startGitea(options: { hostname?: string; apiPrefix?: strin
             const name = rest.join('/');
             const old = packages.findIndex((p) => p.name === name && p.version === ref);
             if (old >= 0) packages.splice(old, 1);
-            packages.push({ id: nextId++, name, version: ref, created_at: new Date().toISOString() });
+            const digest = String(upRes.headers['docker-content-digest'] ?? '');
+            packages.push({ id: nextId++, name, version: ref, created_at: new Date().toISOString(), digest });
           }
+        }
+        if (manifest && method === 'DELETE' && (upRes.statusCode ?? 0) < 300) {
+          const [, repo, digest] = manifest as unknown as [string, string, string];
+          const name = repo.split('/').slice(1).join('/');
+          for (let i = packages.length - 1; i >= 0; i--)
+            if (packages[i]?.name === name && packages[i]?.digest === digest) packages.splice(i, 1);
         }
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);

@@ -162,13 +162,21 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
           });
 
           await t.test(
-            'a full Gitea reference gets the cluster credential and CA with nothing configured (tags, inspect)',
+            'a full Gitea reference gets the cluster credential and CA with nothing configured (tags, inspect, pull, push, delete)',
             async () => {
               const tags = await gantry(['tags', `${gitea.host}/giteaadmin/myapp`], { store, env });
               assert.equal(tags.code, 0, tags.stderr);
               assert.deepEqual(tags.stdout.trim().split('\n'), ['v1']);
               const inspect = await gantry(['inspect', ref], { store, env });
               assert.equal(inspect.code, 0, inspect.stderr);
+              const pull = await gantry(['pull', ref], { store, env });
+              assert.equal(pull.code, 0, pull.stderr);
+              const push = await gantry(['push', ref, `${gitea.host}/giteaadmin/copied:v1`], { store, env });
+              assert.equal(push.code, 0, push.stderr);
+              assert.ok(gitea.packages.some((p) => p.name === 'copied' && p.version === 'v1'));
+              const del = await gantry(['delete', `${gitea.host}/giteaadmin/copied:v1`], { store, env });
+              assert.equal(del.code, 0, del.stderr);
+              assert.ok(!gitea.packages.some((p) => p.name === 'copied'));
             },
           );
 
