@@ -226,7 +226,7 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
               assert.equal(r.code, 1);
               assert.match(
                 oneLine(r.stderr),
-                /^gantry: error: Gitea at gitea\.cnoe\.localtest\.me:\d+ refused the push of .*other:v1: .*\(Gitea: package quota exceeded\)/,
+                /^gantry: error: Gitea at gitea\.cnoe\.localtest\.me:\d+ refused the push: .*giteaadmin\/other.*\(Gitea: package quota exceeded\)/,
               );
               assert.ok(!gitea.packages.some((p) => p.name === 'other'));
             } finally {
