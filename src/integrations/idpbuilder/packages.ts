@@ -52,7 +52,7 @@ export class GiteaPackagesApi {
       url.searchParams.set('type', 'container');
       url.searchParams.set('page', String(page));
       url.searchParams.set('limit', String(PAGE_SIZE));
-      const text = await this.#send('GET', url, `listing the packages of ${owner}`, [200], options);
+      const text = await this.#send(url, 'GET', `listing the packages of ${owner}`, [200], options);
       let items: unknown;
       try {
         items = JSON.parse(text);
@@ -79,7 +79,7 @@ export class GiteaPackagesApi {
     const url = this.#url(
       `packages/${encodeURIComponent(owner)}/container/${encodeURIComponent(name)}/${encodeURIComponent(version)}`,
     );
-    await this.#send('DELETE', url, `deleting package ${owner}/${name}:${version}`, [204, 200], options);
+    await this.#send(url, 'DELETE', `deleting package ${owner}/${name}:${version}`, [204, 200], options);
   }
 
   close(): void {
@@ -91,8 +91,8 @@ export class GiteaPackagesApi {
   }
 
   async #send(
-    method: 'GET' | 'DELETE',
     url: URL,
+    method: 'GET' | 'DELETE',
     what: string,
     ok: readonly number[],
     options: IoOptions,
