@@ -47,9 +47,10 @@ test('examples/api/build-and-push.mjs runs from the packed tarball and pushes an
   const registry = await startRegistry({ mode: 'http' });
   try {
     await withTempDir(async (tmp) => {
-      // npm's own cache and config stay inside the test; nothing is fetched.
+      // npm's config stays inside the test; nothing is fetched.
       const npmEnv = {
-        npm_config_cache: join(tmp, 'npm-cache'),
+        // npm's own cache (read offline): the transitive dependencies of @kubernetes/client-node
+        // are there since the repository's `npm install`; nothing is fetched.
         npm_config_userconfig: join(tmp, 'npmrc'),
         npm_config_update_notifier: 'false',
       };
