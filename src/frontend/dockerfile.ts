@@ -7,7 +7,7 @@
  */
 
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { posix, resolve } from 'node:path';
 import { closest } from '../dockerfile/flags.js';
 import {
@@ -46,7 +46,7 @@ import {
   scratchMount,
   secretMount,
 } from '../engine/solver/mounts.js';
-import { Filesystems } from '../engine/solver/rootfs.js';
+import { Solver, type StepSpec } from '../engine/solver/solver.js';
 import {
   containerConfig,
   editConfig,
@@ -65,24 +65,18 @@ import {
   planFrom,
   resolveChown,
   runStep,
-  type StepContext,
   type StepLayer,
-  storedLayer,
   workdirStep,
   writeEntries,
 } from '../engine/solver/steps.js';
 import { GantryError, type IoOptions } from '../errors.js';
-import { type Image, type ImageIndex, isImageIndex, type Layer } from '../oci/image.js';
+import type { Image, ImageIndex, Layer } from '../oci/image.js';
 import { defaultCreated, newImage, newIndex } from '../oci/mutate.js';
-import { resolvePlatform } from '../oci/partial.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
-import { parseReference } from '../reference/index.js';
 import type { RegistryClient } from '../registry/client/client.js';
-import { remoteImage } from '../registry/remote.js';
-import { BuildCache } from '../store/cache.js';
 import type { Store } from '../store/store.js';
-import { noProgress, type ProgressSink } from '../util/progress.js';
+import type { ProgressSink } from '../util/progress.js';
 
 export interface DockerfileBuildOptions extends IoOptions {
   readonly context: string;
@@ -112,6 +106,15 @@ export interface DockerfileBuildResult {
   readonly platforms: readonly Platform[];
 }
 
+/** What a stage starts from. */
+interface BaseState {
+  readonly image?: Image;
+  readonly key: string;
+  readonly layers: readonly Layer[];
+  readonly config: ImageConfig;
+  readonly args: ReadonlyMap<string, string | undefined>;
+}
+
 interface StageResult {
   readonly image: Image;
   readonly layers: readonly Layer[];
@@ -119,26 +122,6 @@ interface StageResult {
   readonly config: ImageConfig;
   /** ARGs in scope at the end of the stage: a stage built on this one starts with them, as in BuildKit. */
   readonly args: ReadonlyMap<string, string | undefined>;
-}
-
-/** A counting semaphore: at most `n` holders at once. */
-class Semaphore {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(n: number) {
-    this.#free = n;
-  }
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free -= 1;
-    else await new Promise<void>((r) => this.#waiting.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free += 1;
-    }
-  }
 }
 
 function fail(code: string, message: string, suggestion: string): GantryError {
@@ -168,20 +151,41 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
   const parsed = parse(text, { file: options.dockerfile ?? 'Dockerfile' });
   const instructions = parseInstructions(parsed, { file: options.dockerfile ?? 'Dockerfile' });
   const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
+  const solver = new Solver({
+    store: options.store,
+    ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.client ? { client: options.client } : {}),
+    ...(options.isolation ? { isolation: options.isolation } : {}),
+    ...(options.snapshotter ? { snapshotter: options.snapshotter } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  for (const w of [...parsed.warnings, ...instructions.warnings].sort((a, b) => a.line - b.line))
+    solver.warn(`${w.code}: ${w.message} (line ${w.line})`, w.code);
   const shared = {
-    cache: new BuildCache(options.store),
-    fs: new Filesystems(options.store, options.snapshotter ? { snapshotter: options.snapshotter } : {}),
-    runs: new Semaphore(Math.max(1, availableParallelism())),
+    solver,
     hashes: await FileHashCache.open(posix.join(options.store.dir, 'cache', 'context'), options),
     ignore: await loadIgnore(context, dockerfile, options),
     escape: parsed.directives.escape,
-    steps: { n: 0 },
   };
   try {
+    // Every platform at once: the solver runs a step that two platforms share (same key) once.
+    const settled = await Promise.allSettled(
+      platforms.map(async (platform) => {
+        const build = new PlatformBuild(
+          options,
+          instructions.stages,
+          instructions.globalArgs,
+          platform,
+          context,
+          shared,
+        );
+        return { image: await build.run(), platform };
+      }),
+    );
     const images: { image: Image; platform: Platform }[] = [];
-    for (const platform of platforms) {
-      const build = new PlatformBuild(options, instructions.stages, instructions.globalArgs, platform, context, shared);
-      images.push({ image: await build.run(), platform });
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      images.push(r.value);
     }
     const first = images[0] as { image: Image };
     const item =
@@ -195,13 +199,10 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
 }
 
 interface Shared {
-  readonly cache: BuildCache;
-  readonly fs: Filesystems;
-  readonly runs: Semaphore;
+  readonly solver: Solver;
   readonly hashes: FileHashCache;
   readonly ignore: IgnoreMatcher;
   readonly escape: '\\' | '`';
-  readonly steps: { n: number };
 }
 
 class PlatformBuild {
@@ -213,7 +214,6 @@ class PlatformBuild {
   readonly #shared: Shared;
   readonly #results = new Map<number, Promise<StageResult>>();
   readonly #buildArgs: Readonly<Record<string, string>>;
-  readonly #progress: ProgressSink;
   readonly #global = new Map<string, string | undefined>();
   readonly #created = defaultCreated();
 
@@ -232,16 +232,10 @@ class PlatformBuild {
     this.#context = context;
     this.#shared = shared;
     this.#buildArgs = o.buildArgs ?? {};
-    this.#progress = o.progress ?? noProgress;
   }
 
-  get #step(): StepContext {
-    return {
-      store: this.#o.store,
-      fs: this.#shared.fs,
-      ...(this.#o.isolation ? { isolation: this.#o.isolation } : {}),
-      ...(this.#o.signal ? { signal: this.#o.signal } : {}),
-    };
+  get #step() {
+    return this.#shared.solver.context;
   }
 
   /** The global scope: predefined platform args, then ARGs before FROM with build-arg overrides. */
@@ -341,26 +335,6 @@ class PlatformBuild {
     return p;
   }
 
-  async #resolveBase(name: string, platform: Platform): Promise<Image> {
-    const o = { signal: this.#o.signal };
-    const store = this.#o.store;
-    let item: Image | ImageIndex | undefined;
-    try {
-      const entry = await store.resolve(name, o);
-      item = await store.openDescriptor(entry.descriptor, o);
-    } catch (err) {
-      if (!(GantryError.is(err) && err.code === 'IMAGE_NOT_FOUND')) throw err;
-    }
-    if (!item) {
-      if (!this.#o.client) {
-        throw fail('BASE_NOT_FOUND', `base image ${name} is not in the store`, 'pull or load it first');
-      }
-      item = await remoteImage(await this.#o.client(), parseReference(name), o);
-    }
-    if (isImageIndex(item)) return resolvePlatform(item, platform, o);
-    return item;
-  }
-
   /** `stage` or, when several platforms are built, `linux/arm64 stage` (as BuildKit prefixes its steps). */
   #stageLabel(stage: Stage): string {
     const name = stage.name ?? `stage-${stage.index}`;
@@ -372,43 +346,16 @@ class PlatformBuild {
     const fromExpanded = expandInstruction(stage.from, (n) => this.#global.get(n), { escape: this.#shared.escape });
     const platform = fromExpanded.platform ? parsePlatform(fromExpanded.platform) : this.#platform;
     const baseName = fromExpanded.image;
-    let baseImage: Image | undefined;
-    let baseKey: string;
-    let baseLayers: Layer[] = [];
-    let baseConfig: ImageConfig;
     const baseStage = this.#stageIndex(baseName);
-    let inherited: ReadonlyMap<string, string | undefined> = new Map();
-    const stepId = `${this.#stageLabel(stage)}-from`;
-    this.#progress({ type: 'start', id: stepId, name: `[${this.#stageLabel(stage)}] FROM ${baseName}` });
-    if (baseName.toLowerCase() === 'scratch') {
-      baseKey = cacheKey(['scratch', formatPlatform(platform)]);
-      baseConfig = {
-        architecture: platform.architecture,
-        os: platform.os,
-        ...(platform.variant ? { variant: platform.variant } : {}),
-        rootfs: { type: 'layers', diff_ids: [] },
-        config: {},
-      };
-    } else if (baseStage !== undefined && baseStage < stage.index) {
-      const base = await this.#stage(baseStage);
-      baseImage = base.image;
-      baseKey = base.key;
-      baseLayers = [...base.layers];
-      baseConfig = base.config;
-      inherited = base.args;
-    } else {
-      try {
-        baseImage = await this.#resolveBase(baseName, platform);
-        baseKey = cacheKey(['image', await baseImage.digest(o)]);
-        baseLayers = await baseImage.layers(o);
-        baseConfig = await baseImage.configFile(o);
-      } catch (err) {
-        const wrapped = this.#baseError(err, `FROM ${baseName}`);
-        this.#progress({ type: 'error', id: stepId, message: wrapped.message });
-        throw wrapped;
-      }
-    }
-    this.#progress({ type: 'done', id: stepId });
+    const fromStage = baseStage !== undefined && baseStage < stage.index;
+    const base = await this.#shared.solver.source(
+      fromStage
+        ? ['stage', formatPlatform(this.#platform), String(baseStage)]
+        : ['image', baseName, formatPlatform(platform)],
+      `[${this.#stageLabel(stage)}] FROM ${baseName}`,
+      () => this.#base(baseName, fromStage ? baseStage : undefined, platform),
+    );
+    const { image: baseImage, key: baseKey, layers: baseLayers, config: baseConfig, args: inherited } = base;
     const state: StageState = {
       platform,
       config: withDefaultPath(baseConfig),
@@ -454,6 +401,41 @@ class PlatformBuild {
     return { image, layers: state.layers, key: state.key, config: await image.configFile(o), args: state.args };
   }
 
+  /** What a stage starts from: scratch, an earlier stage, or an image. */
+  async #base(name: string, stageIndex: number | undefined, platform: Platform): Promise<BaseState> {
+    const o = { signal: this.#o.signal };
+    if (name.toLowerCase() === 'scratch') {
+      return {
+        key: cacheKey(['scratch', formatPlatform(platform)]),
+        layers: [],
+        config: {
+          architecture: platform.architecture,
+          os: platform.os,
+          ...(platform.variant ? { variant: platform.variant } : {}),
+          rootfs: { type: 'layers', diff_ids: [] },
+          config: {},
+        },
+        args: new Map(),
+      };
+    }
+    if (stageIndex !== undefined) {
+      const base = await this.#stage(stageIndex);
+      return { image: base.image, key: base.key, layers: base.layers, config: base.config, args: base.args };
+    }
+    try {
+      const image = await this.#shared.solver.image(name, platform);
+      return {
+        image,
+        key: cacheKey(['image', await image.digest(o)]),
+        layers: await image.layers(o),
+        config: await image.configFile(o),
+        args: new Map(),
+      };
+    } catch (err) {
+      throw this.#baseError(err, `FROM ${name}`);
+    }
+  }
+
   /** A base (FROM, COPY --from) that could not be resolved: the same error, naming what asked for it. */
   #baseError(err: unknown, what: string, suggestion?: string): GantryError {
     if (!GantryError.is(err)) return fail('BASE_RESOLVE_FAILED', `${what}: ${String(err)}`, 'check the image name');
@@ -473,48 +455,12 @@ class PlatformBuild {
     });
   }
 
-  /** Looks up or makes a step's layer; `make` runs only on a miss. */
-  async #cached(
-    state: StageState,
-    key: string,
-    name: string,
-    noCache: boolean,
-    make: (id: string) => Promise<StepLayer | undefined>,
-    /** For a step keyed without its parent (COPY --link): the parent key the chain goes on from. */
-    parentKey?: string,
-  ): Promise<boolean> {
-    const id = `step-${++this.#shared.steps.n}`;
-    this.#progress({ type: 'start', id, name });
-    try {
-      const hit = noCache ? undefined : await this.#shared.cache.get(key, { signal: this.#o.signal });
-      let added: boolean;
-      let result: string | undefined;
-      if (hit) {
-        if (hit.layer) state.layers.push(storedLayer(this.#o.store, hit.layer.descriptor, hit.layer.diffID));
-        added = hit.layer !== undefined;
-        result = hit.layer?.diffID;
-        this.#progress({ type: 'done', id, cached: true });
-      } else {
-        const made = await make(id);
-        await this.#shared.cache.put(key, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, {
-          signal: this.#o.signal,
-        });
-        if (made) state.layers.push(made.layer);
-        added = made !== undefined;
-        result = made?.diffID;
-        this.#progress({ type: 'done', id });
-      }
-      // The chain goes on from what the step produced, not only from what it was asked: a step
-      // run again (--no-cache, --no-cache-filter) that makes different files changes every key
-      // after it, in this stage and in stages that copy from it.
-      state.key = cacheKey(
-        parentKey === undefined ? [key, result ?? 'no layer'] : [parentKey, key, result ?? 'no layer'],
-      );
-      return added;
-    } catch (err) {
-      this.#progress({ type: 'error', id, message: err instanceof Error ? err.message : String(err) });
-      throw err;
-    }
+  /** Hands a step to the solver and moves the stage on by what it gave: its layer and key. */
+  async #cached(state: StageState, spec: Omit<StepSpec, 'parent' | 'noCache'>, noCache: boolean): Promise<boolean> {
+    const r = await this.#shared.solver.step({ ...spec, parent: state.key, noCache });
+    if (r.layer) state.layers.push(r.layer);
+    state.key = r.chain;
+    return r.layer !== undefined;
   }
 
   async #dispatch(
@@ -716,8 +662,7 @@ class PlatformBuild {
     const c = containerConfig(state);
     const cwd = c.WorkingDir || '/';
     const network = instr.network ?? 'default';
-    const key = cacheKey([
-      state.key,
+    const inputs = [
       'run',
       JSON.stringify(args),
       plan.kind === 'file' ? plan.content : '',
@@ -727,29 +672,34 @@ class PlatformBuild {
       network,
       formatPlatform(state.platform),
       ...mountKeys,
-    ]);
+    ];
     // What BuildKit records: the argv, with SHELL in front of a heredoc file too (it runs it so).
     const shown = plan.kind === 'file' ? [...shell, args[0] as string] : args;
-    const added = await this.#cached(state, key, label, noCache, (id) =>
-      this.#shared.runs.use(() =>
-        this.#withMounts(specs, stage, state.platform, (mounts) =>
-          runStep(
-            state.layers,
-            {
-              args,
-              env,
-              cwd,
-              ...(c.User ? { user: c.User } : {}),
-              network,
-              platform: state.platform,
-              mounts,
-              onOutput: (line) => this.#progress({ type: 'log', id, line }),
-            },
-            plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
-            this.#step,
+    const added = await this.#cached(
+      state,
+      {
+        inputs,
+        name: label,
+        run: (step) =>
+          this.#withMounts(specs, stage, state.platform, (mounts) =>
+            runStep(
+              state.layers,
+              {
+                args,
+                env,
+                cwd,
+                ...(c.User ? { user: c.User } : {}),
+                network,
+                platform: state.platform,
+                mounts,
+                onOutput: (line) => step.log(line),
+              },
+              plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
+              this.#step,
+            ),
           ),
-        ),
-      ),
+      },
+      noCache,
     );
     this.#history(state, runHistory(historyArgs(state), shown), !added);
   }
@@ -856,38 +806,38 @@ class PlatformBuild {
       };
       // COPY --link makes a layer that does not depend on the files below it, so its key leaves the
       // steps before it out: changing them reuses the same layer (BuildKit rebases it the same way).
-      const linkParent = link ? 'link' : undefined;
       if (from === undefined) {
         // Context files are keyed by their content digests, read before the step.
         const plans = await plansFrom({ root: this.#context, ignore: this.#shared.ignore });
         const sums: string[] = [];
         for (const plan of plans)
           sums.push(await checksumSources(plan, { cache: this.#shared.hashes, signal: this.#o.signal }));
-        const key = cacheKey([linkParent ?? state.key, instr.kind, optionsKey, 'context', ...sums]);
-        added = await this.#cached(state, key, label, noCache, () => write(plans), link ? state.key : undefined);
+        const inputs = [instr.kind, optionsKey, 'context', ...sums];
+        added = await this.#cached(state, { inputs, detached: link, name: label, run: () => write(plans) }, noCache);
       } else {
         const { layers, fromKey } = await this.#copySource(from, stage, state.platform);
         // A stage's key chains on the results of its steps and an image's on its digest, so the
         // key names the source files exactly: a hit needs no extraction and no checksums.
-        const key = cacheKey([
-          linkParent ?? state.key,
+        const inputs = [
           instr.kind,
           optionsKey,
           'from',
           fromKey,
           JSON.stringify(sources),
           JSON.stringify(instr.heredocs),
-        ]);
+        ];
         added = await this.#cached(
           state,
-          key,
-          label,
+          {
+            inputs,
+            detached: link,
+            name: label,
+            run: () =>
+              this.#shared.solver.fs.with(layers, async (snapshot) => write(await plansFrom({ root: snapshot.root })), {
+                signal: this.#o.signal,
+              }),
+          },
           noCache,
-          () =>
-            this.#shared.fs.with(layers, async (snapshot) => write(await plansFrom({ root: snapshot.root })), {
-              signal: this.#o.signal,
-            }),
-          link ? state.key : undefined,
         );
       }
     } finally {
@@ -922,7 +872,7 @@ class PlatformBuild {
           let root = this.#context;
           if (spec.from !== undefined) {
             const { layers } = await this.#copySource(spec.from, stage, platform);
-            const snapshot = await this.#shared.fs.prepare(layers, { signal: this.#o.signal });
+            const snapshot = await this.#shared.solver.fs.prepare(layers, { signal: this.#o.signal });
             cleanups.push(() => snapshot.release());
             root = snapshot.root;
           }
@@ -963,7 +913,7 @@ class PlatformBuild {
     }
     let image: Image;
     try {
-      image = await this.#resolveBase(from, platform);
+      image = await this.#shared.solver.image(from, platform);
     } catch (err) {
       // BuildKit reads an unknown --from name as an image; say both, and near-miss stages.
       const names = this.#stages.map((s) => s.name).filter((n): n is string => n !== undefined);
@@ -992,8 +942,12 @@ class PlatformBuild {
     let added = false;
     if (dir !== '/') {
       const user = containerConfig(state).User || undefined;
-      const key = cacheKey([state.key, 'workdir', dir, user ?? '', formatPlatform(state.platform)]);
-      added = await this.#cached(state, key, label, noCache, () => workdirStep(state.layers, dir, user, this.#step));
+      const inputs = ['workdir', dir, user ?? '', formatPlatform(state.platform)];
+      added = await this.#cached(
+        state,
+        { inputs, name: label, run: () => workdirStep(state.layers, dir, user, this.#step) },
+        noCache,
+      );
     } else {
       state.key = cacheKey([state.key, 'meta', 'WORKDIR /']);
     }
