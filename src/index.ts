@@ -32,7 +32,6 @@ export type { Isolation } from './engine/executor/index.js';
 export { RunFailedError } from './engine/executor/index.js';
 export type { OutputSpec } from './engine/output.js';
 export { parseOutput } from './engine/output.js';
-export type { SecretSource } from './engine/solver/mounts.js';
 export type { ImageLocation } from './engine/source.js';
 export { describeLocation, parseImageLocation } from './engine/source.js';
 export type { ErrorCode, GantryErrorOptions, IoOptions, Phase } from './errors.js';
@@ -45,6 +44,7 @@ export {
   isErrorCode,
   UnsafePathError,
 } from './errors.js';
+export type { SecretSource } from './frontend/dockerfile/index.js';
 // Layers and image files.
 export type {
   DockerArchiveItem,
