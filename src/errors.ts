@@ -142,6 +142,7 @@ export const ERROR_CODES = {
   NOT_A_DIRECTORY: 'A path that must be a directory is not.',
   NOT_FOUND: 'The registry answered HTTP 404 without an OCI error code.',
   NOT_REMOTE: 'Internal: a pull was given an image that is not a registry image.',
+  NO_LAYER: "Internal: a directory build's layer step gave no layer.",
   NO_PLATFORM: 'Internal: a directory build had no platform to build.',
   NO_SANDBOX: 'No RUN sandbox works on this machine.',
   ONBUILD_FROM: 'ONBUILD FROM is not allowed.',

@@ -34,7 +34,6 @@ export type { MachineInfo, MachineInfoOptions, SandboxCandidate } from './engine
 export { machineInfo } from './engine/info.js';
 export type { OutputSpec } from './engine/output.js';
 export { parseOutput } from './engine/output.js';
-export type { SecretSource } from './engine/solver/mounts.js';
 export type { ImageLocation } from './engine/source.js';
 export { describeLocation, parseImageLocation } from './engine/source.js';
 export type { ErrorCode, GantryErrorOptions, IoOptions, Phase } from './errors.js';
@@ -47,6 +46,7 @@ export {
   isErrorCode,
   UnsafePathError,
 } from './errors.js';
+export type { SecretSource } from './frontend/dockerfile/index.js';
 // Layers and image files.
 export type {
   DockerArchiveItem,

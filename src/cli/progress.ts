@@ -72,6 +72,7 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
     return `#${s.n} ${s.name} ${tail}`;
   };
   const update = (event: ProgressEvent): StepState | undefined => {
+    if (event.type === 'warning') return undefined;
     let s = steps.get(event.id);
     if (event.type === 'start') {
       s = { n: steps.size + 1, name: event.name, started: Date.now(), logs: [] };
@@ -101,6 +102,10 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
   if (effective === 'plain') {
     return {
       sink: (event) => {
+        if (event.type === 'warning') {
+          out.write(`WARNING: ${event.message}\n`);
+          return;
+        }
         const s = update(event);
         if (!s) return;
         if (event.type === 'start') out.write(`#${s.n} ${s.name}\n`);
@@ -132,14 +137,22 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
   };
   const timer = setInterval(draw, 100);
   timer.unref();
+  // Warnings would be redrawn over: they are printed once, under the final frame.
+  const warnings: string[] = [];
   return {
     sink: (event) => {
+      if (event.type === 'warning') {
+        warnings.push(event.message);
+        return;
+      }
       update(event);
       if (event.type !== 'progress') draw();
     },
     close: () => {
       clearInterval(timer);
       if (steps.size > 0) draw();
+      for (const w of warnings) out.write(`WARNING: ${w}\n`);
+      warnings.length = 0;
     },
   };
 }

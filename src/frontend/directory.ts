@@ -1,21 +1,28 @@
 /**
  * The first builder: a directory becomes one layer on top of a base image (`scratch` or an image
- * in the store), placed at the working directory (or `/`). The layer is written once, straight
- * into the store, and shared by every requested platform; base layers are never read.
+ * in the store), placed at the working directory (or `/`). The layer is a step for the solver,
+ * keyed by what the walk would write (names, types, modes, link targets, content digests), so a
+ * rebuild of the same tree is a cache hit; it is written once and shared by every requested
+ * platform; base layers are never read.
  */
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { lstat, open, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/config.js';
+import { FileHashCache } from '../engine/context/index.js';
+import { Solver } from '../engine/solver/solver.js';
 import { GantryError, type IoOptions } from '../errors.js';
-import type { LayerInfo } from '../layer/layer.js';
 import { walkDirectory } from '../layer/walk.js';
+import { createDigester } from '../oci/digest.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { newImage, newIndex } from '../oci/mutate.js';
 import { resolvePlatform } from '../oci/partial.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
-import type { Platform } from '../oci/types.js';
+import type { Digest, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
-import { noProgress, type ProgressSink, step } from '../util/progress.js';
+import type { ProgressSink } from '../util/progress.js';
 
 export interface DirectoryBuildOptions extends IoOptions, ConfigOptions {
   /** The directory whose contents become the layer. */
@@ -33,7 +40,13 @@ export interface BuildResult {
   /** An image, or an index when more than one platform was built. */
   readonly item: Image | ImageIndex;
   readonly platforms: readonly Platform[];
-  readonly layer: LayerInfo;
+  /** The directory's layer (from the cache when the tree is unchanged). */
+  readonly layer: {
+    readonly digest: Digest;
+    readonly diffID: Digest;
+    readonly size: number;
+    readonly mediaType: string;
+  };
 }
 
 async function basesFor(options: DirectoryBuildOptions): Promise<{ platform: Platform; base?: Image }[]> {
@@ -67,8 +80,44 @@ async function basesFor(options: DirectoryBuildOptions): Promise<{ platform: Pla
   return [{ platform: own, base }];
 }
 
+async function contentDigest(abs: string, signal: AbortSignal | undefined): Promise<string> {
+  const digester = createDigester('sha256');
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      digester.update(chunk);
+      callback();
+    },
+  });
+  await pipeline(fh.createReadStream({ autoClose: true }), sink, { signal });
+  return digester.digest().slice('sha256:'.length);
+}
+
+/**
+ * sha256 over the entries the layer will hold, as the walk describes them (owners and mtimes
+ * included, as they are written), with each file's content digest (remembered by stat identity).
+ */
+async function treeDigest(root: string, hashes: FileHashCache, signal: AbortSignal | undefined): Promise<Digest> {
+  const digester = createDigester('sha256');
+  digester.update(Buffer.from('gantry directory checksum v1\n'));
+  for await (const { entry } of walkDirectory(root, { signal })) {
+    let content: string | null = null;
+    if (entry.type === 'file') {
+      const abs = join(root, entry.path);
+      const st = await lstat(abs);
+      content = hashes.lookup(abs, st) ?? null;
+      if (content === null) {
+        const started = Date.now();
+        content = await contentDigest(abs, signal);
+        hashes.record(abs, st, content, started);
+      }
+    }
+    digester.update(Buffer.from(`${JSON.stringify([entry, content])}\n`));
+  }
+  return digester.digest();
+}
+
 export async function buildDirectory(options: DirectoryBuildOptions): Promise<BuildResult> {
-  const progress = options.progress ?? noProgress;
   const context = resolve(options.context);
   const st = await stat(context).catch(() => undefined);
   if (!st?.isDirectory()) {
@@ -77,19 +126,39 @@ export async function buildDirectory(options: DirectoryBuildOptions): Promise<Bu
       suggestion: 'give the path of the directory to build',
     });
   }
-  const bases = await step(progress, 'resolve', `resolve base ${options.from ?? 'scratch'}`, () => basesFor(options));
+  const solver = new Solver({
+    store: options.store,
+    ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const from = options.from ?? 'scratch';
+  const bases = await solver.source(['directory base', from], `resolve base ${from}`, () => basesFor(options));
   const dest = options.workdir === undefined ? '/' : absoluteWorkdir(options.workdir);
   const prefix = dest.replace(/^\/+/, '');
-  const { info, layer } = await step(
-    progress,
-    'layer',
-    `COPY ${options.context} ${dest}`,
-    () =>
-      options.store.writeLayer(walkDirectory(context, { ...(prefix ? { prefix } : {}), signal: options.signal }), {
-        signal: options.signal,
-      }),
-    (r) => `${r.info.digest} ${r.info.size} bytes`,
-  );
+  const hashes = await FileHashCache.open(join(options.store.dir, 'cache', 'context'), options);
+  let sum: Digest;
+  try {
+    sum = await treeDigest(context, hashes, options.signal);
+  } finally {
+    await hashes.save(options).catch(() => {});
+  }
+  const step = await solver.step({
+    parent: 'directory',
+    inputs: [prefix, sum],
+    name: `COPY ${options.context} ${dest}`,
+    run: async () => {
+      const walk = walkDirectory(context, { ...(prefix ? { prefix } : {}), signal: options.signal });
+      const { info, layer } = await options.store.writeLayer(walk, { signal: options.signal });
+      return {
+        layer,
+        descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },
+        diffID: info.diffID,
+      };
+    },
+  });
+  const { layer, descriptor, diffID } = step;
+  if (!layer || !descriptor || !diffID)
+    throw new GantryError('NO_LAYER', 'the directory made no layer', { phase: 'build' });
   const images: { image: Image; platform: Platform }[] = [];
   for (const { platform, base } of bases) {
     const image = await newImage(
@@ -109,5 +178,9 @@ export async function buildDirectory(options: DirectoryBuildOptions): Promise<Bu
     images.length === 1
       ? first.image
       : await newIndex(images, { signal: options.signal, mediaType: options.mediaType ?? 'oci' });
-  return { item, platforms: bases.map((b) => b.platform), layer: info };
+  return {
+    item,
+    platforms: bases.map((b) => b.platform),
+    layer: { digest: descriptor.digest, diffID, size: descriptor.size, mediaType: descriptor.mediaType },
+  };
 }

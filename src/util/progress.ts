@@ -13,7 +13,9 @@ export type ProgressEvent =
     }
   | { readonly type: 'log'; readonly id: string; readonly line: string }
   | { readonly type: 'done'; readonly id: string; readonly cached?: boolean; readonly detail?: string }
-  | { readonly type: 'error'; readonly id: string; readonly message: string };
+  | { readonly type: 'error'; readonly id: string; readonly message: string }
+  /** Something the user should know that does not stop the build (a parser or lint warning). */
+  | { readonly type: 'warning'; readonly message: string; readonly code?: string };
 
 export type ProgressSink = (event: ProgressEvent) => void;
 

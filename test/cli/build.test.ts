@@ -272,7 +272,13 @@ test('rmi removes the name and prune frees the blobs it no longer needs', async 
     assert.match(rmi.stdout, /Untagged: docker\.io\/library\/drop:1/);
     const pruned = await gantry(['prune'], { store });
     assert.equal(pruned.code, 0, pruned.stderr);
-    assert.match(pruned.stdout, /Deleted 3 blobs/);
+    // The manifest and config go; the layer is the directory step's build cache, which a plain
+    // prune keeps (as for a Dockerfile step) and --build-cache drops.
+    assert.match(pruned.stdout, /Deleted 2 blobs/);
+    assert.equal((await readdir(join(store, 'blobs', 'sha256'))).length, before.length - 2);
+    const dropped = await gantry(['prune', '--build-cache'], { store });
+    assert.equal(dropped.code, 0, dropped.stderr);
+    assert.match(dropped.stdout, /Deleted 1 blob\n/);
     const after = await readdir(join(store, 'blobs', 'sha256'));
     assert.equal(after.length, before.length - 3);
     // What is still named is intact and readable.
@@ -334,5 +340,33 @@ test('bad input: one line, non-zero exit, nothing written', async () => {
     assert.deepEqual((await readdir(tmp)).sort(), ['store']);
     const debug = await gantry(['build', join(tmp, 'missing'), '--debug'], { store });
     assert.match(debug.stderr, /\n\s+at /);
+  });
+});
+
+test('a directory layer is a cached step: an unchanged tree is CACHED with the same digest, a changed one runs again', async () => {
+  await withTempDir(async (tmp) => {
+    const store = join(tmp, 'store');
+    const src = join(tmp, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'a.txt'), 'alpha\n');
+    const build = async () => {
+      const r = await gantry(['build', src, '--progress=json'], { store });
+      assert.equal(r.code, 0, r.stderr);
+      const events = r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { type: string; id?: string; name?: string; cached?: boolean });
+      const copy = events.find((e) => e.type === 'start' && e.name?.startsWith('COPY '));
+      const done = events.find((e) => e.type === 'done' && e.id === copy?.id);
+      return { digest: r.stdout.trim(), cached: done?.cached === true };
+    };
+    const first = await build();
+    assert.equal(first.cached, false);
+    await writeFile(join(src, 'a.txt'), 'alpha\n'); // same content, new mtime
+    assert.deepEqual(await build(), { digest: first.digest, cached: true });
+    await writeFile(join(src, 'a.txt'), 'beta\n');
+    const changed = await build();
+    assert.equal(changed.cached, false);
+    assert.notEqual(changed.digest, first.digest);
   });
 });

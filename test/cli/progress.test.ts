@@ -75,3 +75,36 @@ test('auto is plain off a terminal and quiet prints nothing', () => {
   q.close();
   assert.equal(quiet.text, '');
 });
+
+test('warnings: a WARNING line in plain, the event as-is in JSON, under the final frame in a terminal', () => {
+  const warning = {
+    type: 'warning',
+    code: 'JSONArgsRecommended',
+    message: 'JSONArgsRecommended: use JSON (line 3)',
+  } as const;
+  const plain = new Screen();
+  const p = createRenderer('plain', plain);
+  p.sink({ type: 'start', id: 'a', name: 'RUN echo hi' });
+  p.sink(warning);
+  p.sink({ type: 'done', id: 'a', cached: true });
+  p.close();
+  assert.deepEqual(plain.text.trim().split('\n'), [
+    '#1 RUN echo hi',
+    'WARNING: JSONArgsRecommended: use JSON (line 3)',
+    '#1 CACHED',
+  ]);
+  const json = new Screen();
+  const j = createRenderer('json', json);
+  j.sink(warning);
+  j.close();
+  const { time, ...event } = JSON.parse(json.text) as { time: string };
+  assert.equal(typeof time, 'string');
+  assert.deepEqual(event, warning);
+  const tty = new Screen();
+  const t = createRenderer('tty', tty);
+  t.sink({ type: 'start', id: 'a', name: 'RUN echo hi' });
+  t.sink(warning);
+  t.sink({ type: 'done', id: 'a', cached: true });
+  t.close();
+  assert.equal(tty.view().at(-1), 'WARNING: JSONArgsRecommended: use JSON (line 3)');
+});

@@ -522,6 +522,49 @@ RUN echo last > /last
     assert.deepEqual(await build('--no-cache'), [false, false, false, false, false], '--no-cache');
   });
 
+  test('parser and lint warnings reach the user: a JSON event, a WARNING line in plain', async () => {
+    const dir = await context({
+      Dockerfile: 'FROM busybox:1 AS Base\nMAINTAINER me\nCMD echo hi\n',
+    });
+    const r = await buildJson(['-t', 'warn:1', dir], { store });
+    ok(r);
+    assert.deepEqual(
+      r.events.filter((e) => e.type === 'warning').map((e) => e.message),
+      [
+        "StageNameCasing: Stage name 'Base' should be lowercase (line 1)",
+        'MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 2)',
+        'JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 3)',
+      ],
+    );
+    const plain = await gantry(['build', '--progress=plain', dir], { store });
+    ok(plain);
+    assert.ok(
+      plain.stderr.split('\n').includes("WARNING: StageNameCasing: Stage name 'Base' should be lowercase (line 1)"),
+      plain.stderr,
+    );
+  });
+
+  test('two stages with the same steps run them once (one vertex, as BuildKit merges them)', async () => {
+    const dir = await context({
+      Dockerfile: `FROM busybox:1 AS a
+RUN echo same-$RANDOM > /x
+
+FROM busybox:1 AS b
+RUN echo same-$RANDOM > /x
+
+FROM busybox:1
+COPY --from=a /x /a
+COPY --from=b /x /b
+`,
+    });
+    const out = outDir();
+    const r = await buildJson(['--no-cache', '-o', `type=local,dest=${out}`, dir], { store });
+    ok(r);
+    assert.equal(stepsNamed(r, 'RUN echo').length, 1, r.steps.map((s) => s.name).join('\n'));
+    // One run: both stages hold the same random output.
+    assert.equal(await read(out, 'a'), await read(out, 'b'));
+  });
+
   test('--no-cache-filter runs the steps of the named stage again, and only those', async () => {
     const dir = await context({
       Dockerfile: `FROM busybox:1 AS a

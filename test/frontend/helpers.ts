@@ -34,7 +34,7 @@ export async function writeTree(
 }
 
 export interface ProgressJson {
-  readonly type: 'start' | 'progress' | 'log' | 'done' | 'error';
+  readonly type: 'start' | 'progress' | 'log' | 'done' | 'error' | 'warning';
   readonly id: string;
   readonly name?: string;
   readonly cached?: boolean;

@@ -2,7 +2,7 @@
 
 import { build as buildImage } from '../../api/build.js';
 import type { Isolation } from '../../engine/executor/index.js';
-import { parseSecretFlag, type SecretSource } from '../../engine/solver/mounts.js';
+import { parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
 import { parsePlatform } from '../../oci/platform.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';

@@ -1,7 +1,7 @@
 /**
- * The steps that touch files: RUN in a sandbox on a snapshot of the stage, COPY and ADD from the
- * build context, another stage or an image. Each returns the layer it made (or none) and is only
- * called on a cache miss; the caller keys, records and chains.
+ * The work of steps that touch files: RUN in a sandbox on a snapshot of the stage, WORKDIR, COPY
+ * and ADD from the build context, another stage or an image. Each returns the layer it made (or
+ * none); front ends hand it to the solver as a step's work, which runs it only on a cache miss.
  */
 import { createWriteStream } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -1,30 +1,11 @@
 /**
- * What push, pull and copy share: a limit on blobs in flight, per-blob progress events (throttled
- * by bytes, never by time).
+ * What push, pull and copy share: a group of tasks that fails as one, per-blob progress events
+ * (throttled by bytes, never by time).
  */
 import { setMaxListeners } from 'node:events';
 import type { IoOptions } from '../../errors.js';
 import type { Digest } from '../../oci/types.js';
 import type { ProgressSink } from '../../util/progress.js';
-
-/** Runs at most `n` tasks at once, in the order they were handed in. */
-export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  const release = () => {
-    active--;
-    waiting.shift()?.();
-  };
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await task();
-    } finally {
-      release();
-    }
-  };
-}
 
 /**
  * A group of concurrent tasks that fails as one: the first failure aborts the others (through

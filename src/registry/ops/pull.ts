@@ -15,11 +15,12 @@ import { resolvePlatform } from '../../oci/partial.js';
 import { hostPlatform } from '../../oci/platform.js';
 import type { Descriptor, Platform } from '../../oci/types.js';
 import type { Reference } from '../../reference/index.js';
+import { limiter } from '../../util/limiter.js';
 import type { RegistryClient } from '../client/client.js';
 import { formatRepo, type Repo } from '../client/types.js';
 import { bytesStream } from '../client/upload.js';
 import { RemoteImage, RemoteIndex, remoteImage, remoteSource } from '../remote.js';
-import { BlobProgress, limiter, shortDigest, TaskGroup } from './common.js';
+import { BlobProgress, shortDigest, TaskGroup } from './common.js';
 
 export interface PullOptions extends IoOptions {
   /** The platform to pick out of an index; default the host's. */

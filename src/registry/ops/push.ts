@@ -11,11 +11,12 @@ import { type Image, type ImageIndex, isImageIndex } from '../../oci/image.js';
 import { isIndexMediaType, isManifestMediaType } from '../../oci/parse.js';
 import type { Descriptor, Manifest } from '../../oci/types.js';
 import type { Reference } from '../../reference/index.js';
+import { limiter } from '../../util/limiter.js';
 import type { RegistryClient } from '../client/client.js';
 import { formatRepo, type PushBlobResult, type Repo } from '../client/types.js';
 import { type BlobOpener, bytesStream } from '../client/upload.js';
 import { RemoteImage, remoteSource } from '../remote.js';
-import { BlobProgress, limiter, shortDigest, TaskGroup } from './common.js';
+import { BlobProgress, shortDigest, TaskGroup } from './common.js';
 
 export interface PushImageOptions extends IoOptions {
   /** More tags for the top manifest, besides the reference's own. */

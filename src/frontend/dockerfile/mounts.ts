@@ -14,15 +14,10 @@
 import { chmod, chown as lchownDir, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
+import type { MountField } from '../../dockerfile/index.js';
+import type { BindMount } from '../../engine/executor/index.js';
 import { GantryError } from '../../errors.js';
 import { createDigester } from '../../oci/digest.js';
-import type { BindMount } from '../executor/index.js';
-
-/** One field of a `--mount` value, as the parser gives it. */
-export interface MountFieldLike {
-  readonly key: string;
-  readonly value?: string;
-}
 
 export type MountSpec =
   | {
@@ -50,7 +45,7 @@ function truthy(value: string | undefined): boolean {
 }
 
 /** Reads one `--mount` value into a typed spec; `workdir` makes a relative target absolute. */
-export function parseMount(fields: readonly MountFieldLike[], workdir: string, line: number): MountSpec {
+export function parseMount(fields: readonly MountField[], workdir: string, line: number): MountSpec {
   const get = (...keys: string[]) => fields.find((f) => keys.includes(f.key));
   const type = get('type')?.value ?? 'bind';
   const targetField = get('target', 'dst', 'destination');

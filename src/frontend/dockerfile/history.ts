@@ -3,19 +3,7 @@
  * and `%v` renderings included), so `docker history` and tools that read it see what they
  * expect from a BuildKit-built image. Pure formatting only.
  */
-
-/** The parts of a HEALTHCHECK that reach its history text (structurally the parser's HealthCheck). */
-export type HealthCheckSpec =
-  | { readonly type: 'none' }
-  | {
-      readonly type: 'cmd';
-      readonly test: readonly string[];
-      readonly interval?: number;
-      readonly timeout?: number;
-      readonly startPeriod?: number;
-      readonly startInterval?: number;
-      readonly retries?: number;
-    };
+import type { AddInstruction, CopyInstruction, HealthCheck } from '../../dockerfile/index.js';
 
 /** Go's `fmt.Sprintf("%q", []string{...})`: `["a" "b c"]`. */
 export function goQuotedList(items: readonly string[]): string {
@@ -53,9 +41,9 @@ export function goDuration(ns: number): string {
 }
 
 /** `HEALTHCHECK %+v` of the image config's HealthcheckConfig struct. */
-export function healthcheckHistory(check: HealthCheckSpec): string {
+export function healthcheckHistory(check: HealthCheck): string {
   const test = check.type === 'none' ? ['NONE'] : check.test;
-  const c: Partial<Extract<HealthCheckSpec, { type: 'cmd' }>> = check.type === 'none' ? {} : check;
+  const c: Partial<Extract<HealthCheck, { type: 'cmd' }>> = check.type === 'none' ? {} : check;
   return (
     `HEALTHCHECK {Test:${goList(test)} Interval:${goDuration(c.interval ?? 0)} Timeout:${goDuration(c.timeout ?? 0)} ` +
     `StartPeriod:${goDuration(c.startPeriod ?? 0)} StartInterval:${goDuration(c.startInterval ?? 0)} Retries:${c.retries ?? 0}}`
@@ -63,17 +51,9 @@ export function healthcheckHistory(check: HealthCheckSpec): string {
 }
 
 /** `COPY`/`ADD` with the flags BuildKit records (--parents, --chown, --chmod), sources, heredoc names, dest. */
-export function copyHistory(c: {
-  readonly kind: 'copy' | 'add';
-  readonly parents?: boolean;
-  readonly chown?: string | undefined;
-  readonly chmod?: string | undefined;
-  readonly sources: readonly string[];
-  readonly heredocs: readonly { readonly name: string }[];
-  readonly dest: string;
-}): string {
+export function copyHistory(c: CopyInstruction | AddInstruction): string {
   const parts = [c.kind.toUpperCase()];
-  if (c.parents) parts.push('--parents');
+  if (c.kind === 'copy' && c.parents) parts.push('--parents');
   if (c.chown) parts.push(`--chown=${c.chown}`);
   if (c.chmod) parts.push(`--chmod=${c.chmod}`);
   parts.push(...c.sources, ...c.heredocs.map((h) => `<<${h.name}`), c.dest);

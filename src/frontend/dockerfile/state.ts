@@ -1,10 +1,16 @@
 /**
- * The state a stage carries from step to step: the image config being built, the layers so far
- * (lazy), history, the cache key chain, ARGs in scope and the SHELL. Pure helpers only.
+ * The state a stage carries from step to step (the image config being built, the layers so far,
+ * history, the cache key chain, ARGs in scope, the SHELL), what every instruction's converter
+ * sees (`Dispatch`), and the two ways an instruction moves the stage on: a step for the solver,
+ * or a config change chained into the key.
  */
+import type { Stage } from '../../dockerfile/index.js';
+import { DEFAULT_PATH } from '../../engine/config.js';
+import type { FileHashCache, IgnoreMatcher } from '../../engine/context/index.js';
+import { Solver, type StepSpec } from '../../engine/solver/solver.js';
 import type { Layer } from '../../oci/image.js';
 import type { ContainerConfig, History, ImageConfig, Platform } from '../../oci/types.js';
-import { DEFAULT_PATH } from '../config.js';
+import type { DockerfileBuildOptions } from './options.js';
 
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -95,4 +101,54 @@ export function withDefaultPath(cfg: ImageConfig): ImageConfig {
 
 export function shellOf(state: StageState): string[] {
   return [...(containerConfig(state).Shell ?? ['/bin/sh', '-c'])];
+}
+
+/** One platform's build, as the instruction converters see it. */
+export interface BuildScope {
+  readonly options: DockerfileBuildOptions;
+  readonly solver: Solver;
+  /** The build context directory. */
+  readonly context: string;
+  readonly ignore: IgnoreMatcher;
+  readonly hashes: FileHashCache;
+  readonly escape: '\\' | '`';
+  readonly buildArgs: Readonly<Record<string, string>>;
+  /** The global ARG scope: predefined platform args, then ARGs before the first FROM. */
+  readonly global: ReadonlyMap<string, string | undefined>;
+  /** The `created` time of history entries. */
+  readonly created: string;
+  /** The layers and key of `--from=NAME` (COPY, RUN --mount): an earlier stage, else an image. */
+  fromSource(from: string, stage: Stage, platform: Platform): Promise<{ layers: readonly Layer[]; fromKey: string }>;
+}
+
+/** One instruction being converted, in its stage. */
+export interface Dispatch {
+  readonly build: BuildScope;
+  readonly state: StageState;
+  readonly stage: Stage;
+  /** The name progress shows: `[stage] INSTRUCTION as written`. */
+  readonly label: string;
+  readonly noCache: boolean;
+}
+
+export function addHistory(d: Dispatch, createdBy: string, emptyLayer: boolean): void {
+  d.state.history.push({
+    created: d.build.created,
+    created_by: createdBy,
+    comment: 'buildkit.dockerfile.v0',
+    ...(emptyLayer ? { empty_layer: true } : {}),
+  });
+}
+
+/** A config change: no layer, but every key after it changes. */
+export function chainMeta(state: StageState, text: string): void {
+  state.key = Solver.chain(state.key, 'meta', text);
+}
+
+/** Hands a step to the solver and moves the stage on by what it gave: its layer and key. */
+export async function solveStep(d: Dispatch, spec: Omit<StepSpec, 'parent' | 'noCache' | 'name'>): Promise<boolean> {
+  const r = await d.build.solver.step({ ...spec, parent: d.state.key, noCache: d.noCache, name: d.label });
+  if (r.layer) d.state.layers.push(r.layer);
+  d.state.key = r.chain;
+  return r.layer !== undefined;
 }

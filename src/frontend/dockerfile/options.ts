@@ -1,0 +1,37 @@
+/** What a Dockerfile build takes and gives. */
+import type { Isolation } from '../../engine/executor/index.js';
+import type { IoOptions } from '../../errors.js';
+import type { Image, ImageIndex } from '../../oci/image.js';
+import type { Platform } from '../../oci/types.js';
+import type { RegistryClient } from '../../registry/client/client.js';
+import type { Store } from '../../store/store.js';
+import type { ProgressSink } from '../../util/progress.js';
+import type { SecretSource } from './mounts.js';
+
+export interface DockerfileBuildOptions extends IoOptions {
+  readonly context: string;
+  /** Path of the Dockerfile; default `<context>/Dockerfile`. */
+  readonly dockerfile?: string;
+  readonly target?: string;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly platforms?: readonly Platform[];
+  readonly noCache?: boolean;
+  readonly noCacheFilter?: readonly string[];
+  readonly isolation?: Isolation;
+  /** `--label`s for the final image. */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly store: Store;
+  /** The registry client, for bases that are not in the store. */
+  readonly client?: () => Promise<RegistryClient>;
+  readonly progress?: ProgressSink;
+  readonly mediaType?: 'oci' | 'docker';
+  /** Secrets for RUN --mount=type=secret, by id. */
+  readonly secrets?: Readonly<Record<string, SecretSource>>;
+  /** Force a snapshotter (tests); default overlay when it can be mounted. */
+  readonly snapshotter?: 'overlay' | 'walk';
+}
+
+export interface DockerfileBuildResult {
+  readonly item: Image | ImageIndex;
+  readonly platforms: readonly Platform[];
+}

@@ -1,0 +1,134 @@
+/**
+ * RUN: the command as BuildKit runs it (exec form, SHELL + script, or a heredoc file), its
+ * environment, user, working directory, network and platform, and its `--mount`s. Everything
+ * that decides the result goes into the key, bind mounts by the digest of the files they show;
+ * the work runs in a sandbox on a snapshot of the stage.
+ */
+import { rm, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { planRun, type RunInstruction } from '../../dockerfile/index.js';
+import { checksumSources } from '../../engine/context/index.js';
+import { type BindMount, resolveInRoot } from '../../engine/executor/index.js';
+import { planFrom, runStep } from '../../engine/solver/steps.js';
+import { GantryError } from '../../errors.js';
+import { formatPlatform } from '../../oci/platform.js';
+import { runHistory } from './history.js';
+import { cacheMountDir, type MountSpec, mountKey, parseMount, scratchMount, secretMount } from './mounts.js';
+import { addHistory, containerConfig, type Dispatch, historyArgs, runEnv, shellOf, solveStep } from './state.js';
+
+export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
+  const { state, build } = d;
+  const plan = planRun(instr);
+  const specs = instr.mounts.map((m) => parseMount(m.fields, containerConfig(state).WorkingDir || '/', instr.line));
+  // Bind mounts read files: their digests are inputs of the step, like a COPY's.
+  const mountKeys: string[] = [];
+  for (const spec of specs) {
+    mountKeys.push(mountKey(spec));
+    if (spec.type !== 'bind') continue;
+    if (spec.from === undefined) {
+      const planned = await planFrom(
+        { root: build.context, ignore: build.ignore },
+        { sources: [spec.source], dest: '/', workdir: '/', exclude: [], parents: false },
+        build.solver.context,
+      );
+      mountKeys.push(await checksumSources(planned, { cache: build.hashes, signal: build.solver.signal }));
+    } else {
+      mountKeys.push((await build.fromSource(spec.from, d.stage, state.platform)).fromKey);
+    }
+  }
+  const shell = shellOf(state);
+  const args =
+    plan.kind === 'exec'
+      ? [...plan.argv]
+      : plan.kind === 'shell'
+        ? [...shell, plan.script]
+        : [`/dev/pipes/${plan.name}`];
+  const env = runEnv(state, build.buildArgs);
+  const c = containerConfig(state);
+  const cwd = c.WorkingDir || '/';
+  const network = instr.network ?? 'default';
+  const inputs = [
+    'run',
+    JSON.stringify(args),
+    plan.kind === 'file' ? plan.content : '',
+    JSON.stringify(env),
+    c.User ?? '',
+    cwd,
+    network,
+    formatPlatform(state.platform),
+    ...mountKeys,
+  ];
+  // What BuildKit records: the argv, with SHELL in front of a heredoc file too (it runs it so).
+  const shown = plan.kind === 'file' ? [...shell, args[0] as string] : args;
+  const layers = [...state.layers];
+  const added = await solveStep(d, {
+    inputs,
+    run: (step) =>
+      withMounts(d, specs, (mounts) =>
+        runStep(
+          layers,
+          {
+            args,
+            env,
+            cwd,
+            ...(c.User ? { user: c.User } : {}),
+            network,
+            platform: state.platform,
+            mounts,
+            onOutput: (line) => step.log(line),
+          },
+          plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
+          build.solver.context,
+        ),
+      ),
+  });
+  addHistory(d, runHistory(historyArgs(state), shown), !added);
+}
+
+/** Prepares every RUN --mount for one run of the step, and takes it all down afterwards. */
+async function withMounts<T>(
+  d: Dispatch,
+  specs: readonly MountSpec[],
+  fn: (mounts: BindMount[]) => Promise<T>,
+): Promise<T> {
+  const { build } = d;
+  const mounts: BindMount[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    for (const spec of specs) {
+      if (spec.type === 'cache') mounts.push(await cacheMountDir(build.solver.store.dir, spec));
+      else if (spec.type === 'tmpfs') {
+        const { mount, dir } = await scratchMount(spec);
+        cleanups.push(() => rm(dir, { recursive: true, force: true }));
+        mounts.push(mount);
+      } else if (spec.type === 'secret') {
+        const made = await secretMount(spec, build.options.secrets ?? {});
+        if (made) {
+          cleanups.push(() => rm(made.dir, { recursive: true, force: true }));
+          mounts.push(made.mount);
+        }
+      } else {
+        let root = build.context;
+        if (spec.from !== undefined) {
+          const { layers } = await build.fromSource(spec.from, d.stage, d.state.platform);
+          const snapshot = await build.solver.fs.prepare(layers, { signal: build.solver.signal });
+          cleanups.push(() => snapshot.release());
+          root = snapshot.root;
+        }
+        // Resolved inside its root: a symlink in the source cannot reach the host.
+        const source = posix.join(root, await resolveInRoot(root, spec.source));
+        if (!(await stat(source).catch(() => undefined))) {
+          throw new GantryError(
+            'RUN_MOUNT_SOURCE_NOT_FOUND',
+            `RUN --mount source ${spec.source} not found in ${spec.from ?? 'the build context'}`,
+            { phase: 'build', suggestion: 'check the source= path' },
+          );
+        }
+        mounts.push({ source, target: spec.target, readonly: true });
+      }
+    }
+    return await fn(mounts);
+  } finally {
+    for (const c of cleanups.reverse()) await c();
+  }
+}
