@@ -19,7 +19,8 @@ import { extractLayer } from '../../layer/extract.js';
 import { parseDigest } from '../../oci/digest.js';
 import type { Layer } from '../../oci/image.js';
 import type { Digest } from '../../oci/types.js';
-import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
+import { ensurePrivateDir } from '../../util/fs.js';
+import { DEVICE_MARK, encodeDeviceMark, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
 import { makeNodes, setXattr, whiteoutNodes } from './tools.js';
 
 export type WhiteoutForm = 'overlay' | 'oci';
@@ -54,6 +55,8 @@ export class LayerCache {
   /** The extracted directory of `layer`, extracting it first unless a build already did. */
   async ensureExtracted(layer: Layer, options: IoOptions = {}): Promise<string> {
     throwIfAborted(options.signal);
+    // Extracted layers keep the image's owners and modes (setuid files too): private to root.
+    await ensurePrivateDir(this.dir);
     const final = this.pathFor(await layer.diffID(options));
     if (existsSync(final)) return final;
     let p = inflight.get(final);
@@ -85,7 +88,18 @@ export class LayerCache {
     const tmp = await mkdtemp(join(parent, `.tmp-${process.pid}-`));
     try {
       const tar = await layer.uncompressed(options);
-      await extractLayer(tar, tmp, { signal: options.signal, whiteouts: 'keep', devices: true });
+      // Device nodes become marked placeholders: never usable devices on the host.
+      const { devices } = await extractLayer(tar, tmp, {
+        signal: options.signal,
+        whiteouts: 'keep',
+        devices: 'placeholder',
+      });
+      const byMark = new Map<string, string[]>();
+      for (const d of devices) {
+        const mark = encodeDeviceMark(d);
+        byMark.set(mark, [...(byMark.get(mark) ?? []), join(tmp, d.path)]);
+      }
+      for (const [mark, paths] of byMark) await setXattr(paths, DEVICE_MARK, mark, options);
       if (this.form === 'overlay') await toOverlayWhiteouts(tmp, options);
       await chmod(tmp, 0o755);
       try {

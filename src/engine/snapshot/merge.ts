@@ -14,11 +14,14 @@ import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink
 import { join } from 'node:path';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
 import { lstatOrUndefined } from '../../util/fs.js';
-import { isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
-import { type DeviceNode, makeNodes, readXattrTree } from './tools.js';
+import { DEVICE_MARK, isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
+import { type DeviceNode, makeNodes, readXattrTree, setXattr } from './tools.js';
 
-/** xattrs overlay marks lowers with: opaque directories and (kernel ≥ 6.7) xattr whiteouts. */
-export const OVERLAY_MARK_PATTERN = '^trusted\\.overlay\\.(opaque|whiteout)$';
+/**
+ * xattrs overlay marks lowers with (opaque directories and, kernel ≥ 6.7, xattr whiteouts), and
+ * the mark of a device placeholder, which a merged copy must keep.
+ */
+export const OVERLAY_MARK_PATTERN = `^(trusted\\.overlay\\.(opaque|whiteout)|${DEVICE_MARK.replaceAll('.', '\\.')})$`;
 
 export interface MergeResult {
   /** For every regular file in the result: the lower file it was copied from. */
@@ -58,9 +61,15 @@ class Merge {
     this.#marks = await readXattrTree(lower, OVERLAY_MARK_PATTERN, { signal: this.#signal });
     this.#linked = new Map();
     const rootStat = await lstat(lower);
+    const placeholders = new Map<string, string[]>();
+    this.#placeholders = placeholders;
     await this.#dir(lower, this.#into, '');
     await this.#meta(this.#into, rootStat);
+    for (const [value, paths] of placeholders) await setXattr(paths, DEVICE_MARK, value, { signal: this.#signal });
   }
+
+  /** Copies of device placeholders in the current lower, by mark value, to mark again. */
+  #placeholders = new Map<string, string[]>();
 
   #isOpaque(abs: string, names: readonly string[]): boolean {
     return this.#marks.get(abs)?.['trusted.overlay.opaque']?.toString() === 'y' || names.includes(OPAQUE_MARKER);
@@ -121,6 +130,12 @@ class Merge {
           await copyFile(src, dst, constants.COPYFILE_FICLONE);
           if (st.nlink > 1) this.#linked.set(id, dst);
           await this.#meta(dst, st);
+          const mark = this.#marks.get(src)?.[DEVICE_MARK];
+          if (mark) {
+            const paths = this.#placeholders.get(mark.toString('latin1')) ?? [];
+            paths.push(dst);
+            this.#placeholders.set(mark.toString('latin1'), paths);
+          }
         }
         this.sources.set(childRel, src);
       } else if (st.isSymbolicLink()) {

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
-import { type Change, LAYER_XATTR_PATTERN, layerEntries, settleChanges } from './changes.js';
+import { ensurePrivateDir } from '../../util/fs.js';
+import { type Change, DEVICE_MARK, deviceMarkOf, layerEntries, settleChanges } from './changes.js';
 import { mergeLowers } from './merge.js';
 import { readXattrPaths } from './tools.js';
 import type { CommitOptions, Snapshot, Snapshotter, SnapshotterOptions } from './types.js';
@@ -34,6 +35,8 @@ interface Recorded {
 }
 
 const S_IFMT = constants.S_IFMT;
+/** What layers carry (LAYER_XATTR_PATTERN) and the marks of device placeholders. */
+const WALK_XATTR_PATTERN = `^(security\\.capability|${DEVICE_MARK.replaceAll('.', '\\.')})$`;
 const CHUNK = 64 * 1024;
 
 function parentOf(rel: string): string {
@@ -67,14 +70,19 @@ async function sameContent(a: string, b: string, signal: AbortSignal | undefined
 export class WalkSnapshotter implements Snapshotter {
   readonly kind = 'walk' as const;
   readonly #dir: string;
+  /** True for a directory given to us (the store's), false for the shared OS temp dir. */
+  readonly #own: boolean;
 
   constructor(options: SnapshotterOptions = {}) {
     this.#dir = resolve(options.dir ?? tmpdir());
+    this.#own = options.dir !== undefined;
   }
 
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
-    await mkdir(this.#dir, { recursive: true });
+    // Each snapshot is a mkdtemp (0700) directory; a directory of our own is private as a whole.
+    if (this.#own) await ensurePrivateDir(this.#dir);
+    else await mkdir(this.#dir, { recursive: true });
     const dir = await mkdtemp(join(this.#dir, 'walk-'));
     try {
       const root = join(dir, 'rootfs');
@@ -197,10 +205,12 @@ class WalkSnapshot implements Snapshot {
       if (!seen.has(rel) && sameDirs.has(parentOf(rel))) raw.push({ kind: 'delete', rel });
     }
     const addPaths = raw.flatMap((c) => (c.kind === 'add' && !c.stat.isSymbolicLink() ? [c.abs] : []));
-    const xattrs = await readXattrPaths(addPaths, LAYER_XATTR_PATTERN, { signal });
+    const xattrs = await readXattrPaths(addPaths, WALK_XATTR_PATTERN, { signal });
     const withXattrs = raw.map((c): Change => {
       const attrs = c.kind === 'add' ? xattrs.get(c.abs) : undefined;
-      return attrs && c.kind === 'add' ? { ...c, xattrs: attrs } : c;
+      if (!attrs || c.kind !== 'add') return c;
+      const device = c.stat.isFile() ? deviceMarkOf(attrs) : undefined;
+      return { ...c, xattrs: attrs, ...(device ? { device } : {}) };
     });
     return settleChanges(withXattrs, {
       root: this.root,
