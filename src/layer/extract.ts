@@ -15,7 +15,20 @@
 import { execFile } from 'node:child_process';
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rm,
+  symlink,
+} from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -36,6 +49,12 @@ export interface ExtractOptions extends IoOptions {
   readonly devices?: boolean | 'placeholder';
   /** Default 'apply' (OCI .wh. files and .wh..wh..opq). */
   readonly whiteouts?: 'apply' | 'keep';
+  /**
+   * Where a hardlink target that this root lacks lives in the layers below (a host path to a
+   * regular file), for a layer extracted on its own; undefined when it is nowhere. The file is
+   * copied into place first, as overlayfs copies a lower file up before linking to it.
+   */
+  readonly lowerFile?: (rel: string) => Promise<string | undefined>;
 }
 
 /** A char or block device extracted as a placeholder file. */
@@ -236,8 +255,16 @@ class Extraction {
     const targetName = targetParts.pop();
     if (targetName === undefined) throw new UnsafePathError(entry.path, 'hardlink to the root');
     const targetParent = await this.#resolveDir(targetParts, false, entry.linkname ?? '');
-    const targetAbs = targetParent && join(this.#root, ...targetParent, targetName);
-    const target = targetAbs && (await lstatOrUndefined(targetAbs));
+    let targetAbs = targetParent && join(this.#root, ...targetParent, targetName);
+    let target = targetAbs && (await lstatOrUndefined(targetAbs));
+    if (!target && this.#options.lowerFile) {
+      const rel = [...targetParts, targetName].join('/');
+      const lower = await this.#options.lowerFile(rel);
+      if (lower !== undefined) {
+        targetAbs = await this.#copyUp(lower, targetParts, targetName, entry.linkname ?? '');
+        target = await lstat(targetAbs);
+      }
+    }
     if (!targetAbs || !target) {
       throw new GantryError(
         'EXTRACT_LINK_TARGET_MISSING',
@@ -256,6 +283,21 @@ class Extraction {
     // A link to a device placeholder is a device too when the layer is written again.
     const device = this.devices.find((d) => join(this.#root, d.path) === targetAbs);
     if (device) this.devices.push({ ...device, path: abs.slice(this.#root.length + 1) });
+  }
+
+  /** Copies a lower layer's regular file into this root at its path, with its owner, mode and times. */
+  async #copyUp(lower: string, parts: readonly string[], name: string, linkname: string): Promise<string> {
+    const st = await lstat(lower);
+    if (!st.isFile()) throw new UnsafePathError(linkname, 'hardlink to a lower entry that is not a regular file');
+    const parent = (await this.#resolveDir(parts, true, linkname)) as string[];
+    const abs = join(this.#root, ...parent, name);
+    const fh = await createExclusive(abs);
+    await fh.close();
+    await copyFile(lower, abs);
+    if (this.#owners) await lchown(abs, st.uid, st.gid);
+    await chmod(abs, st.mode & 0o7777);
+    await lutimes(abs, st.atime, st.mtime);
+    return abs;
   }
 
   async #applyWhiteout(entry: TarEntry, parentParts: readonly string[], name: string): Promise<void> {
