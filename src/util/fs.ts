@@ -8,7 +8,7 @@ import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { IoOptions } from '../errors.js';
+import { GantryError, type IoOptions } from '../errors.js';
 
 /** A temp path in the same directory as `target` (same filesystem, so rename is atomic). */
 export function tempPathFor(target: string): string {
@@ -91,6 +91,13 @@ export function ensurePrivateDir(dir: string): Promise<void> {
     p = (async () => {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const st = await lstat(dir);
+      // A shared directory (sticky, like /tmp) is never ours to narrow.
+      if (!st.isDirectory() || st.mode & 0o1000) {
+        throw new GantryError('PRIVATE_DIR_SHARED', `${dir} is not a private directory gantry can own`, {
+          phase: 'store',
+          suggestion: 'use a store directory of its own, not a shared temp directory',
+        });
+      }
       if ((st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
     })();
     p.catch(() => privateDirs.delete(dir));

@@ -65,7 +65,8 @@ export class LayerCache {
   async ensureExtracted(layer: Layer, options: ExtractLayerOptions = {}): Promise<string> {
     throwIfAborted(options.signal);
     // Extracted layers keep the image's owners and modes (setuid files too): private to root.
-    await ensurePrivateDir(this.dir);
+    // The form directory is ours (never the caller's `dir`, which may be shared, like /tmp).
+    await ensurePrivateDir(join(this.dir, this.form));
     const final = this.pathFor(await layer.diffID(options));
     if (existsSync(final)) return final;
     let p = inflight.get(final);

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
-import { ensurePrivateDir, lstatOrUndefined } from '../../util/fs.js';
+import { lstatOrUndefined } from '../../util/fs.js';
 import {
   type Before,
   type Change,
@@ -40,19 +40,15 @@ const UPPER_XATTR_PATTERN = `^(trusted\\.overlay\\.(opaque|whiteout)|security\\.
 export class OverlaySnapshotter implements Snapshotter {
   readonly kind = 'overlay' as const;
   readonly #dir: string;
-  /** True for a directory given to us (the store's), false for the shared OS temp dir. */
-  readonly #own: boolean;
 
   constructor(options: SnapshotterOptions = {}) {
     this.#dir = resolve(options.dir ?? tmpdir());
-    this.#own = options.dir !== undefined;
   }
 
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
-    // Each snapshot is a mkdtemp (0700) directory; a directory of our own is private as a whole.
-    if (this.#own) await ensurePrivateDir(this.#dir);
-    else await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true });
+    // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private.
     const dir = await mkdtemp(join(this.#dir, 'overlay-'));
     try {
       for (const d of ['l', 'upper', 'work', 'merged']) await mkdir(join(dir, d));

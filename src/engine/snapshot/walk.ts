@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
-import { ensurePrivateDir } from '../../util/fs.js';
 import { type Change, DEVICE_MARK, deviceMarkOf, layerEntries, settleChanges } from './changes.js';
 import { mergeLowers } from './merge.js';
 import { readXattrPaths } from './tools.js';
@@ -70,19 +69,15 @@ async function sameContent(a: string, b: string, signal: AbortSignal | undefined
 export class WalkSnapshotter implements Snapshotter {
   readonly kind = 'walk' as const;
   readonly #dir: string;
-  /** True for a directory given to us (the store's), false for the shared OS temp dir. */
-  readonly #own: boolean;
 
   constructor(options: SnapshotterOptions = {}) {
     this.#dir = resolve(options.dir ?? tmpdir());
-    this.#own = options.dir !== undefined;
   }
 
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
-    // Each snapshot is a mkdtemp (0700) directory; a directory of our own is private as a whole.
-    if (this.#own) await ensurePrivateDir(this.#dir);
-    else await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true });
+    // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private.
     const dir = await mkdtemp(join(this.#dir, 'walk-'));
     try {
       const root = join(dir, 'rootfs');

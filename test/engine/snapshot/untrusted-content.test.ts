@@ -16,6 +16,7 @@ import {
   WalkSnapshotter,
 } from '../../../src/engine/snapshot/index.js';
 import type { TarEntry, TarInput } from '../../../src/layer/tar/types.js';
+import { ensurePrivateDir } from '../../../src/util/fs.js';
 import { entriesOf, layerOf, tempDir } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -62,7 +63,9 @@ test('setuid-from-base-not-reachable-by-other-users', { skip: !isRoot && 'needs 
   t.after(() => rm(scratch, { recursive: true, force: true }));
   await chmod(scratch, 0o755);
   const store = join(scratch, 'store');
-  await mkdir(join(store, 'cache', 'layers'), { recursive: true, mode: 0o755 }); // as an older gantry left it
+  const cache = new LayerCache(join(store, 'cache', 'layers'));
+  // As an older gantry left it: every directory on the way 0755.
+  await mkdir(join(store, 'cache', 'layers', cache.form), { recursive: true, mode: 0o755 });
   await writeFile(join(store, 'public'), 'readable');
   await chmod(join(store, 'public'), 0o644);
   assert.ok(nobodyCanRead(join(store, 'public')), 'the probe works: nobody reads a public file in the store');
@@ -72,11 +75,10 @@ test('setuid-from-base-not-reachable-by-other-users', { skip: !isRoot && 'needs 
     node('usr/bin', { type: 'directory', mode: 0o755 }),
     node('usr/bin/suidprobe', { mode: 0o4755 }, '#!/bin/sh\nid\n'),
   ]);
-  const cache = new LayerCache(join(store, 'cache', 'layers'));
   const extracted = await cache.ensureExtracted(layer);
   const probe = join(extracted, 'usr', 'bin', 'suidprobe');
   assert.equal((await lstat(probe)).mode & 0o7777, 0o4755, 'inside the image the file keeps its setuid bit');
-  assert.equal((await lstat(join(store, 'cache', 'layers'))).mode & 0o777, 0o700);
+  assert.equal((await lstat(join(store, 'cache', 'layers', cache.form))).mode & 0o777, 0o700);
   assert.equal(nobodyCanRead(probe), false, 'another user reaches a setuid-root file from the image');
 
   for (const snapshotter of await snapshotters(join(store, 'cache', 'snapshots'))) {
@@ -140,4 +142,18 @@ test('device-node-from-image-not-created-on-host', async (t) => {
       await snap.release();
     }
   }
+});
+
+test('a shared sticky directory (like /tmp) is never narrowed to make the cache private', async (t) => {
+  const scratch = await tempDir(t);
+  const shared = join(scratch, 'shared');
+  await mkdir(shared);
+  await chmod(shared, 0o1777);
+  await assert.rejects(ensurePrivateDir(shared), { code: 'PRIVATE_DIR_SHARED' });
+  assert.equal((await lstat(shared)).mode & 0o7777, 0o1777);
+  // A layer cache given the shared directory keeps its layers in a private directory of its own.
+  const cache = new LayerCache(shared);
+  await cache.ensureExtracted(await layerOf(scratch, 'l', [node('f', {}, 'x')]));
+  assert.equal((await lstat(shared)).mode & 0o7777, 0o1777);
+  assert.equal((await lstat(join(shared, cache.form))).mode & 0o7777, 0o700);
 });
