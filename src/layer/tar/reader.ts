@@ -132,9 +132,9 @@ class ByteSource {
    * be end-of-archive zeros. Throws when it ends part-way through a real header.
    */
   async readHeader(): Promise<Buffer | null> {
-    while (this.#head.length < BLOCK_SIZE) {
+    while (this.#length < BLOCK_SIZE) {
       if (!(await this.#fill())) {
-        if (this.#head.every((b) => b === 0)) return null;
+        if (this.#chunks.every((c) => c.every((b) => b === 0))) return null;
         throw truncated();
       }
     }
