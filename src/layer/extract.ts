@@ -1,16 +1,23 @@
 /**
  * Safe extraction of one layer's tar stream into a root directory that may already hold the
  * layers below it. Owns the OCI whiteout rules and the path safety rules: every entry lands
- * inside the root. Parent components are resolved chroot-style (an absolute symlink target
- * means the root, as it would inside the container); a symlink that climbs above the root, an
- * absolute path, a `..` component, or a hardlink to anything outside is refused. The final
- * component of a path is never followed: it is replaced.
+ * inside the root. Member names are read as containerd reads them: a leading `/` or `./` is
+ * dropped (absolute names are relative to the root) and the root entry (`/`, `./`, `.`) is the
+ * root itself; a name with a `..` component or a NUL byte is refused. Parent components are
+ * resolved chroot-style by util/rootpath (symlinks followed, clamped at the root), so nothing is
+ * ever written outside it. The final component of a path is never followed: it is replaced.
+ *
+ * Device nodes are never usable on the host unless the caller asks for real ones (`devices:
+ * true`, for a rootfs the user exports): with `devices: 'placeholder'` a char or block device
+ * becomes an empty regular file with the entry's owner and mode, and is reported in the stats so
+ * that the caller can mark it and turn it back into the device entry when it writes a layer.
  */
 import { execFile } from 'node:child_process';
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import {
   chmod,
+  copyFile,
   lchown,
   link,
   lstat,
@@ -18,7 +25,6 @@ import {
   mkdir,
   open,
   readdir,
-  readlink,
   realpath,
   rm,
   symlink,
@@ -28,6 +34,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted, UnsafePathError } from '../errors.js';
 import { lstatOrUndefined } from '../util/fs.js';
+import { rootPath } from '../util/rootpath.js';
 import { readTar } from './tar/reader.js';
 import type { TarEntry } from './tar/types.js';
 import { writeXattrs, type XattrMap, xattrsToApply } from './xattr.js';
@@ -35,24 +42,47 @@ import { writeXattrs, type XattrMap, xattrsToApply } from './xattr.js';
 export interface ExtractOptions extends IoOptions {
   /** Chown to entry uid/gid; default: process.getuid() === 0. */
   readonly owners?: boolean;
-  /** Allow char/block/fifo entries; default false -> UnsafePathError. */
-  readonly devices?: boolean;
+  /**
+   * Char/block/fifo entries. Default false: refused (UnsafePathError). true: created with mknod
+   * (needs root for char/block). 'placeholder': fifos are created, char and block devices become
+   * empty regular files listed in ExtractStats.devices, never device nodes.
+   */
+  readonly devices?: boolean | 'placeholder';
   /** Default 'apply' (OCI .wh. files and .wh..wh..opq). */
   readonly whiteouts?: 'apply' | 'keep';
+  /**
+   * Where a hardlink target that this root lacks lives in the layers below (a host path to a
+   * regular file), for a layer extracted on its own; undefined when it is nowhere. The file is
+   * copied into place first, as overlayfs copies a lower file up before linking to it.
+   */
+  readonly lowerFile?: (rel: string) => Promise<string | undefined>;
+}
+
+/** A char or block device extracted as a placeholder file. */
+export interface DevicePlaceholder {
+  /** Root-relative path of the placeholder file. */
+  readonly path: string;
+  readonly type: 'char' | 'block';
+  readonly major: number;
+  readonly minor: number;
 }
 
 export interface ExtractStats {
   readonly entries: number;
   readonly bytes: number;
+  /** The device placeholders made with `devices: 'placeholder'`, in extraction order. */
+  readonly devices: readonly DevicePlaceholder[];
 }
 
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
-const MAX_SYMLINKS = 40;
 
-/** The components of an entry path, refusing absolute paths and `..`. */
-function safeParts(path: string, what = 'path'): string[] {
-  if (path.startsWith('/')) throw new UnsafePathError(path, `absolute ${what}`);
+/**
+ * The components of a member name (or hardlink target) relative to the root: a leading `/` and
+ * `.` components are dropped, as containerd's filepath.Clean does; `..` and NUL are refused.
+ * The root entry gives no components.
+ */
+export function memberParts(path: string, what = 'path'): string[] {
   if (path.includes('\0')) throw new UnsafePathError(path, `NUL byte in ${what}`);
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new UnsafePathError(path, `${what} contains ".."`);
@@ -80,6 +110,17 @@ function mknod(path: string, entry: TarEntry, signal: AbortSignal | undefined): 
   });
 }
 
+function notADirectory(entryPath: string, key: string): GantryError {
+  return new GantryError(
+    'EXTRACT_NOT_A_DIRECTORY',
+    `cannot extract ${JSON.stringify(entryPath)}: ${key} is not a directory`,
+    {
+      phase: 'layer',
+      suggestion: 'the layer puts a path under a file; the layer or the one below it is malformed',
+    },
+  );
+}
+
 /** One extraction: the root, what this layer wrote, and directory metadata applied at the end. */
 class Extraction {
   readonly #root: string;
@@ -93,6 +134,7 @@ class Extraction {
   readonly #dirMeta = new Map<string, TarEntry>();
   /** The layer's SCHILY.xattr records by real relative path, set after every entry is in place. */
   readonly #xattrs: XattrMap = new Map();
+  readonly devices: DevicePlaceholder[] = [];
   entries = 0;
   bytes = 0;
 
@@ -103,23 +145,15 @@ class Extraction {
   }
 
   /**
-   * Resolves directory components inside the root, following symlinks chroot-style. Returns
-   * the real components, or undefined when a component is missing and `create` is false.
+   * The real (symlink-free) components of a directory inside the root, resolved chroot-style.
+   * Missing directories are made (0755, as the runtime would) when `create`, else the result is
+   * undefined.
    */
   async #resolveDir(parts: readonly string[], create: boolean, entryPath: string): Promise<string[] | undefined> {
-    const real: string[] = [];
-    const queue = [...parts];
-    let hops = 0;
-    while (queue.length > 0) {
-      const name = queue.shift() as string;
-      if (name === '' || name === '.') continue;
-      if (name === '..') {
-        if (real.length === 0) throw new UnsafePathError(entryPath, 'a symlink in its parent climbs out of the root');
-        real.pop();
-        continue;
-      }
-      real.push(name);
-      const key = real.join('/');
+    const { path } = await rootPath(this.#root, parts.join('/'), { knownDirs: this.#dirs, phase: 'layer' });
+    const real = path === '' ? [] : path.split('/');
+    for (let i = 1; i <= real.length; i++) {
+      const key = real.slice(0, i).join('/');
       if (this.#dirs.has(key)) continue;
       const abs = join(this.#root, key);
       const st = await lstatOrUndefined(abs);
@@ -127,25 +161,13 @@ class Extraction {
         if (!create) return undefined;
         await mkdir(abs);
         await chmod(abs, 0o755);
-        this.#dirs.add(key);
-      } else if (st.isDirectory()) {
-        this.#dirs.add(key);
       } else if (st.isSymbolicLink()) {
-        if (++hops > MAX_SYMLINKS) throw new UnsafePathError(entryPath, 'too many levels of symlinks in its parent');
-        const target = await readlink(abs);
-        real.pop();
-        if (target.startsWith('/')) real.length = 0;
-        queue.unshift(...target.split('/'));
-      } else {
-        throw new GantryError(
-          'EXTRACT_NOT_A_DIRECTORY',
-          `cannot extract ${JSON.stringify(entryPath)}: ${key} is not a directory`,
-          {
-            phase: 'layer',
-            suggestion: 'the layer puts a path under a file; the layer or the one below it is malformed',
-          },
-        );
+        // rootPath followed every symlink; one here was swapped in since, by nobody we know.
+        throw new UnsafePathError(entryPath, `${key} changed into a symlink while extracting`);
+      } else if (!st.isDirectory()) {
+        throw notADirectory(entryPath, key);
       }
+      this.#dirs.add(key);
     }
     return real;
   }
@@ -159,14 +181,15 @@ class Extraction {
   async apply(entry: TarEntry, body: Readable): Promise<void> {
     throwIfAborted(this.#options.signal);
     this.entries++;
-    const parts = safeParts(entry.path);
+    const parts = memberParts(entry.path);
     const name = parts.pop();
     if (name === undefined) return; // the root itself: its metadata belongs to whoever owns root
     if ((this.#options.whiteouts ?? 'apply') === 'apply' && name.startsWith(WHITEOUT)) {
       await this.#applyWhiteout(entry, parts, name);
       return;
     }
-    if ((entry.type === 'char' || entry.type === 'block' || entry.type === 'fifo') && !this.#options.devices) {
+    const special = entry.type === 'char' || entry.type === 'block' || entry.type === 'fifo';
+    if (special && !this.#options.devices) {
       throw new UnsafePathError(entry.path, `${entry.type} device entries are not allowed`, {
         suggestion: 'pass devices: true to extract device and fifo entries (needs root for char/block)',
       });
@@ -197,22 +220,34 @@ class Extraction {
     if (existing) await this.#remove(abs, existing);
     switch (entry.type) {
       case 'file': {
-        const fh = await open(
-          abs,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-          0o600,
-        );
-        await pipeline(body, fh.createWriteStream(), { signal: this.#options.signal });
+        await pipeline(body, (await createExclusive(abs)).createWriteStream(), { signal: this.#options.signal });
         this.bytes += entry.size;
         break;
       }
       case 'symlink':
         await symlink(entry.linkname ?? '', abs);
         break;
+      case 'char':
+      case 'block':
+        if (this.#options.devices === 'placeholder') {
+          await (await createExclusive(abs)).close();
+          this.devices.push({ path: key, type: entry.type, major: entry.devmajor ?? 0, minor: entry.devminor ?? 0 });
+          break;
+        }
+        await mknod(abs, entry, this.#options.signal);
+        break;
       default:
         await mknod(abs, entry, this.#options.signal);
     }
     this.#written.add(key);
+    await this.#applyMetadata(abs, entry);
+  }
+
+  /**
+   * Owner, mode and times of a non-directory entry just written at `abs` (directories get theirs
+   * in `finish`). Per-entry metadata that needs the finished file (xattrs) belongs here too.
+   */
+  async #applyMetadata(abs: string, entry: TarEntry): Promise<void> {
     if (this.#owners) await lchown(abs, entry.uid, entry.gid);
     // chmod after chown: chown clears setuid/setgid. Symlink modes mean nothing on Linux.
     if (entry.type !== 'symlink') await chmod(abs, entry.mode & 0o7777);
@@ -220,12 +255,20 @@ class Extraction {
   }
 
   async #hardlink(entry: TarEntry, abs: string, existing: Stats | undefined): Promise<void> {
-    const targetParts = safeParts(entry.linkname ?? '', 'hardlink target');
+    const targetParts = memberParts(entry.linkname ?? '', 'hardlink target');
     const targetName = targetParts.pop();
     if (targetName === undefined) throw new UnsafePathError(entry.path, 'hardlink to the root');
     const targetParent = await this.#resolveDir(targetParts, false, entry.linkname ?? '');
-    const targetAbs = targetParent && join(this.#root, ...targetParent, targetName);
-    const target = targetAbs && (await lstatOrUndefined(targetAbs));
+    let targetAbs = targetParent && join(this.#root, ...targetParent, targetName);
+    let target = targetAbs && (await lstatOrUndefined(targetAbs));
+    if (!target && this.#options.lowerFile) {
+      const rel = [...targetParts, targetName].join('/');
+      const lower = await this.#options.lowerFile(rel);
+      if (lower !== undefined) {
+        targetAbs = await this.#copyUp(lower, targetParts, targetName, entry.linkname ?? '');
+        target = await lstat(targetAbs);
+      }
+    }
     if (!targetAbs || !target) {
       throw new GantryError(
         'EXTRACT_LINK_TARGET_MISSING',
@@ -241,6 +284,24 @@ class Extraction {
     // link(2) does not follow a symlink target: at worst this links the symlink itself.
     if (existing) await this.#remove(abs, existing);
     await link(targetAbs, abs);
+    // A link to a device placeholder is a device too when the layer is written again.
+    const device = this.devices.find((d) => join(this.#root, d.path) === targetAbs);
+    if (device) this.devices.push({ ...device, path: abs.slice(this.#root.length + 1) });
+  }
+
+  /** Copies a lower layer's regular file into this root at its path, with its owner, mode and times. */
+  async #copyUp(lower: string, parts: readonly string[], name: string, linkname: string): Promise<string> {
+    const st = await lstat(lower);
+    if (!st.isFile()) throw new UnsafePathError(linkname, 'hardlink to a lower entry that is not a regular file');
+    const parent = (await this.#resolveDir(parts, true, linkname)) as string[];
+    const abs = join(this.#root, ...parent, name);
+    const fh = await createExclusive(abs);
+    await fh.close();
+    await copyFile(lower, abs);
+    if (this.#owners) await lchown(abs, st.uid, st.gid);
+    await chmod(abs, st.mode & 0o7777);
+    await lutimes(abs, st.atime, st.mtime);
+    return abs;
   }
 
   async #applyWhiteout(entry: TarEntry, parentParts: readonly string[], name: string): Promise<void> {
@@ -283,11 +344,10 @@ class Extraction {
   async finish(): Promise<void> {
     for (const [key, entry] of this.#dirMeta) {
       throwIfAborted(this.#options.signal);
-      const parts = key.split('/');
       // Re-check that the path is still a real directory reached without symlinks: a later
       // entry may have replaced a component, and chmod/utimes follow symlinks.
-      const real = await this.#resolveDir(parts, false, key);
-      if (real === undefined || real.join('/') !== key) continue;
+      const real = await rootPath(this.#root, key, { phase: 'layer' });
+      if (real.path !== key || real.links.length > 0) continue;
       const abs = join(this.#root, key);
       const st = await lstatOrUndefined(abs);
       if (!st?.isDirectory()) continue;
@@ -305,6 +365,11 @@ class Extraction {
     }
     await writeXattrs(xattrs, { signal: this.#options.signal, skipMissing: true });
   }
+}
+
+/** A new regular file, never through a symlink, private until its metadata is applied. */
+function createExclusive(abs: string) {
+  return open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
 }
 
 /** Extracts an (uncompressed) tar stream into root, which may already hold lower layers. */
@@ -331,5 +396,5 @@ export async function extractLayer(tar: Readable, root: string, options: Extract
       cause: err,
     });
   }
-  return { entries: extraction.entries, bytes: extraction.bytes };
+  return { entries: extraction.entries, bytes: extraction.bytes, devices: extraction.devices };
 }

@@ -1,5 +1,11 @@
 /** The layer module: deterministic tar, layer blobs (digest and diffID in one pass), walking and safe extraction. */
-export { type ExtractOptions, type ExtractStats, extractLayer } from './extract.js';
+export {
+  type DevicePlaceholder,
+  type ExtractOptions,
+  type ExtractStats,
+  extractLayer,
+  memberParts,
+} from './extract.js';
 export { createParallelGzip, GZIP_BLOCK_SIZE, type ParallelGzipOptions } from './gzip/parallel.js';
 export { DeflatePool, type DeflateResult, defaultDeflateWorkers, sharedDeflatePool } from './gzip/pool.js';
 export {

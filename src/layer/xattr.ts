@@ -463,7 +463,9 @@ export function xattrsToApply(
   if (!attrs) return undefined;
   const out: Record<string, Buffer> = {};
   for (const [name, value] of Object.entries(attrs)) {
-    if (name.startsWith('trusted.overlay.')) continue;
+    // overlay's own marks, and gantry's device-placeholder mark, are never taken from a layer: a
+    // layer could otherwise hide lower files or forge a device node.
+    if (name.startsWith('trusted.overlay.') || /^(trusted|user)\.gantry\./.test(name)) continue;
     if (!privileged && !name.startsWith('user.')) continue;
     out[name] = value;
   }

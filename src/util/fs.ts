@@ -4,11 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type Stats } from 'node:fs';
-import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { IoOptions } from '../errors.js';
+import { GantryError, type IoOptions } from '../errors.js';
 
 /** A temp path in the same directory as `target` (same filesystem, so rename is atomic). */
 export function tempPathFor(target: string): string {
@@ -75,4 +75,33 @@ export async function lstatOrUndefined(
     if (code === 'ENOENT' || (options.notDirIsMissing === true && code === 'ENOTDIR')) return undefined;
     throw err;
   }
+}
+
+const privateDirs = new Map<string, Promise<void>>();
+
+/**
+ * Makes `dir` (with missing parents) and keeps it 0700, once per process and path: what lies
+ * below (extracted image layers with their setuid files, snapshots, mounts) is then out of reach
+ * of other local users, as containerd and buildah keep their roots. An existing directory with a
+ * wider mode (a store made by an older gantry) is narrowed.
+ */
+export function ensurePrivateDir(dir: string): Promise<void> {
+  let p = privateDirs.get(dir);
+  if (!p) {
+    p = (async () => {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const st = await lstat(dir);
+      // A shared directory (sticky, like /tmp) is never ours to narrow.
+      if (!st.isDirectory() || st.mode & 0o1000) {
+        throw new GantryError('PRIVATE_DIR_SHARED', `${dir} is not a private directory gantry can own`, {
+          phase: 'store',
+          suggestion: 'use a store directory of its own, not a shared temp directory',
+        });
+      }
+      if ((st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
+    })();
+    p.catch(() => privateDirs.delete(dir));
+    privateDirs.set(dir, p);
+  }
+  return p;
 }

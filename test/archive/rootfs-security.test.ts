@@ -1,7 +1,8 @@
 // Issue 8 item 8: `-o type=tar` passed hostile entries of a base image through (`../x`, `/abs`,
 // hard links to /etc/passwd) while the directory export refused them. One test per attack, named
 // after it; the hostile layers are written by python's tarfile (not by gantry's own writer), and
-// every test checks both output forms: the same refusal, and no output file left behind.
+// every test checks both output forms: the same refusal or the same confinement (issue 9: an
+// absolute name lands under the root, a climbing symlink stops at it), and no output left behind.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -75,12 +76,33 @@ test('dot-dot escape: a base layer entry ../x is refused by the tar output as by
   await assertBothRefuse('dotdot2', await hostileImage('dotdot2', [['a/../../x', 'f']]), 'UNSAFE_PATH');
 });
 
-test('absolute name: a base layer entry /abs is refused by the tar output as by extraction', async () => {
-  await assertBothRefuse('abs', await hostileImage('abs', [['/abs', 'f']]), 'UNSAFE_PATH');
+/**
+ * Both forms confine `image` the same way: each of `names` is in the tar (where extraction puts
+ * it) and in the directory, and nothing lands beside the destination.
+ */
+async function assertBothConfine(name: string, image: Image, names: readonly string[]): Promise<void> {
+  const tarDest = ws.path(`${name}-out.tar`);
+  await exportRootfs(image, tarDest, { format: 'tar' });
+  const listed = run('tar', ['-tf', tarDest]).trim().split('\n');
+  for (const n of names) assert.ok(listed.includes(n), `${n} in ${listed.join(' ')}`);
+  assert.ok(!listed.some((n) => n.startsWith('/') || n.split('/').includes('..')), listed.join(' '));
+  const dirDest = ws.path(`${name}-out-dir`);
+  await exportRootfs(image, dirDest, { format: 'dir' });
+  for (const n of names) assert.ok(existsSync(`${dirDest}/${n}`), `${n} in the directory output`);
+}
+
+// Issue 9: absolute member names are taken relative to the root, as containerd reads them.
+test('absolute name: a base layer entry /abs lands under the root in the tar output as in extraction', async () => {
+  await assertBothConfine('abs', await hostileImage('abs', [['/abs', 'f']]), ['abs']);
+  assert.equal(existsSync(ws.path('abs')), false);
 });
 
-test('hardlink to the host: a link to /etc/passwd is refused by the tar output as by extraction', async () => {
-  await assertBothRefuse('hl-abs', await hostileImage('hl-abs', [['x', 'h', '/etc/passwd']]), 'UNSAFE_PATH');
+test('hardlink to the host: a link to /etc/passwd is the image own file in both outputs; ../ is refused', async () => {
+  const image = await hostileImage('hl-abs', [['x', 'h', '/etc/passwd']]);
+  await assertBothConfine('hl-abs', image, ['x']);
+  const listing = run('tar', ['-tvf', ws.path('hl-abs-out.tar')]);
+  assert.match(listing, /x link to etc\/passwd/);
+  assert.equal(await readFile(ws.path('hl-abs-out-dir/x'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n', 'the image file');
   await assertBothRefuse(
     'hl-dotdot',
     await hostileImage('hl-dotdot', [['x', 'h', '../../../etc/passwd']]),
@@ -119,13 +141,15 @@ test('write through a symlink to /etc: the tar output names the entry where extr
   assert.ok(!names.includes('lib/evil'), 'nothing is named through the symlink');
 });
 
-test('symlink climbing out: a name under a symlink to ../.. is refused by both outputs', async () => {
-  await assertBothRefuse(
-    'climb',
-    await hostileImage('climb', [
-      ['up', 's', '../..'],
-      ['up/x', 'f'],
-    ]),
-    'UNSAFE_PATH',
-  );
+test('symlink climbing out: a name under a symlink to ../.. stops at the root in both outputs', async () => {
+  const image = await hostileImage('climb', [
+    ['up', 's', '../..'],
+    ['up/x', 'f'],
+  ]);
+  await assertBothConfine('climb', image, ['x']);
+  const names = run('tar', ['-tf', ws.path('climb-out.tar')])
+    .trim()
+    .split('\n');
+  assert.ok(!names.includes('up/x'), 'nothing is named through the symlink');
+  assert.equal(existsSync(ws.path('x')), false, 'nothing beside the destination');
 });

@@ -11,8 +11,8 @@ import { lstat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { IoOptions } from '../../errors.js';
 import { throwIfAborted } from '../../errors.js';
+import { resolveInRoot } from '../../util/rootpath.js';
 import { type ExistingDirectory, imageOwner } from './copy.js';
-import { resolveInRoot } from './root.js';
 import type { CopyPlan, CopyPlanEntry } from './sources.js';
 
 export interface PlacedCopy {
@@ -58,7 +58,7 @@ export async function placeInRoot(
   const placed: CopyPlan[] = [];
   for (const plan of plans) {
     throwIfAborted(options.signal);
-    const dest = `/${(await resolveInRoot(root, plan.dest, true)).path}`;
+    const dest = await resolveInRoot(root, plan.dest);
     // A file copied to a path the stage has as a directory goes inside it, as in BuildKit.
     const destIsDir = plan.entries.some((e) => e.intoExisting !== undefined) && (await realDirectory(root, dest));
     const entries = plan.entries.map((e) => {

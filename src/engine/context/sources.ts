@@ -9,10 +9,10 @@ import type { Stats } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
+import { rootPath } from '../../util/rootpath.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { createMatcher } from './ignore.js';
 import { cleanPath, containsWildcards, matchGlob, PatternList } from './pattern.js';
-import { resolveInRoot } from './root.js';
 import { holdsVisible, joinRel, type SourceFilter, unreadable, visibility } from './visibility.js';
 
 export type SourceType = 'file' | 'directory' | 'symlink' | 'other';
@@ -126,7 +126,7 @@ interface Found {
 
 /** Resolves one named context path, following symlinks inside the context; throws when it is not there. */
 async function resolveNamed(ctx: Context, named: string, spec: string, literal: boolean): Promise<Found> {
-  const rooted = await resolveInRoot(ctx.root, named, ctx.follow);
+  const rooted = await rootPath(ctx.root, named, { followLast: ctx.follow });
   const abs = join(ctx.root, rooted.path);
   const stat = await lstatOrUndefined(abs);
   if (stat === undefined) {
@@ -226,7 +226,7 @@ async function resolvePlain(ctx: Context, spec: string, allowEmpty: boolean): Pr
     return [source(spec, found, ctx, false)];
   }
   // The directory a wildcard searches must exist (BuildKit fails with lstat on it too).
-  const base = await resolveInRoot(ctx.root, split.base, true);
+  const base = await rootPath(ctx.root, split.base);
   const baseStat = await lstatOrUndefined(join(ctx.root, base.path));
   if (baseStat === undefined) throw notFound(split.base, ctx, `the directory ${JSON.stringify(spec)} searches`);
   const out: ResolvedSource[] = [];

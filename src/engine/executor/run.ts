@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, throwIfAborted } from '../../errors.js';
+import { hostPath, resolveInRoot } from '../../util/rootpath.js';
 import { bwrapLaunch } from './bwrap.js';
 import { chrootLaunch } from './chroot.js';
 import { detectIsolation } from './detect.js';
@@ -16,7 +17,6 @@ import { fillNoneStubs, noneLaunch, noneStubs } from './none.js';
 import { NONE_HELPER_DIR, type PlannedBind, type SandboxPlan } from './plan.js';
 import { checkPlatform } from './platform.js';
 import { type Launch, runLaunch } from './process.js';
-import { hostPath, resolveInRoot } from './rootpath.js';
 import { MountStubs, type StubRequest } from './stubs.js';
 import type { Isolation, RunResult, RunSpec, SandboxOptions } from './types.js';
 import { homeDirectory, resolveUser } from './user.js';

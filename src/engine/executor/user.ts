@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { GantryError } from '../../errors.js';
-import { hostPath, resolveInRoot } from './rootpath.js';
+import { hostPath, resolveInRoot } from '../../util/rootpath.js';
 import type { ResolvedUser } from './types.js';
 
 const MAX_ID = 2 ** 31 - 1;

@@ -23,6 +23,40 @@ export const OPAQUE_MARKER = '.wh..wh..opq';
 /** The only extended attribute carried into layers, as Docker and containerd do. */
 export const LAYER_XATTR_PATTERN = '^security\\.capability$';
 
+/**
+ * The attribute that marks a device placeholder: a char or block device from an image is never
+ * made on the host (it would be usable by whoever reaches the store); the layer cache extracts it
+ * as an empty regular file with this mark ('c 1 3'), and a commit writes it back as the device
+ * entry. Only root may set `trusted.*`, so as root a step or a layer cannot forge one; without
+ * root the `user.*` name is used, and a forged mark only makes a device entry in a layer.
+ */
+export const DEVICE_MARK = process.getuid?.() === 0 ? 'trusted.gantry.device' : 'user.gantry.device';
+export const DEVICE_MARK_PATTERN = `^${DEVICE_MARK.replaceAll('.', '\\.')}$`;
+
+export interface DeviceMark {
+  readonly type: 'char' | 'block';
+  readonly major: number;
+  readonly minor: number;
+}
+
+export function encodeDeviceMark(mark: DeviceMark): string {
+  return `${mark.type === 'char' ? 'c' : 'b'} ${mark.major} ${mark.minor}`;
+}
+
+/** The device a placeholder's attributes stand for, if they carry a well-formed mark. */
+export function deviceMarkOf(attrs: Readonly<Record<string, Buffer>> | undefined): DeviceMark | undefined {
+  const m = /^([cb]) ([0-9]{1,10}) ([0-9]{1,10})$/.exec(attrs?.[DEVICE_MARK]?.toString('latin1') ?? '');
+  if (!m) return undefined;
+  return { type: m[1] === 'c' ? 'char' : 'block', major: Number(m[2]), minor: Number(m[3]) };
+}
+
+/** Attributes without the device mark (it is bookkeeping, never layer content). */
+function withoutMark(attrs: Readonly<Record<string, Buffer>> | undefined): Record<string, Buffer> | undefined {
+  if (attrs === undefined) return undefined;
+  const { [DEVICE_MARK]: _mark, ...rest } = attrs;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}
+
 export type Change =
   | {
       readonly kind: 'add';
@@ -32,6 +66,8 @@ export type Change =
       /** A directory that replaced whatever the lowers had at its path. */
       readonly opaque: boolean;
       readonly xattrs?: Readonly<Record<string, Buffer>>;
+      /** A regular file that is a device placeholder: the layer gets the device entry. */
+      readonly device?: DeviceMark;
     }
   | { readonly kind: 'delete'; readonly rel: string };
 
@@ -163,6 +199,7 @@ export async function layerEntries(changes: readonly Change[], clamp = sourceDat
       continue;
     }
     const { stat } = c;
+    const xattrs = withoutMark(c.xattrs);
     const base: TarEntry = {
       path: c.rel,
       type: 'file',
@@ -171,7 +208,7 @@ export async function layerEntries(changes: readonly Change[], clamp = sourceDat
       gid: stat.gid,
       mtime: time(stat),
       size: 0,
-      ...(c.xattrs && Object.keys(c.xattrs).length > 0 ? { xattrs: c.xattrs } : {}),
+      ...(xattrs ? { xattrs } : {}),
     };
     if (stat.isDirectory()) {
       out.push({ entry: { ...base, type: 'directory' } });
@@ -188,6 +225,9 @@ export async function layerEntries(changes: readonly Change[], clamp = sourceDat
           },
         });
       }
+    } else if (stat.isFile() && c.device) {
+      const { type, major, minor } = c.device;
+      out.push({ entry: { ...base, type, devmajor: major, devminor: minor } });
     } else if (stat.isFile()) {
       out.push({ entry: { ...base, size: stat.size }, body: opener(c.abs) });
     } else if (stat.isSymbolicLink()) {

@@ -4,7 +4,13 @@
  * cannot be mounted. The engine picks with `overlayAvailable()`.
  */
 export { LAYER_XATTR_PATTERN, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
-export { LayerCache, type LayerCacheOptions, toOverlayWhiteouts, type WhiteoutForm } from './layer-cache.js';
+export {
+  type ExtractLayerOptions,
+  LayerCache,
+  type LayerCacheOptions,
+  toOverlayWhiteouts,
+  type WhiteoutForm,
+} from './layer-cache.js';
 export { type MergeResult, mergeLowers } from './merge.js';
 export { MAX_OVERLAY_LOWERS, OverlaySnapshotter, overlayAvailable } from './overlay.js';
 export type { CommitOptions, Snapshot, Snapshotter, SnapshotterOptions } from './types.js';

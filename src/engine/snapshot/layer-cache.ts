@@ -19,10 +19,20 @@ import { extractLayer } from '../../layer/extract.js';
 import { parseDigest } from '../../oci/digest.js';
 import type { Layer } from '../../oci/image.js';
 import type { Digest } from '../../oci/types.js';
-import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
+import { ensurePrivateDir, lstatOrUndefined } from '../../util/fs.js';
+import { DEVICE_MARK, encodeDeviceMark, isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
 import { makeNodes, setXattr, whiteoutNodes } from './tools.js';
 
 export type WhiteoutForm = 'overlay' | 'oci';
+
+export interface ExtractLayerOptions extends IoOptions {
+  /**
+   * The extracted layers below this one (bottom first). A hardlink to a file that only a lower
+   * layer has is then extracted as overlayfs would apply it: the file is copied up into this
+   * layer's directory and linked there. Without them such a layer cannot be extracted.
+   */
+  readonly lowers?: readonly string[];
+}
 
 export interface LayerCacheOptions {
   /** Default: 'overlay' when running as root, else 'oci'. */
@@ -52,8 +62,11 @@ export class LayerCache {
   }
 
   /** The extracted directory of `layer`, extracting it first unless a build already did. */
-  async ensureExtracted(layer: Layer, options: IoOptions = {}): Promise<string> {
+  async ensureExtracted(layer: Layer, options: ExtractLayerOptions = {}): Promise<string> {
     throwIfAborted(options.signal);
+    // Extracted layers keep the image's owners and modes (setuid files too): private to root.
+    // The form directory is ours (never the caller's `dir`, which may be shared, like /tmp).
+    await ensurePrivateDir(join(this.dir, this.form));
     const final = this.pathFor(await layer.diffID(options));
     if (existsSync(final)) return final;
     let p = inflight.get(final);
@@ -79,13 +92,25 @@ export class LayerCache {
     await rm(doomed, { recursive: true, force: true });
   }
 
-  async #extract(layer: Layer, final: string, options: IoOptions): Promise<string> {
+  async #extract(layer: Layer, final: string, options: ExtractLayerOptions): Promise<string> {
     const parent = join(final, '..');
     await mkdir(parent, { recursive: true });
     const tmp = await mkdtemp(join(parent, `.tmp-${process.pid}-`));
     try {
       const tar = await layer.uncompressed(options);
-      await extractLayer(tar, tmp, { signal: options.signal, whiteouts: 'keep', devices: true });
+      // Device nodes become marked placeholders: never usable devices on the host.
+      const { devices } = await extractLayer(tar, tmp, {
+        signal: options.signal,
+        whiteouts: 'keep',
+        devices: 'placeholder',
+        ...(options.lowers ? { lowerFile: (rel: string) => fileInLowers(options.lowers ?? [], rel) } : {}),
+      });
+      const byMark = new Map<string, string[]>();
+      for (const d of devices) {
+        const mark = encodeDeviceMark(d);
+        byMark.set(mark, [...(byMark.get(mark) ?? []), join(tmp, d.path)]);
+      }
+      for (const [mark, paths] of byMark) await setXattr(paths, DEVICE_MARK, mark, options);
       if (this.form === 'overlay') await toOverlayWhiteouts(tmp, options);
       await chmod(tmp, 0o755);
       try {
@@ -107,6 +132,31 @@ export class LayerCache {
       await rm(tmp, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * The host path of the regular file that `lowers` (bottom first, either whiteout form) show at
+ * `rel`, looked up top first as overlay does: a whiteout or a non-directory parent in a higher
+ * layer hides it, and so does an OCI opaque marker. (An overlay-form opaque directory is marked
+ * by an xattr this lookup does not read; a hardlink into one is an error as before.)
+ */
+async function fileInLowers(lowers: readonly string[], rel: string): Promise<string | undefined> {
+  const parts = rel.split('/');
+  for (const lower of [...lowers].reverse()) {
+    for (const [i, name] of parts.entries()) {
+      const dir = join(lower, ...parts.slice(0, i));
+      if (existsSync(join(dir, `${WHITEOUT_PREFIX}${name}`))) return undefined;
+      const st = await lstatOrUndefined(join(dir, name), { notDirIsMissing: true });
+      if (st === undefined) {
+        if (existsSync(join(dir, OPAQUE_MARKER))) return undefined;
+        break; // not in this layer: look further down
+      }
+      if (isOverlayWhiteout(st)) return undefined;
+      if (i === parts.length - 1) return st.isFile() ? join(dir, name) : undefined;
+      if (!st.isDirectory()) return undefined;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -14,13 +14,16 @@ import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink
 import { join } from 'node:path';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
 import { lstatOrUndefined } from '../../util/fs.js';
-import { isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
-import { type DeviceNode, makeNodes, readXattrTree, writeXattrs, type XattrMap } from './tools.js';
+import { DEVICE_MARK, isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
+import { type DeviceNode, makeNodes, readXattrTree, setXattr, writeXattrs, type XattrMap } from './tools.js';
 
-/** xattrs overlay marks lowers with: opaque directories and (kernel ≥ 6.7) xattr whiteouts. */
-export const OVERLAY_MARK_PATTERN = '^trusted\\.overlay\\.(opaque|whiteout)$';
+/**
+ * xattrs overlay marks lowers with (opaque directories and, kernel ≥ 6.7, xattr whiteouts), and
+ * the mark of a device placeholder, which a merged copy must keep.
+ */
+export const OVERLAY_MARK_PATTERN = `^(trusted\\.overlay\\.(opaque|whiteout)|${DEVICE_MARK.replaceAll('.', '\\.')})$`;
 /** The marks, and what layers carry (LAYER_XATTR_PATTERN), which the merged copy keeps. */
-const LOWER_XATTR_PATTERN = '^(trusted\\.overlay\\.(opaque|whiteout)|security\\.capability)$';
+const LOWER_XATTR_PATTERN = `^(trusted\\.overlay\\.(opaque|whiteout)|security\\.capability|${DEVICE_MARK.replaceAll('.', '\\.')})$`;
 const KEPT_XATTRS = ['security.capability'];
 
 /** Extracted layers never change, so their xattrs are read once per process. */
@@ -79,10 +82,13 @@ class Merge {
     this.#kept = new Map();
     this.#linked = new Map();
     const rootStat = await lstat(lower);
+    const placeholders = new Map<string, string[]>();
+    this.#placeholders = placeholders;
     await this.#dir(lower, this.#into, '');
     await this.#meta(this.#into, rootStat);
     // After #meta: chown clears security.capability.
     await writeXattrs(this.#kept, { signal: this.#signal, skipMissing: true });
+    for (const [value, paths] of placeholders) await setXattr(paths, DEVICE_MARK, value, { signal: this.#signal });
   }
 
   /** Carries the xattrs layers keep (a file's capabilities) from `src` to its copy. */
@@ -91,6 +97,9 @@ class Merge {
     const kept = attrs && Object.entries(attrs).filter(([name]) => KEPT_XATTRS.includes(name));
     if (kept && kept.length > 0) this.#kept.set(dst, Object.fromEntries(kept));
   }
+
+  /** Copies of device placeholders in the current lower, by mark value, to mark again. */
+  #placeholders = new Map<string, string[]>();
 
   #isOpaque(abs: string, names: readonly string[]): boolean {
     return this.#marks.get(abs)?.['trusted.overlay.opaque']?.toString() === 'y' || names.includes(OPAQUE_MARKER);
@@ -152,6 +161,12 @@ class Merge {
           if (st.nlink > 1) this.#linked.set(id, dst);
           await this.#meta(dst, st);
           this.#keep(src, dst);
+          const mark = this.#marks.get(src)?.[DEVICE_MARK];
+          if (mark) {
+            const paths = this.#placeholders.get(mark.toString('latin1')) ?? [];
+            paths.push(dst);
+            this.#placeholders.set(mark.toString('latin1'), paths);
+          }
         }
         this.sources.set(childRel, src);
       } else if (st.isSymbolicLink()) {

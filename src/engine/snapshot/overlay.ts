@@ -19,7 +19,15 @@ import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import { xattrAccess } from '../../layer/xattr.js';
 import { lstatOrUndefined } from '../../util/fs.js';
-import { type Before, type Change, isOverlayWhiteout, layerEntries, settleChanges } from './changes.js';
+import {
+  type Before,
+  type Change,
+  DEVICE_MARK,
+  deviceMarkOf,
+  isOverlayWhiteout,
+  layerEntries,
+  settleChanges,
+} from './changes.js';
 import { mergeLowers } from './merge.js';
 import { mountOverlay, readXattrTree, unmount } from './tools.js';
 import type { CommitOptions, Snapshot, Snapshotter, SnapshotterOptions } from './types.js';
@@ -27,8 +35,8 @@ import type { CommitOptions, Snapshot, Snapshotter, SnapshotterOptions } from '.
 /** The kernel's OVL_MAX_STACK. */
 export const MAX_OVERLAY_LOWERS = 500;
 const MOUNT_OPTIONS = 'redirect_dir=off,metacopy=off,index=off,xino=off';
-/** Overlay's own markers plus what layers carry (LAYER_XATTR_PATTERN). */
-const UPPER_XATTR_PATTERN = '^(trusted\\.overlay\\.(opaque|whiteout)|security\\.capability)$';
+/** Overlay's own markers, what layers carry (LAYER_XATTR_PATTERN) and device placeholder marks. */
+const UPPER_XATTR_PATTERN = `^(trusted\\.overlay\\.(opaque|whiteout)|security\\.capability|${DEVICE_MARK.replaceAll('.', '\\.')})$`;
 
 export class OverlaySnapshotter implements Snapshotter {
   readonly kind = 'overlay' as const;
@@ -41,6 +49,7 @@ export class OverlaySnapshotter implements Snapshotter {
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
     await mkdir(this.#dir, { recursive: true });
+    // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private.
     const dir = await mkdtemp(join(this.#dir, 'overlay-'));
     try {
       for (const d of ['l', 'upper', 'work', 'merged']) await mkdir(join(dir, d));
@@ -130,6 +139,8 @@ class OverlaySnapshot implements Snapshot {
         }
         const opaque = stat.isDirectory() && attrs?.['trusted.overlay.opaque']?.toString() === 'y';
         const kept = attrs?.['security.capability'];
+        // A placeholder copied up (a step changed its owner or mode) is still the device.
+        const device = stat.isFile() ? deviceMarkOf(attrs) : undefined;
         raw.push({
           kind: 'add',
           rel: r,
@@ -137,6 +148,7 @@ class OverlaySnapshot implements Snapshot {
           stat,
           opaque,
           ...(kept ? { xattrs: { 'security.capability': kept } } : {}),
+          ...(device ? { device } : {}),
         });
         if (stat.isDirectory()) await visit(abs, r);
       }

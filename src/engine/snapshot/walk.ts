@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
-import { type Change, LAYER_XATTR_PATTERN, layerEntries, settleChanges } from './changes.js';
+import { type Change, DEVICE_MARK, deviceMarkOf, layerEntries, settleChanges } from './changes.js';
 import { mergeLowers } from './merge.js';
 import { readXattrPaths } from './tools.js';
 import type { CommitOptions, Snapshot, Snapshotter, SnapshotterOptions } from './types.js';
@@ -34,6 +34,8 @@ interface Recorded {
 }
 
 const S_IFMT = constants.S_IFMT;
+/** What layers carry (LAYER_XATTR_PATTERN) and the marks of device placeholders. */
+const WALK_XATTR_PATTERN = `^(security\\.capability|${DEVICE_MARK.replaceAll('.', '\\.')})$`;
 const CHUNK = 64 * 1024;
 
 function parentOf(rel: string): string {
@@ -85,6 +87,7 @@ export class WalkSnapshotter implements Snapshotter {
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
     await mkdir(this.#dir, { recursive: true });
+    // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private.
     const dir = await mkdtemp(join(this.#dir, 'walk-'));
     try {
       const root = join(dir, 'rootfs');
@@ -158,7 +161,7 @@ class WalkSnapshot implements Snapshot {
     if (!st.isFile()) return false;
     if (old.source === undefined || !(await sameContent(abs, old.source, signal))) return true;
     // `setcap` moves only the ctime: the capability tells.
-    const xattrs = await readXattrPaths([abs, old.source], LAYER_XATTR_PATTERN, { signal });
+    const xattrs = await readXattrPaths([abs, old.source], WALK_XATTR_PATTERN, { signal });
     return !sameXattrs(xattrs.get(abs), xattrs.get(old.source));
   }
 
@@ -210,10 +213,12 @@ class WalkSnapshot implements Snapshot {
       if (!seen.has(rel) && sameDirs.has(parentOf(rel))) raw.push({ kind: 'delete', rel });
     }
     const addPaths = raw.flatMap((c) => (c.kind === 'add' && !c.stat.isSymbolicLink() ? [c.abs] : []));
-    const xattrs = await readXattrPaths(addPaths, LAYER_XATTR_PATTERN, { signal });
+    const xattrs = await readXattrPaths(addPaths, WALK_XATTR_PATTERN, { signal });
     const withXattrs = raw.map((c): Change => {
       const attrs = c.kind === 'add' ? xattrs.get(c.abs) : undefined;
-      return attrs && c.kind === 'add' ? { ...c, xattrs: attrs } : c;
+      if (!attrs || c.kind !== 'add') return c;
+      const device = c.stat.isFile() ? deviceMarkOf(attrs) : undefined;
+      return { ...c, xattrs: attrs, ...(device ? { device } : {}) };
     });
     return settleChanges(withXattrs, {
       root: this.root,

@@ -43,7 +43,9 @@ export class Filesystems {
   async prepare(layers: readonly Layer[], options: IoOptions = {}): Promise<Snapshot> {
     const lowers: string[] = [];
     // In order, one at a time: extraction is disk-bound and the cache dedupes concurrent callers.
-    for (const layer of layers) lowers.push(await this.#cache.ensureExtracted(layer, options));
+    // Each layer knows the ones below it: a hardlink to a lower file is copied up, as overlay does.
+    for (const layer of layers)
+      lowers.push(await this.#cache.ensureExtracted(layer, { ...options, lowers: [...lowers] }));
     return (await this.snapshotter()).prepare(lowers, options);
   }
 

@@ -2,7 +2,8 @@
  * The extraction rules for outputs that never touch the disk (the merged root filesystem tar):
  * what `extractLayer` refuses is refused here too, and what it confines is confined the same way,
  * so a hostile base image cannot smuggle `../x`, `/abs` or a hardlink to the host's `/etc/passwd`
- * into a tar that a less careful tool then extracts. Paths are resolved against the entries
+ * into a tar that a less careful tool then extracts: `/abs` is written as `abs`, a symlink that
+ * climbs out stops at the root, `..` in a name is refused. Paths are resolved against the entries
  * already written, chroot-style (an absolute symlink target means the root), and written at the
  * path they resolve to, as extraction writes them; a hardlink must point at a non-directory
  * written before it.
@@ -12,9 +13,11 @@ import type { TarEntry } from '../tar/types.js';
 
 const MAX_SYMLINKS = 40;
 
-/** The components of an entry path, refusing absolute paths, NUL bytes and `..` (as extraction does). */
+/**
+ * The components of an entry path, as extraction reads them: an absolute name is taken relative to
+ * the root (as containerd does); NUL bytes and `..` are refused.
+ */
 export function safeParts(path: string, what = 'path'): string[] {
-  if (path.startsWith('/')) throw new UnsafePathError(path, `absolute ${what}`);
   if (path.includes('\0')) throw new UnsafePathError(path, `NUL byte in ${what}`);
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new UnsafePathError(path, `${what} contains ".."`);
@@ -37,7 +40,7 @@ export class ConfinedTree {
       const name = queue.shift() as string;
       if (name === '' || name === '.') continue;
       if (name === '..') {
-        if (real.length === 0) throw new UnsafePathError(entryPath, 'a symlink in its parent climbs out of the root');
+        // A symlink that climbs above the root stops at it (chroot semantics, as extraction).
         real.pop();
         continue;
       }

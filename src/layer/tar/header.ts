@@ -110,7 +110,8 @@ function writeNumber(block: Buffer, field: readonly [number, number], value: num
   return false;
 }
 
-function readNumber(block: Buffer, [off, width]: readonly [number, number]): number {
+/** A numeric header field (octal or base-256) at `[offset, width]`. */
+export function readNumber(block: Buffer, [off, width]: readonly [number, number]): number {
   const field = block.subarray(off, off + width);
   if ((field[0] as number) & 0x80) return decodeBase256(field);
   let text = field.toString('latin1');

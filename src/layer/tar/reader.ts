@@ -3,11 +3,27 @@
  * consumer asks for the next entry and a body chunk only when the consumer reads the body, so
  * backpressure flows straight back to the source. Metadata headers (PAX x/g, GNU L/K) are folded
  * into the entry they describe by `EntryAssembler`, a small explicit state machine.
+ *
+ * Liberal in what it reads, as containerd and GNU tar are: a stream that ends cleanly after a
+ * complete last entry (without its padding or the end-of-archive blocks, as umoci writes them) is
+ * a whole archive, since the blob's digest is verified anyway; GNU sparse files (old GNU and PAX
+ * 0.1/1.0) are expanded into plain files. A stream that ends inside a header or a body is not.
  */
 import { Readable } from 'node:stream';
 import { InvalidContentError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { BLOCK_SIZE, type DecodedHeader, decodeHeader } from './header.js';
 import { decodePax } from './pax.js';
+import {
+  type BodyRun,
+  badSparse,
+  oldGnuSparse,
+  oldGnuSparseExtension,
+  paxSparse,
+  readPax1Map,
+  type SparseInfo,
+  type SparseSegment,
+  sparseRuns,
+} from './sparse.js';
 import type { TarEntry, TarEntryType } from './types.js';
 
 const CHUNK = 64 * 1024;
@@ -27,7 +43,7 @@ function truncated(): InvalidContentError {
 function unsupported(what: string): InvalidContentError {
   return new InvalidContentError('TAR_UNSUPPORTED', `unsupported tar feature: ${what}`, {
     phase: 'layer',
-    suggestion: 'recreate the archive without sparse or multi-volume entries (e.g. GNU tar without --sparse)',
+    suggestion: 'recreate the archive without multi-volume entries',
   });
 }
 
@@ -111,6 +127,30 @@ class ByteSource {
     return this.#take(Math.min(max, first.length));
   }
 
+  /**
+   * A header block; null at a clean end of stream, or when the stream ends inside what can only
+   * be end-of-archive zeros. Throws when it ends part-way through a real header.
+   */
+  async readHeader(): Promise<Buffer | null> {
+    while (this.#length < BLOCK_SIZE) {
+      if (!(await this.#fill())) {
+        if (this.#chunks.every((c) => c.every((b) => b === 0))) return null;
+        throw truncated();
+      }
+    }
+    return this.readExact(BLOCK_SIZE);
+  }
+
+  /** Skips up to n bytes of padding; the stream may end inside it (after a complete entry). */
+  async skipPadding(n: number): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      const got = await this.readSome(left);
+      if (got === null) return;
+      left -= got.length;
+    }
+  }
+
   async skip(n: number): Promise<void> {
     let left = n;
     while (left > 0) {
@@ -134,30 +174,47 @@ class ByteSource {
   }
 }
 
-/** The content of one entry; `finish` skips whatever the consumer left unread. */
+/**
+ * The content of one entry: runs of archive bytes and (for sparse files) holes of zeros. `finish`
+ * skips whatever archive bytes the consumer left unread.
+ */
 class EntryBody extends Readable {
   readonly #source: ByteSource;
-  #remaining: number;
+  readonly #runs: { kind: BodyRun['kind']; size: number }[];
   #pending: Promise<void> | undefined;
 
-  constructor(source: ByteSource, size: number) {
+  constructor(source: ByteSource, runs: readonly BodyRun[]) {
     super({ highWaterMark: CHUNK });
     this.#source = source;
-    this.#remaining = size;
-    if (size === 0) this.push(null);
+    this.#runs = runs.filter((r) => r.size > 0).map((r) => ({ ...r }));
+    if (this.#runs.length === 0) this.push(null);
+  }
+
+  #consumed(n: number): void {
+    const run = this.#runs[0] as { size: number };
+    run.size -= n;
+    if (run.size === 0) this.#runs.shift();
   }
 
   override _read(): void {
-    if (this.#remaining === 0 || this.#pending) return;
-    const step = this.#source.readSome(Math.min(this.#remaining, CHUNK)).then(
+    const run = this.#runs[0];
+    if (run === undefined || this.#pending) return;
+    if (run.kind === 'zero') {
+      const n = Math.min(run.size, CHUNK);
+      this.#consumed(n);
+      this.push(Buffer.alloc(n));
+      if (this.#runs.length === 0) this.push(null);
+      return;
+    }
+    const step = this.#source.readSome(Math.min(run.size, CHUNK)).then(
       (buf) => {
         this.#pending = undefined;
         if (buf === null) {
           this.destroy(truncated());
           return;
         }
-        this.#remaining -= buf.length;
-        const last = this.#remaining === 0;
+        this.#consumed(buf.length);
+        const last = this.#runs.length === 0;
         this.push(buf);
         if (last) this.push(null);
       },
@@ -173,12 +230,10 @@ class EntryBody extends Readable {
   async finish(): Promise<void> {
     while (this.#pending) await this.#pending;
     if (this.errored) throw this.errored;
-    if (this.#remaining > 0) {
-      const left = this.#remaining;
-      this.#remaining = 0;
-      if (!this.destroyed) this.destroy();
-      await this.#source.skip(left);
-    }
+    const left = this.#runs.reduce((n, r) => (r.kind === 'data' ? n + r.size : n), 0);
+    this.#runs.length = 0;
+    if (!this.destroyed) this.destroy();
+    if (left > 0) await this.#source.skip(left);
   }
 }
 
@@ -186,7 +241,13 @@ class EntryBody extends Readable {
 type HeaderOutcome =
   | { readonly kind: 'meta' }
   | { readonly kind: 'skip'; readonly dataSize: number }
-  | { readonly kind: 'entry'; readonly entry: TarEntry; readonly dataSize: number };
+  | {
+      readonly kind: 'entry';
+      readonly entry: TarEntry;
+      readonly dataSize: number;
+      /** A sparse file: entry.size is its real size, dataSize what the archive stores. */
+      readonly sparse?: SparseInfo;
+    };
 
 function stripPath(raw: string): { path: string; slash: boolean } {
   if (/^\/+$/.test(raw)) return { path: '/', slash: true };
@@ -261,8 +322,11 @@ export class EntryAssembler {
     }
   }
 
-  /** The entry a real header describes (or a skip), with the size of the data after it. */
-  entry(header: DecodedHeader): Exclude<HeaderOutcome, { kind: 'meta' }> {
+  /**
+   * The entry a real header describes (or a skip), with the size of the data after it.
+   * `oldSparse` is the map an old GNU sparse header ('S') and its extension blocks carried.
+   */
+  entry(header: DecodedHeader, oldSparse?: SparseInfo): Exclude<HeaderOutcome, { kind: 'meta' }> {
     const pax = new Map(this.#global);
     for (const [key, value] of this.#pax ?? []) {
       if (value.length === 0) pax.delete(key);
@@ -282,19 +346,19 @@ export class EntryAssembler {
     // content for us (hardlinks with data, GNU dumpdirs): it is skipped to stay aligned.
     const dataSize = num('size', header.size);
     if (header.typeflag === 'V' || header.typeflag === 'N') return { kind: 'skip', dataSize };
-    if (header.typeflag === 'S') throw unsupported('GNU sparse file');
     if (header.typeflag === 'M') throw unsupported('GNU multi-volume continuation');
-    for (const key of pax.keys()) if (key.startsWith('GNU.sparse.')) throw unsupported('PAX sparse file');
+    if (header.typeflag === 'S' && oldSparse === undefined) throw badSparse('an old GNU sparse header without its map');
+    const sparse = oldSparse ?? paxSparse((key) => pax.get(key)?.toString('utf8'), dataSize);
 
-    const rawPath = pax.get('path')?.toString('utf8') ?? longName ?? header.name;
+    const rawPath = sparse?.name ?? pax.get('path')?.toString('utf8') ?? longName ?? header.name;
     const { path, slash } = stripPath(rawPath);
     // POSIX: unknown type letters are read as regular files.
     let type: TarEntryType = TYPES[header.typeflag] ?? 'file';
-    if (type === 'file' && slash) type = 'directory';
+    if (type === 'file' && slash && sparse === undefined) type = 'directory';
 
     const uname = pax.get('uname')?.toString('utf8') ?? header.uname;
     const gname = pax.get('gname')?.toString('utf8') ?? header.gname;
-    const size = type === 'file' ? dataSize : 0;
+    const size = type === 'file' ? (sparse?.realSize ?? dataSize) : 0;
     const base: TarEntry = {
       path,
       type,
@@ -337,7 +401,8 @@ export class EntryAssembler {
       }
     }
     if (hasXattrs) extra.xattrs = xattrs;
-    return { kind: 'entry', entry: { ...base, ...extra }, dataSize };
+    const entry = { ...base, ...extra };
+    return sparse && type === 'file' ? { kind: 'entry', entry, dataSize, sparse } : { kind: 'entry', entry, dataSize };
   }
 }
 
@@ -351,7 +416,7 @@ function padded(size: number): number {
 }
 
 async function nextHeader(source: ByteSource, assembler: EntryAssembler): Promise<HeaderOutcome | null> {
-  const block = await source.readExact(BLOCK_SIZE);
+  const block = await source.readHeader();
   if (block === null) return null;
   const header = decodeHeader(block);
   if (header === null) return null;
@@ -369,7 +434,41 @@ async function nextHeader(source: ByteSource, assembler: EntryAssembler): Promis
     assembler.meta(header, data.subarray(0, header.size));
     return { kind: 'meta' };
   }
+  if (header.typeflag === 'S') {
+    const first = oldGnuSparse(block);
+    const map: SparseSegment[] = [...first.map];
+    for (let extended = first.extended; extended; ) {
+      const ext = await source.readExact(BLOCK_SIZE);
+      if (ext === null) throw truncated();
+      const next = oldGnuSparseExtension(ext);
+      map.push(...next.map);
+      extended = next.extended;
+      if (map.length > 1 << 20) throw unsupported('a sparse map of more than a million segments');
+    }
+    return assembler.entry(header, { realSize: first.realSize, map });
+  }
   return assembler.entry(header);
+}
+
+/** The runs of a file entry's body; reads a PAX 1.0 sparse map from the data first. */
+async function bodyRuns(
+  source: ByteSource,
+  outcome: Extract<HeaderOutcome, { kind: 'entry' }>,
+): Promise<{ runs: BodyRun[]; stored: number }> {
+  const { sparse, dataSize } = outcome;
+  if (sparse === undefined) return { runs: [{ kind: 'data', size: dataSize }], stored: dataSize };
+  let map = sparse.map;
+  let stored = dataSize;
+  if (map === undefined) {
+    const read = await readPax1Map(async () => {
+      const block = await source.readExact(BLOCK_SIZE);
+      if (block === null) throw truncated();
+      return block;
+    }, dataSize);
+    map = read.map;
+    stored = dataSize - read.bytes;
+  }
+  return { runs: sparseRuns(map, sparse.realSize, stored), stored };
 }
 
 /** Parses a tar stream (ustar, PAX x/g, GNU L/K). Each body must be consumed or is drained when the next entry is requested. */
@@ -388,14 +487,17 @@ export async function* readTar(
       if (outcome.kind === 'meta') continue;
       const { dataSize } = outcome;
       if (outcome.kind === 'skip' || outcome.entry.type !== 'file') {
-        if (outcome.kind === 'entry') yield { entry: outcome.entry, body: new EntryBody(bytes, 0) };
-        await bytes.skip(padded(dataSize));
+        if (outcome.kind === 'entry') yield { entry: outcome.entry, body: new EntryBody(bytes, []) };
+        await bytes.skip(dataSize);
+        await bytes.skipPadding(padded(dataSize) - dataSize);
         continue;
       }
-      const body = new EntryBody(bytes, dataSize);
+      const { runs } = await bodyRuns(bytes, outcome);
+      const body = new EntryBody(bytes, runs);
       yield { entry: outcome.entry, body };
       await body.finish();
-      await bytes.skip(padded(dataSize) - dataSize);
+      // The last entry's padding may be cut short (umoci): the data itself was complete.
+      await bytes.skipPadding(padded(dataSize) - dataSize);
     }
     // Trailing zero blocks and record padding are read so a digest check upstream sees the end.
     await bytes.drain();
