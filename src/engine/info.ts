@@ -6,7 +6,7 @@
  * says is what a build will do. Nothing here writes to the store.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GantryError } from '../errors.js';
@@ -14,6 +14,7 @@ import { type XattrAccess, xattrAccess } from '../layer/xattr.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { type ConfigFile, registryConfigFiles } from '../registry/config/index.js';
 import { defaultStoreDir } from '../store/store.js';
+import { du } from '../util/fs.js';
 import { isolationAvailable } from './executor/detect.js';
 import { findTool, isRoot } from './executor/host.js';
 import { checkPlatform } from './executor/platform.js';
@@ -125,17 +126,6 @@ async function platformsInfo(): Promise<MachineInfo['platforms']> {
     }
   }
   return { native, emulated, unavailable };
-}
-
-/** Bytes of the regular files under `dir` (not following links); 0 when it does not exist. */
-async function du(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await du(p);
-    else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
 }
 
 export interface MachineInfoOptions {

@@ -33,6 +33,7 @@ import { formatPlatform } from '../oci/platform.js';
 import type { Descriptor, Digest, Index } from '../oci/types.js';
 import { MediaType } from '../oci/types.js';
 import { formatReference, parseReference } from '../reference/index.js';
+import { du } from '../util/fs.js';
 import { BuildCache } from './cache.js';
 import { sweepDeadLeftovers } from './cleanup.js';
 import { currentLease, type Lease, liveLeases, withLease } from './leases.js';
@@ -447,17 +448,6 @@ async function umount(target: string): Promise<void> {
   await new Promise<void>((resolveDone) => {
     execFile('umount', ['-l', target], () => resolveDone());
   });
-}
-
-/** Bytes of the regular files under `dir` (not following links). */
-async function du(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await du(p);
-    else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
 }
 
 function descriptorFromBytes(digest: Digest, bytes: Buffer): Descriptor | undefined {
