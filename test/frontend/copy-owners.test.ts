@@ -6,7 +6,7 @@ import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { busyboxStore, gantry, lastLine, rawConfig, run, writeTree } from './helpers.js';
+import { busyboxStore, gantry, lastLine, ownedArchive, rawConfig, writeTree } from './helpers.js';
 
 let tmp: string;
 let store: string;
@@ -43,27 +43,6 @@ async function build(
 async function meta(root: string, path: string): Promise<string> {
   const st = await lstat(join(root, path));
   return `${(st.mode & 0o7777).toString(8).padStart(4, '0')} ${st.uid}:${st.gid}`;
-}
-
-/** A gzip tar with a directory and files owned by 2510:2516, made by python's tarfile. */
-async function ownedArchive(path: string): Promise<void> {
-  const script = `
-import io, sys, tarfile
-with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as tar:
-    def add(name, kind, mode, data=b''):
-        info = tarfile.TarInfo(name)
-        info.type = kind
-        info.mode = mode
-        info.uid, info.gid = 2510, 2516
-        info.mtime = 1485449953
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data) if data else None)
-    add('subdirectory', tarfile.DIRTYPE, 0o775)
-    add('subdirectory/file', tarfile.REGTYPE, 0o664, b'owned\\n')
-    add('subdirectory/setgid', tarfile.REGTYPE, 0o2755, b'#!/bin/sh\\n')
-`;
-  const r = await run('python3', ['-c', script, path]);
-  assert.equal(r.code, 0, r.stderr);
 }
 
 describe('ADD of a local archive keeps the owners and modes it holds', () => {

@@ -14,6 +14,7 @@ import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import {
   type ContainerConfigJson,
   gantry,
+  ownedArchive,
   rawConfig,
   readTree,
   run,
@@ -206,27 +207,6 @@ RUN echo "$HOME" > /tmp/home-env
 `,
   },
 ];
-
-/** A gzip tar whose directory and files are owned by 2510:2516 (python's tarfile, not gantry's writer). */
-async function ownedArchive(path: string): Promise<void> {
-  const script = `
-import io, sys, tarfile
-with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as tar:
-    def add(name, kind, mode, data=b''):
-        info = tarfile.TarInfo(name)
-        info.type = kind
-        info.mode = mode
-        info.uid, info.gid = 2510, 2516
-        info.mtime = 1485449953
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data) if data else None)
-    add('subdirectory', tarfile.DIRTYPE, 0o775)
-    add('subdirectory/file', tarfile.REGTYPE, 0o664, b'owned\\n')
-    add('subdirectory/setgid', tarfile.REGTYPE, 0o2755, b'#!/bin/sh\\n')
-`;
-  const r = await run('python3', ['-c', script, path]);
-  if (r.code !== 0) throw new Error(`python3 tarfile: ${r.stderr}`);
-}
 
 /** `9000-9002/tcp` as BuildKit stores it: one entry per port (buildah keeps the range as one key). */
 function expandPorts(ports: Record<string, object> | undefined): Record<string, object> | undefined {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { gantry, type Result, tool } from '../cli/helpers.js';
+import { gantry, type Result, run, tool } from '../cli/helpers.js';
 import { busyboxImage } from '../harness/fixtures.js';
 
 export { gantry, repoRoot, run, tool, withTempDir } from '../cli/helpers.js';
@@ -185,4 +185,25 @@ export async function readTree(root: string): Promise<Map<string, TreeEntry>> {
 
 export async function readText(path: string): Promise<string> {
   return readFile(path, 'utf8');
+}
+
+/** A gzip tar whose directory and files are owned by 2510:2516 (python's tarfile, not gantry's writer). */
+export async function ownedArchive(path: string): Promise<void> {
+  const script = `
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as tar:
+    def add(name, kind, mode, data=b''):
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.mode = mode
+        info.uid, info.gid = 2510, 2516
+        info.mtime = 1485449953
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data) if data else None)
+    add('subdirectory', tarfile.DIRTYPE, 0o775)
+    add('subdirectory/file', tarfile.REGTYPE, 0o664, b'owned\\n')
+    add('subdirectory/setgid', tarfile.REGTYPE, 0o2755, b'#!/bin/sh\\n')
+`;
+  const r = await run('python3', ['-c', script, path]);
+  if (r.code !== 0) throw new Error(`python3 tarfile: ${r.stderr}`);
 }
