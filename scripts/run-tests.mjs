@@ -2,7 +2,7 @@
 // Runs every compiled test file with Node's built-in test runner. Node 20's `--test` takes no
 // globs, so the files are listed here. Extra arguments filter by path substring.
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -19,7 +19,10 @@ function walk(dir) {
 }
 
 const filters = process.argv.slice(2);
+// Only tests whose source still exists: dist/ keeps files compiled from sources since deleted or moved.
+const hasSource = (f) => existsSync(join(root, relative(join(root, 'dist'), f)).replace(/\.js$/, '.ts'));
 const files = walk(testDir)
+  .filter(hasSource)
   .filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)))
   .sort();
 if (files.length === 0) {
