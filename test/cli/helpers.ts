@@ -1,6 +1,6 @@
 // Runs the real gantry binary (bin/gantry.js over the compiled dist) as a user would.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -74,4 +74,22 @@ export async function tool(cmd: string, args: readonly string[], options: { cwd?
   const r = await run(cmd, args, options);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
+}
+
+/** An isolated HOME for one test: no docker config, certs.d, registries.toml or credentials from the environment. */
+export async function isolatedHome(tmp: string): Promise<NodeJS.ProcessEnv> {
+  const h = join(tmp, 'home');
+  await mkdir(h, { recursive: true });
+  return {
+    HOME: h,
+    DOCKER_CONFIG: join(h, '.docker'),
+    XDG_CONFIG_HOME: join(h, '.config'),
+    XDG_RUNTIME_DIR: join(h, 'run'),
+    REGISTRY_AUTH_FILE: join(h, 'auth.json'),
+    GANTRY_USERNAME: '',
+    GANTRY_PASSWORD: '',
+    REGISTRY_USERNAME: '',
+    REGISTRY_PASSWORD: '',
+    GITHUB_TOKEN: '',
+  };
 }

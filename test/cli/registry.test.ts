@@ -8,33 +8,15 @@ import { test } from 'node:test';
 import { busyboxImage } from '../harness/fixtures.js';
 import { rejectLargeBodies, startFaultProxy, status } from '../harness/proxy.js';
 import { startRegistry } from '../harness/registry.js';
-import { gantry, repoRoot, tool, withTempDir } from './helpers.js';
+import { gantry, isolatedHome, repoRoot, tool, withTempDir } from './helpers.js';
 
 const example = join(repoRoot, 'examples', 'hello');
-
-/** An isolated HOME (docker config, certs.d, registries.toml) for one test. */
-async function home(tmp: string): Promise<NodeJS.ProcessEnv> {
-  const h = join(tmp, 'home');
-  await mkdir(h, { recursive: true });
-  return {
-    HOME: h,
-    DOCKER_CONFIG: join(h, '.docker'),
-    XDG_CONFIG_HOME: join(h, '.config'),
-    XDG_RUNTIME_DIR: join(h, 'run'),
-    REGISTRY_AUTH_FILE: join(h, 'auth.json'),
-    GANTRY_USERNAME: '',
-    GANTRY_PASSWORD: '',
-    REGISTRY_USERNAME: '',
-    REGISTRY_PASSWORD: '',
-    GITHUB_TOKEN: '',
-  };
-}
 
 test('push, pull, digest, inspect, tags, catalog, copy and delete against a plain HTTP registry', async () => {
   const registry = await startRegistry({ mode: 'http' });
   try {
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const store = join(tmp, 'store');
       const r = registry.host;
       assert.equal((await gantry(['build', example, '-t', 'hello:dev'], { store, env })).code, 0);
@@ -119,7 +101,7 @@ test('what skopeo pushes, gantry pulls (multi-platform: --platform, --all-platfo
       `docker://${registry.host}/busybox:1`,
     ]);
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const store = join(tmp, 'store');
       const arm = await gantry(['pull', '--platform', 'linux/arm64', `${registry.host}/busybox:1`], { store, env });
       assert.equal(arm.code, 0, arm.stderr);
@@ -150,7 +132,7 @@ test('build --push and --output type=registry push the result', async () => {
   const registry = await startRegistry({ mode: 'http' });
   try {
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const store = join(tmp, 'store');
       const r = await gantry(
         ['build', example, '-t', `${registry.host}/app:1`, '--push', '--platform', 'linux/amd64,linux/arm64'],
@@ -187,7 +169,7 @@ test('TLS: the CA from certs.d is trusted, a missing CA is a clear error, --inse
   const registry = await startRegistry({ mode: 'tls' });
   try {
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const store = join(tmp, 'store');
       assert.equal((await gantry(['build', example, '-t', 'hello:tls'], { store, env })).code, 0);
       const dest = `${registry.host}/tls/hello:1`;
@@ -211,7 +193,7 @@ test('basic auth: anonymous is told to log in, login verifies and stores, logout
   const registry = await startRegistry({ mode: 'tls-basic' });
   try {
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const certs = join(env.HOME as string, '.docker', 'certs.d', registry.host);
       await mkdir(certs, { recursive: true });
       await copyFile(registry.caFile as string, join(certs, 'ca.crt'));
@@ -245,7 +227,7 @@ test('basic auth: anonymous is told to log in, login verifies and stores, logout
       assert.equal(pushed.code, 0, pushed.stderr);
       // Credentials from the environment work too, without a login.
       const env2: NodeJS.ProcessEnv = {
-        ...(await home(join(tmp, 'h2'))),
+        ...(await isolatedHome(join(tmp, 'h2'))),
         GANTRY_USERNAME: registry.username,
         GANTRY_PASSWORD: registry.password,
       };
@@ -270,7 +252,7 @@ test('token auth (the Gitea-like setup): login, push, and a private repository r
   const registry = await startRegistry({ mode: 'token', tls: false });
   try {
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const store = join(tmp, 'store');
       assert.equal((await gantry(['build', example, '-t', 'hello:tok'], { store, env })).code, 0);
       const dest = `${registry.host}/gitea-admin/hello:1`;
@@ -282,7 +264,7 @@ test('token auth (the Gitea-like setup): login, push, and a private repository r
       assert.equal(login.code, 0, login.stderr);
       const pushed = await gantry(['push', 'hello:tok', dest], { store, env });
       assert.equal(pushed.code, 0, pushed.stderr);
-      const anon = await gantry(['pull', dest], { store: join(tmp, 's2'), env: await home(join(tmp, 'anon')) });
+      const anon = await gantry(['pull', dest], { store: join(tmp, 's2'), env: await isolatedHome(join(tmp, 'anon')) });
       assert.equal(anon.code, 1);
       assert.match(anon.stderr, /login required|denied/);
     });
@@ -295,7 +277,7 @@ test('registries.toml mirrors are tried before the upstream for pulls', async ()
   const mirror = await startRegistry({ mode: 'http' });
   try {
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const store = join(tmp, 'store');
       assert.equal((await gantry(['build', example, '-t', 'hello:m'], { store, env })).code, 0);
       assert.equal((await gantry(['push', 'hello:m', `${mirror.host}/library/hello:1`], { store, env })).code, 0);
@@ -322,7 +304,7 @@ test('faults through a loopback proxy: 413 falls back to chunks, --chunk-size ch
   });
   try {
     await withTempDir(async (tmp) => {
-      const env = await home(tmp);
+      const env = await isolatedHome(tmp);
       const store = join(tmp, 'store');
       const src = join(tmp, 'src');
       await mkdir(src);

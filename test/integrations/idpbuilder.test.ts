@@ -6,34 +6,19 @@
 // gantry's side is real: @kubernetes/client-node, TLS verified against the CA read from the
 // cluster, the registry client; skopeo reads the pushed image back with the CA.
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { gantry, repoRoot, tool, withTempDir } from '../cli/helpers.js';
+import { gantry, isolatedHome, repoRoot, tool, withTempDir } from '../cli/helpers.js';
 import { GITEA_HOSTNAME, type GiteaStandIn, startGitea, withHostsEntry } from '../harness/gitea.js';
 import { type KubeApiStandIn, type KubeObjects, startKubeApi } from '../harness/kube-api.js';
 import { freePort, generateTls } from '../harness/registry.js';
 
 const app = join(repoRoot, 'examples', 'hello');
 
-/** An isolated HOME: no docker config, no certs.d, no registries.toml, no ~/.kube. */
+/** An isolated HOME (no ~/.kube either), with the kubeconfig of the stand-in cluster when given. */
 async function isolatedEnv(tmp: string, kubeconfig: string | undefined): Promise<NodeJS.ProcessEnv> {
-  const h = join(tmp, 'home');
-  await mkdir(h, { recursive: true });
-  return {
-    HOME: h,
-    DOCKER_CONFIG: join(h, '.docker'),
-    XDG_CONFIG_HOME: join(h, '.config'),
-    XDG_RUNTIME_DIR: join(h, 'run'),
-    REGISTRY_AUTH_FILE: join(h, 'auth.json'),
-    GANTRY_USERNAME: '',
-    GANTRY_PASSWORD: '',
-    REGISTRY_USERNAME: '',
-    REGISTRY_PASSWORD: '',
-    GITHUB_TOKEN: '',
-    KUBERNETES_SERVICE_HOST: '',
-    KUBECONFIG: kubeconfig ?? '',
-  };
+  return { ...(await isolatedHome(tmp)), KUBERNETES_SERVICE_HOST: '', KUBECONFIG: kubeconfig ?? '' };
 }
 
 /** The objects of an idpbuilder cluster whose Gitea is the stand-in. */
