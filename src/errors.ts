@@ -94,6 +94,7 @@ export const ERROR_CODES = {
   INVALID_CONFIG: 'An image config is not valid.',
   INVALID_DIGEST: 'A string is not a valid digest.',
   INVALID_DOCKER_ARCHIVE: "A docker-archive's manifest.json is not valid.",
+  INVALID_ENTRYPOINT: 'A project entrypoint or cmd is not a non-empty exec-form list of words.',
   INVALID_ENV: 'An environment entry is not KEY=VALUE.',
   INVALID_INDEX: 'An image index is not valid.',
   INVALID_LOCATION: 'An image location (oci:, store:, ...) is malformed.',
@@ -153,6 +154,9 @@ export const ERROR_CODES = {
   PLATFORM_UNSUPPORTED: 'The machine cannot run steps of this platform.',
   PRIVATE_DIR_SHARED: 'A directory gantry must keep private (0700) is a shared one, such as a sticky temp directory.',
   POOL_CLOSED: 'Internal: work was given to a closed worker pool.',
+  PROJECT_CONFIG_INVALID:
+    'gantry.toml, [tool.gantry] or package.json "gantry" does not match the configuration schema.',
+  PROJECT_FRONTEND_UNAVAILABLE: 'A project front end was asked for (--frontend) that this gantry does not have.',
   PROTOCOL_ERROR: "A registry's HTTP answer could not be parsed.",
   RANGE_INVALID: 'Registry: a byte range was refused (HTTP 416).',
   REFERENCE_INCOMPLETE: 'A reference names neither a tag nor a digest.',

@@ -14,6 +14,14 @@ import { GantryError } from '../errors.js';
 import { buildDirectory as directoryFrontEnd } from '../frontend/directory.js';
 import type { SecretSource } from '../frontend/dockerfile/index.js';
 import { buildDockerfile as dockerfileFrontEnd } from '../frontend/dockerfile/index.js';
+import {
+  type Detection,
+  detectProject,
+  type ProjectBuildOptions,
+  type ProjectFrontEnd,
+  type ProjectKind,
+  type ProjectPlan,
+} from '../frontend/project/index.js';
 import type { Image, ImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Platform } from '../oci/types.js';
@@ -79,15 +87,37 @@ export interface DirectoryOptions {
   readonly expose?: readonly string[];
 }
 
-export type FrontEnd = 'dockerfile' | 'directory';
-
-export interface BuildOptions extends BuildBaseOptions, DockerfileOptions, DirectoryOptions {
-  /**
-   * The front end. Default: a Dockerfile build when `dockerfile` is given or CONTEXT/Dockerfile
-   * exists and no directory option is set; else a directory build.
-   */
-  readonly frontend?: FrontEnd;
+/** What only a project build (Python, Node.js) takes; the directory options apply too. */
+export interface ProjectOptions {
+  /** The package index (pip's --index-url; the npm registry for Node.js). */
+  readonly indexUrl?: string;
+  readonly extraIndexUrls?: readonly string[];
+  /** Directories (or URLs) of wheels and packages, as pip's --find-links. */
+  readonly findLinks?: readonly string[];
+  /** Skip the dependency layer. */
+  readonly noDeps?: boolean;
+  /** Where PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH... are read; default process.env. */
+  readonly environment?: NodeJS.ProcessEnv;
 }
+
+export type FrontEnd = 'dockerfile' | 'directory' | ProjectKind;
+
+export interface BuildOptions extends BuildBaseOptions, DockerfileOptions, DirectoryOptions, ProjectOptions {
+  /**
+   * The front end (`dir` is `directory`). Default: a Dockerfile build when `dockerfile` is given
+   * or CONTEXT/Dockerfile exists and no directory option is set; else a project build when the
+   * context has a project's files (pyproject.toml, requirements.txt, ...); else a directory build.
+   */
+  readonly frontend?: FrontEnd | 'dir';
+}
+
+/**
+ * The project front ends this build of gantry has. A kind missing here is never detected, and
+ * asking for it with `frontend` is an error.
+ */
+const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = {};
+
+const PROJECT_ONLY = ['indexUrl', 'extraIndexUrls', 'findLinks', 'noDeps'] as const;
 
 export interface BuildOutcome {
   readonly frontend: FrontEnd;
@@ -116,9 +146,43 @@ function given(value: unknown): boolean {
   return Array.isArray(value) ? value.length > 0 : value !== undefined;
 }
 
+function projectFrontEnd(kind: ProjectKind): ProjectFrontEnd {
+  const fe = PROJECT_FRONTENDS[kind];
+  if (!fe) {
+    throw new GantryError('PROJECT_FRONTEND_UNAVAILABLE', `this gantry has no ${kind} front end`, {
+      phase: 'usage',
+      suggestion: `use one of ${['dockerfile', ...Object.keys(PROJECT_FRONTENDS), 'dir'].join(', ')}`,
+    });
+  }
+  return fe;
+}
+
+interface Picked {
+  readonly frontend: FrontEnd;
+  readonly dockerfile?: string;
+  readonly detection?: Detection;
+}
+
 /** Which front end a build uses, with the reason it refuses a mix. */
-function pickFrontEnd(options: BuildOptions): { frontend: FrontEnd; dockerfile?: string } {
-  if (options.frontend === 'directory') return { frontend: 'directory' };
+function pickFrontEnd(options: BuildOptions): Picked {
+  const picked = pickBasic(options);
+  const projectOnly = PROJECT_ONLY.find((k) => given(options[k]));
+  if (projectOnly !== undefined && (picked.frontend === 'dockerfile' || picked.frontend === 'directory')) {
+    const flag = projectOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/s$/, '');
+    throw usage(`--${flag} is for project builds (Python, Node.js)`, 'use --frontend python or node');
+  }
+  return picked;
+}
+
+function pickBasic(options: BuildOptions): Picked {
+  if (options.frontend === 'directory' || options.frontend === 'dir') return { frontend: 'directory' };
+  if (options.frontend === 'python' || options.frontend === 'node') {
+    projectFrontEnd(options.frontend);
+    return {
+      frontend: options.frontend,
+      detection: detectProject(options.context, { frontend: options.frontend, kinds: [] }),
+    };
+  }
   const dirOnly = DIRECTORY_ONLY.filter((k) => given(options[k]));
   let dockerfile = options.dockerfile;
   const hasDockerfile = dockerfile === undefined && existsSync(join(options.context, 'Dockerfile'));
@@ -135,7 +199,13 @@ function pickFrontEnd(options: BuildOptions): { frontend: FrontEnd; dockerfile?:
   if (dockerfile !== undefined && dirOnly.length > 0) {
     throw usage(`--${dirOnly[0]} is for directory builds, not Dockerfile builds`, 'set it in the Dockerfile instead');
   }
-  return dockerfile === undefined ? { frontend: 'directory' } : { frontend: 'dockerfile', dockerfile };
+  if (dockerfile !== undefined) return { frontend: 'dockerfile', dockerfile };
+  if (options.frontend === undefined && !hasDockerfile) {
+    const detection = detectProject(options.context, { kinds: Object.keys(PROJECT_FRONTENDS) as ProjectKind[] });
+    if (detection.frontend === 'python' || detection.frontend === 'node')
+      return { frontend: detection.frontend, detection };
+  }
+  return { frontend: 'directory' };
 }
 
 /** Where the image goes: file outputs, registry names, and whether the store keeps it. */
@@ -162,7 +232,7 @@ function plan(options: BuildOptions) {
 
 /** Builds an image from a Dockerfile or a directory and delivers it, as `gantry build` does. */
 export async function build(options: BuildOptions): Promise<BuildOutcome> {
-  const { frontend, dockerfile } = pickFrontEnd(options);
+  const { frontend, dockerfile, detection } = pickFrontEnd(options);
   const { names, outputs, pushTo, keep } = plan(options);
   const platforms = (options.platforms ?? []).map((p) => (typeof p === 'string' ? parsePlatform(p.trim()) : p));
   const mediaType = options.mediaType ?? 'oci';
@@ -185,28 +255,36 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       ...io,
     };
     const result =
-      frontend === 'dockerfile'
-        ? await dockerfileFrontEnd({
-            ...common,
-            ...(dockerfile !== undefined ? { dockerfile } : {}),
-            ...(options.target !== undefined ? { target: options.target } : {}),
-            buildArgs: options.buildArgs ?? {},
-            noCache: options.noCache ?? false,
-            noCacheFilter: options.noCacheFilter ?? [],
-            ...(options.isolation ? { isolation: options.isolation } : {}),
-            secrets: options.secrets ?? {},
-            client: () => session.client(progress),
-          })
-        : await directoryFrontEnd({
-            ...common,
-            ...(options.from ? { from: options.from } : {}),
-            ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
-            ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
-            ...(options.cmd !== undefined ? { cmd: options.cmd } : {}),
-            env: options.env ?? [],
-            ...(options.user !== undefined ? { user: options.user } : {}),
-            expose: options.expose ?? [],
-          });
+      frontend === 'python' || frontend === 'node'
+        ? await projectFrontEnd(frontend).build(
+            projectOptions(
+              options,
+              { store, client: () => session.client(progress), platforms, mediaType, progress },
+              detection,
+            ),
+          )
+        : frontend === 'dockerfile'
+          ? await dockerfileFrontEnd({
+              ...common,
+              ...(dockerfile !== undefined ? { dockerfile } : {}),
+              ...(options.target !== undefined ? { target: options.target } : {}),
+              buildArgs: options.buildArgs ?? {},
+              noCache: options.noCache ?? false,
+              noCacheFilter: options.noCacheFilter ?? [],
+              ...(options.isolation ? { isolation: options.isolation } : {}),
+              secrets: options.secrets ?? {},
+              client: () => session.client(progress),
+            })
+          : await directoryFrontEnd({
+              ...common,
+              ...(options.from ? { from: options.from } : {}),
+              ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+              ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+              ...(options.cmd !== undefined ? { cmd: options.cmd } : {}),
+              env: options.env ?? [],
+              ...(options.user !== undefined ? { user: options.user } : {}),
+              expose: options.expose ?? [],
+            });
     const item = result.item;
     for (const [i, spec] of outputs.entries()) {
       progress({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
@@ -259,6 +337,60 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       outputs,
     };
   });
+}
+
+function projectOptions(
+  options: BuildOptions,
+  made: Pick<ProjectBuildOptions, 'store' | 'client' | 'platforms' | 'mediaType' | 'progress'>,
+  detection: Detection | undefined,
+): ProjectBuildOptions {
+  const pick = <K extends keyof BuildOptions>(k: K) => (options[k] === undefined ? {} : { [k]: options[k] });
+  return {
+    context: options.context,
+    ...made,
+    ...(made.platforms && made.platforms.length === 0 ? { platforms: undefined } : {}),
+    ...pick('from'),
+    ...pick('workdir'),
+    ...pick('entrypoint'),
+    ...pick('cmd'),
+    ...pick('env'),
+    ...pick('user'),
+    ...pick('expose'),
+    ...pick('labels'),
+    ...pick('indexUrl'),
+    ...pick('extraIndexUrls'),
+    ...pick('findLinks'),
+    ...pick('noDeps'),
+    ...pick('isolation'),
+    ...pick('secrets'),
+    ...pick('environment'),
+    ...pick('signal'),
+    ...(detection ? { detection } : {}),
+  } as ProjectBuildOptions;
+}
+
+/** What a project build would do (`--dry-run`): nothing is built or pushed. */
+export async function planBuild(options: BuildOptions): Promise<ProjectPlan> {
+  const { frontend, detection } = pickFrontEnd(options);
+  if (frontend !== 'python' && frontend !== 'node') {
+    throw usage(
+      `--dry-run plans project builds; ${options.context} is a ${frontend} build`,
+      'use --frontend python or node, or drop --dry-run',
+    );
+  }
+  const platforms = (options.platforms ?? []).map((p) => (typeof p === 'string' ? parsePlatform(p.trim()) : p));
+  const progress = options.progress ?? noProgress;
+  const session = sessionOf(options);
+  const store = await session.store();
+  return store.lease(() =>
+    projectFrontEnd(frontend).plan(
+      projectOptions(
+        options,
+        { store, client: () => session.client(progress), platforms, mediaType: options.mediaType ?? 'oci', progress },
+        detection,
+      ),
+    ),
+  );
 }
 
 /** A Dockerfile build (CONTEXT/Dockerfile unless `dockerfile` names another). */

@@ -12,9 +12,9 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/config.js';
 import { FileHashCache } from '../engine/context/index.js';
-import { Solver } from '../engine/solver/solver.js';
+import { Solver, type StepResult } from '../engine/solver/solver.js';
 import { GantryError, type IoOptions } from '../errors.js';
-import { walkDirectory } from '../layer/walk.js';
+import { type WalkOptions, walkDirectory } from '../layer/walk.js';
 import { createDigester } from '../oci/digest.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { newImage, newIndex } from '../oci/mutate.js';
@@ -97,10 +97,15 @@ async function contentDigest(abs: string, signal: AbortSignal | undefined): Prom
  * sha256 over the entries the layer will hold, as the walk describes them (owners and mtimes
  * included, as they are written), with each file's content digest (remembered by stat identity).
  */
-async function treeDigest(root: string, hashes: FileHashCache, signal: AbortSignal | undefined): Promise<Digest> {
+async function treeDigest(
+  root: string,
+  hashes: FileHashCache,
+  walk: Pick<WalkOptions, 'filter' | 'mtime'>,
+  signal: AbortSignal | undefined,
+): Promise<Digest> {
   const digester = createDigester('sha256');
   digester.update(Buffer.from('gantry directory checksum v1\n'));
-  for await (const { entry } of walkDirectory(root, { signal })) {
+  for await (const { entry } of walkDirectory(root, { ...walk, signal })) {
     let content: string | null = null;
     if (entry.type === 'file') {
       const abs = join(root, entry.path);
@@ -115,6 +120,57 @@ async function treeDigest(root: string, hashes: FileHashCache, signal: AbortSign
     digester.update(Buffer.from(`${JSON.stringify([entry, content])}\n`));
   }
   return digester.digest();
+}
+
+export interface DirectoryLayerSpec {
+  /** The directory whose files become the layer. */
+  readonly root: string;
+  /** Where they land in the image (absolute). */
+  readonly dest: string;
+  /** The chain key the step builds on (`directory` for a plain directory build). */
+  readonly parent: string;
+  /** The name progress shows. */
+  readonly name: string;
+  /** False leaves a path (and, for directories, its subtree) out, as in walkDirectory. */
+  readonly filter?: WalkOptions['filter'];
+  /** Every entry's mtime (seconds); default SOURCE_DATE_EPOCH, else 0. */
+  readonly mtime?: number;
+}
+
+/**
+ * A directory as one layer step of `solver`: keyed by what the walk would write (so an unchanged
+ * tree is a cache hit without writing anything), written only on a miss. Shared by the directory
+ * builder and the project front ends' application layers.
+ */
+export async function directoryLayer(solver: Solver, spec: DirectoryLayerSpec): Promise<StepResult> {
+  const store = solver.store;
+  const signal = solver.signal;
+  const prefix = spec.dest.replace(/^\/+/, '');
+  const walk = {
+    ...(spec.filter ? { filter: spec.filter } : {}),
+    ...(spec.mtime !== undefined ? { mtime: spec.mtime } : {}),
+  };
+  const hashes = await FileHashCache.open(join(store.dir, 'cache', 'context'), signal ? { signal } : {});
+  let sum: Digest;
+  try {
+    sum = await treeDigest(spec.root, hashes, walk, signal);
+  } finally {
+    await hashes.save(signal ? { signal } : {}).catch(() => {});
+  }
+  return solver.step({
+    parent: spec.parent,
+    inputs: [prefix, sum],
+    name: spec.name,
+    run: async () => {
+      const entries = walkDirectory(spec.root, { ...walk, ...(prefix ? { prefix } : {}), signal });
+      const { info, layer } = await store.writeLayer(entries, { signal });
+      return {
+        layer,
+        descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },
+        diffID: info.diffID,
+      };
+    },
+  });
 }
 
 export async function buildDirectory(options: DirectoryBuildOptions): Promise<BuildResult> {
@@ -134,27 +190,11 @@ export async function buildDirectory(options: DirectoryBuildOptions): Promise<Bu
   const from = options.from ?? 'scratch';
   const bases = await solver.source(['directory base', from], `resolve base ${from}`, () => basesFor(options));
   const dest = options.workdir === undefined ? '/' : absoluteWorkdir(options.workdir);
-  const prefix = dest.replace(/^\/+/, '');
-  const hashes = await FileHashCache.open(join(options.store.dir, 'cache', 'context'), options);
-  let sum: Digest;
-  try {
-    sum = await treeDigest(context, hashes, options.signal);
-  } finally {
-    await hashes.save(options).catch(() => {});
-  }
-  const step = await solver.step({
+  const step = await directoryLayer(solver, {
+    root: context,
+    dest,
     parent: 'directory',
-    inputs: [prefix, sum],
     name: `COPY ${options.context} ${dest}`,
-    run: async () => {
-      const walk = walkDirectory(context, { ...(prefix ? { prefix } : {}), signal: options.signal });
-      const { info, layer } = await options.store.writeLayer(walk, { signal: options.signal });
-      return {
-        layer,
-        descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },
-        diffID: info.diffID,
-      };
-    },
   });
   const { layer, descriptor, diffID } = step;
   if (!layer || !descriptor || !diffID)

@@ -113,10 +113,17 @@ function keep(rel: string, isDir: boolean): boolean {
   return true;
 }
 
-async function buildLayout(layoutDir: string, tmp: string, mirror: string, arch: string): Promise<Descriptor> {
+async function buildLayout(
+  layoutDir: string,
+  tmp: string,
+  mirror: string,
+  arch: string,
+  include: readonly string[],
+): Promise<Descriptor> {
   const rootfs = join(tmp, 'rootfs');
+  const extra = include.length > 0 ? [`--include=${include.join(',')}`] : [];
   try {
-    await run('debootstrap', [`--variant=${VARIANT}`, `--arch=${arch}`, SUITE, rootfs, mirror], {
+    await run('debootstrap', [`--variant=${VARIANT}`, `--arch=${arch}`, ...extra, SUITE, rootfs, mirror], {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
     });
   } catch (err) {
@@ -150,7 +157,11 @@ async function buildLayout(layoutDir: string, tmp: string, mirror: string, arch:
         ),
         history: {
           created: EPOCH,
-          created_by: `gantry test fixture: debootstrap --variant=${VARIANT} ${SUITE} ${mirror}`,
+          created_by:
+            `gantry test fixture: debootstrap --variant=${VARIANT} ${extra.join(' ')} ${SUITE} ${mirror}`.replace(
+              / {2,}/g,
+              ' ',
+            ),
         },
       },
     ],
@@ -179,30 +190,43 @@ async function describeLayout(layoutDir: string): Promise<DebianImage> {
   };
 }
 
-let inflight: Promise<string> | undefined;
+const inflight = new Map<string, Promise<string>>();
+
+export interface DebianImageOptions {
+  /**
+   * Extra packages debootstrap installs (`--include`), e.g. python3 and python3-pip for a Python
+   * base. Part of the cache key: each list is its own fixture, built once.
+   */
+  readonly include?: readonly string[];
+}
 
 /**
  * The Debian fixture: bookworm minbase for the host's architecture, one gzip layer with owners
  * and modes kept (mtimes 0), Env PATH, Cmd ["bash"], /etc/apt/sources.list pointing at the mirror.
- * About 30 s to build the first time, then cached. Shared: copy it before changing anything in it.
+ * About 30 s to build the first time (1-2 min with an include list), then cached. Shared: copy it
+ * before changing anything in it.
  */
-export async function debianImage(): Promise<DebianImage> {
-  if (!inflight) {
-    inflight = (async () => {
+export async function debianImage(options: DebianImageOptions = {}): Promise<DebianImage> {
+  const include = [...new Set(options.include ?? [])].sort();
+  const memo = include.join(',');
+  let pending = inflight.get(memo);
+  if (!pending) {
+    pending = (async () => {
       const mirror = await debianMirror();
       const arch = await hostArch();
-      const key = createHash('sha256')
-        .update([`debian-recipe-version=${DEBIAN_RECIPE_VERSION}`, SUITE, VARIANT, mirror, arch].join('\n'))
-        .digest('hex')
-        .slice(0, 16);
-      const final = join(fixturesDir(), `debian-${SUITE}-${arch}-${key}`);
+      const recipe = [`debian-recipe-version=${DEBIAN_RECIPE_VERSION}`, SUITE, VARIANT, mirror, arch];
+      // The plain fixture keeps its old key (and cached copy); an include list adds to it.
+      if (include.length > 0) recipe.push(`include=${memo}`);
+      const key = createHash('sha256').update(recipe.join('\n')).digest('hex').slice(0, 16);
+      const name = include.length > 0 ? `debian-${SUITE}-${arch}-plus${include.length}` : `debian-${SUITE}-${arch}`;
+      const final = join(fixturesDir(), `${name}-${key}`);
       if (existsSync(final)) return final;
       if (process.getuid?.() !== 0)
         throw fixtureError('FIXTURE_NEEDS_ROOT', 'debootstrap needs root to build the Debian fixture');
       await mkdir(dirname(final), { recursive: true });
       const tmp = await mkdtemp(join(dirname(final), `.tmp-${process.pid}-`));
       try {
-        await buildLayout(join(tmp, 'layout'), tmp, mirror, arch);
+        await buildLayout(join(tmp, 'layout'), tmp, mirror, arch, include);
         try {
           await rename(join(tmp, 'layout'), final);
         } catch (err) {
@@ -215,9 +239,10 @@ export async function debianImage(): Promise<DebianImage> {
         await rm(tmp, { recursive: true, force: true });
       }
     })();
-    inflight.catch(() => {
-      inflight = undefined;
+    inflight.set(memo, pending);
+    pending.catch(() => {
+      inflight.delete(memo);
     });
   }
-  return describeLayout(await inflight);
+  return describeLayout(await pending);
 }

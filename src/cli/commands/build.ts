@@ -1,8 +1,9 @@
 /** `gantry build`: flags in, `build()` from the library, the digest out. */
 
-import { build as buildImage } from '../../api/build.js';
+import { build as buildImage, planBuild } from '../../api/build.js';
 import type { Isolation } from '../../engine/executor/index.js';
 import { parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
+import { formatPlan, parseFrontEnd } from '../../frontend/project/index.js';
 import { parsePlatform } from '../../oci/platform.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';
@@ -11,8 +12,23 @@ import { createRenderer } from '../progress.js';
 
 export const buildHelp = `Usage: gantry build [OPTIONS] CONTEXT
 
-Build an image from a Dockerfile (-f, or CONTEXT/Dockerfile), or, for a directory without one,
-turn its files into one layer on top of --from.
+Build an image from a Dockerfile (-f, or CONTEXT/Dockerfile); for a directory without one, from
+its project files (a Python project: pyproject.toml, requirements*.txt, setup.py, setup.cfg);
+else turn its files into one layer on top of --from.
+
+      --frontend NAME      dockerfile, python, node or dir (default: detected, in that order)
+      --dry-run            print the plan of a project build (base, layers, entrypoint, ports,
+                           user and why) without building
+  -v, --verbose            with --dry-run: explain every decision
+
+Project options (Python; the directory options below apply too, and win over gantry.toml or
+[tool.gantry]):
+      --index-url URL      the package index (default: pip's, or $PIP_INDEX_URL)
+      --extra-index-url URL  another index (repeatable)
+      --find-links DIR     a directory of wheels (repeatable; or $PIP_FIND_LINKS)
+      --no-deps            no dependency layer
+      --secret id=netrc,src=FILE  index credentials, --secret id=ca,src=FILE an extra CA: given
+                           to pip for the install only, never in a layer or the history
 
 Dockerfile options:
   -f, --file PATH          the Dockerfile (default CONTEXT/Dockerfile)
@@ -25,7 +41,8 @@ Dockerfile options:
 
 Directory options:
   -t, --tag NAME[:TAG]     name the image in the store (repeatable)
-      --from BASE          base image: scratch (default) or an image in the store
+      --from BASE          base image: scratch (default) or an image in the store; for a
+                           project, any image (default python:X.Y-slim, or $GANTRY_PYTHON_BASE)
       --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
       --workdir DIR        working directory; the files are placed there (default /)
       --entrypoint CMD     entrypoint, JSON array or words
@@ -76,6 +93,13 @@ export const build: Command = async (args, ctx) => {
     push: { type: 'boolean' },
     load: { type: 'boolean' },
     idpbuilder: { type: 'boolean' },
+    frontend: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
+    'index-url': { type: 'string' },
+    'extra-index-url': { type: 'string', multiple: true },
+    'find-links': { type: 'string', multiple: true },
+    'no-deps': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flag(p, 'help')) {
@@ -109,9 +133,10 @@ export const build: Command = async (args, ctx) => {
   }
   const entrypoint = str(p, 'entrypoint');
   const cmd = str(p, 'cmd');
+  const frontend = str(p, 'frontend');
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
   try {
-    const outcome = await buildImage({
+    const options = {
       context: p.positionals[0] as string,
       session: ctx.session,
       progress: renderer.sink,
@@ -141,7 +166,20 @@ export const build: Command = async (args, ctx) => {
       env: list(p, 'env'),
       user: str(p, 'user'),
       expose: list(p, 'expose'),
-    }).catch((err: unknown) => {
+      // Project builds
+      ...(frontend === undefined ? {} : { frontend: parseFrontEnd(frontend) }),
+      indexUrl: str(p, 'index-url'),
+      extraIndexUrls: list(p, 'extra-index-url'),
+      findLinks: list(p, 'find-links'),
+      noDeps: flag(p, 'no-deps') || undefined,
+    } as const;
+    if (flag(p, 'dry-run')) {
+      const plan = await planBuild(options);
+      renderer.close();
+      ctx.stdout.write(formatPlan(plan, { verbose: flag(p, 'verbose') }));
+      return 0;
+    }
+    const outcome = await buildImage(options).catch((err: unknown) => {
       throw gitea ? explainGiteaPush(err, gitea.cluster) : err;
     });
     renderer.close();
