@@ -39,6 +39,15 @@ const commands: Record<string, { readonly summary: string; load(): Promise<Comma
   delete: { summary: 'delete an image from a registry', load: async () => registryCommand('del', 'delete') },
   login: { summary: 'check and store a registry credential', load: async () => registryCommand('login') },
   logout: { summary: 'remove a stored registry credential', load: async () => registryCommand('logout') },
+  append: { summary: 'add a layer to a remote image and push it', load: async () => craneCommand('append') },
+  mutate: { summary: 'change the config or annotations of a remote image', load: async () => craneCommand('mutate') },
+  flatten: { summary: 'squash a remote image into one layer', load: async () => craneCommand('flatten') },
+  rebase: { summary: 'put a remote image on another base', load: async () => craneCommand('rebase') },
+  tag: { summary: 'tag a remote image in its repository', load: async () => craneCommand('tag') },
+  export: { summary: "write an image's filesystem as a tar", load: async () => craneCommand('export') },
+  blob: { summary: 'write a blob to stdout, verified', load: async () => craneCommand('blob') },
+  validate: { summary: 'check every blob of an image against its digest', load: async () => craneCommand('validate') },
+  index: { summary: 'create or append to a multi-platform index', load: async () => craneCommand('index') },
   info: {
     summary: 'show what this machine gives gantry (sandbox, snapshotter, platforms, store)',
     load: async () => {
@@ -58,6 +67,18 @@ type RegistryVerb = 'push' | 'pull' | 'copy' | 'inspect' | 'digest' | 'tags' | '
 async function registryCommand(name: RegistryVerb, helpName: string = name): Promise<CommandModule> {
   const m = await import('./commands/registry.js');
   return { run: m[name], help: m[`${helpName}Help` as `${Exclude<RegistryVerb, 'del'> | 'delete'}Help`] };
+}
+
+type CraneVerb = 'append' | 'mutate' | 'flatten' | 'rebase' | 'tag' | 'export' | 'blob' | 'validate' | 'index';
+
+/** The crane-style verbs: edits that push (commands/edit.ts) and content readers (commands/content.ts). */
+async function craneCommand(name: CraneVerb): Promise<CommandModule> {
+  if (name === 'export' || name === 'blob' || name === 'validate' || name === 'index') {
+    const m = await import('./commands/content.js');
+    return { run: name === 'export' ? m.exportCommand : m[name], help: m[`${name}Help`] };
+  }
+  const m = await import('./commands/edit.js');
+  return { run: m[name], help: m[`${name}Help`] };
 }
 
 /** The command called `name`; an unknown name is a usage error that names the likely one. */

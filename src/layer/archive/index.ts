@@ -5,4 +5,4 @@
 export { type DockerArchiveItem, writeDockerArchive } from './docker-archive.js';
 export { type LoadedItem, loadArchive } from './load.js';
 export { type NamedItem, type OciArchiveOptions, writeOciArchive } from './oci-archive.js';
-export { exportRootfs, type RootfsOptions } from './rootfs.js';
+export { exportRootfs, type RootfsOptions, rootfsEntries } from './rootfs.js';

@@ -164,6 +164,19 @@ async function* mergedEntries(
 }
 
 /**
+ * The root filesystem of `image` as tar entries (a first pass reads every layer's headers, a
+ * second streams the visible entries), under the same path rules as the tar form of exportRootfs:
+ * for a caller that writes them somewhere else (stdout, a new layer).
+ */
+export async function* rootfsEntries(image: Image, options: IoOptions = {}): AsyncGenerator<TarInput> {
+  const io: IoOptions = { signal: options.signal };
+  const layers = await image.layers(io);
+  const headers: HeaderInfo[][] = [];
+  for (const layer of layers) headers.push(await headersOf(layer, io));
+  yield* mergedEntries(layers, planMerge(headers), io);
+}
+
+/**
  * The root filesystem of `image`: layers applied in order with whiteouts, as a directory
  * (`format: 'dir'`; `dest` must not exist or be empty) or one tar (`format: 'tar'`; owners, modes
  * and mtimes kept, entries in layer order). Atomic: built under a temp name beside `dest`.
@@ -185,8 +198,5 @@ export async function exportRootfs(image: Image, dest: string, options: RootfsOp
     );
     return;
   }
-  const headers: HeaderInfo[][] = [];
-  for (const layer of layers) headers.push(await headersOf(layer, io));
-  const plans = planMerge(headers);
-  await writeFileOutput(dest, tarStream(mergedEntries(layers, plans, io), io), io);
+  await writeFileOutput(dest, tarStream(rootfsEntries(image, io), io), io);
 }
