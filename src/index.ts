@@ -6,6 +6,8 @@
  */
 
 // What the CLI does.
+export type { Appended, AppendOptions } from './api/append.js';
+export { append } from './api/append.js';
 export type { LoggedIn, LoginOptions } from './api/auth.js';
 export { login, logout } from './api/auth.js';
 export type {
@@ -17,14 +19,29 @@ export type {
   FrontEnd,
 } from './api/build.js';
 export { build, buildDirectory, buildDockerfile } from './api/build.js';
+export type { Pushed } from './api/edit.js';
+export type { Exported, ExportOptions } from './api/export.js';
+export { exportFilesystem } from './api/export.js';
+export type { FlattenOptions } from './api/flatten.js';
+export { flatten } from './api/flatten.js';
+export type { IndexAppendOptions, IndexCreateOptions } from './api/image-index.js';
+export { indexAppend, indexCreate } from './api/image-index.js';
 export type { ImageInspection } from './api/inspect.js';
 export { catalog, deleteImage, digest, imageConfig, inspect, rawManifest, tags } from './api/inspect.js';
+export type { MutateOptions } from './api/mutate.js';
+export { mutate } from './api/mutate.js';
+export type { RebaseOptions } from './api/rebase.js';
+export { rebase } from './api/rebase.js';
 export type { CommonOptions, RegistryOptions, Session, SessionOptions } from './api/session.js';
 export { createSession } from './api/session.js';
 export type { LoadOptions, PruneOptions } from './api/store.js';
 export { images, load, prune, rmi } from './api/store.js';
+export type { BlobRead } from './api/tag.js';
+export { blob, tag } from './api/tag.js';
 export type { PlatformOption, Pulled, PullOptions, Transferred } from './api/transfer.js';
 export { copy, pull, push } from './api/transfer.js';
+export type { ValidateOptions, Validation, ValidationProblem } from './api/validate.js';
+export { validate } from './api/validate.js';
 // Errors: compare `code` (ERROR_CODES documents each), not classes.
 export { DockerfileSyntaxError } from './dockerfile/errors.js';
 export type { Isolation } from './engine/executor/index.js';

@@ -33,6 +33,16 @@ test('the entry exports a function for every CLI verb, the errors with their cod
     'isErrorCode',
     'parseReference',
     'machineInfo',
+    'append',
+    'mutate',
+    'flatten',
+    'rebase',
+    'tag',
+    'blob',
+    'exportFilesystem',
+    'validate',
+    'indexCreate',
+    'indexAppend',
   ];
   const api = gantry as unknown as Record<string, unknown>;
   for (const name of functions) assert.equal(typeof api[name], 'function', `${name} is not exported`);
