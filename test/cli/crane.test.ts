@@ -94,7 +94,7 @@ async function withRegistry(fn: (s: Setup) => Promise<void>): Promise<void> {
   }
 }
 
-test('append, tag and mutate write only manifests and configs: no base blob is downloaded', async () => {
+test('append, tag and mutate write only manifests and configs: no base blob is downloaded', async (t) => {
   await withRegistry(async ({ proxy, tmp, base, baseLayer, g }) => {
     const r = proxy.host;
     const dir = join(tmp, 'add');
@@ -112,6 +112,10 @@ test('append, tag and mutate write only manifests and configs: no base blob is d
     assert.equal(appended.code, 0, appended.stderr);
     const appendedDigest = digestOf(appended.stdout);
     assert.equal(blobBytesSent(proxy, baseLayer), 0, 'append downloaded the base layer');
+    const moved = proxy.stats.total;
+    t.diagnostic(
+      `append on busybox: ${moved.requests} requests, ${moved.requestBytes} B up, ${moved.responseBytes} B down`,
+    );
     // The base layer came by a cross-repository mount, not an upload.
     assert.ok(mounts(proxy, baseLayer) > 0, 'the base layer was not mounted');
     const sk = await skopeoInspect(`docker://${r}/app/one:1`, plain);
@@ -427,6 +431,11 @@ test('validate and blob verify every byte: a corrupted blob fails naming it, --f
     const ok = await g(['validate', base]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /^PASS: /);
+    // A store name: what `gantry pull` put there is checked blob by blob as well.
+    assert.equal((await g(['pull', base])).code, 0);
+    const inStore = await g(['validate', `store:${base}`]);
+    assert.equal(inStore.code, 0, inStore.stderr);
+    assert.match(inStore.stdout, /^PASS: store:.* \(3 manifests and blobs\)/);
     assert.equal((await g(['validate', '--fast', `${r}/base/bb:amd64`])).code, 0);
 
     const repo = `${r}/base/bb`;
