@@ -24,14 +24,19 @@ import {
   pushTo,
   rawConfigObject,
   targetOf,
+  usage,
 } from './edit.js';
+import { callerReference } from './input.js';
 import type { CommonOptions } from './session.js';
 
 export interface RebaseOptions extends CommonOptions {
-  /** The base the image was built on (a registry reference). */
-  readonly oldBase: string;
-  /** The base to put under it instead. */
-  readonly newBase: string;
+  /**
+   * The base the image was built on (a registry reference); default, as crane: the image's
+   * `org.opencontainers.image.base.name` at its `base.digest` annotation.
+   */
+  readonly oldBase?: string;
+  /** The base to put under it instead; default: `base.name` as it is now (a newer base under the same tag). */
+  readonly newBase?: string;
   /** Where to push: a tag of the same repository or a full reference (default: by digest, same repository). */
   readonly tag?: string;
 }
@@ -110,12 +115,40 @@ function isAttestation(d: Descriptor): boolean {
   return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';
 }
 
+/** The bases to use: the options', else those the image's base annotations name. */
+async function basesOf(
+  orig: OpenedRemote,
+  options: RebaseOptions,
+  o: IoOptions,
+): Promise<{ oldBase: string; newBase: string }> {
+  if (options.oldBase !== undefined && options.newBase !== undefined) {
+    return { oldBase: options.oldBase, newBase: options.newBase };
+  }
+  const annotations = isImageIndex(orig.item)
+    ? (await orig.item.indexManifest(o)).annotations
+    : (await orig.item.manifest(o)).annotations;
+  const name = annotations?.[BASE_NAME];
+  const digest = annotations?.[BASE_DIGEST];
+  if (name === undefined || (options.oldBase === undefined && digest === undefined)) {
+    throw usage(
+      `${formatReference(orig.ref)} does not say which base it was built on (no ${BASE_NAME} and ${BASE_DIGEST} annotations)`,
+      'give --old-base and --new-base',
+    );
+  }
+  const named = callerReference(name);
+  const oldBase =
+    options.oldBase ??
+    formatReference({ registry: named.registry, repository: named.repository, digest: digest as string });
+  return { oldBase, newBase: options.newBase ?? name };
+}
+
 /** Rebases a remote image (every platform of an index) from `oldBase` onto `newBase` and pushes it. */
 export async function rebase(original: string, options: RebaseOptions): Promise<Pushed> {
   const o = io(options);
   const orig = await openRemote(original, options);
-  const oldBase = await openRemote(options.oldBase, options);
-  const newBase = await openRemote(options.newBase, options);
+  const bases = await basesOf(orig, options, o);
+  const oldBase = await openRemote(bases.oldBase, options);
+  const newBase = await openRemote(bases.newBase, options);
   const target = targetOf(orig.ref, options.tag);
   if (!isImageIndex(orig.item)) {
     return pushTo(orig.client, target, await rebaseImage(orig.item, oldBase, newBase, o), options);

@@ -377,6 +377,18 @@ test('rebase swaps the base layers by mount (nothing downloaded) and refuses an 
     // What skopeo copies is whole: every blob is in the repository.
     await skopeoCopy(`docker://${r}/app/svc:2`, `oci:${join(tmp, 'rebased')}:x`, { src: plain });
 
+    // The bases from the annotations: svc:2 says it is on base/new:1; a newer base/new:1 replaces it.
+    await writeFile(join(nb, 'etc', 'os-release'), 'ID=newbase\nVERSION=2\n');
+    assert.equal((await g(['append', '-f', nb, '--platform', 'linux/amd64', '-t', `${r}/base/new:1`])).code, 0);
+    const newer = (await skopeoInspect(`docker://${r}/base/new:1`, plain)).Layers[0] as string;
+    assert.notEqual(newer, newLayer);
+    const again = await g(['rebase', `${r}/app/svc:2`, '-t', '2b']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual((await skopeoInspect(`docker://${r}/app/svc:2b`, plain)).Layers, [newer, appLayer]);
+    const unannotated = await g(['rebase', `${r}/app/svc:1`]);
+    assert.equal(unannotated.code, 2);
+    assert.match(unannotated.stderr, /does not say which base it was built on/);
+
     // Old base that is not under the image: refused, nothing pushed.
     const wrong = await g(['rebase', `${r}/app/svc:1`, '--old_base', `${r}/base/new:1`, '--new_base', base, '-t', '3']);
     assert.equal(wrong.code, 1);
@@ -492,7 +504,7 @@ test('the crane verbs: usage errors exit 2 with one line', async () => {
       [['tag', 'localhost:1/x:1'], /takes REF and NEWTAG/],
       [['tag', 'localhost:1/x:1', 'other/repo:2'], /is not a tag/],
       [['blob', 'localhost:1/x:1'], /names no blob/],
-      [['rebase', 'localhost:1/x:1', '--old-base', 'localhost:1/b:1'], /needs an image, --old-base and --new-base/],
+      [['rebase', '--old-base', 'localhost:1/b:1'], /needs an image/],
       [['index'], /needs create or append/],
       [['index', 'merge'], /unknown index command/],
       [['index', 'create', '-m', 'localhost:1/x:1'], /needs -t REF/],

@@ -190,7 +190,9 @@ export const flatten: Command = async (args, ctx) => {
 export const rebaseHelp = `Usage: gantry rebase [OPTIONS] --old-base REF --new-base REF IMAGE
 
 Put an image on another base, as crane rebase does: its first layers must be exactly those of
-the old base; they are replaced by the new base's. Only the manifest and config are written (the
+the old base; they are replaced by the new base's. Without --old-base and --new-base, the
+bases are those the image's org.opencontainers.image.base.name and base.digest annotations name
+(the old base at that digest, the new one as the name resolves now), as crane does. Only the manifest and config are written (the
 new base's layers are mounted, nothing is downloaded). Without -t the result is pushed by digest
 to IMAGE's repository. Prints REF@DIGEST.
 
@@ -223,9 +225,7 @@ export const rebase: Command = async (args, ctx) => {
   const image = positional ?? original;
   const oldBase = either(p, 'old-base', 'old_base');
   const newBase = either(p, 'new-base', 'new_base');
-  if (!image || !oldBase || !newBase) {
-    throw usageError('gantry rebase needs an image, --old-base and --new-base', 'run gantry rebase --help');
-  }
+  if (!image) throw usageError('gantry rebase needs an image', 'run gantry rebase IMAGE --old-base REF --new-base REF');
   const tag = either(p, 'tag', 'rebased');
   return pushed(ctx, (common) => rebaseImage(image, { ...common, oldBase, newBase, tag }));
 };
