@@ -5,9 +5,10 @@
  * Docker's capability set; the switcher then sets the user's ids and groups, which bwrap cannot
  * do without a user namespace that would remap every file owner. Without root, bwrap maps the
  * caller to the requested uid/gid in a user namespace (one id only: no supplementary groups).
+ * Secrets come through pipes (--ro-bind-data): bwrap keeps them on its private tmpfs, never on disk.
  */
 import { HOST_PATH, switcherArgv } from './host.js';
-import { DEFAULT_CAPABILITIES, HELPER_DIR, type SandboxPlan } from './plan.js';
+import { DEFAULT_CAPABILITIES, HELPER_DIR, type SandboxPlan, SECRET_FD_BASE } from './plan.js';
 import type { Launch } from './process.js';
 
 function envPair(entry: string): [string, string] {
@@ -24,6 +25,10 @@ export function bwrapLaunch(plan: SandboxPlan, bwrap: string): Launch {
   // bwrap's /dev/shm is a plain 0755 directory; Docker's is a world-writable tmpfs.
   a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', '--ro-bind', '/sys', '/sys');
   for (const b of plan.binds) a.push(b.readonly ? '--ro-bind' : '--bind', b.source, b.target);
+  // bwrap reads each secret from its pipe into a file on its own tmpfs and binds that read-only.
+  for (const [i, s] of plan.secrets.entries()) {
+    a.push('--perms', '0400', '--ro-bind-data', String(SECRET_FD_BASE + i), s.target);
+  }
   a.push('--chdir', plan.cwd);
 
   let command: string[];
@@ -48,5 +53,6 @@ export function bwrapLaunch(plan: SandboxPlan, bwrap: string): Launch {
     env: { PATH: HOST_PATH },
     readiness: 'bwrap-status',
     processGroup: false,
+    inputs: plan.secrets.map((s) => s.data),
   };
 }

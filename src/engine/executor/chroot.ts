@@ -8,7 +8,7 @@
  * groups and environment.
  */
 import { HOST_PATH, switcherArgv } from './host.js';
-import { DEFAULT_CAPABILITIES, HELPER_DIR, shellQuote as q, type SandboxPlan } from './plan.js';
+import { DEFAULT_CAPABILITIES, HELPER_DIR, shellQuote as q, type SandboxPlan, SECRET_FD_BASE } from './plan.js';
 import type { Launch } from './process.js';
 
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
@@ -51,6 +51,24 @@ export function chrootScript(plan: SandboxPlan, tools: ChrootTools): string {
     lines.push(`: > ${dest}`, `mount -o bind,ro ${q(f.source)} ${dest}`);
   }
   for (const b of plan.binds) lines.push(`mount -o ${b.readonly ? 'bind,ro' : 'bind'} ${q(b.source)} ${at(b.target)}`);
+  // Secrets: read from their pipes onto the namespace's /dev tmpfs (memory, gone with the
+  // namespace), bound read-only at their targets, and unlinked from /dev (the bind keeps them).
+  if (plan.secrets.length > 0) {
+    const staging = `${HELPER_DIR}-secrets`;
+    lines.push(`mkdir -m 0700 ${at(staging)}`);
+    for (const [i, s] of plan.secrets.entries()) {
+      const fd = SECRET_FD_BASE + i;
+      const file = at(`${staging}/${i}`);
+      lines.push(
+        `cat <&${fd} > ${file}`,
+        `exec ${fd}<&-`,
+        `chmod 0400 ${file}`,
+        `mount -o bind,ro ${file} ${at(s.target)}`,
+        `rm -f ${file}`,
+      );
+    }
+    lines.push(`rmdir ${at(staging)}`);
+  }
   // sethostname(2) works in a user namespace's UTS namespace; /proc/sys/kernel/hostname does not.
   lines.push(`hostname ${q(plan.hostname)} 2>/dev/null || printf %s ${q(plan.hostname)} > /proc/sys/kernel/hostname`);
   if (plan.network === 'none') lines.push('ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || true');
@@ -87,5 +105,6 @@ export function chrootLaunch(plan: SandboxPlan, tools: ChrootTools): Launch {
     env: { PATH: HOST_PATH },
     readiness: 'marker',
     processGroup: false,
+    inputs: plan.secrets.map((s) => s.data),
   };
 }

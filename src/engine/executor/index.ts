@@ -13,5 +13,6 @@ export {
   type RunResult,
   type RunSpec,
   type SandboxOptions,
+  type SecretFile,
 } from './types.js';
 export { homeDirectory, resolveOwner, resolveUser } from './user.js';

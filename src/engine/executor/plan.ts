@@ -40,6 +40,15 @@ export interface PlannedBind {
   readonly readonly: boolean;
 }
 
+/** The first file descriptor secrets are handed to the sandbox on (0-2 are stdio, 3 the status). */
+export const SECRET_FD_BASE = 4;
+
+export interface PlannedSecret {
+  /** Canonical in-root path. */
+  readonly target: string;
+  readonly data: Uint8Array;
+}
+
 export interface SandboxPlan {
   /** Absolute host path of the rootfs. */
   readonly rootfs: string;
@@ -52,6 +61,8 @@ export interface SandboxPlan {
   readonly hostname: string;
   /** resolv.conf and hosts, then the spec's own mounts. */
   readonly binds: readonly PlannedBind[];
+  /** Secret files, read from descriptor SECRET_FD_BASE + index; never written to disk. */
+  readonly secrets: readonly PlannedSecret[];
   readonly switcher: Switcher;
   /** gantry runs as real root (no user namespace needed). */
   readonly root: boolean;

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { AbortedError, GantryError } from '../../errors.js';
 import { LineSplitter, type StreamName, Tail } from './output.js';
 
@@ -22,6 +22,8 @@ export interface Launch {
   readonly readiness: 'bwrap-status' | 'marker' | 'none';
   /** Kill the process group on abort and after exit (no PID namespace does it for us). */
   readonly processGroup: boolean;
+  /** Data written to pipes on descriptors 4, 5, ... (secrets the sandbox reads into its own tmpfs). */
+  readonly inputs?: readonly Uint8Array[];
 }
 
 export interface LaunchOutcome {
@@ -59,9 +61,21 @@ export function runLaunch(launch: Launch, options: WatchOptions = {}): Promise<L
   return new Promise((resolve, reject) => {
     const child = spawn(launch.command, launch.args, {
       env: { ...launch.env },
-      stdio: ['ignore', 'pipe', 'pipe', launch.readiness === 'none' ? 'ignore' : 'pipe'],
+      stdio: [
+        'ignore',
+        'pipe',
+        'pipe',
+        launch.readiness === 'none' ? 'ignore' : 'pipe',
+        ...(launch.inputs ?? []).map(() => 'pipe' as const),
+      ],
       detached: launch.processGroup,
     });
+    for (const [i, data] of (launch.inputs ?? []).entries()) {
+      const pipe = child.stdio[4 + i] as Writable | null | undefined;
+      // A sandbox that fails before reading closes the pipe; its own error reports that.
+      pipe?.on('error', () => {});
+      pipe?.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    }
     const tail = new Tail();
     let status = '';
     let failure: unknown;

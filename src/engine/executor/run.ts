@@ -8,13 +8,14 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, throwIfAborted } from '../../errors.js';
+import { ownerTag } from '../../store/cleanup.js';
 import { hostPath, resolveInRoot } from '../../util/rootpath.js';
 import { bwrapLaunch } from './bwrap.js';
 import { chrootLaunch } from './chroot.js';
 import { detectIsolation } from './detect.js';
 import { findTool, isRoot, requireTool, switcher } from './host.js';
 import { fillNoneStubs, noneLaunch, noneStubs } from './none.js';
-import { NONE_HELPER_DIR, type PlannedBind, type SandboxPlan } from './plan.js';
+import { NONE_HELPER_DIR, type PlannedBind, type PlannedSecret, type SandboxPlan } from './plan.js';
 import { checkPlatform } from './platform.js';
 import { type Launch, runLaunch } from './process.js';
 import { MountStubs, type StubRequest } from './stubs.js';
@@ -75,7 +76,7 @@ function validate(spec: RunSpec): void {
       );
     }
   }
-  for (const m of spec.mounts ?? []) {
+  for (const m of [...(spec.mounts ?? []), ...(spec.secrets ?? [])]) {
     if (!m.target.startsWith('/')) {
       throw usage(
         'INVALID_MOUNT',
@@ -123,6 +124,7 @@ async function launchIn(isolation: Isolation, plan: SandboxPlan, spec: RunSpec) 
       requests.push({ path: await resolveInRoot(plan.rootfs, p), kind: 'dir' });
   }
   for (const b of plan.binds) requests.push({ path: b.target, kind: (await isDirectory(b.source)) ? 'dir' : 'file' });
+  for (const s of plan.secrets) requests.push({ path: s.target, kind: 'file' });
 
   const stubs = await MountStubs.create(plan.rootfs, requests);
   try {
@@ -163,7 +165,9 @@ export async function runInSandbox(spec: RunSpec, options: SandboxOptions = {}):
   const root = isRoot();
   const network = spec.network === 'none' ? 'none' : 'host';
   const mounts = spec.mounts ?? [];
-  if (isolation === 'none' && (network === 'none' || mounts.length > 0)) {
+  const secrets = spec.secrets ?? [];
+  // `none` cannot mount: a secret would have to be written into the rootfs, so it is refused.
+  if (isolation === 'none' && (network === 'none' || mounts.length > 0 || secrets.length > 0)) {
     throw usage(
       'ISOLATION_UNSUPPORTED',
       `isolation none cannot ${network === 'none' ? 'isolate the network (RUN --network=none)' : 'mount (RUN --mount)'}`,
@@ -187,7 +191,8 @@ export async function runInSandbox(spec: RunSpec, options: SandboxOptions = {}):
   }
 
   const hostname = spec.hostname ?? DEFAULT_HOSTNAME;
-  const tmp = await mkdtemp(join(tmpdir(), 'gantry-run-'));
+  // Named with its owner: the next command after a SIGKILL removes it (store/cleanup.ts).
+  const tmp = await mkdtemp(join(tmpdir(), `gantry-run-${ownerTag()}-`));
   try {
     const hostsFile = join(tmp, 'hosts');
     await writeFile(hostsFile, await hostsContent(hostname), { mode: 0o644 });
@@ -203,6 +208,8 @@ export async function runInSandbox(spec: RunSpec, options: SandboxOptions = {}):
       }
       binds.push({ source, target: await resolveInRoot(rootfs, m.target), readonly: m.readonly === true });
     }
+    const planned: PlannedSecret[] = [];
+    for (const s of secrets) planned.push({ target: await resolveInRoot(rootfs, s.target), data: s.data });
     const plan: SandboxPlan = {
       rootfs,
       args: spec.args,
@@ -215,6 +222,7 @@ export async function runInSandbox(spec: RunSpec, options: SandboxOptions = {}):
       network,
       hostname,
       binds,
+      secrets: planned,
       switcher: await switcher(),
       root,
     };

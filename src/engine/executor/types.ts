@@ -18,6 +18,17 @@ export interface BindMount {
   readonly readonly?: boolean;
 }
 
+/**
+ * A secret file for the command (RUN --mount=type=secret): read-only, root-owned, mode 0400. Its
+ * content is handed to the sandbox through a pipe and lives only on a tmpfs in the sandbox's own
+ * mount namespace, so it dies with the sandbox, even when gantry is killed.
+ */
+export interface SecretFile {
+  /** Absolute path inside the rootfs; created (and removed afterwards) when missing. */
+  readonly target: string;
+  readonly data: Uint8Array;
+}
+
 export interface RunSpec {
   /** The prepared root filesystem: an overlay mount the engine made, or a plain directory. */
   readonly rootfs: string;
@@ -39,6 +50,7 @@ export interface RunSpec {
   /** Defaults to `buildkitsandbox`, the name BuildKit gives RUN steps. */
   readonly hostname?: string;
   readonly mounts?: readonly BindMount[];
+  readonly secrets?: readonly SecretFile[];
   /** Called for each line of output (without its newline), in the order lines arrive. */
   readonly onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Aborting kills the whole process tree. */

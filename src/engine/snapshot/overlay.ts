@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import { xattrAccess } from '../../layer/xattr.js';
+import { ownerTag } from '../../store/cleanup.js';
 import { lstatOrUndefined } from '../../util/fs.js';
 import {
   type Before,
@@ -49,8 +50,9 @@ export class OverlaySnapshotter implements Snapshotter {
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
     await mkdir(this.#dir, { recursive: true });
-    // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private.
-    const dir = await mkdtemp(join(this.#dir, 'overlay-'));
+    // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private. Named
+    // with its owner, so the next command of a killed build unmounts and removes it.
+    const dir = await mkdtemp(join(this.#dir, `overlay-${ownerTag()}-`));
     try {
       for (const d of ['l', 'upper', 'work', 'merged']) await mkdir(join(dir, d));
       let stack = lowers.map((l) => resolve(l));
@@ -201,7 +203,7 @@ async function probe(dir: string): Promise<boolean> {
   try {
     if ((await xattrAccess()).method === 'none') return false;
     await mkdir(dir, { recursive: true });
-    lower = await mkdtemp(join(dir, 'overlay-probe-'));
+    lower = await mkdtemp(join(dir, `overlay-probe-${ownerTag()}-`));
     await writeFile(join(lower, 'probe'), 'lower');
     snap = await new OverlaySnapshotter({ dir }).prepare([lower]);
     // A write copies the file up: the upper directory works, not just the mount.

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
+import { ownerTag } from '../../store/cleanup.js';
 import { type Change, DEVICE_MARK, deviceMarkOf, layerEntries, settleChanges } from './changes.js';
 import { mergeLowers } from './merge.js';
 import { readXattrPaths } from './tools.js';
@@ -88,7 +89,7 @@ export class WalkSnapshotter implements Snapshotter {
     throwIfAborted(options.signal);
     await mkdir(this.#dir, { recursive: true });
     // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private.
-    const dir = await mkdtemp(join(this.#dir, 'walk-'));
+    const dir = await mkdtemp(join(this.#dir, `walk-${ownerTag()}-`));
     try {
       const root = join(dir, 'rootfs');
       const { sources } = await mergeLowers(

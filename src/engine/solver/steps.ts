@@ -15,6 +15,7 @@ import { createDigester } from '../../oci/digest.js';
 import type { Layer } from '../../oci/image.js';
 import { layerFromDescriptor } from '../../oci/partial.js';
 import type { Descriptor, Digest } from '../../oci/types.js';
+import { ownerTag } from '../../store/cleanup.js';
 import type { Store } from '../../store/store.js';
 import {
   addEntries,
@@ -93,7 +94,7 @@ export async function runStep(
       let args = spec.args;
       if (inlineFile) {
         // `RUN <<EOF` with a #! line: the body runs as a file, mounted in for the step only.
-        tmp = await mkdtemp(join(tmpdir(), 'gantry-heredoc-'));
+        tmp = await mkdtemp(join(tmpdir(), `gantry-heredoc-${ownerTag()}-`));
         const file = join(tmp, 'script');
         await writeFile(file, inlineFile.content);
         await chmod(file, 0o755);

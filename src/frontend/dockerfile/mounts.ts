@@ -9,15 +9,16 @@
  *   the key.
  * - tmpfs: an empty scratch directory for the step only.
  * - secret: a file given with `--secret id=ID,src=PATH` (or `env=VAR`), at /run/secrets/ID by
- *   default, read-only; never in the key, the layer or the history.
+ *   default, read-only; never in the key, the layer, the history or on the host's disk.
  */
-import { chmod, chown as lchownDir, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown as lchownDir, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { MountField } from '../../dockerfile/index.js';
-import type { BindMount } from '../../engine/executor/index.js';
+import type { BindMount, SecretFile } from '../../engine/executor/index.js';
 import { GantryError } from '../../errors.js';
 import { createDigester } from '../../oci/digest.js';
+import { ownerTag } from '../../store/cleanup.js';
 
 export type MountSpec =
   | {
@@ -136,16 +137,20 @@ export async function cacheMountDir(storeDir: string, spec: Extract<MountSpec, {
 export async function scratchMount(
   spec: Extract<MountSpec, { type: 'tmpfs' }>,
 ): Promise<{ mount: BindMount; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-tmpfs-'));
+  const dir = await mkdtemp(join(tmpdir(), `gantry-tmpfs-${ownerTag()}-`));
   await chmod(dir, 0o1777);
   return { mount: { source: dir, target: spec.target }, dir };
 }
 
-/** The secret as a file to bind read-only, in a private temp dir removed with the step. */
+/**
+ * The secret for the sandbox, held in memory only: the executor hands it to the sandbox through
+ * a pipe, and it lives on a tmpfs of the sandbox's own mount namespace (dies with it, even when
+ * gantry is killed). Nothing is written to the host's disk.
+ */
 export async function secretMount(
   spec: Extract<MountSpec, { type: 'secret' }>,
   secrets: Readonly<Record<string, SecretSource>>,
-): Promise<{ mount: BindMount; dir: string } | undefined> {
+): Promise<SecretFile | undefined> {
   const given = secrets[spec.id];
   if (!given) {
     if (spec.required) {
@@ -160,35 +165,27 @@ export async function secretMount(
     }
     return undefined;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-secret-'));
-  await chmod(dir, 0o700);
-  const file = join(dir, 'secret');
+  return { target: spec.target, data: await readSecret(spec.id, given) };
+}
+
+/** A secret's value, from its file or environment variable. */
+export async function readSecret(id: string, given: SecretSource): Promise<Buffer> {
   if ('env' in given) {
     const value = process.env[given.env];
     if (value === undefined) {
-      await rm(dir, { recursive: true, force: true });
-      throw new GantryError('SECRET_MISSING', `secret ${spec.id}: environment variable ${given.env} is not set`, {
+      throw new GantryError('SECRET_MISSING', `secret ${id}: environment variable ${given.env} is not set`, {
         phase: 'build',
         suggestion: `set ${given.env}, or pass the secret with src=FILE`,
       });
     }
-    await writeFile(file, value, { mode: 0o400 });
-  } else {
-    const { copyFile } = await import('node:fs/promises');
-    await copyFile(given.file, file).catch(async (err: NodeJS.ErrnoException) => {
-      await rm(dir, { recursive: true, force: true });
-      throw new GantryError(
-        'SECRET_MISSING',
-        `secret ${spec.id}: cannot read ${given.file} (${err.code ?? err.message})`,
-        {
-          phase: 'build',
-          suggestion: 'check the src= path of --secret',
-        },
-      );
-    });
-    await chmod(file, 0o400);
+    return Buffer.from(value);
   }
-  return { mount: { source: file, target: spec.target, readonly: true }, dir };
+  return readFile(given.file).catch((err: NodeJS.ErrnoException) => {
+    throw new GantryError('SECRET_MISSING', `secret ${id}: cannot read ${given.file} (${err.code ?? err.message})`, {
+      phase: 'build',
+      suggestion: 'check the src= path of --secret',
+    });
+  });
 }
 
 /** `id=ID,src=PATH` | `id=ID,env=VAR` | `id=ID` (env var ID), as docker buildx reads --secret. */

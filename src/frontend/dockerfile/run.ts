@@ -8,7 +8,7 @@ import { rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { planRun, type RunInstruction } from '../../dockerfile/index.js';
 import { checksumSources } from '../../engine/context/index.js';
-import { type BindMount, resolveInRoot } from '../../engine/executor/index.js';
+import { type BindMount, resolveInRoot, type SecretFile } from '../../engine/executor/index.js';
 import { planFrom, runStep } from '../../engine/solver/steps.js';
 import { GantryError } from '../../errors.js';
 import { formatPlatform } from '../../oci/platform.js';
@@ -64,7 +64,7 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
   const added = await solveStep(d, {
     inputs,
     run: (step) =>
-      withMounts(d, specs, (mounts) =>
+      withMounts(d, specs, (mounts, secrets) =>
         runStep(
           layers,
           {
@@ -75,6 +75,7 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
             network,
             platform: state.platform,
             mounts,
+            secrets,
             onOutput: (line) => step.log(line),
           },
           plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
@@ -89,10 +90,11 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
 async function withMounts<T>(
   d: Dispatch,
   specs: readonly MountSpec[],
-  fn: (mounts: BindMount[]) => Promise<T>,
+  fn: (mounts: BindMount[], secrets: SecretFile[]) => Promise<T>,
 ): Promise<T> {
   const { build } = d;
   const mounts: BindMount[] = [];
+  const secrets: SecretFile[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   try {
     for (const spec of specs) {
@@ -103,10 +105,7 @@ async function withMounts<T>(
         mounts.push(mount);
       } else if (spec.type === 'secret') {
         const made = await secretMount(spec, build.options.secrets ?? {});
-        if (made) {
-          cleanups.push(() => rm(made.dir, { recursive: true, force: true }));
-          mounts.push(made.mount);
-        }
+        if (made) secrets.push(made);
       } else {
         let root = build.context;
         if (spec.from !== undefined) {
@@ -127,7 +126,7 @@ async function withMounts<T>(
         mounts.push({ source, target: spec.target, readonly: true });
       }
     }
-    return await fn(mounts);
+    return await fn(mounts, secrets);
   } finally {
     for (const c of cleanups.reverse()) await c();
   }
