@@ -71,6 +71,14 @@ export const ERROR_CODES = {
   EXTRACT_FAILED: 'A layer could not be extracted.',
   EXTRACT_LINK_TARGET_MISSING: 'A hard link in a layer points at an entry that does not exist.',
   EXTRACT_NOT_A_DIRECTORY: "A layer entry's parent is not a directory.",
+  FS_CANNOT_CREATE: "A directory gantry needs (the store, an output's parent) cannot be created.",
+  FS_DEST_IS_DIRECTORY: 'A file output would replace an existing directory.',
+  FS_DEST_IS_MOUNT_POINT: 'An output would replace a mount point (or a directory in use).',
+  FS_NAME_TOO_LONG: 'A file name or path is longer than the file system allows (255 bytes a name, 4095 a path).',
+  FS_NO_SPACE: 'The disk (or quota) holding the store, the temp dir or an output is full.',
+  FS_NOT_FOUND: 'A path gantry was given does not exist.',
+  FS_PERMISSION_DENIED: 'The file system refused access to a path.',
+  FS_READ_ONLY: 'The store or an output is on a read-only file system.',
   GITEA_API: "Gitea's API failed a request (not a refusal, not a missing object).",
   GITEA_BAD_ANSWER: 'A host taken for Gitea answered its packages API with something else than the documented JSON.',
   GITEA_DENIED: "Gitea's API refused the credential (401/403) for listing or deleting packages.",
@@ -262,9 +270,10 @@ export class GantryError extends Error {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
-  /** The one line the CLI prints. */
+  /** The one line the CLI prints (a word of over 200 characters, an over-long name, shortened). */
   oneLine(): string {
-    return this.suggestion ? `${this.message}: ${this.suggestion}` : this.message;
+    const message = abbreviate(this.message);
+    return this.suggestion ? `${message}: ${abbreviate(this.suggestion)}` : message;
   }
 }
 
@@ -321,4 +330,89 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 /** Options every I/O function takes. */
 export interface IoOptions {
   readonly signal?: AbortSignal;
+}
+
+/** `text` with every word (a run without spaces) longer than `max` characters cut to its start, `…` and its end. */
+export function abbreviate(text: string, max = 200): string {
+  return text.replace(new RegExp(`\\S{${max + 1},}`, 'g'), (word) => {
+    const head = Math.floor(max * 0.6);
+    const tail = Math.floor(max * 0.2);
+    return `${word.slice(0, head)}…(${word.length} characters)…${word.slice(-tail)}`;
+  });
+}
+
+/** Where a failing path belongs, for the advice on it. */
+export interface SystemErrorContext {
+  /** The store directory: its failures point at --store. */
+  readonly store?: string | undefined;
+}
+
+const NAME_LIMITS = 'a file name may have at most 255 bytes and a path 4095';
+
+/**
+ * One line that says what to do about a failed system call (a Node errno error), or undefined for
+ * one without specific advice. The raw text (EROFS, `EISDIR … rename`, `EBUSY rmdir`) names
+ * neither the cause nor the fix; these do.
+ */
+export function explainSystemError(err: unknown, context: SystemErrorContext = {}): GantryError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (typeof e.code !== 'string' || typeof e.syscall !== 'string') return undefined;
+  const path = e.path ?? '';
+  // An atomic write's temp name (`.NAME.tmp-PID-hex`) stands for NAME.
+  const shown = JSON.stringify(abbreviate(path.replace(/\/\.([^/]+)\.tmp-\d+-[0-9a-f]+$/, '/$1'), 120));
+  const store = context.store;
+  const inStore = store !== undefined && store !== '' && (path === store || path.startsWith(`${store}/`));
+  // mkdir -p of a path whose parent cannot be created reports the missing parent.
+  const storeParent = store !== undefined && store !== '' && store.startsWith(`${path}/`);
+  const make = (code: ErrorCode, message: string, suggestion: string) =>
+    new GantryError(code, message, { phase: 'io', suggestion, cause: err });
+  const writable =
+    inStore || storeParent ? 'give --store (or GANTRY_STORE) a writable directory' : 'write to a writable directory';
+  switch (e.code) {
+    case 'ENAMETOOLONG':
+      return make('FS_NAME_TOO_LONG', `the name ${shown} is too long (${NAME_LIMITS})`, 'use a shorter name');
+    case 'EROFS':
+      return make('FS_READ_ONLY', `${shown} is on a read-only file system`, writable);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return make(
+        'FS_NO_SPACE',
+        path ? `no space left on the device of ${shown}` : 'no space left on the device',
+        'free disk space (gantry prune removes unused blobs), or put --store, TMPDIR or the output on a larger disk',
+      );
+    case 'EISDIR':
+      if (e.syscall === 'rename' && e.dest)
+        return make(
+          'FS_DEST_IS_DIRECTORY',
+          `the output ${JSON.stringify(abbreviate(e.dest, 120))} is a directory`,
+          'give dest= a file path (e.g. DIR/image.tar), or remove the directory',
+        );
+      return undefined;
+    case 'EBUSY':
+      if (e.syscall === 'rmdir' || e.syscall === 'rename')
+        return make(
+          'FS_DEST_IS_MOUNT_POINT',
+          `${shown} is a mount point or in use, so it cannot be replaced`,
+          'give dest= a directory below it (e.g. DIR/out) or one that is not mounted',
+        );
+      return undefined;
+    case 'ENOENT':
+      if (e.syscall === 'mkdir' && (inStore || storeParent))
+        return make(
+          'FS_CANNOT_CREATE',
+          `cannot create the store ${JSON.stringify(abbreviate(store ?? path, 120))}`,
+          'give --store (or GANTRY_STORE) a directory whose parent exists and is writable',
+        );
+      return make('FS_NOT_FOUND', `${shown} does not exist`, 'check the path');
+    case 'EACCES':
+    case 'EPERM':
+      return make(
+        'FS_PERMISSION_DENIED',
+        `permission denied: ${shown}`,
+        inStore || storeParent ? writable : 'check the permissions of that path',
+      );
+    default:
+      return undefined;
+  }
 }

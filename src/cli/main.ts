@@ -3,8 +3,9 @@
  * errors into one line and an exit code (0 ok, 1 failure, 2 usage, 130 interrupted).
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { closest } from '../dockerfile/flags.js';
-import { GantryError } from '../errors.js';
+import { explainSystemError, GantryError } from '../errors.js';
 import { type Command, type CommandContext, type GlobalFlags, usageError } from './context.js';
 import { parseProgressMode } from './progress.js';
 
@@ -261,8 +262,10 @@ export interface RunIO {
   readonly signal?: AbortSignal;
 }
 
-function describe(err: unknown): string {
+function describe(err: unknown, store: string | undefined): string {
   if (GantryError.is(err)) return err.oneLine();
+  const system = explainSystemError(err, { store });
+  if (system) return system.oneLine();
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC') return `${err.message}: free some disk space and try again`;
@@ -303,10 +306,13 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
   }
   let debug = argv.includes('--debug');
   let timeoutMs: number | undefined;
+  let storeDir: string | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
   try {
     const { flags, rest } = splitGlobalFlags(argv);
     debug = flags.debug;
+    const givenStore = flags.store ?? process.env.GANTRY_STORE;
+    storeDir = givenStore ? resolve(givenStore) : undefined;
     const [name, ...args] = rest;
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const topic = name === 'help' ? args[0] : undefined;
@@ -374,7 +380,7 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
       stderr.write('gantry: interrupted; nothing was written\n');
       return 130;
     }
-    stderr.write(`gantry: error: ${describe(err)}\n`);
+    stderr.write(`gantry: error: ${describe(err, storeDir)}\n`);
     if (debug && err instanceof Error && err.stack) stderr.write(`${err.stack}\n`);
     return GantryError.is(err) && err.phase === 'usage' ? 2 : 1;
   } finally {

@@ -19,6 +19,7 @@ import { formatReference, parseReference, type Reference } from '../reference/in
 import type { RegistryClient } from '../registry/client/client.js';
 import { pushImage } from '../registry/ops/push.js';
 import { remoteImage } from '../registry/remote.js';
+import { ownerTag } from '../store/cleanup.js';
 import { normalizeName, REF_NAME_ANNOTATION, type Store } from '../store/store.js';
 
 export type ImageLocation =
@@ -192,7 +193,7 @@ export async function openImage(
           suggestion: 'check the path of the archive',
         });
       }
-      const tmp = await mkdtemp(join(tmpdir(), 'gantry-src-'));
+      const tmp = await mkdtemp(join(tmpdir(), `gantry-src-${ownerTag()}-`));
       const close = () => rm(tmp, { recursive: true, force: true });
       try {
         if (loc.kind === 'oci-archive') {

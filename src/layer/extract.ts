@@ -32,7 +32,15 @@ import {
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AbortedError, GantryError, type IoOptions, throwIfAborted, UnsafePathError } from '../errors.js';
+import {
+  AbortedError,
+  abbreviate,
+  explainSystemError,
+  GantryError,
+  type IoOptions,
+  throwIfAborted,
+  UnsafePathError,
+} from '../errors.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { rootPath } from '../util/rootpath.js';
 import { readTar } from './tar/reader.js';
@@ -389,8 +397,23 @@ export async function extractLayer(tar: Readable, root: string, options: Extract
   } catch (err) {
     if (GantryError.is(err)) throw err;
     if (signal?.aborted) throw new AbortedError({ phase: 'layer', cause: err });
+    const what = `cannot extract ${JSON.stringify(abbreviate(current || root, 120))}`;
+    const system = explainSystemError(err);
+    if (system?.code === 'FS_NAME_TOO_LONG') {
+      throw new GantryError(system.code, `${what}: the name is too long (a file name may have at most 255 bytes)`, {
+        phase: 'layer',
+        suggestion: 'the archive names a file longer than Linux allows; rebuild it with shorter names',
+        cause: err,
+      });
+    }
+    if (system)
+      throw new GantryError(system.code, `${what}: ${system.message}`, {
+        phase: 'layer',
+        suggestion: system.suggestion,
+        cause: err,
+      });
     const message = err instanceof Error ? err.message : String(err);
-    throw new GantryError('EXTRACT_FAILED', `cannot extract ${JSON.stringify(current || root)}: ${message}`, {
+    throw new GantryError('EXTRACT_FAILED', `${what}: ${message}`, {
       phase: 'layer',
       suggestion: 'check that the target directory is writable and has free space',
       cause: err,

@@ -314,7 +314,10 @@ function describe(
     case 'TOO_LARGE':
       return {
         message: `${host} rejected ${what ?? 'the request'} as too large (HTTP 413)`,
-        suggestion: 'use --chunk-size to upload in smaller pieces',
+        // --chunk-size splits blob uploads only: a manifest goes in one request whatever it is.
+        suggestion: (what === undefined ? /\/manifests\//.test(response.url.pathname) : what.startsWith('manifest'))
+          ? 'the registry (or a proxy in front of it) limits the size of a manifest (distribution: 4 MiB): push fewer layers, platforms or annotations, or raise that limit'
+          : 'use --chunk-size to upload in smaller pieces',
       };
     case 'REQUEST_TIMEOUT':
       return {

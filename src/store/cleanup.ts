@@ -4,7 +4,7 @@
  * (`index.json`, cache records), half-extracted layers of the layer cache, and the build engine's
  * step roots in `cache/snapshots/` (overlay mounts with their upper directories, walk copies). In
  * the OS temp dir: the executor's run directories (`gantry-run-*`) and scratch mounts
- * (`gantry-tmpfs-*`, `gantry-heredoc-*`). Every such name carries its owner's pid (the engine's also the owner's start
+ * (`gantry-tmpfs-*`, `gantry-heredoc-*`), and the staging directories of ADD and sources (`gantry-add-*`, `gantry-url-*`, `gantry-src-*`). Every such name carries its owner's pid (the engine's also the owner's start
  * time, so a reused pid does not keep them); what belongs to a process that is gone is removed,
  * its mounts unmounted first (lazily when busy). Run under the store's lock by every command that
  * takes it, and by `prune`.
@@ -57,7 +57,7 @@ function tempOwner(name: string): number {
 /** Step roots in `cache/snapshots/`: `overlay-PID-START-xxxxxx`, `walk-…`, `overlay-probe-…`. */
 const SNAPSHOT_NAME = /^(?:overlay|walk|overlay-probe)-(\d+)-(\d+)-/;
 /** The executor's directories in the OS temp dir. */
-const TEMP_NAME = /^gantry-(?:run|tmpfs|heredoc)-(\d+)-(\d+)-/;
+const TEMP_NAME = /^gantry-(?:run|tmpfs|heredoc|add|url|src)-(\d+)-(\d+)-/;
 
 async function names(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => [] as string[]);

@@ -4,8 +4,8 @@ import { build as buildImage, planBuild } from '../../api/build.js';
 import type { Isolation } from '../../engine/executor/index.js';
 import { parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
 import { formatPlan, parseFrontEnd } from '../../frontend/project/index.js';
-import { parsePlatform } from '../../oci/platform.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
+import { buildArgs, buildPlatform, checkSecretFiles } from '../build-flags.js';
 import { type Command, usageError } from '../context.js';
 import { explainGiteaPush, idpbuilderNames } from '../idpbuilder.js';
 import { createRenderer } from '../progress.js';
@@ -33,7 +33,7 @@ Project options (Python; the directory options below apply too, and win over gan
 Dockerfile options:
   -f, --file PATH          the Dockerfile (default CONTEXT/Dockerfile)
       --target STAGE       build this stage and what it needs
-      --build-arg K=V      a build argument (repeatable)
+      --build-arg K[=V]    a build argument; K alone takes K's value from the environment (repeatable)
       --no-cache           run every step again
       --no-cache-filter S  run the steps of stage S again (repeatable)
       --isolation MODE     RUN sandbox: bwrap, chroot or none (default: the strongest available)
@@ -117,7 +117,7 @@ export const build: Command = async (args, ctx) => {
   const platforms = list(p, 'platform')
     .flatMap((v) => v.split(','))
     .filter((v) => v.trim() !== '')
-    .map((v) => parsePlatform(v.trim()));
+    .map((v) => buildPlatform(v.trim()));
   const mediaTypes = str(p, 'media-types') ?? 'oci';
   if (mediaTypes !== 'oci' && mediaTypes !== 'docker') {
     throw usageError(`invalid --media-types ${mediaTypes}`, 'use oci or docker');
@@ -131,6 +131,7 @@ export const build: Command = async (args, ctx) => {
     const { id, source } = parseSecretFlag(value);
     secrets[id] = source;
   }
+  await checkSecretFiles(secrets);
   const entrypoint = str(p, 'entrypoint');
   const cmd = str(p, 'cmd');
   const frontend = str(p, 'frontend');
@@ -153,7 +154,7 @@ export const build: Command = async (args, ctx) => {
       // Dockerfile builds
       dockerfile: str(p, 'file'),
       target: str(p, 'target'),
-      buildArgs: keyValues(list(p, 'build-arg'), '--build-arg'),
+      buildArgs: buildArgs(list(p, 'build-arg')),
       noCache: flag(p, 'no-cache'),
       noCacheFilter: list(p, 'no-cache-filter'),
       isolation: isolation as Isolation | undefined,

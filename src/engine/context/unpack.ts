@@ -16,6 +16,7 @@ import { decompressStream } from '../../layer/layer.js';
 import { readTar } from '../../layer/tar/reader.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import { sourceDateEpoch, walkDirectory } from '../../layer/walk.js';
+import { ownerTag } from '../../store/cleanup.js';
 import { type CopyEntriesOptions, copyEntries } from './copy.js';
 import type { CopyPlan, CopyPlanEntry } from './sources.js';
 
@@ -79,7 +80,7 @@ export async function* addEntries(plan: CopyPlan, options: CopyEntriesOptions = 
   const destParts = plan.dest.split('/').filter(Boolean);
   const destRel = destParts.join('/');
   // Unpack each archive into a staging tree placed at dest, then one walk makes the entries.
-  const stage = await mkdtemp(join(tmpdir(), 'gantry-add-'));
+  const stage = await mkdtemp(join(tmpdir(), `gantry-add-${ownerTag()}-`));
   try {
     await mkdir(join(stage, 'root', ...destParts), { recursive: true });
     for (const a of archives) {

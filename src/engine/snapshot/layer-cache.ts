@@ -14,7 +14,7 @@
 import { type Dirent, existsSync, type Stats } from 'node:fs';
 import { chmod, lstat, lutimes, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
+import { explainSystemError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { extractLayer } from '../../layer/extract.js';
 import { parseDigest } from '../../oci/digest.js';
 import type { Layer } from '../../oci/image.js';
@@ -123,6 +123,13 @@ export class LayerCache {
       return final;
     } catch (err) {
       if (GantryError.is(err)) throw err;
+      const system = explainSystemError(err);
+      if (system)
+        throw new GantryError(system.code, `cannot extract layer: ${system.message}`, {
+          phase: 'layer',
+          suggestion: system.suggestion,
+          cause: err,
+        });
       throw new GantryError('LAYER_CACHE_FAILED', `cannot extract layer into ${final}: ${(err as Error).message}`, {
         phase: 'layer',
         suggestion: 'check free space and permissions of the layer cache directory',

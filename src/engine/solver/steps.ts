@@ -243,7 +243,7 @@ export async function fetchRemote(
     });
   }
   // Streamed to a file and hashed on the way: a large download is never held in memory.
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-url-'));
+  const dir = await mkdtemp(join(tmpdir(), `gantry-url-${ownerTag()}-`));
   const name = posix.basename(new URL(url).pathname) || 'index.html';
   const digester = createDigester(checksum?.startsWith('sha512:') ? 'sha512' : 'sha256');
   const hashing = new Transform({

@@ -120,6 +120,14 @@ describe('registryError', () => {
         'TOO_LARGE',
       ],
       [
+        '413 for a manifest does not suggest --chunk-size, which splits only blob uploads',
+        { status: 413 },
+        { registry: 'r.io', repository: 'a', what: 'manifest sha256:abc' },
+        'PUT',
+        /^r\.io rejected manifest sha256:abc as too large \(HTTP 413\): the registry \(or a proxy in front of it\) limits the size of a manifest/,
+        'TOO_LARGE',
+      ],
+      [
         'an unknown code keeps the code and the message',
         { status: 400, body: oci('SOMETHING_NEW', 'the registry says no') },
         { registry: 'r.io' },
