@@ -16,7 +16,9 @@ import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarEntry, TarEntryType, TarInput } from '../../layer/tar/types.js';
 import { deviceNumbers, entryTypeOf, sourceDateEpoch } from '../../layer/walk.js';
+import { readXattrPaths, readXattrTree, type XattrMap } from '../../layer/xattr.js';
 import { ByteKeyHeap } from '../../util/heap.js';
+import { DEVICE_MARK_PATTERN, deviceMarkOf } from '../snapshot/changes.js';
 import { type ChmodFunction, parseChmod } from './chmod.js';
 import type { CopyPlan } from './sources.js';
 import {
@@ -56,6 +58,12 @@ export interface CopyEntriesOptions extends IoOptions {
    * directories the copy passes through; those not known are created 0755 with the copy's owner.
    */
   readonly existing?: (imagePath: string) => ExistingDirectory | undefined;
+  /**
+   * The sources are a stage's or an image's root (COPY --from): an empty regular file with the
+   * device placeholder mark (see snapshot/changes.ts) is the device it stands for, and is written
+   * as that device, as BuildKit copies a device node from a stage.
+   */
+  readonly devicePlaceholders?: boolean;
 }
 
 /**
@@ -200,6 +208,7 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
     }
   };
 
+  const marks = options.devicePlaceholders ? await placeholderMarks(plan, options) : undefined;
   const firstPath = new Map<string, string>();
   for (let top = frontier.pop(); top; top = frontier.pop()) {
     throwIfAborted(signal);
@@ -262,6 +271,11 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
       mtime: options.keepMtimes ? Math.floor(stat.mtimeMs / 1000) : mtime,
       size: 0,
     };
+    const device = type === 'file' && stat.size === 0 ? deviceMarkOf(marks?.get(n.abs as string)) : undefined;
+    if (device) {
+      yield { entry: { ...base, type: device.type, devmajor: device.major, devminor: device.minor } };
+      continue;
+    }
     if (type === 'file' && stat.nlink > 1) {
       const id = `${stat.dev}:${stat.ino}`;
       const first = firstPath.get(id);
@@ -286,6 +300,19 @@ export async function* planEntries(plan: CopyPlan, options: CopyEntriesOptions =
         yield { entry: base };
     }
   }
+}
+
+/** The device placeholder marks under the plan's sources, by absolute path (one read per source). */
+async function placeholderMarks(plan: CopyPlan, options: IoOptions): Promise<XattrMap> {
+  const marks: XattrMap = new Map();
+  const files: string[] = [];
+  for (const e of plan.entries) {
+    if (e.kind === 'contents' || e.kind === 'tree') {
+      for (const [path, attrs] of await readXattrTree(e.source, DEVICE_MARK_PATTERN, options)) marks.set(path, attrs);
+    } else files.push(e.source);
+  }
+  for (const [path, attrs] of await readXattrPaths(files, DEVICE_MARK_PATTERN, options)) marks.set(path, attrs);
+  return marks;
 }
 
 function opener(abs: string): () => Promise<Readable> {

@@ -196,6 +196,8 @@ export interface CopyOptions {
   readonly unpack?: boolean;
   /** COPY --from: the sources keep their owners unless `chown`. */
   readonly keepOwners?: boolean;
+  /** COPY --from: the sources are a stage's or an image's root, whose device placeholders are devices. */
+  readonly devicePlaceholders?: boolean;
   /** Directories that already exist in the stage (see placeInRoot): they keep their metadata. */
   readonly existing?: (imagePath: string) => ExistingDirectory | undefined;
 }
@@ -217,6 +219,7 @@ export async function copyStep(plan: CopyPlan, o: CopyOptions, ctx: StepContext)
     ...(o.chown ? { chown: o.chown } : {}),
     ...(o.chmod ? { chmod: o.chmod } : {}),
     ...(o.keepOwners ? { keepOwners: true } : {}),
+    ...(o.devicePlaceholders ? { devicePlaceholders: true } : {}),
     ...(o.existing ? { existing: o.existing } : {}),
     signal: ctx.signal,
   };

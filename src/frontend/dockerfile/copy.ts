@@ -94,7 +94,7 @@ export async function copy(d: Dispatch, instr: CopyInstruction | AddInstruction)
         const owners = {
           ...(chown ? { chown } : {}),
           // COPY --from keeps the source owners; USER never changes them (issue 15).
-          ...(from !== undefined ? { keepOwners: true } : {}),
+          ...(from !== undefined ? { keepOwners: true, devicePlaceholders: true } : {}),
           ...(existing ? { existing } : {}),
         };
         const opts: CopyOptions = { ...planOptions, ...owners };
