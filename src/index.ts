@@ -17,6 +17,7 @@ export type {
   FrontEnd,
 } from './api/build.js';
 export { build, buildDirectory, buildDockerfile } from './api/build.js';
+export { type CheckDockerfileOptions, type CheckDockerfileOutcome, checkDockerfile } from './api/check.js';
 export type { ImageInspection } from './api/inspect.js';
 export { catalog, deleteImage, digest, imageConfig, inspect, rawManifest, tags } from './api/inspect.js';
 export type { CommonOptions, RegistryOptions, Session, SessionOptions } from './api/session.js';
