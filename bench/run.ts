@@ -6,7 +6,8 @@
  * into its store vs skopeo to an oci: layout; (f) a 6-step Dockerfile on Debian, cold and
  * no-change rebuild, gantry vs buildah; (g) a 3-stage Dockerfile whose two CPU-bound stages can
  * overlap; (h) a COPY-only build on the 5-layer base pushed to its registry, with the base bytes
- * moved. Prints a table and findings on stdout (progress on stderr), writes
+ * moved; (i) the same 6-step Dockerfile on a second machine (a fresh store) with --cache-from the
+ * registry, vs its cold build and vs buildah's --cache-from/--cache-to. Prints a table and findings on stdout (progress on stderr), writes
  * .cache/bench/results.json, and exits 1 when a check fails or gantry fails.
  *
  * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the

@@ -28,7 +28,9 @@ export type Phase =
 export const ERROR_CODES = {
   ABORTED: 'The operation was cancelled through its AbortSignal (Ctrl-C in the CLI).',
   ADD_CHECKSUM_MISMATCH: 'ADD --checksum: the downloaded file has another digest.',
+  ADD_CHECKSUM_NOT_SUPPORTED: 'ADD --checksum was given for a local file (BuildKit checks URLs and git sources only).',
   ADD_FETCH_FAILED: 'ADD of a URL: the download failed.',
+  ADD_GIT_FAILED: 'ADD of a git repository: git is missing, or the fetch or checkout failed.',
   AMBIGUOUS_IMAGE: 'A layout or archive holds several images and none was named.',
   ARCHIVE_NOT_FOUND: 'An oci-archive: or docker-archive: path is not a file.',
   BAD_CONFIG:
@@ -46,6 +48,7 @@ export const ERROR_CODES = {
   BLOB_UNKNOWN: 'Registry (OCI): the blob is not in the repository.',
   BLOB_UPLOAD_INVALID: 'Registry (OCI): the blob upload was refused as invalid.',
   BLOB_UPLOAD_UNKNOWN: 'Registry (OCI): the upload session is unknown or expired.',
+  BUILD_CONTEXT_NOT_AN_IMAGE: 'A named build context that is a directory was used as an image (FROM).',
   CANNOT_STORE_CREDENTIAL: 'A login could not be stored (nothing to store, or a bare registry token).',
   CONNECTION_DROPPED: 'A download ended before all its bytes arrived.',
   CONNECTION_FAILED:
@@ -63,6 +66,7 @@ export const ERROR_CODES = {
   DENIED: 'Registry: access to the repository was denied (HTTP 403).',
   DIGEST_INVALID: 'Registry (OCI): the registry refused a digest as invalid.',
   DIGEST_MISMATCH: 'Content does not match the digest that names it (DigestMismatchError).',
+  DOCKERFILE_CHECK_FAILED: 'A build check (lint rule) failed and the Dockerfile says # check=error=true.',
   DOCKERFILE_EXPANSION: 'A Dockerfile word could not be expanded (variable syntax).',
   DOCKERFILE_NOT_FOUND: 'The Dockerfile does not exist.',
   DOCKERFILE_SYNTAX: 'The Dockerfile does not parse (DockerfileSyntaxError, with the line).',
@@ -189,6 +193,8 @@ export const ERROR_CODES = {
   SANDBOX_HELPER: 'A helper the sandbox needs (ldd) failed.',
   SANDBOX_START_FAILED: 'The RUN sandbox process could not start.',
   SANDBOX_TOOL_MISSING: 'A tool the chosen sandbox needs is not installed.',
+  SSH_AGENT_FAILED: 'An ssh-agent for --ssh key files could not be started or refused a key.',
+  SSH_MISSING: 'RUN --mount=type=ssh,required names an ssh id that was not given with --ssh.',
   SECRET_MISSING: 'RUN --mount=type=secret names a secret that was not given.',
   SHELL_EXPANSION: 'A shell word could not be expanded (ShellExpansionError).',
   SIZE_INVALID: 'Registry (OCI): the registry refused a size.',

@@ -26,6 +26,7 @@ export type { FlattenOptions } from './api/flatten.js';
 export { flatten } from './api/flatten.js';
 export type { IndexAppendOptions, IndexCreateOptions } from './api/image-index.js';
 export { indexAppend, indexCreate } from './api/image-index.js';
+export { type CheckDockerfileOptions, type CheckDockerfileOutcome, checkDockerfile } from './api/check.js';
 export type { ImageInspection } from './api/inspect.js';
 export { catalog, deleteImage, digest, imageConfig, inspect, rawManifest, tags } from './api/inspect.js';
 export type { MutateOptions } from './api/mutate.js';

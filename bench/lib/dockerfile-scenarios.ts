@@ -40,7 +40,7 @@ const BUILDAH_PUSH_PEER = 'buildah bud + push';
 // ---------------------------------------------------------------------------------------------
 // Commands
 
-function gantryCommand(dir: string, args: readonly string[]): CommandSpec {
+export function gantryCommand(dir: string, args: readonly string[]): CommandSpec {
   return {
     file: process.execPath,
     args: [GANTRY_BIN, '--plain-http', ...args],
@@ -49,11 +49,11 @@ function gantryCommand(dir: string, args: readonly string[]): CommandSpec {
 }
 
 /** buildah's global options: vfs storage in `dir`, so nothing is shared between runs. */
-function buildahGlobals(dir: string): string[] {
+export function buildahGlobals(dir: string): string[] {
   return ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs'];
 }
 
-const BUD = ['bud', '--layers', '--isolation', 'chroot', '--tls-verify=false'];
+export const BUD = ['bud', '--layers', '--isolation', 'chroot', '--tls-verify=false'];
 
 function buildahCommand(dir: string, args: readonly string[], capture = false): CommandSpec {
   return {
@@ -64,18 +64,18 @@ function buildahCommand(dir: string, args: readonly string[], capture = false): 
   };
 }
 
-function shellQuote(word: string): string {
+export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-async function freshDir(prefix: string): Promise<string> {
+export async function freshDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `gantry-bench-${prefix}-`));
 }
 
-const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
+export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
 
 /** Rows for a scenario whose setup failed: every tool failed, with the reason. */
-function setupFailed(labels: readonly string[], tools: readonly string[], err: Error): ScenarioOutcome {
+export function setupFailed(labels: readonly string[], tools: readonly string[], err: Error): ScenarioOutcome {
   const rows = labels.flatMap((label) =>
     tools.map((tool) => missingRow(label, tool, 0, `FAILED: setup: ${err.message}`)),
   );
@@ -111,7 +111,7 @@ const F_APP: TreeRecipe = {
 };
 const F_STEPS = 6;
 
-function dockerfileF(base: string): string {
+export function dockerfileF(base: string): string {
   return [
     `FROM ${base}`,
     'COPY app/ /app/',
@@ -130,7 +130,7 @@ async function ensureFile(path: string, text: string, mode = 0o644): Promise<voi
   await writeFile(path, text, { mode });
 }
 
-async function contextF(ctx: BenchContext): Promise<{ dir: string; app: DatasetInfo }> {
+export async function contextF(ctx: BenchContext): Promise<{ dir: string; app: DatasetInfo }> {
   const dir = join(ctx.cacheDir, 'context-f');
   const app = await ensureTree(join(dir, 'app'), F_APP, ctx);
   await mkdir(join(dir, 'conf'), { recursive: true });

@@ -4,6 +4,7 @@
  * (d)-(e) are in registry-scenarios.ts and (f)-(h) in dockerfile-scenarios.ts.
  */
 import { join } from 'node:path';
+import { CACHE_RUNNERS, CACHE_TITLES } from './cache-scenarios.js';
 import { buildahBud, fileTool, gantryBuild, nodeThroughput } from './contenders.js';
 import { type DatasetInfo, ensureStream, ensureTree, MiB, type TreeRecipe, warmPageCache } from './data.js';
 import { DOCKERFILE_RUNNERS, DOCKERFILE_TITLES } from './dockerfile-scenarios.js';
@@ -14,8 +15,8 @@ import type { ResultRow } from './table.js';
 
 export type { BenchContext, Check, ScenarioOutcome } from './scenario.js';
 
-export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h';
-export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i';
+export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
 
 // About two thirds source-like text in ~3000 files, one third incompressible binaries: the
 // shape of an application directory with its assets.
@@ -52,6 +53,7 @@ export const TITLES: Readonly<Record<ScenarioId, string>> = {
   ...LAYER_TITLES,
   ...REGISTRY_TITLES,
   ...DOCKERFILE_TITLES,
+  ...CACHE_TITLES,
 };
 
 function toRow(
@@ -147,4 +149,5 @@ export const RUNNERS: Readonly<Record<ScenarioId, (ctx: BenchContext) => Promise
   c: scenarioC,
   ...REGISTRY_RUNNERS,
   ...DOCKERFILE_RUNNERS,
+  ...CACHE_RUNNERS,
 };

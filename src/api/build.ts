@@ -7,13 +7,24 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Annotation, annotate, descriptorAnnotations, parseAnnotation } from '../engine/annotate.js';
+import { exportCache, importCaches } from '../engine/cache/remote.js';
+import { type CacheSpec, parseCacheSpec } from '../engine/cache/spec.js';
 import type { Isolation } from '../engine/executor/index.js';
 import { type OutputSpec, parseOutput, writeOutput } from '../engine/output.js';
 import { writeImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
 import { buildDirectory as directoryFrontEnd } from '../frontend/directory.js';
-import type { SecretSource } from '../frontend/dockerfile/index.js';
-import { buildDockerfile as dockerfileFrontEnd } from '../frontend/dockerfile/index.js';
+import {
+  type BuildContext,
+  checkBuildContexts,
+  buildDockerfile as dockerfileFrontEnd,
+  parseBuildContext,
+  parseSshFlag,
+  prepareSsh,
+  type SecretSource,
+  type SshSpec,
+} from '../frontend/dockerfile/index.js';
 import {
   type Detection,
   detectProject,
@@ -22,9 +33,9 @@ import {
   type ProjectKind,
   type ProjectPlan,
 } from '../frontend/project/index.js';
-import type { Image, ImageIndex } from '../oci/image.js';
+import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
-import type { Descriptor, Platform } from '../oci/types.js';
+import type { Descriptor, Digest, Platform } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress } from '../util/progress.js';
@@ -53,6 +64,8 @@ export interface BuildBaseOptions extends CommonOptions {
   readonly mediaType?: 'oci' | 'docker';
   /** Labels for the final image. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** OCI annotations, as `Annotation`s or `--annotation` strings (`[TYPE[PLATFORM]:]KEY=VALUE`). */
+  readonly annotations?: readonly (Annotation | string)[];
 }
 
 /** What only a Dockerfile build takes. */
@@ -70,6 +83,14 @@ export interface DockerfileOptions {
   readonly isolation?: Isolation;
   /** Secrets for RUN --mount=type=secret, by id. */
   readonly secrets?: Readonly<Record<string, SecretSource>>;
+  /** SSH agents for RUN --mount=type=ssh: `default`, `ID=SOCKET` or `ID=KEYFILE[,KEYFILE]` (or SshSpecs). */
+  readonly ssh?: readonly (SshSpec | string)[];
+  /** Named contexts: NAME -> a directory, `docker-image://REF` or `oci-layout://DIR[:TAG]` (or a BuildContext). */
+  readonly buildContexts?: Readonly<Record<string, BuildContext | string>>;
+  /** Caches to export the build's records to (`type=registry,ref=REF,mode=max`, `type=local,dest=DIR`). */
+  readonly cacheTo?: readonly (CacheSpec | string)[];
+  /** Caches to import records from, in order (`type=registry,ref=REF`, `type=local,src=DIR`). */
+  readonly cacheFrom?: readonly (CacheSpec | string)[];
 }
 
 /** What only a directory build takes (the image config of the one layer). */
@@ -239,6 +260,25 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
   if (mediaType !== 'oci' && mediaType !== 'docker') {
     throw usage(`invalid --media-types ${String(mediaType)}`, 'use oci or docker');
   }
+  const cacheTo = (options.cacheTo ?? []).map((c) => (typeof c === 'string' ? parseCacheSpec(c, 'to') : c));
+  const cacheFrom = (options.cacheFrom ?? []).map((c) => (typeof c === 'string' ? parseCacheSpec(c, 'from') : c));
+  if (frontend !== 'dockerfile' && (cacheTo.length > 0 || cacheFrom.length > 0)) {
+    throw usage('--cache-to and --cache-from are for Dockerfile builds', 'drop them, or build from a Dockerfile');
+  }
+  const annotations = (options.annotations ?? []).map((a) => (typeof a === 'string' ? parseAnnotation(a) : a));
+  if (
+    platforms.length < 2 &&
+    annotations.some((a) => a.levels.includes('index') || a.levels.includes('manifest-descriptor'))
+  )
+    throw usage(
+      'index annotations are not supported for a single-platform image',
+      'build several platforms (--platform a,b), or annotate the manifest',
+    );
+  const buildContexts: Record<string, BuildContext> = {};
+  for (const [name, c] of Object.entries(options.buildContexts ?? {}))
+    buildContexts[name] = typeof c === 'string' ? parseBuildContext(`${name}=${c}`).context : c;
+  await checkBuildContexts(buildContexts);
+  const sshSpecs = (options.ssh ?? []).map((v) => (typeof v === 'string' ? parseSshFlag(v) : v));
   const progress = options.progress ?? noProgress;
   const signal = options.signal;
   const io = signal ? { signal } : {};
@@ -254,6 +294,9 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       progress,
       ...io,
     };
+    const cacheContext = { store, client: () => session.client(progress), progress, ...io };
+    const cacheImports = cacheFrom.length > 0 ? await importCaches(cacheFrom, cacheContext) : [];
+    const agents = frontend === 'dockerfile' && sshSpecs.length > 0 ? await prepareSsh(sshSpecs) : undefined;
     const result =
       frontend === 'python' || frontend === 'node'
         ? await projectFrontEnd(frontend).build(
@@ -274,7 +317,10 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
               ...(options.isolation ? { isolation: options.isolation } : {}),
               secrets: options.secrets ?? {},
               client: () => session.client(progress),
-            })
+              ...(cacheImports.length > 0 ? { cacheImports } : {}),
+              ...(Object.keys(buildContexts).length > 0 ? { buildContexts } : {}),
+              ...(agents ? { sshSockets: agents.sockets } : {}),
+            }).finally(() => agents?.close())
           : await directoryFrontEnd({
               ...common,
               ...(options.from ? { from: options.from } : {}),
@@ -285,10 +331,14 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
               ...(options.user !== undefined ? { user: options.user } : {}),
               expose: options.expose ?? [],
             });
-    const item = result.item;
+    const item = await annotate(result.item, annotations, io);
+    const descriptorAnn = descriptorAnnotations(annotations);
     for (const [i, spec] of outputs.entries()) {
       progress({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
-      await writeOutput(item, spec, names, io);
+      await writeOutput(item, spec, names, {
+        ...io,
+        ...(Object.keys(descriptorAnn).length > 0 ? { descriptorAnnotations: descriptorAnn } : {}),
+      });
       progress({ type: 'done', id: `output-${i}` });
     }
     const pushed: { name: string; digest: string }[] = [];
@@ -302,6 +352,15 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       );
       pushed.push({ name, digest: desc.digest });
       progress({ type: 'done', id: `push-${name}` });
+    }
+    if (cacheTo.length > 0 && 'usedRecords' in result) {
+      const finalLayers = await layerDigests(item, io);
+      const pushedTo = pushed.map((p) => {
+        const ref = parseReference(p.name);
+        return { registry: ref.registry, repository: ref.repository };
+      });
+      for (const spec of cacheTo)
+        await exportCache(spec, result.usedRecords, { ...cacheContext, finalLayers, pushedTo });
     }
     let descriptor: Descriptor;
     if (keep) {
@@ -391,6 +450,19 @@ export async function planBuild(options: BuildOptions): Promise<ProjectPlan> {
       ),
     ),
   );
+}
+
+/** The layer digests of an image, or of every image of an index: what a mode=min cache keeps. */
+async function layerDigests(item: Image | ImageIndex, io: { signal?: AbortSignal }): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  if (!isImageIndex(item)) {
+    for (const l of (await item.manifest(io)).layers) out.add(l.digest);
+    return out;
+  }
+  for (const child of (await item.indexManifest(io)).manifests) {
+    for (const d of await layerDigests(await item.image(child.digest, io), io)) out.add(d);
+  }
+  return out;
 }
 
 /** A Dockerfile build (CONTEXT/Dockerfile unless `dockerfile` names another). */

@@ -49,6 +49,7 @@ export {
   type VolumeInstruction,
   type WorkdirInstruction,
 } from './instructions.js';
+export { type LintOptions, lint } from './lint.js';
 export {
   type CheckDirective,
   chompHeredoc,

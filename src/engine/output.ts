@@ -71,7 +71,7 @@ export async function writeOutput(
   item: Image | ImageIndex,
   spec: OutputSpec,
   names: readonly string[],
-  options: IoOptions = {},
+  options: IoOptions & { readonly descriptorAnnotations?: Readonly<Record<string, string>> } = {},
 ): Promise<void> {
   switch (spec.type) {
     case 'registry':
@@ -80,10 +80,17 @@ export async function writeOutput(
         suggestion: 'use pushImage from the registry module',
       });
     case 'oci':
-      await writeOciArchive([{ item, names: spec.name ? [spec.name] : names }], spec.dest, {
-        ...options,
-        tar: spec.tar,
-      });
+      await writeOciArchive(
+        [
+          {
+            item,
+            names: spec.name ? [spec.name] : names,
+            ...(options.descriptorAnnotations ? { annotations: options.descriptorAnnotations } : {}),
+          },
+        ],
+        spec.dest,
+        { ...(options.signal ? { signal: options.signal } : {}), tar: spec.tar },
+      );
       return;
     case 'docker':
       if (isImageIndex(item)) {

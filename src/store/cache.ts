@@ -6,6 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IoOptions } from '../errors.js';
+import type { Layer } from '../oci/image.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Store } from './store.js';
@@ -15,9 +16,18 @@ export interface CacheRecord {
   readonly layer?: { readonly descriptor: Descriptor; readonly diffID: Digest };
 }
 
+/**
+ * A record read from an imported cache (`--cache-from`): the layer is not in the store, only
+ * reachable through `open`, which fetches it (verified) the first time its content is needed.
+ */
+export interface ImportedRecord {
+  readonly layer?: { readonly descriptor: Descriptor; readonly diffID: Digest; readonly open: Layer };
+}
+
 export class BuildCache {
   readonly dir: string;
   readonly #store: Store;
+  readonly #imported = new Map<string, ImportedRecord>();
 
   constructor(store: Store) {
     this.#store = store;
@@ -37,6 +47,16 @@ export class BuildCache {
     }
     if (record.layer && !(await this.#store.layout.hasBlob(record.layer.descriptor.digest))) return undefined;
     return record;
+  }
+
+  /** Adds records of an imported cache; the first import that has a key keeps it. */
+  import(records: ReadonlyMap<string, ImportedRecord>): void {
+    for (const [key, record] of records) if (!this.#imported.has(key)) this.#imported.set(key, record);
+  }
+
+  /** The imported record of `key`, asked after a local miss. */
+  imported(key: string): ImportedRecord | undefined {
+    return this.#imported.get(key);
   }
 
   async put(key: string, record: CacheRecord, options: IoOptions = {}): Promise<void> {

@@ -1,8 +1,9 @@
 /** `gantry build`: flags in, `build()` from the library, the digest out. */
 
 import { build as buildImage, planBuild } from '../../api/build.js';
+import { checkDockerfile } from '../../api/check.js';
 import type { Isolation } from '../../engine/executor/index.js';
-import { parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
+import { parseBuildContext, parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
 import { formatPlan, parseFrontEnd } from '../../frontend/project/index.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { buildArgs, buildPlatform, checkSecretFiles } from '../build-flags.js';
@@ -38,6 +39,16 @@ Dockerfile options:
       --no-cache-filter S  run the steps of stage S again (repeatable)
       --isolation MODE     RUN sandbox: bwrap, chroot or none (default: the strongest available)
       --secret id=ID,src=FILE  a secret for RUN --mount=type=secret (or id=ID,env=VAR; repeatable)
+      --check, --call check  run the Dockerfile's build checks (BuildKit's lint rules) and build
+                           nothing; exits 1 when a check finds something
+      --ssh default|ID=PATH  an SSH agent for RUN --mount=type=ssh: default is $SSH_AUTH_SOCK;
+                           PATH is an agent socket or private key files (repeatable)
+      --build-context NAME=VALUE  replace the stage or image NAME (FROM, COPY --from, RUN --mount
+                           from=) with a directory, docker-image://REF or oci-layout://DIR[:TAG]
+      --cache-to SPEC      export the build cache: type=registry,ref=REF[,mode=min|max] or
+                           type=local,dest=DIR[,mode=min|max] (mode=max: intermediate stages too)
+      --cache-from SPEC    import a build cache: type=registry,ref=REF (or REF) or
+                           type=local,src=DIR (repeatable; a bad cache is ignored with a warning)
 
 Directory options:
   -t, --tag NAME[:TAG]     name the image in the store (repeatable)
@@ -49,6 +60,8 @@ Directory options:
       --cmd CMD            default command, JSON array or words
   -e, --env KEY=VALUE      environment variable (repeatable)
       --label KEY=VALUE    label (repeatable)
+      --annotation [TYPE[PLATFORM]:]KEY=VALUE  OCI annotation (repeatable); TYPE manifest (default),
+                           index, manifest-descriptor, index-descriptor (type=oci outputs)
       --user USER[:GROUP]  user the container runs as
       --expose PORT[/PROTO] port the container listens on (repeatable)
   -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable)
@@ -77,6 +90,7 @@ export const build: Command = async (args, ctx) => {
     cmd: { type: 'string' },
     env: { type: 'string', short: 'e', multiple: true },
     label: { type: 'string', multiple: true },
+    annotation: { type: 'string', multiple: true },
     user: { type: 'string' },
     expose: { type: 'string', multiple: true },
     output: { type: 'string', short: 'o', multiple: true },
@@ -88,6 +102,12 @@ export const build: Command = async (args, ctx) => {
     'no-cache-filter': { type: 'string', multiple: true },
     isolation: { type: 'string' },
     secret: { type: 'string', multiple: true },
+    'cache-to': { type: 'string', multiple: true },
+    'cache-from': { type: 'string', multiple: true },
+    check: { type: 'boolean' },
+    'build-context': { type: 'string', multiple: true },
+    ssh: { type: 'string', multiple: true },
+    call: { type: 'string' },
     iidfile: { type: 'string' },
     'metadata-file': { type: 'string' },
     push: { type: 'boolean' },
@@ -108,6 +128,22 @@ export const build: Command = async (args, ctx) => {
   }
   if (p.positionals.length !== 1) {
     throw usageError('gantry build takes exactly one directory', 'run gantry build DIR [-t NAME]');
+  }
+  const call = str(p, 'call');
+  if (call !== undefined && call !== 'build' && call !== 'check')
+    throw usageError(`--call ${call} is not supported`, 'use --call check or --call build');
+  if (flag(p, 'check') || call === 'check') {
+    const context = p.positionals[0] as string;
+    const file = str(p, 'file');
+    const result = await checkDockerfile({ context, ...(file ? { dockerfile: file } : {}), signal: ctx.signal });
+    for (const w of result.warnings) ctx.stdout.write(`WARNING: ${w.code} - ${w.message} (line ${w.line})\n`);
+    const n = result.warnings.length;
+    ctx.stdout.write(
+      n === 0
+        ? 'Check complete, no warnings found.\n'
+        : `Check complete, ${n} warning${n === 1 ? ' has' : 's have'} been found!\n`,
+    );
+    return n === 0 ? 0 : 1;
   }
   const idp = flag(p, 'idpbuilder');
   if (idp && list(p, 'tag').length === 0)
@@ -151,6 +187,7 @@ export const build: Command = async (args, ctx) => {
       platforms,
       mediaType: mediaTypes,
       labels: keyValues(list(p, 'label'), 'label'),
+      annotations: list(p, 'annotation'),
       // Dockerfile builds
       dockerfile: str(p, 'file'),
       target: str(p, 'target'),
@@ -159,6 +196,15 @@ export const build: Command = async (args, ctx) => {
       noCacheFilter: list(p, 'no-cache-filter'),
       isolation: isolation as Isolation | undefined,
       secrets,
+      buildContexts: Object.fromEntries(
+        list(p, 'build-context').map((v) => {
+          const { name, context } = parseBuildContext(v);
+          return [name, context];
+        }),
+      ),
+      ssh: list(p, 'ssh'),
+      cacheTo: list(p, 'cache-to'),
+      cacheFrom: list(p, 'cache-from'),
       // Directory builds
       from: str(p, 'from'),
       workdir: str(p, 'workdir'),

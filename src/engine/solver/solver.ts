@@ -15,7 +15,7 @@ import type { Descriptor, Digest, Platform } from '../../oci/types.js';
 import { parseReference } from '../../reference/index.js';
 import type { RegistryClient } from '../../registry/client/client.js';
 import { remoteImage } from '../../registry/remote.js';
-import { BuildCache } from '../../store/cache.js';
+import { BuildCache, type ImportedRecord } from '../../store/cache.js';
 import type { Store } from '../../store/store.js';
 import { limiter } from '../../util/limiter.js';
 import { noProgress, type ProgressSink } from '../../util/progress.js';
@@ -34,6 +34,14 @@ export interface SolverOptions extends IoOptions {
   readonly isolation?: Isolation;
   /** Force a snapshotter (tests); default overlay when it can be mounted. */
   readonly snapshotter?: 'overlay' | 'walk';
+  /** Records of imported caches (`--cache-from`), asked after a local miss. */
+  readonly imports?: readonly ReadonlyMap<string, ImportedRecord>[];
+}
+
+/** A step this build used (run, or found in a cache), as a cache export writes it. */
+export interface UsedRecord {
+  readonly key: string;
+  readonly layer?: StepLayer;
 }
 
 /** What a step's work sees while it runs. */
@@ -103,11 +111,13 @@ export class Solver {
   readonly #sources = new Map<string, Promise<unknown>>();
   readonly #images = new Map<string, Promise<Image>>();
   readonly #warned = new Set<string>();
+  readonly #used = new Map<string, StepLayer | undefined>();
 
   constructor(options: SolverOptions) {
     this.#options = options;
     this.store = options.store;
     this.cache = new BuildCache(options.store);
+    for (const records of options.imports ?? []) this.cache.import(records);
     this.fs = new Filesystems(options.store, options.snapshotter ? { snapshotter: options.snapshotter } : {});
     this.#progress = options.progress ?? noProgress;
     this.#limit = limiter(Math.max(1, options.concurrency ?? availableParallelism()));
@@ -172,12 +182,24 @@ export class Solver {
       if (hit) {
         this.#progress({ type: 'done', id, cached: true });
         const l = hit.layer;
-        if (!l) return { cached: true };
-        const layer = { layer: storedLayer(this.store, l.descriptor, l.diffID), ...l };
-        return { layer, cached: true };
+        const layer = l ? { layer: storedLayer(this.store, l.descriptor, l.diffID), ...l } : undefined;
+        this.#used.set(key, layer);
+        return layer ? { layer, cached: true } : { cached: true };
+      }
+      const imported = spec.noCache ? undefined : this.cache.imported(key);
+      if (imported) {
+        // The layer stays where the cache keeps it until its content is needed. The local record
+        // is a hit from the moment the blob is in the store (a fetch puts it there).
+        const l = imported.layer;
+        await this.cache.put(key, l ? { layer: { descriptor: l.descriptor, diffID: l.diffID } } : {}, io);
+        this.#progress({ type: 'done', id, cached: true, detail: 'imported cache' });
+        const layer = l ? { layer: l.open, descriptor: l.descriptor, diffID: l.diffID } : undefined;
+        this.#used.set(key, layer);
+        return layer ? { layer, cached: true } : { cached: true };
       }
       const made = await this.#limit(() => spec.run({ id, log: (line) => this.#progress({ type: 'log', id, line }) }));
       await this.cache.put(key, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, io);
+      this.#used.set(key, made);
       this.#progress({ type: 'done', id });
       return made ? { layer: made, cached: false } : { cached: false };
     } catch (err) {
@@ -247,6 +269,11 @@ export class Solver {
     }
     if (isImageIndex(item)) return resolvePlatform(item, platform, o);
     return item;
+  }
+
+  /** Every step this build used (run, or found in a cache) with its layer: what a cache export writes. */
+  usedRecords(): UsedRecord[] {
+    return [...this.#used].map(([key, layer]) => (layer ? { key, layer } : { key }));
   }
 
   /** A warning for the user (a parser or lint finding), reported once per build. */

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
-import { parse, parseInstructions } from '../../dockerfile/index.js';
+import { lint, parse, parseInstructions, type Warning } from '../../dockerfile/index.js';
 import { FileHashCache, loadIgnore } from '../../engine/context/index.js';
 import { Solver } from '../../engine/solver/solver.js';
 import { GantryError } from '../../errors.js';
@@ -15,6 +15,19 @@ import { hostPlatform } from '../../oci/platform.js';
 import type { Platform } from '../../oci/types.js';
 import type { DockerfileBuildOptions, DockerfileBuildResult } from './options.js';
 import { PlatformBuild } from './platform.js';
+
+/** The parser's and converter's warnings with the linter's, once each, in line order. */
+export function mergeWarnings(a: readonly Warning[], b: readonly Warning[]): Warning[] {
+  const seen = new Set<string>();
+  const out: Warning[] = [];
+  for (const w of [...a, ...b]) {
+    const k = `${w.code}\u0000${w.line}\u0000${w.message}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(w);
+  }
+  return out.sort((x, y) => x.line - y.line);
+}
 
 /** Runs one Dockerfile build for every requested platform. */
 export async function buildDockerfile(options: DockerfileBuildOptions): Promise<DockerfileBuildResult> {
@@ -36,14 +49,27 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
     ...(options.isolation ? { isolation: options.isolation } : {}),
     ...(options.snapshotter ? { snapshotter: options.snapshotter } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.cacheImports ? { imports: options.cacheImports } : {}),
   });
-  for (const w of [...parsed.warnings, ...instructions.warnings].sort((a, b) => a.line - b.line))
-    solver.warn(`${w.code}: ${w.message} (line ${w.line})`, w.code);
+  const ignore = await loadIgnore(context, dockerfile, options);
+  const warnings = mergeWarnings(
+    [...parsed.warnings, ...instructions.warnings],
+    lint(parsed, { ignored: (p) => ignore.matches(p) }),
+  );
+  for (const w of warnings) solver.warn(`${w.code}: ${w.message} (line ${w.line})`, w.code);
+  if (parsed.directives.check?.error && warnings.length > 0) {
+    const first = warnings[0] as Warning;
+    throw new GantryError(
+      'DOCKERFILE_CHECK_FAILED',
+      `${warnings.length} build check(s) failed, first ${first.code}: ${first.message} (line ${first.line})`,
+      { phase: 'build', suggestion: 'fix them, or skip rules with # check=skip=RULE (error=true makes them fatal)' },
+    );
+  }
   const shared = {
     solver,
     context,
     hashes: await FileHashCache.open(posix.join(options.store.dir, 'cache', 'context'), options),
-    ignore: await loadIgnore(context, dockerfile, options),
+    ignore,
     escape: parsed.directives.escape,
   };
   try {
@@ -63,7 +89,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
       images.length === 1
         ? first.image
         : await newIndex(images, { signal: options.signal, mediaType: options.mediaType ?? 'oci' });
-    return { item, platforms };
+    return { item, platforms, usedRecords: solver.usedRecords() };
   } finally {
     await shared.hashes.save(options).catch(() => {});
   }

@@ -24,6 +24,8 @@ import {
   type StepLayer,
   writeEntries,
 } from '../../engine/solver/steps.js';
+import { GantryError } from '../../errors.js';
+import { fetchGit, isGitSource } from './git.js';
 import { copyHistory } from './history.js';
 import { addHistory, containerConfig, type Dispatch, solveStep } from './state.js';
 
@@ -33,6 +35,8 @@ export async function copy(d: Dispatch, instr: CopyInstruction | AddInstruction)
   const unpack = instr.kind === 'add' && instr.unpack !== false;
   const parents = instr.kind === 'copy' ? instr.parents : false;
   const from = instr.kind === 'copy' ? instr.from : undefined;
+  // --from=NAME of a named directory context (--build-context NAME=DIR): read like the context.
+  const namedDir = from !== undefined ? build.namedDir(from) : undefined;
   const step = build.solver.context;
   const link = instr.link;
   const stageLayers = [...state.layers];
@@ -49,8 +53,26 @@ export async function copy(d: Dispatch, instr: CopyInstruction | AddInstruction)
     }
     let sources = [...instr.sources];
     if (instr.kind === 'add') {
+      const repos = sources.filter(isGitSource);
+      sources = sources.filter((s) => !isGitSource(s));
       const urls = sources.filter((s) => /^https?:\/\//.test(s));
       sources = sources.filter((s) => !/^https?:\/\//.test(s));
+      if (instr.checksum !== undefined && sources.length > 0) {
+        throw new GantryError(
+          'ADD_CHECKSUM_NOT_SUPPORTED',
+          `ADD --checksum: ${sources[0]} is not a URL or a git repository`,
+          {
+            phase: 'build',
+            suggestion: 'BuildKit checks --checksum for HTTP(S) and git sources only; COPY local files',
+          },
+        );
+      }
+      for (const repo of repos) {
+        const got = await fetchGit(repo, instr.checksum, build.solver.signal);
+        cleanups.push(() => rm(got.dir, { recursive: true, force: true }));
+        // The tree's contents land in dest, as a directory source's do.
+        extraRoots.push({ root: got.root, names: ['.'] });
+      }
       for (const url of urls) {
         const got = await fetchRemote(url, instr.checksum, build.solver.signal);
         cleanups.push(() => rm(got.dir, { recursive: true, force: true }));
@@ -94,7 +116,7 @@ export async function copy(d: Dispatch, instr: CopyInstruction | AddInstruction)
         const owners = {
           ...(chown ? { chown } : {}),
           // COPY --from keeps the source owners; USER never changes them (issue 15).
-          ...(from !== undefined ? { keepOwners: true, devicePlaceholders: true } : {}),
+          ...(from !== undefined && namedDir === undefined ? { keepOwners: true, devicePlaceholders: true } : {}),
           ...(existing ? { existing } : {}),
         };
         const opts: CopyOptions = { ...planOptions, ...owners };
@@ -122,12 +144,14 @@ export async function copy(d: Dispatch, instr: CopyInstruction | AddInstruction)
     };
     // COPY --link makes a layer that does not depend on the files below it, so its key leaves the
     // steps before it out: changing them reuses the same layer (BuildKit rebases it the same way).
-    if (from === undefined) {
+    if (from === undefined || namedDir !== undefined) {
       // Context files are keyed by their content digests, read before the step.
-      const plans = await plansFrom({ root: build.context, ignore: build.ignore });
+      const plans = await plansFrom(
+        namedDir !== undefined ? { root: namedDir } : { root: build.context, ignore: build.ignore },
+      );
       const sums: string[] = [];
       for (const plan of plans) sums.push(await checksumSources(plan, { cache: build.hashes, signal: step.signal }));
-      const inputs = [instr.kind, optionsKey, 'context', ...sums];
+      const inputs = [instr.kind, optionsKey, namedDir !== undefined ? `named-context:${from}` : 'context', ...sums];
       added = await solveStep(d, { inputs, detached: link, run: () => write(plans) });
     } else {
       const { layers, fromKey } = await build.fromSource(from, d.stage, state.platform);

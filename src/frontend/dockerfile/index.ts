@@ -5,5 +5,8 @@
  * `--mount` fields, the stage state).
  */
 export { buildDockerfile } from './build.js';
+export { type CheckOptions, type CheckResult, checkDockerfile } from './check.js';
+export { type BuildContext, checkBuildContexts, parseBuildContext } from './contexts.js';
 export { parseSecretFlag, type SecretSource } from './mounts.js';
 export type { DockerfileBuildOptions, DockerfileBuildResult } from './options.js';
+export { parseSshFlag, prepareSsh, type SshAgents, type SshSpec } from './ssh.js';

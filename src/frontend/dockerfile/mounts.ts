@@ -8,6 +8,8 @@
  * - bind: a read-only view of the build context, a stage or an image; its files' digest enters
  *   the key.
  * - tmpfs: an empty scratch directory for the step only.
+ * - ssh: the socket of an SSH agent given with `--ssh ID=SOCKET` (see ssh.ts), at
+ *   /run/buildkit/ssh_agent.0 by default, with SSH_AUTH_SOCK pointing at it; never in the key.
  * - secret: a file given with `--secret id=ID,src=PATH` (or `env=VAR`), at /run/secrets/ID by
  *   default, read-only; never in the key, the layer, the history or on the host's disk.
  */
@@ -32,7 +34,8 @@ export type MountSpec =
     }
   | { readonly type: 'bind'; readonly target: string; readonly source: string; readonly from?: string }
   | { readonly type: 'tmpfs'; readonly target: string }
-  | { readonly type: 'secret'; readonly target: string; readonly id: string; readonly required: boolean };
+  | { readonly type: 'secret'; readonly target: string; readonly id: string; readonly required: boolean }
+  | { readonly type: 'ssh'; readonly target: string; readonly id: string; readonly required: boolean };
 
 /** A secret given on the command line: a file, or an environment variable's value. */
 export type SecretSource = { readonly file: string } | { readonly env: string };
@@ -100,8 +103,18 @@ export function parseMount(fields: readonly MountField[], workdir: string, line:
         required: truthy(get('required')?.value) && get('required') !== undefined,
       };
     }
+    case 'ssh':
+      return {
+        type,
+        target: target ?? '/run/buildkit/ssh_agent.0',
+        id: get('id')?.value ?? 'default',
+        required: truthy(get('required')?.value) && get('required') !== undefined,
+      };
     default:
-      throw bad(`RUN --mount=type=${type} is not supported (line ${line})`, 'use type=cache, bind, tmpfs or secret');
+      throw bad(
+        `RUN --mount=type=${type} is not supported (line ${line})`,
+        'use type=cache, bind, tmpfs, secret or ssh',
+      );
   }
 }
 
@@ -116,6 +129,8 @@ export function mountKey(spec: MountSpec): string {
       return `tmpfs:${spec.target}`;
     case 'secret':
       return `secret:${spec.id}:${spec.target}`;
+    case 'ssh':
+      return `ssh:${spec.id}:${spec.target}`;
   }
 }
 

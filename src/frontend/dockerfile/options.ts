@@ -1,11 +1,14 @@
 /** What a Dockerfile build takes and gives. */
 import type { Isolation } from '../../engine/executor/index.js';
+import type { UsedRecord } from '../../engine/solver/solver.js';
 import type { IoOptions } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Platform } from '../../oci/types.js';
 import type { RegistryClient } from '../../registry/client/client.js';
+import type { ImportedRecord } from '../../store/cache.js';
 import type { Store } from '../../store/store.js';
 import type { ProgressSink } from '../../util/progress.js';
+import type { BuildContext } from './contexts.js';
 import type { SecretSource } from './mounts.js';
 
 export interface DockerfileBuildOptions extends IoOptions {
@@ -29,9 +32,17 @@ export interface DockerfileBuildOptions extends IoOptions {
   readonly secrets?: Readonly<Record<string, SecretSource>>;
   /** Force a snapshotter (tests); default overlay when it can be mounted. */
   readonly snapshotter?: 'overlay' | 'walk';
+  /** Agent sockets for RUN --mount=type=ssh, by id (see ssh.ts). */
+  readonly sshSockets?: Readonly<Record<string, string>>;
+  /** Named contexts (`--build-context`): they replace the stage or image of that name. */
+  readonly buildContexts?: Readonly<Record<string, BuildContext>>;
+  /** Records of imported caches (`--cache-from`), asked after a local miss. */
+  readonly cacheImports?: readonly ReadonlyMap<string, ImportedRecord>[];
 }
 
 export interface DockerfileBuildResult {
   readonly item: Image | ImageIndex;
   readonly platforms: readonly Platform[];
+  /** Every step the build used, with its layer: what `--cache-to` exports. */
+  readonly usedRecords: readonly UsedRecord[];
 }

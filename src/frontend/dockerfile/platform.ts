@@ -20,6 +20,7 @@ import type { Image, Layer } from '../../oci/image.js';
 import { defaultCreated, newImage } from '../../oci/mutate.js';
 import { formatPlatform, parsePlatform } from '../../oci/platform.js';
 import type { ImageConfig, Platform } from '../../oci/types.js';
+import { type BuildContext, layoutImage } from './contexts.js';
 import { copy } from './copy.js';
 import { metadata } from './metadata.js';
 import { onbuild, runTriggers } from './onbuild.js';
@@ -93,7 +94,31 @@ export class PlatformBuild implements BuildScope {
   }
 
   #stageIndex(nameOrIndex: string): number | undefined {
+    if (this.#named(nameOrIndex)) return undefined;
     return stageIndex(this.#stages, nameOrIndex);
+  }
+
+  /** The named context (`--build-context`) called `name`: it wins over a stage of that name. */
+  #named(name: string): BuildContext | undefined {
+    const all = this.options.buildContexts ?? {};
+    return all[name] ?? all[name.toLowerCase()];
+  }
+
+  namedDir(name: string): string | undefined {
+    const c = this.#named(name);
+    return c?.kind === 'dir' ? c.path : undefined;
+  }
+
+  /** The image of a named image context (docker-image:// or oci-layout://). */
+  async #namedImage(c: BuildContext, what: string, platform: Platform): Promise<Image> {
+    const o = { signal: this.options.signal };
+    if (c.kind === 'image') return this.solver.image(c.ref, platform);
+    if (c.kind === 'oci-layout') return layoutImage(c, platform, o);
+    throw fail(
+      'BUILD_CONTEXT_NOT_AN_IMAGE',
+      `${what}: the build context is a directory, not an image`,
+      'use it in COPY --from or RUN --mount from=, or give docker-image://REF',
+    );
   }
 
   async run(): Promise<Image> {
@@ -111,7 +136,12 @@ export class PlatformBuild implements BuildScope {
       target = t;
     }
     // Start every needed stage now, so that independent ones overlap.
-    const needed = neededStages(this.#stages, target, (word) => expandGlobal(word, this.global, this.escape));
+    const needed = neededStages(
+      this.#stages,
+      target,
+      (word) => expandGlobal(word, this.global, this.escape),
+      (name) => this.#named(name) !== undefined,
+    );
     for (const i of needed) this.#stage(i);
     const results = await Promise.allSettled(needed.map((i) => this.#stage(i)));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
@@ -148,7 +178,7 @@ export class PlatformBuild implements BuildScope {
         ? ['stage', formatPlatform(this.#platform), String(fromStage)]
         : ['image', baseName, formatPlatform(platform)],
       `[${this.#stageLabel(stage)}] FROM ${baseName}`,
-      () => this.#base(baseName, fromStage, platform),
+      () => this.#base(baseName, fromStage, platform, stage.from.line),
     );
     const state: StageState = {
       platform,
@@ -190,7 +220,7 @@ export class PlatformBuild implements BuildScope {
   }
 
   /** What a stage starts from: scratch, an earlier stage, or an image. */
-  async #base(name: string, fromStage: number | undefined, platform: Platform): Promise<BaseState> {
+  async #base(name: string, fromStage: number | undefined, platform: Platform, line: number): Promise<BaseState> {
     const o = { signal: this.options.signal };
     if (name.toLowerCase() === 'scratch') {
       const config: ImageConfig = {
@@ -204,12 +234,23 @@ export class PlatformBuild implements BuildScope {
     }
     if (fromStage !== undefined) return this.#stage(fromStage);
     try {
-      const image = await this.solver.image(name, platform);
+      const named = this.#named(name);
+      const image = named
+        ? await this.#namedImage(named, `FROM ${name}`, platform)
+        : await this.solver.image(name, platform);
+      const config = await image.configFile(o);
+      if (config.os !== platform.os || config.architecture !== platform.architecture) {
+        const got = formatPlatform({ os: config.os, architecture: config.architecture });
+        this.solver.warn(
+          `InvalidBaseImagePlatform: Base image ${name} was pulled with platform "${got}", expected "${formatPlatform(platform)}" for current build (line ${line})`,
+          'InvalidBaseImagePlatform',
+        );
+      }
       return {
         image,
         key: cacheKey(['image', await image.digest(o)]),
         layers: await image.layers(o),
-        config: await image.configFile(o),
+        config,
         args: new Map(),
       };
     } catch (err) {
@@ -267,7 +308,10 @@ export class PlatformBuild implements BuildScope {
     }
     let image: Image;
     try {
-      image = await this.solver.image(from, platform);
+      const named = this.#named(from);
+      image = named
+        ? await this.#namedImage(named, `--from=${from}`, platform)
+        : await this.solver.image(from, platform);
     } catch (err) {
       // BuildKit reads an unknown --from name as an image; say both, and near-miss stages.
       const names = this.#stages.map((s) => s.name).filter((n): n is string => n !== undefined);

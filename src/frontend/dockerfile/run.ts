@@ -25,9 +25,10 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
   for (const spec of specs) {
     mountKeys.push(mountKey(spec));
     if (spec.type !== 'bind') continue;
-    if (spec.from === undefined) {
+    const namedDir = spec.from === undefined ? undefined : build.namedDir(spec.from);
+    if (spec.from === undefined || namedDir !== undefined) {
       const planned = await planFrom(
-        { root: build.context, ignore: build.ignore },
+        namedDir !== undefined ? { root: namedDir } : { root: build.context, ignore: build.ignore },
         { sources: [spec.source], dest: '/', workdir: '/', exclude: [], parents: false },
         build.solver.context,
       );
@@ -64,12 +65,12 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
   const added = await solveStep(d, {
     inputs,
     run: (step) =>
-      withMounts(d, specs, (mounts, secrets) =>
+      withMounts(d, specs, (mounts, secrets, extraEnv) =>
         runStep(
           layers,
           {
             args,
-            env,
+            env: [...env, ...extraEnv],
             cwd,
             ...(c.User ? { user: c.User } : {}),
             network,
@@ -90,11 +91,12 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
 async function withMounts<T>(
   d: Dispatch,
   specs: readonly MountSpec[],
-  fn: (mounts: BindMount[], secrets: SecretFile[]) => Promise<T>,
+  fn: (mounts: BindMount[], secrets: SecretFile[], env: string[]) => Promise<T>,
 ): Promise<T> {
   const { build } = d;
   const mounts: BindMount[] = [];
   const secrets: SecretFile[] = [];
+  const env: string[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   try {
     for (const spec of specs) {
@@ -103,12 +105,32 @@ async function withMounts<T>(
         const { mount, dir } = await scratchMount(spec);
         cleanups.push(() => rm(dir, { recursive: true, force: true }));
         mounts.push(mount);
+      } else if (spec.type === 'ssh') {
+        const socket = build.options.sshSockets?.[spec.id];
+        if (socket === undefined) {
+          if (spec.required) {
+            throw new GantryError(
+              'SSH_MISSING',
+              `the build needs ssh ${JSON.stringify(spec.id)}, which was not given`,
+              {
+                phase: 'build',
+                suggestion: `pass --ssh ${spec.id === 'default' ? 'default' : `${spec.id}=SOCKET_OR_KEY`}`,
+              },
+            );
+          }
+          continue;
+        }
+        mounts.push({ source: socket, target: spec.target });
+        // The first ssh mount is the agent a plain `ssh` finds, as in BuildKit.
+        if (!env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) env.push(`SSH_AUTH_SOCK=${spec.target}`);
       } else if (spec.type === 'secret') {
         const made = await secretMount(spec, build.options.secrets ?? {});
         if (made) secrets.push(made);
       } else {
         let root = build.context;
-        if (spec.from !== undefined) {
+        const namedDir = spec.from === undefined ? undefined : build.namedDir(spec.from);
+        if (namedDir !== undefined) root = namedDir;
+        else if (spec.from !== undefined) {
           const { layers } = await build.fromSource(spec.from, d.stage, d.state.platform);
           const snapshot = await build.solver.fs.prepare(layers, { signal: build.solver.signal });
           cleanups.push(() => snapshot.release());
@@ -126,7 +148,7 @@ async function withMounts<T>(
         mounts.push({ source, target: spec.target, readonly: true });
       }
     }
-    return await fn(mounts, secrets);
+    return await fn(mounts, secrets, env);
   } finally {
     for (const c of cleanups.reverse()) await c();
   }

@@ -50,7 +50,7 @@ export function expandGlobal(
 }
 
 /** The stage a name (case-insensitive) or an index names. */
-export function stageIndex(stages: readonly Stage[], nameOrIndex: string): number | undefined {
+export function stageIndexOf(stages: readonly Stage[], nameOrIndex: string): number | undefined {
   const lower = nameOrIndex.toLowerCase();
   const byName = stages.find((s) => s.name === lower);
   if (byName) return byName.index;
@@ -61,9 +61,17 @@ export function stageIndex(stages: readonly Stage[], nameOrIndex: string): numbe
   return undefined;
 }
 
+export const stageIndex = stageIndexOf;
+
 /** The stages the target needs, through FROM, COPY --from and RUN --mount from=, in order. */
-export function neededStages(stages: readonly Stage[], target: number, expand: (word: string) => string): number[] {
+export function neededStages(
+  stages: readonly Stage[],
+  target: number,
+  expand: (word: string) => string,
+  named: (name: string) => boolean = () => false,
+): number[] {
   const seen = new Set<number>();
+  const stageIndex = (all: readonly Stage[], name: string) => (named(name) ? undefined : stageIndexOf(all, name));
   const visit = (i: number) => {
     if (seen.has(i)) return;
     seen.add(i);

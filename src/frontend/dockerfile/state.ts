@@ -119,6 +119,8 @@ export interface BuildScope {
   readonly created: string;
   /** The layers and key of `--from=NAME` (COPY, RUN --mount): an earlier stage, else an image. */
   fromSource(from: string, stage: Stage, platform: Platform): Promise<{ layers: readonly Layer[]; fromKey: string }>;
+  /** The directory of a named context (`--build-context NAME=DIR`) called `name`, if any. */
+  namedDir(name: string): string | undefined;
 }
 
 /** One instruction being converted, in its stage. */

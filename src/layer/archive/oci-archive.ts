@@ -24,6 +24,8 @@ export interface NamedItem {
   readonly names: readonly string[];
   /** A ref.name written as given (skopeo's `oci-archive:FILE:REF`), for an item with no names. */
   readonly refName?: string;
+  /** More annotations on every index.json entry of the item (`--annotation index-descriptor:K=V`). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface OciArchiveOptions extends IoOptions {
@@ -36,13 +38,16 @@ const OCI_LAYOUT = jsonBytes({ imageLayoutVersion: '1.0.0' });
 /** One index.json entry per name; an unnamed item gets one entry without annotations. */
 async function indexOf(items: readonly NamedItem[], blobs: BlobSet, options: IoOptions): Promise<Index> {
   const manifests: Descriptor[] = [];
-  for (const { item, names, refName } of items) {
+  for (const { item, names, refName, annotations: extra } of items) {
     await blobs.add(item, options);
     const desc = await describe(item, options);
+    const more = extra ?? {};
     if (names.length === 0) {
-      manifests.push(refName === undefined ? desc : { ...desc, annotations: { [REF_NAME_ANNOTATION]: refName } });
+      const a = { ...more, ...(refName === undefined ? {} : { [REF_NAME_ANNOTATION]: refName }) };
+      manifests.push(Object.keys(a).length === 0 ? desc : { ...desc, annotations: a });
     }
-    for (const name of names) manifests.push({ ...desc, annotations: ociNameAnnotations(name, desc.digest) });
+    for (const name of names)
+      manifests.push({ ...desc, annotations: { ...more, ...ociNameAnnotations(name, desc.digest) } });
   }
   return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
 }

@@ -1,0 +1,28 @@
+/** `gantry build --check`: the Dockerfile's build checks (BuildKit's rules), without building. */
+import { join } from 'node:path';
+import type { Warning } from '../dockerfile/index.js';
+import { checkDockerfile as check } from '../frontend/dockerfile/index.js';
+
+export interface CheckDockerfileOptions {
+  /** The build context (for .dockerignore). */
+  readonly context: string;
+  /** The Dockerfile; default CONTEXT/Dockerfile. */
+  readonly dockerfile?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface CheckDockerfileOutcome {
+  /** Every finding, in line order: `code` is BuildKit's rule name. */
+  readonly warnings: readonly Warning[];
+  /** The Dockerfile says `# check=error=true`: a build with these findings fails. */
+  readonly error: boolean;
+}
+
+/** Runs the build checks on a Dockerfile, as `docker build --check` does; nothing is built. */
+export function checkDockerfile(options: CheckDockerfileOptions): Promise<CheckDockerfileOutcome> {
+  return check({
+    context: options.context,
+    dockerfile: options.dockerfile ?? join(options.context, 'Dockerfile'),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
