@@ -12,7 +12,8 @@
  * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the
  * cold builds of (f) and (h), default 1: a cold buildah build on vfs takes about a minute),
  * BENCH_ONLY (e.g. "a,c"), BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third
- * of the bench's time).
+ * of the bench's time), BENCH_BASELINE (another checkout's bin/gantry.js, raced as gantry@base in
+ * a, b, d and e).
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
@@ -117,6 +118,7 @@ async function main(): Promise<number> {
     source,
     log,
     signal: controller.signal,
+    ...(process.env.BENCH_BASELINE ? { baseline: process.env.BENCH_BASELINE } : {}),
   };
 
   const started = performance.now();
