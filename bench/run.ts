@@ -11,7 +11,7 @@
  *
  * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the
  * cold builds of (f) and (h), default 1: a cold buildah build on vfs takes about a minute),
- * BENCH_ONLY (e.g. "a,c"), BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third
+ * BENCH_ONLY (e.g. "a,c"; "scale" runs the scale curves, which are not in the default run), BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third
  * of the bench's time), BENCH_BASELINE (another checkout's bin/gantry.js, raced as gantry@base in
  * a, b, d and e).
  */
@@ -26,6 +26,7 @@ import { assertGnuTime } from './lib/measure.js';
 import {
   type BenchContext,
   type Check,
+  DEFAULT_SCENARIOS,
   RUNNERS,
   SCENARIOS,
   type ScenarioId,
@@ -48,7 +49,7 @@ function positiveInt(name: string, fallback: number): number {
 
 function selected(): ScenarioId[] {
   const raw = process.env.BENCH_ONLY;
-  if (!raw) return [...SCENARIOS];
+  if (!raw) return [...DEFAULT_SCENARIOS];
   const ids = raw.split(',').map((s) => s.trim().toLowerCase());
   for (const id of ids) {
     if (!(SCENARIOS as readonly string[]).includes(id)) {

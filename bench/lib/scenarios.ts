@@ -9,6 +9,7 @@ import { type DatasetInfo, ensureStream, ensureTree, MiB, type TreeRecipe, warmP
 import { DOCKERFILE_RUNNERS, DOCKERFILE_TITLES } from './dockerfile-scenarios.js';
 import { type Contender, runSeries, type SeriesResult } from './measure.js';
 import { REGISTRY_RUNNERS, REGISTRY_TITLES } from './registry-scenarios.js';
+import { SCALE_TITLE, scenarioScale } from './scale-scenarios.js';
 import {
   BASELINE_TOOL,
   type BenchContext,
@@ -22,8 +23,10 @@ import type { ResultRow } from './table.js';
 
 export type { BenchContext, Check, ScenarioOutcome } from './scenario.js';
 
-export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h';
-export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'scale';
+export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'scale'];
+/** What runs without BENCH_ONLY: scale takes longer than the rest together. */
+export const DEFAULT_SCENARIOS: readonly ScenarioId[] = SCENARIOS.filter((s) => s !== 'scale');
 
 // About two thirds source-like text in ~3000 files, one third incompressible binaries: the
 // shape of an application directory with its assets.
@@ -60,6 +63,7 @@ export const TITLES: Readonly<Record<ScenarioId, string>> = {
   ...LAYER_TITLES,
   ...REGISTRY_TITLES,
   ...DOCKERFILE_TITLES,
+  scale: SCALE_TITLE,
 };
 
 function toRow(
@@ -163,4 +167,5 @@ export const RUNNERS: Readonly<Record<ScenarioId, (ctx: BenchContext) => Promise
   c: scenarioC,
   ...REGISTRY_RUNNERS,
   ...DOCKERFILE_RUNNERS,
+  scale: scenarioScale,
 };
