@@ -234,7 +234,7 @@ async function writeTree(
 }
 
 /** The tree as one layer step of `solver`: looked up when its key can be known, else written and recorded. */
-export async function directoryLayer(solver: Solver, spec: DirectoryLayerSpec): Promise<DirectoryLayerResult> {
+export async function directoryLayerStep(solver: Solver, spec: DirectoryLayerSpec): Promise<DirectoryLayerResult> {
   const { signal } = solver;
   const inputs = spec.inputs ?? [];
   let route = await plan(spec, signal);

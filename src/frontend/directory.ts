@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/config.js';
 import { FileHashCache } from '../engine/context/index.js';
-import { directoryLayer as treeLayer } from '../engine/directory-layer.js';
+import { directoryLayerStep } from '../engine/directory-layer.js';
 import { Solver, type StepResult } from '../engine/solver/solver.js';
 import { GantryError, type IoOptions } from '../errors.js';
 import type { WalkOptions } from '../layer/walk.js';
@@ -103,7 +103,7 @@ export async function directoryLayer(solver: Solver, spec: DirectoryLayerSpec): 
   const prefix = spec.dest.replace(/^\/+/, '');
   const hashes = await FileHashCache.open(join(solver.store.dir, 'cache', 'context'), signal ? { signal } : {});
   try {
-    return await treeLayer(solver, {
+    return await directoryLayerStep(solver, {
       root: spec.root,
       prefix,
       walk: {

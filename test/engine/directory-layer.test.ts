@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileHashCache } from '../../src/engine/context/index.js';
-import { type DirectoryLayerSpec, directoryLayer, filesFilter } from '../../src/engine/directory-layer.js';
+import { type DirectoryLayerSpec, directoryLayerStep, filesFilter } from '../../src/engine/directory-layer.js';
 import { Solver } from '../../src/engine/solver/solver.js';
 import { Store } from '../../src/store/store.js';
 
@@ -35,7 +35,7 @@ async function run(
   // No racy window: the test's files are seconds old, and the point here is what is remembered.
   const hashes = await FileHashCache.open(cacheDir, { racyWindowMs: 0 });
   const reads: Reads = { hash: [], layer: [] };
-  const r = await directoryLayer(new Solver({ store }), {
+  const r = await directoryLayerStep(new Solver({ store }), {
     root,
     prefix: 'app',
     parent: 'test',
