@@ -12,8 +12,9 @@
  *
  * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the
  * cold builds of (f) and (h), default 1: a cold buildah build on vfs takes about a minute),
- * BENCH_ONLY (e.g. "a,c"), BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third
- * of the bench's time).
+ * BENCH_ONLY (e.g. "a,c"; "scale" runs the scale curves, which are not in the default run), BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third
+ * of the bench's time), BENCH_BASELINE (another checkout's bin/gantry.js, raced as gantry@base in
+ * a, b, d and e).
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
@@ -26,6 +27,7 @@ import { assertGnuTime } from './lib/measure.js';
 import {
   type BenchContext,
   type Check,
+  DEFAULT_SCENARIOS,
   RUNNERS,
   SCENARIOS,
   type ScenarioId,
@@ -48,7 +50,7 @@ function positiveInt(name: string, fallback: number): number {
 
 function selected(): ScenarioId[] {
   const raw = process.env.BENCH_ONLY;
-  if (!raw) return [...SCENARIOS];
+  if (!raw) return [...DEFAULT_SCENARIOS];
   const ids = raw.split(',').map((s) => s.trim().toLowerCase());
   for (const id of ids) {
     if (!(SCENARIOS as readonly string[]).includes(id)) {
@@ -118,6 +120,7 @@ async function main(): Promise<number> {
     source,
     log,
     signal: controller.signal,
+    ...(process.env.BENCH_BASELINE ? { baseline: process.env.BENCH_BASELINE } : {}),
   };
 
   const started = performance.now();

@@ -98,21 +98,26 @@ function checkGzip(tool: string, facts: LayoutFacts, log: ((line: string) => voi
 const GANTRY_BIN = join(REPO_ROOT, 'bin', 'gantry.js');
 
 /** `gantry build DIR --output type=oci,dest=OUT,tar=false` with a fresh store per run. */
-export function gantryBuild(context: string, log?: (line: string) => void): Contender<RunDir> {
+export function gantryBuild(
+  context: string,
+  log?: (line: string) => void,
+  bin: string = GANTRY_BIN,
+  name = 'gantry',
+): Contender<RunDir> {
   return {
-    name: 'gantry',
+    name,
     async prepare() {
       const state = await runDir('gantry');
       const spec: CommandSpec = {
         file: process.execPath,
-        args: [GANTRY_BIN, 'build', context, '--output', `type=oci,dest=${state.out},tar=false`, '--progress', 'quiet'],
+        args: [bin, 'build', context, '--output', `type=oci,dest=${state.out},tar=false`, '--progress', 'quiet'],
         env: { GANTRY_STORE: join(state.dir, 'store'), TMPDIR: state.dir },
       };
       return { spec, state };
     },
     async finish(state) {
       const facts = await inspectLayout(state.out);
-      checkGzip('gantry', facts, log);
+      checkGzip(name, facts, log);
       return facts.bytes;
     },
     cleanup: (state) => rm(state.dir, { recursive: true, force: true }),

@@ -14,7 +14,7 @@ import { MiB, type TreeRecipe } from './data.js';
 import { ensureLayeredImage, type LayeredImage } from './image.js';
 import { GANTRY_BIN, manifestDigest, startLoopbackRegistry } from './loopback.js';
 import { type CommandSpec, type Contender, runSeries } from './measure.js';
-import { type BenchContext, missingRow, rowOf, type ScenarioOutcome } from './scenario.js';
+import { BASELINE_TOOL, type BenchContext, baselineNote, missingRow, rowOf, type ScenarioOutcome } from './scenario.js';
 import type { ResultRow } from './table.js';
 
 export const REGISTRY_TITLES = {
@@ -148,10 +148,10 @@ function pullTo(
   };
 }
 
-function gantry(args: readonly string[], dir: string): CommandSpec {
+function gantry(args: readonly string[], dir: string, bin: string = GANTRY_BIN): CommandSpec {
   return {
     file: process.execPath,
-    args: [GANTRY_BIN, '--plain-http', '--progress', 'quiet', ...args],
+    args: [bin, '--plain-http', '--progress', 'quiet', ...args],
     env: { GANTRY_STORE: join(dir, 'store'), TMPDIR: dir },
   };
 }
@@ -167,9 +167,11 @@ function peerRows(
   gantryRow: ResultRow,
   peer: string,
   peerRow: () => ResultRow,
+  baseRow?: ResultRow,
 ) {
   return [
     { ...gantryRow, peer },
+    ...(baseRow ? [{ ...baseRow, peer }] : []),
     ctx.skopeo ? peerRow() : missingRow(scenario, peer, inputBytes, 'skopeo not installed'),
   ];
 }
@@ -181,6 +183,12 @@ export async function scenarioD(ctx: BenchContext): Promise<ScenarioOutcome> {
   const contenders: Contender[] = [
     registryCopy('gantry', published, (dest, dir) => gantry(['copy', src, dest], dir), ctx.log),
   ];
+  const base = ctx.baseline;
+  if (base) {
+    contenders.push(
+      registryCopy(BASELINE_TOOL, published, (dest, dir) => gantry(['copy', src, dest], dir, base), ctx.log),
+    );
+  }
   if (ctx.skopeo) {
     contenders.push(
       registryCopy(
@@ -195,14 +203,21 @@ export async function scenarioD(ctx: BenchContext): Promise<ScenarioOutcome> {
   const results = await runSeries(contenders, { runs: ctx.runs, warmup: true, log: ctx.log, signal: ctx.signal });
   const title = REGISTRY_TITLES.d;
   const bytes = published.image.bytes;
-  const rows = peerRows(title, ctx, bytes, rowOf(title, 'gantry', bytes, results.get('gantry')), 'skopeo copy', () =>
-    rowOf(title, 'skopeo copy', bytes, results.get('skopeo')),
+  const rows = peerRows(
+    title,
+    ctx,
+    bytes,
+    rowOf(title, 'gantry', bytes, results.get('gantry')),
+    'skopeo copy',
+    () => rowOf(title, 'skopeo copy', bytes, results.get('skopeo')),
+    base ? rowOf(title, BASELINE_TOOL, bytes, results.get(BASELINE_TOOL)) : undefined,
   );
   return {
     rows,
     checks: [],
     data: [],
     notes: [
+      ...baselineNote(title, rows),
       `d, e: ${published.image.layers.length}-layer image of ${(bytes / MiB).toFixed(1)} MiB (gzip) in a loopback ` +
         'registry (plain HTTP); d copies it to a fresh registry each run, e into a fresh store or oci: directory',
     ],
@@ -216,6 +231,15 @@ export async function scenarioE(ctx: BenchContext): Promise<ScenarioOutcome> {
   const contenders: Contender[] = [
     pullTo('gantry', published, (dir) => ({ spec: gantry(['pull', src], dir), layout: join(dir, 'store') })),
   ];
+  const base = ctx.baseline;
+  if (base) {
+    contenders.push(
+      pullTo(BASELINE_TOOL, published, (dir) => ({
+        spec: gantry(['pull', src], dir, base),
+        layout: join(dir, 'store'),
+      })),
+    );
+  }
   if (ctx.skopeo) {
     contenders.push(
       pullTo('skopeo', published, (dir) => ({
@@ -228,10 +252,16 @@ export async function scenarioE(ctx: BenchContext): Promise<ScenarioOutcome> {
   const title = REGISTRY_TITLES.e;
   const bytes = published.image.bytes;
   const peer = 'skopeo copy oci:';
-  const rows = peerRows(title, ctx, bytes, rowOf(title, 'gantry', bytes, results.get('gantry')), peer, () =>
-    rowOf(title, peer, bytes, results.get('skopeo')),
+  const rows = peerRows(
+    title,
+    ctx,
+    bytes,
+    rowOf(title, 'gantry', bytes, results.get('gantry')),
+    peer,
+    () => rowOf(title, peer, bytes, results.get('skopeo')),
+    base ? rowOf(title, BASELINE_TOOL, bytes, results.get(BASELINE_TOOL)) : undefined,
   );
-  return { rows, checks: [], data: [] };
+  return { rows, checks: [], data: [], notes: baselineNote(title, rows) };
 }
 
 export const REGISTRY_RUNNERS = { d: scenarioD, e: scenarioE } as const;

@@ -22,6 +22,25 @@ export interface BenchContext extends IoOptions {
   /** The loopback registry holding the images of the registry and Dockerfile scenarios. */
   readonly source: SourceRegistry;
   readonly log: (line: string) => void;
+  /**
+   * BENCH_BASELINE: another checkout's bin/gantry.js, raced as `gantry@base` in (a), (b), (d) and
+   * (e) in the same series, so a change is measured against the code before it on the same load.
+   */
+  readonly baseline?: string;
+}
+
+export const BASELINE_TOOL = 'gantry@base';
+
+/** A line comparing gantry with gantry@base in one scenario, when both ran. */
+export function baselineNote(scenario: string, rows: readonly ResultRow[]): string[] {
+  const now = rows.find((r) => r.scenario === scenario && r.tool === 'gantry')?.summary;
+  const base = rows.find((r) => r.scenario === scenario && r.tool === BASELINE_TOOL)?.summary;
+  if (!now || !base) return [];
+  const f = (a: number, b: number): string => (a / b).toFixed(2);
+  return [
+    `${scenario}: gantry/gantry@base wall ${f(now.wallSec, base.wallSec)}, cpu ${f(now.cpuSec, base.cpuSec)}, ` +
+      `RSS ${f(now.maxRssKiB, base.maxRssKiB)}`,
+  ];
 }
 
 export interface Check {

@@ -10,13 +10,24 @@ import { type DatasetInfo, ensureStream, ensureTree, MiB, type TreeRecipe, warmP
 import { DOCKERFILE_RUNNERS, DOCKERFILE_TITLES } from './dockerfile-scenarios.js';
 import { type Contender, runSeries, type SeriesResult } from './measure.js';
 import { REGISTRY_RUNNERS, REGISTRY_TITLES } from './registry-scenarios.js';
-import { type BenchContext, type Check, describeData as describe, rowOf, type ScenarioOutcome } from './scenario.js';
+import { SCALE_TITLE, scenarioScale } from './scale-scenarios.js';
+import {
+  BASELINE_TOOL,
+  type BenchContext,
+  baselineNote,
+  type Check,
+  describeData as describe,
+  rowOf,
+  type ScenarioOutcome,
+} from './scenario.js';
 import type { ResultRow } from './table.js';
 
 export type { BenchContext, Check, ScenarioOutcome } from './scenario.js';
 
-export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i';
-export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i' | 'scale';
+export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'scale'];
+/** What runs without BENCH_ONLY: scale takes longer than the rest together. */
+export const DEFAULT_SCENARIOS: readonly ScenarioId[] = SCENARIOS.filter((s) => s !== 'scale');
 
 // About two thirds source-like text in ~3000 files, one third incompressible binaries: the
 // shape of an application directory with its assets.
@@ -54,6 +65,7 @@ export const TITLES: Readonly<Record<ScenarioId, string>> = {
   ...REGISTRY_TITLES,
   ...DOCKERFILE_TITLES,
   ...CACHE_TITLES,
+  scale: SCALE_TITLE,
 };
 
 function toRow(
@@ -75,15 +87,19 @@ async function treeA(ctx: BenchContext): Promise<DatasetInfo> {
 export async function scenarioA(ctx: BenchContext): Promise<ScenarioOutcome> {
   const data = await treeA(ctx);
   const contenders: Contender[] = [gantryBuild(data.path, ctx.log)];
+  if (ctx.baseline) contenders.push(gantryBuild(data.path, ctx.log, ctx.baseline, BASELINE_TOOL));
   if (ctx.buildah) contenders.push(buildahBud(data.path, ctx.log));
   const results = await runSeries(contenders, { runs: ctx.runs, warmup: true, log: ctx.log, signal: ctx.signal });
   const rows: ResultRow[] = [{ ...toRow('a', 'gantry', data.bytes, results.get('gantry')), peer: 'buildah bud' }];
+  if (ctx.baseline) {
+    rows.push({ ...toRow('a', BASELINE_TOOL, data.bytes, results.get(BASELINE_TOOL)), peer: 'buildah bud' });
+  }
   rows.push(
     ctx.buildah
       ? toRow('a', 'buildah bud', data.bytes, results.get('buildah'))
       : { scenario: TITLES.a, tool: 'buildah bud', inputBytes: data.bytes, note: 'buildah not installed' },
   );
-  return { rows, checks: [], data: [data] };
+  return { rows, checks: [], data: [data], notes: baselineNote(TITLES.a, rows) };
 }
 
 /** (b) gantry's peak memory on a 1 GiB directory, with buildah's beside it when affordable. */
@@ -94,9 +110,13 @@ export async function scenarioB(ctx: BenchContext): Promise<ScenarioOutcome> {
   await warmPageCache(data.path, ctx);
   const withBuildah = ctx.buildah && ctx.buildahInB;
   const contenders: Contender[] = [gantryBuild(data.path, ctx.log)];
+  if (ctx.baseline) contenders.push(gantryBuild(data.path, ctx.log, ctx.baseline, BASELINE_TOOL));
   if (withBuildah) contenders.push(buildahBud(data.path, ctx.log));
   const results = await runSeries(contenders, { runs: ctx.runs, warmup: false, log: ctx.log, signal: ctx.signal });
   const rows: ResultRow[] = [{ ...toRow('b', 'gantry', data.bytes, results.get('gantry')), peer: 'buildah bud' }];
+  if (ctx.baseline) {
+    rows.push({ ...toRow('b', BASELINE_TOOL, data.bytes, results.get(BASELINE_TOOL)), peer: 'buildah bud' });
+  }
   if (withBuildah) {
     rows.push(toRow('b', 'buildah bud', data.bytes, results.get('buildah')));
   } else {
@@ -113,7 +133,7 @@ export async function scenarioB(ctx: BenchContext): Promise<ScenarioOutcome> {
           detail: `worst of ${g.summary.runs} runs ${(g.summary.worstRssKiB / 1024).toFixed(1)} MiB`,
         }
       : { name: `b: gantry peak RSS < ${RSS_LIMIT_MIB} MiB`, pass: false, detail: 'gantry did not complete' };
-  return { rows, checks: [check], data: [data] };
+  return { rows, checks: [check], data: [data], notes: baselineNote(TITLES.b, rows) };
 }
 
 /** (c) the machine's gzip and sha256 next to Node's zlib and crypto, over the (a) data mix. */
@@ -150,4 +170,5 @@ export const RUNNERS: Readonly<Record<ScenarioId, (ctx: BenchContext) => Promise
   ...REGISTRY_RUNNERS,
   ...DOCKERFILE_RUNNERS,
   ...CACHE_RUNNERS,
+  scale: scenarioScale,
 };

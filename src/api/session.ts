@@ -15,7 +15,8 @@ import {
   type RegistriesConfig,
 } from '../registry/config/index.js';
 import type { TransportOptions } from '../registry/transport/index.js';
-import { Store } from '../store/store.js';
+import { BlobLocations } from '../store/blob-locations.js';
+import { defaultStoreDir, Store } from '../store/store.js';
 import type { ProgressSink } from '../util/progress.js';
 
 /** How to reach registries; everything not given comes from the environment and config files. */
@@ -109,6 +110,12 @@ export function createSession(options: SessionOptions = {}): Session {
     })();
     return setup;
   };
+  // The store's directory without opening the store: a registry-only command creates nothing
+  // there until it has a blob location to remember.
+  const storeDir = (): string => {
+    const given = options.store;
+    return given instanceof Store ? given.dir : (given ?? defaultStoreDir());
+  };
   return {
     store: () => {
       const given = options.store;
@@ -123,6 +130,7 @@ export function createSession(options: SessionOptions = {}): Session {
             transport,
             progress: (event) => sink?.(event),
             ...(registry.chunkSize !== undefined ? { chunkSize: registry.chunkSize } : {}),
+            blobLocations: new BlobLocations(storeDir()),
           }),
       );
       return client;

@@ -5,17 +5,14 @@
  * rebuild of the same tree is a cache hit; it is written once and shared by every requested
  * platform; base layers are never read.
  */
-import { constants } from 'node:fs';
-import { lstat, open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/config.js';
 import { FileHashCache } from '../engine/context/index.js';
+import { directoryLayerStep } from '../engine/directory-layer.js';
 import { Solver, type StepResult } from '../engine/solver/solver.js';
 import { GantryError, type IoOptions } from '../errors.js';
-import { type WalkOptions, walkDirectory } from '../layer/walk.js';
-import { createDigester } from '../oci/digest.js';
+import type { WalkOptions } from '../layer/walk.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { newImage, newIndex } from '../oci/mutate.js';
 import { resolvePlatform } from '../oci/partial.js';
@@ -80,48 +77,6 @@ async function basesFor(options: DirectoryBuildOptions): Promise<{ platform: Pla
   return [{ platform: own, base }];
 }
 
-async function contentDigest(abs: string, signal: AbortSignal | undefined): Promise<string> {
-  const digester = createDigester('sha256');
-  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      digester.update(chunk);
-      callback();
-    },
-  });
-  await pipeline(fh.createReadStream({ autoClose: true }), sink, { signal });
-  return digester.digest().slice('sha256:'.length);
-}
-
-/**
- * sha256 over the entries the layer will hold, as the walk describes them (owners and mtimes
- * included, as they are written), with each file's content digest (remembered by stat identity).
- */
-async function treeDigest(
-  root: string,
-  hashes: FileHashCache,
-  walk: Pick<WalkOptions, 'filter' | 'mtime'>,
-  signal: AbortSignal | undefined,
-): Promise<Digest> {
-  const digester = createDigester('sha256');
-  digester.update(Buffer.from('gantry directory checksum v1\n'));
-  for await (const { entry } of walkDirectory(root, { ...walk, signal })) {
-    let content: string | null = null;
-    if (entry.type === 'file') {
-      const abs = join(root, entry.path);
-      const st = await lstat(abs);
-      content = hashes.lookup(abs, st) ?? null;
-      if (content === null) {
-        const started = Date.now();
-        content = await contentDigest(abs, signal);
-        hashes.record(abs, st, content, started);
-      }
-    }
-    digester.update(Buffer.from(`${JSON.stringify([entry, content])}\n`));
-  }
-  return digester.digest();
-}
-
 export interface DirectoryLayerSpec {
   /** The directory whose files become the layer. */
   readonly root: string;
@@ -139,38 +94,30 @@ export interface DirectoryLayerSpec {
 
 /**
  * A directory as one layer step of `solver`: keyed by what the walk would write (so an unchanged
- * tree is a cache hit without writing anything), written only on a miss. Shared by the directory
- * builder and the project front ends' application layers.
+ * tree is a cache hit without writing anything), written only on a miss, each file read once per
+ * build (see ../engine/directory-layer.ts). Shared by the directory builder and the project front
+ * ends' application layers.
  */
 export async function directoryLayer(solver: Solver, spec: DirectoryLayerSpec): Promise<StepResult> {
-  const store = solver.store;
   const signal = solver.signal;
   const prefix = spec.dest.replace(/^\/+/, '');
-  const walk = {
-    ...(spec.filter ? { filter: spec.filter } : {}),
-    ...(spec.mtime !== undefined ? { mtime: spec.mtime } : {}),
-  };
-  const hashes = await FileHashCache.open(join(store.dir, 'cache', 'context'), signal ? { signal } : {});
-  let sum: Digest;
+  const hashes = await FileHashCache.open(join(solver.store.dir, 'cache', 'context'), signal ? { signal } : {});
   try {
-    sum = await treeDigest(spec.root, hashes, walk, signal);
+    return await directoryLayerStep(solver, {
+      root: spec.root,
+      prefix,
+      walk: {
+        ...(spec.filter ? { filter: spec.filter } : {}),
+        ...(spec.mtime !== undefined ? { mtime: spec.mtime } : {}),
+      },
+      parent: spec.parent,
+      inputs: [prefix],
+      name: spec.name,
+      hashes,
+    });
   } finally {
     await hashes.save(signal ? { signal } : {}).catch(() => {});
   }
-  return solver.step({
-    parent: spec.parent,
-    inputs: [prefix, sum],
-    name: spec.name,
-    run: async () => {
-      const entries = walkDirectory(spec.root, { ...walk, ...(prefix ? { prefix } : {}), signal });
-      const { info, layer } = await store.writeLayer(entries, { signal });
-      return {
-        layer,
-        descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },
-        diffID: info.diffID,
-      };
-    },
-  });
 }
 
 export async function buildDirectory(options: DirectoryBuildOptions): Promise<BuildResult> {

@@ -50,7 +50,14 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | 
   return Number(raw);
 }
 
-function normalizePrefix(prefix: string | undefined): string[] {
+/** What the walk yields: a tar input, and for the tree's own entries the file it describes. */
+export interface WalkedInput extends TarInput {
+  /** Absent for the directories invented for a prefix. */
+  readonly source?: { readonly rel: string; readonly abs: string; readonly stat: Stats };
+}
+
+/** The components of a layer prefix ('/usr/src/app' -> ['usr', 'src', 'app']); '..' is refused. */
+export function normalizePrefix(prefix: string | undefined): string[] {
   if (prefix === undefined) return [];
   const parts = prefix.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) {
@@ -96,16 +103,20 @@ function normalizedMode(type: TarEntryType, stat: Stats): number {
   return stat.mode & 0o111 ? 0o755 : 0o644;
 }
 
-function opener(abs: string): () => Promise<Readable> {
+/** Read size for file bodies: large enough that a big file costs few reads, capped per file. */
+const READ_CHUNK = 512 * 1024;
+
+function opener(abs: string, size: number): () => Promise<Readable> {
   return async () => {
     // O_NOFOLLOW: a file swapped for a symlink after the walk saw it is an error, not a read elsewhere.
     const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    return fh.createReadStream({ autoClose: true });
+    // One read for a small file (its size + 1 sees a file that grew), bigger reads for big ones.
+    return fh.createReadStream({ autoClose: true, highWaterMark: Math.min(READ_CHUNK, Math.max(size + 1, 16 * 1024)) });
   };
 }
 
 /** Entries of a directory tree in byte order of path (parents before children), hardlinks detected by (dev, ino). */
-export async function* walkDirectory(root: string, options: WalkOptions = {}): AsyncGenerator<TarInput> {
+export async function* walkDirectory(root: string, options: WalkOptions = {}): AsyncGenerator<WalkedInput> {
   const { signal } = options;
   throwIfAborted(signal);
   const base = resolve(root);
@@ -175,8 +186,9 @@ export async function* walkDirectory(root: string, options: WalkOptions = {}): A
     const tarPath = inTar(node.rel);
     let entry = describe(tarPath, type, node.stat);
     if (node.xattrs && Object.keys(node.xattrs).length > 0) entry = { ...entry, xattrs: node.xattrs };
+    const source = { rel: node.rel, abs: node.abs, stat: node.stat };
     if (type === 'directory') {
-      yield { entry };
+      yield { entry, source };
       await expand(node.abs, node.rel);
       continue;
     }
@@ -184,24 +196,24 @@ export async function* walkDirectory(root: string, options: WalkOptions = {}): A
       const id = `${node.stat.dev}:${node.stat.ino}`;
       const first = firstPath.get(id);
       if (first !== undefined) {
-        yield { entry: { ...entry, type: 'hardlink', linkname: first } };
+        yield { entry: { ...entry, type: 'hardlink', linkname: first }, source };
         continue;
       }
       firstPath.set(id, tarPath);
     }
     switch (type) {
       case 'file':
-        yield { entry: { ...entry, size: node.stat.size }, body: opener(node.abs) };
+        yield { entry: { ...entry, size: node.stat.size }, body: opener(node.abs, node.stat.size), source };
         break;
       case 'symlink':
-        yield { entry: { ...entry, linkname: await readlink(node.abs) } };
+        yield { entry: { ...entry, linkname: await readlink(node.abs) }, source };
         break;
       case 'char':
       case 'block':
-        yield { entry: { ...entry, ...deviceNumbers(node.stat.rdev) } };
+        yield { entry: { ...entry, ...deviceNumbers(node.stat.rdev) }, source };
         break;
       default:
-        yield { entry };
+        yield { entry, source };
     }
   }
 }

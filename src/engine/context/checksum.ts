@@ -75,8 +75,19 @@ export class FileHashCache {
     return new FileHashCache(file, entries, options.racyWindowMs ?? 2000, corrupt);
   }
 
+  /** Digests that can answer a lookup (paths only known as hashed are not counted). */
   get size(): number {
-    return this.#entries.size;
+    let n = 0;
+    for (const rec of this.#entries.values()) if (rec[0] >= 0) n++;
+    return n;
+  }
+
+  /**
+   * Whether any digest is remembered for `abs`, current or not: a path the store has hashed
+   * before may hold the same content again (a touch, a fresh checkout), a new one rarely does.
+   */
+  has(abs: string): boolean {
+    return this.#entries.has(abs);
   }
 
   /** The remembered sha256 hex of `abs` if its stat identity is unchanged. */
@@ -101,7 +112,9 @@ export class FileHashCache {
     this.#used.add(abs);
     const since = startedMs - this.#racyWindowMs;
     if (this.#racyWindowMs > 0 && (stat.ctimeMs >= since || stat.mtimeMs >= since)) {
-      if (this.#entries.delete(abs)) this.#dirty = true;
+      // The path is remembered as hashed (see has()), under a stat no file has (size -1).
+      this.#entries.set(abs, [-1, 0, 0, 0, 0, hex]);
+      this.#dirty = true;
       return;
     }
     this.#entries.set(abs, [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino, stat.dev, hex]);

@@ -70,6 +70,14 @@ export interface StepSpec {
   readonly run: (step: RunningStep) => Promise<StepLayer | undefined>;
 }
 
+/** A step keyed after its work: see {@link Solver.produce}. */
+export interface ProduceSpec {
+  readonly parent: string;
+  readonly name: string;
+  /** The work: the layer it made (if any) and the key inputs it read on the way. */
+  readonly run: (step: RunningStep) => Promise<{ readonly inputs: readonly string[]; readonly layer?: StepLayer }>;
+}
+
 export interface StepResult {
   /** The step's own cache key. */
   readonly key: string;
@@ -112,6 +120,7 @@ export class Solver {
   readonly #images = new Map<string, Promise<Image>>();
   readonly #warned = new Set<string>();
   readonly #used = new Map<string, StepLayer | undefined>();
+  #produced = 0;
 
   constructor(options: SolverOptions) {
     this.#options = options;
@@ -171,6 +180,38 @@ export class Solver {
       chain,
       cached,
       ...(layer ? { layer: layer.layer, descriptor: layer.descriptor, diffID: layer.diffID } : {}),
+    };
+  }
+
+  /**
+   * A step whose inputs are only known once its work has read them: a layer written from files
+   * whose digests nobody has yet, hashed while they are written, so each is read once. The work
+   * runs (within the CPU budget) without a lookup, and its result is recorded under the key its
+   * inputs give, where a later build that computes the same inputs up front finds it.
+   */
+  async produce(spec: ProduceSpec): Promise<StepResult> {
+    const id = idOf('step', cacheKey([spec.parent, spec.name, String(this.#produced++)]));
+    const io = { signal: this.signal };
+    this.#progress({ type: 'start', id, name: spec.name });
+    let key: string;
+    let made: StepLayer | undefined;
+    try {
+      const out = await this.#limit(() => spec.run({ id, log: (line) => this.#progress({ type: 'log', id, line }) }));
+      made = out.layer;
+      key = Solver.keyOf({ parent: spec.parent, inputs: out.inputs });
+      await this.cache.put(key, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, io);
+      this.#progress({ type: 'done', id });
+    } catch (err) {
+      this.#progress({ type: 'error', id, message: messageOf(err) });
+      throw err;
+    }
+    this.#steps.set(key, Promise.resolve(made ? { layer: made, cached: false } : { cached: false }));
+    const chain = cacheKey([key, made?.diffID ?? 'no layer']);
+    return {
+      key,
+      chain,
+      cached: false,
+      ...(made ? { layer: made.layer, descriptor: made.descriptor, diffID: made.diffID } : {}),
     };
   }
 

@@ -31,4 +31,9 @@ export interface TarInput {
   readonly entry: TarEntry;
   /** Content for 'file' entries: exactly entry.size bytes. */
   readonly body?: Buffer | (() => Readable | Promise<Readable>);
+  /**
+   * Sees every chunk of the body as the writer emits it (padding excluded), in order: a content
+   * hash taken on the way, so a file is read once for the layer and its digest alike.
+   */
+  readonly observe?: (chunk: Buffer) => void;
 }

@@ -117,13 +117,14 @@ function sizeChanged(entry: TarEntry, got: string): GantryError {
 }
 
 async function* fileBody(input: TarInput, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-  const { entry, body } = input;
+  const { entry, body, observe } = input;
   if (body === undefined) {
     if (entry.size !== 0) throw badEntry(entry, 'a file with content needs a body');
     return;
   }
   if (Buffer.isBuffer(body)) {
     if (body.length !== entry.size) throw sizeChanged(entry, `the buffer has ${body.length}`);
+    observe?.(body);
     for (let off = 0; off < body.length; off += CHUNK) yield body.subarray(off, off + CHUNK);
   } else {
     const source = await body();
@@ -133,7 +134,10 @@ async function* fileBody(input: TarInput, signal: AbortSignal | undefined): Asyn
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
         seen += buf.length;
         if (seen > entry.size) throw sizeChanged(entry, 'it grew while being read');
-        if (buf.length > 0) yield buf;
+        if (buf.length > 0) {
+          observe?.(buf);
+          yield buf;
+        }
         throwIfAborted(signal);
       }
     } finally {

@@ -23,6 +23,7 @@ import {
 } from './manifests.js';
 import { addToReferrersTag, listReferrers, type ReferrersOptions } from './referrers.js';
 import {
+  type BlobLocationCache,
   type ClientOptions,
   DEFAULT_CONCURRENCY,
   type PushBlobOptions,
@@ -31,19 +32,21 @@ import {
 } from './types.js';
 import { type BlobOpener, pushBlob } from './upload.js';
 
-export type { ClientOptions, PushBlobOptions, PushBlobResult, Repo } from './types.js';
+export type { BlobLocationCache, ClientOptions, PushBlobOptions, PushBlobResult, Repo } from './types.js';
 
 export class RegistryClient {
   readonly #ep: Endpoints;
   readonly concurrency: number;
   readonly progress: ProgressSink;
   readonly chunkSize: number | undefined;
+  readonly blobLocations: BlobLocationCache | undefined;
 
   constructor(options: ClientOptions) {
     this.#ep = new Endpoints(options.transport);
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
     this.progress = options.progress ?? noProgress;
     this.chunkSize = options.chunkSize;
+    this.blobLocations = options.blobLocations;
   }
 
   /** GET /v2/: reachable, and (through the transport) authenticated. */

@@ -4,6 +4,7 @@
  * kind of request asks for.
  */
 import type { IoOptions } from '../../errors.js';
+import type { Digest } from '../../oci/types.js';
 import type { ProgressSink } from '../../util/progress.js';
 import type { TransportOptions } from '../transport/stack.js';
 
@@ -21,6 +22,22 @@ export interface ClientOptions {
   readonly progress?: ProgressSink;
   /** Upload every blob in chunks of this many bytes (the registry's OCI-Chunk-Min-Length wins when larger). */
   readonly chunkSize?: number;
+  /** Where blobs were last seen, so a push can mount a blob another repository of its registry holds. */
+  readonly blobLocations?: BlobLocationCache;
+}
+
+/**
+ * Repositories known to hold a blob (as containers/image's blob info cache): recorded when a blob
+ * is pushed, found, mounted or pulled, asked before an upload. Only a hint: a mount the registry
+ * refuses becomes an upload.
+ */
+export interface BlobLocationCache {
+  /** Repositories of `registry` that held `digest`, most recently seen first. */
+  candidates(registry: string, digest: Digest): Promise<readonly string[]>;
+  /** `digest` is in `repo` now. */
+  record(repo: Repo, digest: Digest): void;
+  /** Keeps what was recorded (best effort; a failure loses only hints). */
+  flush(): Promise<void>;
 }
 
 /** How a blob came to be in the repository. */

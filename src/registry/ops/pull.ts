@@ -81,6 +81,7 @@ class Puller {
       stream.on('error', () => {});
       await this.#layout.writeBlob(stream, { digest: desc.digest, size: desc.size }, o);
       progress.done('pulled');
+      this.#client.blobLocations?.record(source, desc.digest);
     } catch (err) {
       progress.error(err);
       throw err;
@@ -199,20 +200,28 @@ export async function pullToLayout(
   throwIfAborted(o.signal);
   const item = await remoteImage(client, ref, o);
   const puller = new Puller(client, layout, o);
-  if (item instanceof RemoteIndex) {
-    if (o.allPlatforms) return puller.index(item);
-    return puller.image(await resolvePlatform(item, o.platform ?? hostPlatform(), o));
+  try {
+    if (item instanceof RemoteIndex) {
+      if (o.allPlatforms) return await puller.index(item);
+      return await puller.image(await resolvePlatform(item, o.platform ?? hostPlatform(), o));
+    }
+    return await puller.image(item);
+  } finally {
+    await client.blobLocations?.flush().catch(() => {});
   }
-  return puller.image(item);
 }
 
 /** Pulls an image or index already resolved (e.g. by remoteImage) into `layout`. */
-export function pullItemToLayout(
+export async function pullItemToLayout(
   client: RegistryClient,
   item: RemoteImage | RemoteIndex | Image | ImageIndex,
   layout: OciLayout,
   o: IoOptions = {},
 ): Promise<Descriptor> {
   const puller = new Puller(client, layout, o);
-  return isImageIndex(item) ? puller.index(item) : puller.image(item);
+  try {
+    return await (isImageIndex(item) ? puller.index(item) : puller.image(item));
+  } finally {
+    await client.blobLocations?.flush().catch(() => {});
+  }
 }

@@ -107,17 +107,26 @@ class Pusher {
       `push ${blob.kind} ${shortDigest(desc.digest)}`,
       desc.size,
     );
-    const mountFrom =
+    const locations = this.#client.blobLocations;
+    let mountFrom =
       source !== undefined && source.registry === this.#repo.registry && source.repository !== this.#repo.repository
         ? source.repository
         : undefined;
     try {
+      if (mountFrom === undefined && locations !== undefined) {
+        // Another repository of this registry held the blob when last seen: mount from it (the
+        // registry falls back to an upload in the same session if it no longer does).
+        const known = await locations.candidates(this.#repo.registry, desc.digest).catch(() => []);
+        mountFrom = known.find((r) => r !== this.#repo.repository);
+      }
       const result = await this.#client.pushBlob(this.#repo, desc, blob.open, {
         ...this.#o,
         ...(mountFrom !== undefined ? { mountFrom } : {}),
         onProgress: (n) => progress.bytes(n),
       });
       if (result === 'uploaded') progress.bytes(desc.size);
+      locations?.record(this.#repo, desc.digest);
+      if (source !== undefined) locations?.record(source, desc.digest);
       progress.done(result === 'mounted' ? `mounted from ${mountFrom}` : result, result !== 'uploaded');
       return result;
     } catch (err) {
@@ -189,7 +198,12 @@ export async function pushImage(
   throwIfAborted(o.signal);
   const repo: Repo = { registry: ref.registry, repository: ref.repository };
   const pusher = new Pusher(client, repo, o);
-  const desc = isImageIndex(item) ? await pusher.index(item) : await pusher.image(item);
+  let desc: Descriptor;
+  try {
+    desc = isImageIndex(item) ? await pusher.index(item) : await pusher.image(item);
+  } finally {
+    await client.blobLocations?.flush().catch(() => {});
+  }
   if (ref.digest !== undefined && ref.digest !== desc.digest) {
     throw new GantryError('DIGEST_MISMATCH', `cannot push ${desc.digest} as ${ref.digest}`, {
       phase: 'push',

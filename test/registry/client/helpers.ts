@@ -57,6 +57,7 @@ export function clientFor(
     progress: (e) => events.push(e),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
+    ...(options.blobLocations !== undefined ? { blobLocations: options.blobLocations } : {}),
   });
   return { client, events };
 }

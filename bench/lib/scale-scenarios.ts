@@ -1,0 +1,245 @@
+/**
+ * The scale scenario (`BENCH_ONLY=scale`, not in the default run: generating its data alone takes
+ * minutes): how gantry's cost grows with the size of the job.
+ * - directory builds of 1k, 10k and 100k small files (cold, then a no-change rebuild in the same
+ *   store), with time and peak memory per file;
+ * - a 200-layer image copied between loopback registries, gantry vs skopeo;
+ * - 50 pushes of a small image to one registry at once (separate processes), gantry vs skopeo:
+ *   total time, and every push must succeed.
+ * Sizes can be cut with BENCH_SCALE_FILES (e.g. "1000,10000").
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hostPlatform } from '../../src/oci/platform.js';
+import { gantryBuild } from './contenders.js';
+import { ensureTree, MiB, type TreeRecipe } from './data.js';
+import { ensureLayeredImage } from './image.js';
+import { GANTRY_BIN, manifestDigest, startLoopbackRegistry } from './loopback.js';
+import { type CommandSpec, type Contender, runSeries, type Summary, timeCommand } from './measure.js';
+import { type BenchContext, type Check, describeData, rowOf, type ScenarioOutcome } from './scenario.js';
+import type { ResultRow } from './table.js';
+
+export const SCALE_TITLE = 'scale';
+
+function fileCounts(): number[] {
+  const raw = process.env.BENCH_SCALE_FILES;
+  if (!raw) return [1_000, 10_000, 100_000];
+  return raw
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** Small source-like files, ~300 bytes on average, in a few hundred directories. */
+function smallFiles(n: number): TreeRecipe {
+  return { kind: 'tree', seed: 0x5ca1e + n, textBytes: n * 300, textFiles: n, binaryFiles: [] };
+}
+
+/** A build into a store that stays between runs: the first run is cold, the next are no-change rebuilds. */
+function rebuild(context: string, store: string): Contender<string> {
+  return {
+    name: 'gantry rebuild',
+    async prepare() {
+      const out = await mkdtemp(join(tmpdir(), 'gantry-bench-scale-'));
+      const spec: CommandSpec = {
+        file: process.execPath,
+        args: [GANTRY_BIN, 'build', context, '--progress', 'quiet'],
+        env: { GANTRY_STORE: store, TMPDIR: out },
+      };
+      return { spec, state: out };
+    },
+    finish: async () => undefined,
+    cleanup: (out) => rm(out, { recursive: true, force: true }),
+  };
+}
+
+function perFile(s: Summary, n: number): string {
+  return `${((s.wallSec * 1e6) / n).toFixed(0)} µs wall, ${((s.cpuSec * 1e6) / n).toFixed(0)} µs cpu per file`;
+}
+
+async function directoryCurve(ctx: BenchContext): Promise<{ rows: ResultRow[]; notes: string[] }> {
+  const rows: ResultRow[] = [];
+  const notes: string[] = [];
+  const cold: { n: number; s: Summary }[] = [];
+  for (const n of fileCounts()) {
+    const data = await ensureTree(join(ctx.cacheDir, `scale-files-${n}`), smallFiles(n), ctx);
+    ctx.log(`data ${describeData(data)}`);
+    const title = `scale: dir of ${n} files`;
+    const results = await runSeries([gantryBuild(data.path, ctx.log)], {
+      runs: ctx.runs,
+      warmup: false,
+      log: ctx.log,
+      signal: ctx.signal,
+    });
+    const row = rowOf(title, 'gantry', data.bytes, results.get('gantry'));
+    rows.push(row);
+    const store = await mkdtemp(join(tmpdir(), 'gantry-bench-scale-store-'));
+    try {
+      // The warm-up is the cold build that fills the store; the timed runs find everything cached.
+      const again = await runSeries([rebuild(data.path, store)], {
+        runs: ctx.runs,
+        warmup: true,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+      rows.push(rowOf(title, 'gantry rebuild', data.bytes, again.get('gantry rebuild')));
+    } finally {
+      await rm(store, { recursive: true, force: true });
+    }
+    if (row.summary) {
+      cold.push({ n, s: row.summary });
+      notes.push(
+        `${title}: cold build ${perFile(row.summary, n)}, peak ${(row.summary.maxRssKiB / 1024).toFixed(0)} MiB`,
+      );
+    }
+  }
+  for (let i = 1; i < cold.length; i++) {
+    const a = cold[i - 1] as { n: number; s: Summary };
+    const b = cold[i] as { n: number; s: Summary };
+    const kib = (b.s.maxRssKiB - a.s.maxRssKiB) / (b.n - a.n);
+    notes.push(
+      `scale: ${a.n} -> ${b.n} files: wall x${(b.s.wallSec / a.s.wallSec).toFixed(1)}, ` +
+        `memory ${(kib * 1024).toFixed(0)} bytes per added file`,
+    );
+  }
+  return { rows, notes };
+}
+
+/** (scale) a 200-layer image copied to a fresh registry per run, gantry vs skopeo. */
+async function manyLayers(ctx: BenchContext): Promise<{ rows: ResultRow[]; notes: string[] }> {
+  const recipes: TreeRecipe[] = Array.from({ length: 200 }, (_, i) => ({
+    kind: 'tree',
+    seed: 0x200 + i,
+    textBytes: 8 * 1024,
+    textFiles: 3,
+    binaryFiles: [],
+  }));
+  const image = await ensureLayeredImage(join(ctx.cacheDir, 'image-200'), 'l200', recipes, hostPlatform(), ctx);
+  const src = await ctx.source.publish(image.layoutDir, image.tag, 'bench/layers200:v1', ctx);
+  const title = 'scale: copy 200-layer image';
+  const copy = (name: string, command: (dest: string) => CommandSpec): Contender<{ stop: () => Promise<void> }> => ({
+    name,
+    async prepare(options) {
+      const reg = await startLoopbackRegistry(options);
+      return { spec: command(`${reg.host}/bench/layers200:v1`), state: { stop: () => reg.stop() } };
+    },
+    finish: async () => image.bytes,
+    cleanup: (state) => state.stop(),
+  });
+  const contenders = [
+    copy('gantry', (dest) => ({
+      file: process.execPath,
+      args: [GANTRY_BIN, '--plain-http', '--progress', 'quiet', 'copy', src, dest],
+    })),
+  ];
+  if (ctx.skopeo) {
+    contenders.push(
+      copy('skopeo', (dest) => ({
+        file: 'skopeo',
+        args: [
+          'copy',
+          '--quiet',
+          '--src-tls-verify=false',
+          '--dest-tls-verify=false',
+          `docker://${src}`,
+          `docker://${dest}`,
+        ],
+      })),
+    );
+  }
+  const results = await runSeries(contenders, { runs: ctx.runs, warmup: true, log: ctx.log, signal: ctx.signal });
+  const rows: ResultRow[] = [{ ...rowOf(title, 'gantry', image.bytes, results.get('gantry')), peer: 'skopeo copy' }];
+  if (ctx.skopeo) rows.push(rowOf(title, 'skopeo copy', image.bytes, results.get('skopeo')));
+  return { rows, notes: [`${title}: ${image.layers.length} layers, ${(image.bytes / MiB).toFixed(1)} MiB`] };
+}
+
+/** (scale) 50 processes pushing a small image to one registry at once, each to its own repository. */
+async function concurrentPushes(ctx: BenchContext): Promise<{ rows: ResultRow[]; checks: Check[] }> {
+  const image = await ensureLayeredImage(
+    join(ctx.cacheDir, 'image-small'),
+    'small',
+    [0, 1].map((i) => ({ kind: 'tree', seed: 0x50 + i, textBytes: 256 * 1024, textFiles: 20, binaryFiles: [] })),
+    hostPlatform(),
+    ctx,
+  );
+  const rows: ResultRow[] = [];
+  const checks: Check[] = [];
+  const tools: { name: string; args: (dest: string) => CommandSpec }[] = [
+    {
+      name: 'gantry',
+      args: (dest) => ({
+        file: process.execPath,
+        args: [GANTRY_BIN, '--plain-http', '--progress', 'quiet', 'copy', `oci:${image.layoutDir}:${image.tag}`, dest],
+      }),
+    },
+  ];
+  if (ctx.skopeo) {
+    tools.push({
+      name: 'skopeo copy',
+      args: (dest) => ({
+        file: 'skopeo',
+        args: ['copy', '--quiet', '--dest-tls-verify=false', `oci:${image.layoutDir}:${image.tag}`, `docker://${dest}`],
+      }),
+    });
+  }
+  const title = 'scale: 50 concurrent pushes';
+  for (const tool of tools) {
+    const reg = await startLoopbackRegistry(ctx);
+    try {
+      const started = performance.now();
+      const runs = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) => timeCommand(tool.args(`${reg.host}/push/n${i}:v1`), ctx)),
+      );
+      const wallSec = (performance.now() - started) / 1000;
+      const ok = runs.filter((r) => r.status === 'fulfilled');
+      let present = 0;
+      for (let i = 0; i < 50; i++) {
+        if ((await manifestDigest(reg, `push/n${i}`, 'v1').catch(() => undefined)) === image.manifest.digest) present++;
+      }
+      const cpu = ok.reduce((a, r) => a + r.value.sample.userSec + r.value.sample.sysSec, 0);
+      const rss = Math.max(0, ...ok.map((r) => r.value.sample.maxRssKiB));
+      rows.push({
+        scenario: title,
+        tool: tool.name,
+        inputBytes: 50 * image.bytes,
+        ...(tool.name === 'gantry' && ctx.skopeo ? { peer: 'skopeo copy' } : {}),
+        summary: {
+          runs: 1,
+          wallSec,
+          cpuSec: cpu,
+          userSec: 0,
+          sysSec: 0,
+          maxRssKiB: rss,
+          wallMinSec: wallSec,
+          wallMaxSec: wallSec,
+          worstRssKiB: rss,
+          samples: [],
+        },
+      });
+      if (tool.name === 'gantry') {
+        checks.push({
+          name: 'scale: 50 concurrent gantry pushes all land',
+          pass: ok.length === 50 && present === 50,
+          detail: `${ok.length} exited 0, ${present} manifests in the registry`,
+        });
+      }
+      ctx.log(`  ${tool.name}: 50 pushes in ${wallSec.toFixed(2)} s, ${ok.length} ok, ${present} present`);
+    } finally {
+      await reg.stop();
+    }
+  }
+  return { rows, checks };
+}
+
+export async function scenarioScale(ctx: BenchContext): Promise<ScenarioOutcome> {
+  const dir = await directoryCurve(ctx);
+  const layers = await manyLayers(ctx);
+  const pushes = await concurrentPushes(ctx);
+  return {
+    rows: [...dir.rows, ...layers.rows, ...pushes.rows],
+    checks: pushes.checks,
+    data: [],
+    notes: [...dir.notes, ...layers.notes],
+  };
+}

@@ -1,0 +1,79 @@
+// The blob-location cache: a push of blobs that no source repository names (an OCI layout, the
+// store) mounts them from a repository of the same registry where gantry saw them before, in a
+// later process too (the cache lives in the store); a stale hint falls back to an upload.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { ImageIndex } from '../../../src/oci/image.js';
+import { OciLayout } from '../../../src/oci/layout.js';
+import type { Reference } from '../../../src/reference/index.js';
+import { pushImage } from '../../../src/registry/ops/push.js';
+import { BlobLocations } from '../../../src/store/blob-locations.js';
+import type { ProgressEvent } from '../../../src/util/progress.js';
+import { type BusyboxImage, busyboxImage } from '../../harness/fixtures.js';
+import { startRegistry, type TestRegistry } from '../../harness/registry.js';
+import { clientFor, startProxy, viaProxy, withTempDir } from '../client/helpers.js';
+
+let fixture: BusyboxImage;
+let reg: TestRegistry;
+before(async () => {
+  fixture = await busyboxImage();
+  reg = await startRegistry({ mode: 'http' });
+});
+after(async () => {
+  await reg?.stop();
+});
+
+async function fixtureIndex(): Promise<ImageIndex> {
+  const layout = await OciLayout.open(fixture.layoutDir);
+  const entry = (await layout.readIndex()).manifests.find(
+    (d) => d.annotations?.['org.opencontainers.image.ref.name'] === fixture.tag,
+  );
+  assert.ok(entry);
+  return layout.imageIndex(entry);
+}
+
+function details(events: readonly ProgressEvent[]): string[] {
+  return events.flatMap((e) => (e.type === 'done' && e.detail !== undefined ? [e.detail] : []));
+}
+
+test('a blob seen in another repository of the registry is mounted, in a later process too; a stale hint uploads', async () => {
+  const proxy = await startProxy(reg);
+  try {
+    await withTempDir(async (storeDir) => {
+      const target = viaProxy(reg, proxy);
+      const first = clientFor(target, { blobLocations: new BlobLocations(storeDir) });
+      const a: Reference = { registry: proxy.host, repository: 'loc/a', tag: 'v1' };
+      await pushImage(first.client, a, await fixtureIndex());
+      assert.deepEqual(details(first.events), ['uploaded', 'uploaded', 'uploaded', 'uploaded']);
+
+      // A new cache object over the same store directory: what the first push saved.
+      const second = clientFor(target, { blobLocations: new BlobLocations(storeDir) });
+      proxy.requests.length = 0;
+      const desc = await pushImage(second.client, { ...a, repository: 'loc/b' }, await fixtureIndex());
+      assert.equal(desc.digest, fixture.indexDigest);
+      assert.deepEqual(details(second.events), Array(4).fill('mounted from loc/a'));
+      const blobBytes = proxy.requests.filter((r) => r.path.includes('/blobs/') && r.bodyBytes > 0);
+      assert.deepEqual(
+        blobBytes.map((r) => `${r.method} ${r.path}`),
+        [],
+      );
+
+      // A hint the registry cannot honour (the repository never had the blobs): the mount request
+      // opens an upload session instead, and the blobs are uploaded.
+      const stale = new BlobLocations(`${storeDir}/other`);
+      const index = await fixtureIndex();
+      for (const child of (await index.indexManifest()).manifests) {
+        const m = await (await index.image(child.digest)).manifest();
+        for (const d of [m.config, ...m.layers]) {
+          stale.record({ registry: proxy.host, repository: 'loc/nothing' }, d.digest);
+        }
+      }
+      await stale.flush();
+      const third = clientFor(target, { blobLocations: new BlobLocations(`${storeDir}/other`) });
+      await pushImage(third.client, { ...a, repository: 'loc/c' }, await fixtureIndex());
+      assert.deepEqual(details(third.events), ['uploaded', 'uploaded', 'uploaded', 'uploaded']);
+    });
+  } finally {
+    await proxy.close();
+  }
+});
