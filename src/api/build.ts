@@ -85,6 +85,10 @@ export interface DirectoryOptions {
   readonly user?: string;
   /** `PORT[/PROTO]`. */
   readonly expose?: readonly string[];
+  /** Patterns (dockerignore syntax) to leave out, after CONTEXT/.dockerignore and .gantryignore. */
+  readonly exclude?: readonly string[];
+  /** Pack `.git` directories too (left out by default). */
+  readonly includeVcs?: boolean;
 }
 
 /** What only a project build (Python, Node.js) takes; the directory options apply too. */
@@ -186,12 +190,20 @@ function pickBasic(options: BuildOptions): Picked {
   const dirOnly = DIRECTORY_ONLY.filter((k) => given(options[k]));
   let dockerfile = options.dockerfile;
   const hasDockerfile = dockerfile === undefined && existsSync(join(options.context, 'Dockerfile'));
-  // A command for a context that has a Dockerfile is a mistake, not a reason to skip the Dockerfile.
+  // A command (or what to pack) for a context that has a Dockerfile is a mistake, not a reason
+  // to skip the Dockerfile.
   const command = (['cmd', 'entrypoint'] as const).find((k) => given(options[k]));
   if (hasDockerfile && command !== undefined && options.frontend === undefined) {
     throw usage(
       `--${command} is for directory builds, and ${options.context} has a Dockerfile`,
       `set ${command.toUpperCase()} in the Dockerfile instead`,
+    );
+  }
+  const packing = given(options.exclude) ? '--exclude' : options.includeVcs ? '--include-vcs' : undefined;
+  if (packing !== undefined && (hasDockerfile || dockerfile !== undefined || options.frontend === 'dockerfile')) {
+    throw usage(
+      `${packing} is for directory builds, and this build uses a Dockerfile`,
+      'list what to leave out in .dockerignore beside the Dockerfile',
     );
   }
   if (dockerfile === undefined && (options.frontend === 'dockerfile' || (dirOnly.length === 0 && hasDockerfile)))
@@ -284,6 +296,8 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
               env: options.env ?? [],
               ...(options.user !== undefined ? { user: options.user } : {}),
               expose: options.expose ?? [],
+              ...(options.exclude !== undefined ? { exclude: options.exclude } : {}),
+              ...(options.includeVcs ? { includeVcs: true } : {}),
             });
     const item = result.item;
     for (const [i, spec] of outputs.entries()) {

@@ -51,6 +51,9 @@ Directory options:
       --label KEY=VALUE    label (repeatable)
       --user USER[:GROUP]  user the container runs as
       --expose PORT[/PROTO] port the container listens on (repeatable)
+      --exclude PATTERN    leave out what PATTERN matches (.dockerignore syntax; repeatable),
+                           after CONTEXT/.dockerignore and CONTEXT/.gantryignore
+      --include-vcs        also pack .git directories (left out by default)
   -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable)
       --media-types oci|docker  manifest and config media types (default oci)
       --push               push the image to the registry of every -t name (and not into the
@@ -79,6 +82,8 @@ export const build: Command = async (args, ctx) => {
     label: { type: 'string', multiple: true },
     user: { type: 'string' },
     expose: { type: 'string', multiple: true },
+    exclude: { type: 'string', multiple: true },
+    'include-vcs': { type: 'boolean' },
     output: { type: 'string', short: 'o', multiple: true },
     'media-types': { type: 'string' },
     file: { type: 'string', short: 'f' },
@@ -167,6 +172,8 @@ export const build: Command = async (args, ctx) => {
       env: list(p, 'env'),
       user: str(p, 'user'),
       expose: list(p, 'expose'),
+      exclude: list(p, 'exclude'),
+      includeVcs: flag(p, 'include-vcs'),
       // Project builds
       ...(frontend === undefined ? {} : { frontend: parseFrontEnd(frontend) }),
       indexUrl: str(p, 'index-url'),
