@@ -191,6 +191,9 @@ export const ERROR_CODES = {
   SANDBOX_TOOL_MISSING: 'A tool the chosen sandbox needs is not installed.',
   SECRET_MISSING: 'RUN --mount=type=secret names a secret that was not given.',
   SHELL_EXPANSION: 'A shell word could not be expanded (ShellExpansionError).',
+  SHORT_NAME_AMBIGUOUS:
+    'A push, delete or copy names a short name, and unqualified-search-registries lists several registries.',
+  SHORT_NAME_NOT_FOUND: 'A short name was found in none of the unqualified-search-registries.',
   SIZE_INVALID: 'Registry (OCI): the registry refused a size.',
   SIZE_MISMATCH: 'Content does not have the size its descriptor says.',
   SNAPSHOT_CHANGED_UNDERFOOT: 'A file changed while its snapshot was taken.',

@@ -4,14 +4,14 @@
  * manifest. An image is named by any location (registry reference, `oci:`, `store:`...).
  */
 
-import { type ImageLocation, type OpenedImage, openImage } from '../engine/source.js';
+import { describeLocation, type ImageLocation, type OpenedImage, openImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { ImageConfig } from '../oci/types.js';
 import { formatReference, type Reference } from '../reference/index.js';
-import { callerLocation, callerReference } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
+import { candidateLocations, candidateReferences, firstAnswer, writableReference } from './short-names.js';
 import { locationsFor, type PlatformOption, pickPlatform, platformOf } from './transfer.js';
 
 function usage(message: string, suggestion: string): GantryError {
@@ -43,9 +43,16 @@ async function withImage<T>(
   options: CommonOptions,
   fn: (src: OpenedImage) => Promise<T>,
 ): Promise<T> {
-  const loc = callerLocation(image);
-  const lc = await locationsFor(sessionOf(options), options.progress, loc);
-  const src = await openImage(loc, lc, options.signal ? { signal: options.signal } : {});
+  const session = sessionOf(options);
+  const locs = await candidateLocations(image, session);
+  const lc = await locationsFor(session, options.progress, ...locs);
+  const src = await firstAnswer(
+    typeof image === 'string' ? image : describeLocation(image),
+    locs,
+    (l) => (l.kind === 'registry' ? l.ref.registry : describeLocation(l)),
+    (l) => openImage(l, lc, options.signal ? { signal: options.signal } : {}),
+    options.signal,
+  );
   try {
     return await fn(src);
   } finally {
@@ -133,21 +140,29 @@ export async function digest(
   image: string | ImageLocation,
   options: CommonOptions & PlatformOption = {},
 ): Promise<string> {
-  const loc = callerLocation(image);
-  if (loc.kind === 'registry' && options.platform === undefined) {
-    const client = await sessionOf(options).client(options.progress);
-    const desc = await client.headManifest(loc.ref, options.signal ? { signal: options.signal } : {});
-    if (!desc) throw usage(`${formatReference(loc.ref)} not found`, 'check the name and tag');
-    return desc.digest;
+  const session = sessionOf(options);
+  const locs = await candidateLocations(image, session);
+  if (locs.every((l) => l.kind === 'registry') && options.platform === undefined) {
+    const client = await session.client(options.progress);
+    return firstAnswer(
+      typeof image === 'string' ? image : describeLocation(image),
+      locs.flatMap((l) => (l.kind === 'registry' ? [l.ref] : [])),
+      (ref) => ref.registry,
+      async (ref) => {
+        const desc = await client.headManifest(ref, options.signal ? { signal: options.signal } : {});
+        if (!desc) throw usage(`${formatReference(ref)} not found`, 'check the name and tag');
+        return desc.digest;
+      },
+      options.signal,
+    );
   }
-  return withImage(loc, options, async (src) => {
+  return withImage(image, { ...options, session }, async (src) => {
     const item = await narrowed(src.item, options, false);
     return item.digest(options.signal ? { signal: options.signal } : {});
   });
 }
 
-function repositoryRef(input: string | Reference): Reference {
-  const ref = callerReference(input, { defaultTag: '' });
+function checkRepository(input: string | Reference, ref: Reference): Reference {
   if (ref.tag !== undefined || ref.digest !== undefined) {
     throw usage(
       `${typeof input === 'string' ? input : formatReference(ref)} names an image, not a repository`,
@@ -159,11 +174,21 @@ function repositoryRef(input: string | Reference): Reference {
 
 /** Every tag of a repository (`REGISTRY/REPO`), all pages. */
 export async function tags(repository: string | Reference, options: CommonOptions = {}): Promise<string[]> {
-  const ref = repositoryRef(repository);
-  const client = await sessionOf(options).client(options.progress);
-  return client.tags(
-    { registry: ref.registry, repository: ref.repository },
-    options.signal ? { signal: options.signal } : {},
+  const session = sessionOf(options);
+  const refs = (await candidateReferences(repository, session, { defaultTag: '' })).map((r) =>
+    checkRepository(repository, r),
+  );
+  const client = await session.client(options.progress);
+  return firstAnswer(
+    typeof repository === 'string' ? repository : formatReference(repository),
+    refs,
+    (ref) => ref.registry,
+    (ref) =>
+      client.tags(
+        { registry: ref.registry, repository: ref.repository },
+        options.signal ? { signal: options.signal } : {},
+      ),
+    options.signal,
   );
 }
 
@@ -175,8 +200,9 @@ export async function catalog(registry: string, options: CommonOptions = {}): Pr
 
 /** Deletes a manifest from a registry (a tag is resolved to its digest first); returns the reference. */
 export async function deleteImage(reference: string | Reference, options: CommonOptions = {}): Promise<string> {
-  const ref = callerReference(reference);
-  const client = await sessionOf(options).client(options.progress);
+  const session = sessionOf(options);
+  const ref = await writableReference(reference, session, 'delete');
+  const client = await session.client(options.progress);
   await client.deleteManifest(ref, options.signal ? { signal: options.signal } : {});
   return formatReference(ref);
 }
