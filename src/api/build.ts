@@ -5,10 +5,12 @@
  * file and the buildx-style metadata file. Every input is checked before any work, so bad input
  * writes nothing.
  */
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { Isolation } from '../engine/executor/index.js';
-import { type OutputSpec, parseOutput, writeOutput } from '../engine/output.js';
+import { type OutputSpec, parseOutput, toStdout, writeOutput } from '../engine/output.js';
 import { writeImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
 import { buildDirectory as directoryFrontEnd } from '../frontend/directory.js';
@@ -53,6 +55,8 @@ export interface BuildBaseOptions extends CommonOptions {
   readonly mediaType?: 'oci' | 'docker';
   /** Labels for the final image. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Where outputs with `dest=-` (`-o -`) write their tar; they are refused without it. */
+  readonly stdout?: Writable;
 }
 
 /** What only a Dockerfile build takes. */
@@ -225,6 +229,12 @@ function plan(options: BuildOptions) {
   const names = (options.tags ?? []).map(callerName);
   const all = (options.outputs ?? []).map((o) => (typeof o === 'string' ? parseOutput(o) : o));
   const outputs = all.filter((o) => o.type !== 'registry');
+  if (outputs.filter(toStdout).length > 1) {
+    throw new GantryError('INVALID_OUTPUT', 'two outputs write to stdout (dest=-)', {
+      phase: 'usage',
+      suggestion: 'send one output to stdout and give the others a file',
+    });
+  }
   // push and type=registry push to the tags (or the output's own name).
   const pushTo = new Set<string>();
   for (const o of all) {
@@ -302,7 +312,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
     const item = result.item;
     for (const [i, spec] of outputs.entries()) {
       progress({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
-      await writeOutput(item, spec, names, io);
+      await writeOutput(item, spec, names, { ...io, ...(options.stdout ? { stdout: options.stdout } : {}) });
       progress({ type: 'done', id: `output-${i}` });
     }
     const pushed: { name: string; digest: string }[] = [];

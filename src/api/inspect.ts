@@ -9,8 +9,8 @@ import { GantryError } from '../errors.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { ImageConfig } from '../oci/types.js';
-import { formatReference, type Reference } from '../reference/index.js';
-import { type CommonOptions, sessionOf } from './session.js';
+import { familiarName, formatReference, type Reference } from '../reference/index.js';
+import { type CommonOptions, type Session, sessionOf } from './session.js';
 import { candidateLocations, candidateReferences, firstAnswer, writableReference } from './short-names.js';
 import { locationsFor, type PlatformOption, pickPlatform, platformOf } from './transfer.js';
 
@@ -38,6 +38,36 @@ export interface ImageInspection {
   readonly ConfigDigest?: string;
 }
 
+/**
+ * For a registry name that failed to open: an error saying the local store has that name, with
+ * the explicit form that reads it there (`store:NAME`), or undefined when it does not.
+ */
+async function onlyInStore(
+  locs: readonly ImageLocation[],
+  session: Session,
+  err: unknown,
+  signal: AbortSignal | undefined,
+): Promise<GantryError | undefined> {
+  const first = locs[0];
+  if (signal?.aborted || first?.kind !== 'registry' || locs.some((l) => l.kind !== 'registry')) return undefined;
+  const name = formatReference(first.ref);
+  const store = await session.store();
+  const found = await store.resolve(name, signal ? { signal } : {}).then(
+    () => true,
+    () => false,
+  );
+  if (!found) return undefined;
+  return new GantryError(
+    'IMAGE_ONLY_IN_STORE',
+    `${name} is in the local store but could not be read from ${locs.map((l) => (l.kind === 'registry' ? l.ref.registry : '')).join(', ')}: ${err instanceof Error ? err.message : String(err)}`,
+    {
+      phase: 'resolve',
+      suggestion: `registry commands read registries; to read the local store write store:${familiarName(first.ref)}`,
+      cause: err,
+    },
+  );
+}
+
 async function withImage<T>(
   image: string | ImageLocation,
   options: CommonOptions,
@@ -52,7 +82,9 @@ async function withImage<T>(
     (l) => (l.kind === 'registry' ? l.ref.registry : describeLocation(l)),
     (l) => openImage(l, lc, options.signal ? { signal: options.signal } : {}),
     options.signal,
-  );
+  ).catch(async (err: unknown) => {
+    throw (await onlyInStore(locs, session, err, options.signal)) ?? err;
+  });
   try {
     return await fn(src);
   } finally {
@@ -198,11 +230,55 @@ export async function catalog(registry: string, options: CommonOptions = {}): Pr
   return client.catalog(registry, options.signal ? { signal: options.signal } : {});
 }
 
-/** Deletes a manifest from a registry (a tag is resolved to its digest first); returns the reference. */
-export async function deleteImage(reference: string | Reference, options: CommonOptions = {}): Promise<string> {
+export interface DeleteOptions extends CommonOptions {
+  /**
+   * Delete a manifest named by a tag even when other tags of the repository name it too (they go
+   * with it). Without it such a delete is refused, naming those tags, as `regctl manifest delete`
+   * refuses without --force-tag-dereference (crane delete would remove them silently).
+   */
+  readonly forceTagDereference?: boolean;
+}
+
+/** The other tags of `ref`'s repository that name the manifest `digest` (none when tags cannot be listed). */
+async function tagsSharing(
+  client: Awaited<ReturnType<ReturnType<typeof sessionOf>['client']>>,
+  ref: Reference,
+  digest: string,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const o = signal ? { signal } : {};
+  const all = await client.tags({ registry: ref.registry, repository: ref.repository }, o).catch(() => [] as string[]);
+  const shared: string[] = [];
+  for (const tag of all) {
+    if (tag === ref.tag) continue;
+    const desc = await client.headManifest({ ...ref, tag }, o).catch(() => undefined);
+    if (desc?.digest === digest) shared.push(tag);
+  }
+  return shared.sort();
+}
+
+/**
+ * Deletes a manifest from a registry (a tag is resolved to its digest first, and refused when
+ * other tags share that manifest unless `forceTagDereference`); returns the reference.
+ */
+export async function deleteImage(reference: string | Reference, options: DeleteOptions = {}): Promise<string> {
   const session = sessionOf(options);
   const ref = await writableReference(reference, session, 'delete');
   const client = await session.client(options.progress);
+  if (ref.tag !== undefined && ref.digest === undefined && options.forceTagDereference !== true) {
+    const desc = await client.headManifest(ref, options.signal ? { signal: options.signal } : {});
+    const shared = desc ? await tagsSharing(client, ref, desc.digest, options.signal) : [];
+    if (desc && shared.length > 0) {
+      throw new GantryError(
+        'DELETE_SHARED_MANIFEST',
+        `${formatReference(ref)} is manifest ${desc.digest}, which tag${shared.length > 1 ? 's' : ''} ${shared.join(', ')} of ${ref.repository} also name${shared.length > 1 ? '' : 's'}: deleting it deletes them too`,
+        {
+          phase: 'usage',
+          suggestion: 'add --force-tag-dereference to delete the manifest with every tag naming it (as regctl does)',
+        },
+      );
+    }
+  }
   await client.deleteManifest(ref, options.signal ? { signal: options.signal } : {});
   return formatReference(ref);
 }

@@ -2,6 +2,7 @@
 
 import { build as buildImage, planBuild } from '../../api/build.js';
 import type { Isolation } from '../../engine/executor/index.js';
+import { GantryError } from '../../errors.js';
 import { parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
 import { formatPlan, parseFrontEnd } from '../../frontend/project/index.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
@@ -54,7 +55,8 @@ Directory options:
       --exclude PATTERN    leave out what PATTERN matches (.dockerignore syntax; repeatable),
                            after CONTEXT/.dockerignore and CONTEXT/.gantryignore
       --include-vcs        also pack .git directories (left out by default)
-  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable)
+  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable);
+                           dest=- (or -o - for type=tar) writes the tar to stdout
       --media-types oci|docker  manifest and config media types (default oci)
       --push               push the image to the registry of every -t name (and not into the
                            store, as buildx does: add --load to keep it there too)
@@ -140,6 +142,14 @@ export const build: Command = async (args, ctx) => {
   const entrypoint = str(p, 'entrypoint');
   const cmd = str(p, 'cmd');
   const frontend = str(p, 'frontend');
+  // As buildx: a tar on stdout is for a pipe or a file, never for a terminal.
+  const toStdout = list(p, 'output').some((o) => o.trim() === '-' || /(^|,)\s*dest=-\s*(,|$)/.test(o));
+  if (toStdout && ctx.stdout.isTTY) {
+    throw new GantryError('OUTPUT_TO_TERMINAL', 'refusing to write a tar to the terminal (-o - / dest=-)', {
+      phase: 'usage',
+      suggestion: 'redirect stdout to a file or a pipe (gantry build -o - DIR > image.tar), or give dest=FILE',
+    });
+  }
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
   try {
     const options = {
@@ -149,6 +159,7 @@ export const build: Command = async (args, ctx) => {
       signal: ctx.signal,
       tags: gitea?.names ?? list(p, 'tag'),
       outputs: list(p, 'output'),
+      stdout: ctx.stdout,
       push: flag(p, 'push') || idp,
       load: flag(p, 'load'),
       iidfile: str(p, 'iidfile'),
@@ -195,8 +206,10 @@ export const build: Command = async (args, ctx) => {
     // an unnamed image only its digest; file outputs alone print nothing.
     const named = new Map<string, string>(outcome.stored ? outcome.names.map((n) => [n, outcome.digest]) : []);
     for (const p of outcome.pushed) named.set(p.name, p.digest);
-    for (const [name, digest] of named) ctx.stdout.write(`${name}@${digest}\n`);
-    if (named.size === 0 && outcome.outputs.length === 0) ctx.stdout.write(`${outcome.digest}\n`);
+    // With the image's tar on stdout (-o -), the names go to stderr so the tar stays whole.
+    const out = toStdout ? ctx.stderr : ctx.stdout;
+    for (const [name, digest] of named) out.write(`${name}@${digest}\n`);
+    if (named.size === 0 && outcome.outputs.length === 0) out.write(`${outcome.digest}\n`);
     return 0;
   } finally {
     renderer.close();
