@@ -122,3 +122,21 @@ test('inspect of a name only the local store has says so; store:NAME reads it; d
     await registry.stop();
   }
 });
+
+test('build --help groups flags by what they apply to: every build, Dockerfile, directory, output, push', async () => {
+  const r = await gantry(['build', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  const sections = new Map<string, string>();
+  let current = '';
+  for (const line of r.stdout.split('\n')) {
+    if (/^[A-Z][^:]*options[^:]*:$/.test(line) || /^Options for every build:$/.test(line)) current = line;
+    else if (current) sections.set(current, `${sections.get(current) ?? ''}${line}\n`);
+  }
+  const section = (prefix: string) => [...sections].find(([k]) => k.startsWith(prefix))?.[1] ?? '';
+  assert.match(section('Options for every build'), /--tag[\s\S]*--platform[\s\S]*--progress/);
+  assert.match(section('Dockerfile options'), /--target[\s\S]*--build-arg/);
+  assert.match(section('Directory options'), /--exclude[\s\S]*--include-vcs/);
+  assert.doesNotMatch(section('Directory options'), /--tag|--output|--push/);
+  assert.match(section('Output options'), /--output[\s\S]*--iidfile/);
+  assert.match(section('Push options'), /--push[\s\S]*--load[\s\S]*--idpbuilder/);
+});

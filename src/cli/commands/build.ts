@@ -40,33 +40,39 @@ Dockerfile options:
       --isolation MODE     RUN sandbox: bwrap, chroot or none (default: the strongest available)
       --secret id=ID,src=FILE  a secret for RUN --mount=type=secret (or id=ID,env=VAR; repeatable)
 
-Directory options:
+Options for every build:
   -t, --tag NAME[:TAG]     name the image in the store (repeatable)
+      --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
+      --label KEY=VALUE    label (repeatable)
+      --progress MODE      auto, tty, plain, json or quiet
+
+Directory options (a context without a Dockerfile):
       --from BASE          base image: scratch (default) or an image in the store; for a
                            project, any image (default python:X.Y-slim, or $GANTRY_PYTHON_BASE)
-      --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
       --workdir DIR        working directory; the files are placed there (default /)
       --entrypoint CMD     entrypoint, JSON array or words
       --cmd CMD            default command, JSON array or words
   -e, --env KEY=VALUE      environment variable (repeatable)
-      --label KEY=VALUE    label (repeatable)
       --user USER[:GROUP]  user the container runs as
       --expose PORT[/PROTO] port the container listens on (repeatable)
       --exclude PATTERN    leave out what PATTERN matches (.dockerignore syntax; repeatable),
                            after CONTEXT/.dockerignore and CONTEXT/.gantryignore
       --include-vcs        also pack .git directories (left out by default)
+
+Output options:
   -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable);
                            dest=- (or -o - for type=tar) writes the tar to stdout
       --media-types oci|docker  manifest and config media types (default oci)
+      --iidfile FILE       write the image digest to FILE
+      --metadata-file FILE write build metadata (JSON) to FILE
+
+Push options:
       --push               push the image to the registry of every -t name (and not into the
                            store, as buildx does: add --load to keep it there too)
       --load               also name the image in the store when pushing
       --idpbuilder         push to the Gitea of the idpbuilder cluster of the kubeconfig:
                            -t NAME[:TAG] becomes GITEA/OWNER/NAME[:TAG], with the cluster's
                            credential and CA (see --kube-context)
-      --iidfile FILE       write the image digest to FILE
-      --metadata-file FILE write build metadata (JSON) to FILE
-      --progress MODE      auto, tty, plain, json or quiet
 
 Prints NAME@DIGEST for every name the image was given (stored or pushed); without -t or
 --output the image is stored under its digest, which is printed.
