@@ -5,13 +5,15 @@
  * file and the buildx-style metadata file. Every input is checked before any work, so bad input
  * writes nothing.
  */
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Annotation, annotate, descriptorAnnotations, parseAnnotation } from '../engine/annotate.js';
 import { exportCache, importCaches } from '../engine/cache/remote.js';
 import { type CacheSpec, parseCacheSpec } from '../engine/cache/spec.js';
+import type { Writable } from 'node:stream';
 import type { Isolation } from '../engine/executor/index.js';
-import { type OutputSpec, parseOutput, writeOutput } from '../engine/output.js';
+import { type OutputSpec, parseOutput, toStdout, writeOutput } from '../engine/output.js';
 import { writeImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
 import { buildDirectory as directoryFrontEnd } from '../frontend/directory.js';
@@ -66,6 +68,8 @@ export interface BuildBaseOptions extends CommonOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** OCI annotations, as `Annotation`s or `--annotation` strings (`[TYPE[PLATFORM]:]KEY=VALUE`). */
   readonly annotations?: readonly (Annotation | string)[];
+  /** Where outputs with `dest=-` (`-o -`) write their tar; they are refused without it. */
+  readonly stdout?: Writable;
 }
 
 /** What only a Dockerfile build takes. */
@@ -106,6 +110,10 @@ export interface DirectoryOptions {
   readonly user?: string;
   /** `PORT[/PROTO]`. */
   readonly expose?: readonly string[];
+  /** Patterns (dockerignore syntax) to leave out, after CONTEXT/.dockerignore and .gantryignore. */
+  readonly exclude?: readonly string[];
+  /** Pack `.git` directories too (left out by default). */
+  readonly includeVcs?: boolean;
 }
 
 /** What only a project build (Python, Node.js) takes; the directory options apply too. */
@@ -207,12 +215,20 @@ function pickBasic(options: BuildOptions): Picked {
   const dirOnly = DIRECTORY_ONLY.filter((k) => given(options[k]));
   let dockerfile = options.dockerfile;
   const hasDockerfile = dockerfile === undefined && existsSync(join(options.context, 'Dockerfile'));
-  // A command for a context that has a Dockerfile is a mistake, not a reason to skip the Dockerfile.
+  // A command (or what to pack) for a context that has a Dockerfile is a mistake, not a reason
+  // to skip the Dockerfile.
   const command = (['cmd', 'entrypoint'] as const).find((k) => given(options[k]));
   if (hasDockerfile && command !== undefined && options.frontend === undefined) {
     throw usage(
       `--${command} is for directory builds, and ${options.context} has a Dockerfile`,
       `set ${command.toUpperCase()} in the Dockerfile instead`,
+    );
+  }
+  const packing = given(options.exclude) ? '--exclude' : options.includeVcs ? '--include-vcs' : undefined;
+  if (packing !== undefined && (hasDockerfile || dockerfile !== undefined || options.frontend === 'dockerfile')) {
+    throw usage(
+      `${packing} is for directory builds, and this build uses a Dockerfile`,
+      'list what to leave out in .dockerignore beside the Dockerfile',
     );
   }
   if (dockerfile === undefined && (options.frontend === 'dockerfile' || (dirOnly.length === 0 && hasDockerfile)))
@@ -234,6 +250,12 @@ function plan(options: BuildOptions) {
   const names = (options.tags ?? []).map(callerName);
   const all = (options.outputs ?? []).map((o) => (typeof o === 'string' ? parseOutput(o) : o));
   const outputs = all.filter((o) => o.type !== 'registry');
+  if (outputs.filter(toStdout).length > 1) {
+    throw new GantryError('INVALID_OUTPUT', 'two outputs write to stdout (dest=-)', {
+      phase: 'usage',
+      suggestion: 'send one output to stdout and give the others a file',
+    });
+  }
   // push and type=registry push to the tags (or the output's own name).
   const pushTo = new Set<string>();
   for (const o of all) {
@@ -330,6 +352,8 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
               env: options.env ?? [],
               ...(options.user !== undefined ? { user: options.user } : {}),
               expose: options.expose ?? [],
+              ...(options.exclude !== undefined ? { exclude: options.exclude } : {}),
+              ...(options.includeVcs ? { includeVcs: true } : {}),
             });
     const item = await annotate(result.item, annotations, io);
     const descriptorAnn = descriptorAnnotations(annotations);
@@ -338,6 +362,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
       await writeOutput(item, spec, names, {
         ...io,
         ...(Object.keys(descriptorAnn).length > 0 ? { descriptorAnnotations: descriptorAnn } : {}),
+        ...(options.stdout ? { stdout: options.stdout } : {}),
       });
       progress({ type: 'done', id: `output-${i}` });
     }

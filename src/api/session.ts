@@ -13,6 +13,7 @@ import {
   loadRegistriesConfig,
   mirrorsFor,
   type RegistriesConfig,
+  searchRegistries,
 } from '../registry/config/index.js';
 import type { TransportOptions } from '../registry/transport/index.js';
 import { BlobLocations } from '../store/blob-locations.js';
@@ -63,6 +64,8 @@ export interface Session {
   client(progress?: ProgressSink): Promise<RegistryClient>;
   /** Mirrors of a registry from registries.toml, tried in order before it for pulls. */
   mirrors(registry: string): Promise<readonly string[]>;
+  /** The registries a short name may mean, in order (registries.conf's unqualified-search-registries, else docker.io). */
+  searchRegistries(): Promise<readonly string[]>;
   /** The transport settings of the session (keychain, host settings), e.g. to verify a login. */
   transport(): Promise<TransportOptions>;
 }
@@ -136,6 +139,7 @@ export function createSession(options: SessionOptions = {}): Session {
       return client;
     },
     mirrors: async (host) => mirrorsFor((await settings()).config, host),
+    searchRegistries: async () => searchRegistries((await settings()).config),
     transport: async () => (await settings()).transport,
   };
 }

@@ -14,8 +14,15 @@ import type { Descriptor, Platform } from '../oci/types.js';
 import { formatReference, type Reference } from '../reference/index.js';
 import { pullToLayout } from '../registry/ops/pull.js';
 import type { ProgressSink } from '../util/progress.js';
-import { callerLocation, callerReference } from './input.js';
+import { callerLocation } from './input.js';
 import { type CommonOptions, type Session, sessionOf } from './session.js';
+import {
+  candidateLocations,
+  candidateReferences,
+  firstAnswer,
+  writableLocation,
+  writableReference,
+} from './short-names.js';
 
 export interface PlatformOption {
   /** One platform of a multi-platform image (`linux/arm64` or a Platform). */
@@ -65,14 +72,20 @@ export async function locationsFor(
 }
 
 async function transfer(
-  source: ImageLocation,
+  sources: readonly ImageLocation[],
   destination: ImageLocation,
   options: CommonOptions & PlatformOption,
 ): Promise<Transferred> {
   const platform = platformOf(options.platform);
   const io = options.signal ? { signal: options.signal } : {};
-  const lc = await locationsFor(sessionOf(options), options.progress, source);
-  const src = await openImage(source, lc, io);
+  const lc = await locationsFor(sessionOf(options), options.progress, ...sources);
+  const src = await firstAnswer(
+    describeLocation(sources[0] as ImageLocation),
+    sources,
+    (s) => (s.kind === 'registry' ? s.ref.registry : describeLocation(s)),
+    (s) => openImage(s, lc, io),
+    options.signal,
+  );
   try {
     const item = await pickPlatform(src.item, platform, platform === undefined, options.signal);
     const descriptor = await writeImage(item, destination, lc, io);
@@ -86,7 +99,7 @@ async function transfer(
  * Pushes an image: `source` is a name in the store (or any location), `destination` a registry
  * reference or location (default: `source` as a registry reference).
  */
-export function push(
+export async function push(
   source: string,
   destination?: string,
   options: CommonOptions & PlatformOption = {},
@@ -94,19 +107,23 @@ export function push(
   const src: ImageLocation = /^(oci|oci-archive|docker-archive|store):/.test(source)
     ? callerLocation(source)
     : { kind: 'store', name: source };
+  const session = sessionOf(options);
   const dest: ImageLocation = destination
-    ? callerLocation(destination)
-    : { kind: 'registry', ref: callerReference(source) };
-  return transfer(src, dest, options);
+    ? await writableLocation(destination, session, 'push')
+    : { kind: 'registry', ref: await writableReference(source, session, 'push') };
+  return transfer([src], dest, { ...options, session });
 }
 
 /** Copies an image between registries and files, streamed (all platforms unless `platform`). */
-export function copy(
+export async function copy(
   source: string | ImageLocation,
   destination: string | ImageLocation,
   options: CommonOptions & PlatformOption = {},
 ): Promise<Transferred> {
-  return transfer(callerLocation(source), callerLocation(destination), options);
+  const session = sessionOf(options);
+  const sources = await candidateLocations(source, session);
+  const dest = await writableLocation(destination, session, 'copy to');
+  return transfer(sources, dest, { ...options, session });
 }
 
 export interface PullOptions extends CommonOptions, PlatformOption {
@@ -126,7 +143,18 @@ export interface Pulled {
  * registry are tried in order first; a mirror that fails or lacks the image is passed over.
  */
 export async function pull(reference: string | Reference, options: PullOptions = {}): Promise<Pulled> {
-  const ref = callerReference(reference);
+  const session = sessionOf(options);
+  const candidates = await candidateReferences(reference, session);
+  return firstAnswer(
+    String(typeof reference === 'string' ? reference : formatReference(reference)),
+    candidates,
+    (ref) => ref.registry,
+    (ref) => pullOne(ref, { ...options, session }),
+    options.signal,
+  );
+}
+
+async function pullOne(ref: Reference, options: PullOptions): Promise<Pulled> {
   const platform = platformOf(options.platform);
   const all = options.allPlatforms === true;
   if (all && platform) {

@@ -55,6 +55,35 @@ interface StepState {
 /** Lines of live output the tty view keeps per running step. */
 const LIVE_LINES = 6;
 
+/** The width a terminal that reports none (or 0 columns, as some CI pseudo-terminals do) gets. */
+const DEFAULT_COLUMNS = 120;
+/** Narrower terminals wrap rather than cut every line to nothing. */
+const MIN_COLUMNS = 40;
+
+/** The columns the tty view draws in: the terminal's, never 0 or fewer than MIN_COLUMNS. */
+export function drawWidth(columns: number | undefined): number {
+  if (columns === undefined || !Number.isFinite(columns) || columns <= 0) return DEFAULT_COLUMNS;
+  return Math.max(MIN_COLUMNS, Math.floor(columns));
+}
+
+const DIGEST = /sha256:[0-9a-f]{64}/;
+
+/**
+ * `line` cut to `width` columns with an ellipsis. `keep`, a suffix of the line (a step's status
+ * with its digest), and any digest in the line are never cut: the text before them is shortened
+ * instead (and what must be kept but is wider than the terminal is left whole, to wrap).
+ */
+export function clipLine(line: string, width: number, keep = ''): string {
+  const max = width - 1;
+  if (line.length <= max) return line;
+  const m = DIGEST.exec(line);
+  const fromDigest = m ? line.slice(m.index) : '';
+  const tail = keep !== '' && line.endsWith(keep) && keep.length > fromDigest.length ? keep : fromDigest;
+  if (tail === '') return `${line.slice(0, max - 1)}…`;
+  const room = max - tail.length - 1;
+  return room > 0 ? `${line.slice(0, room)}…${tail}` : tail.trimStart();
+}
+
 export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }): Renderer {
   const effective = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
   if (effective === 'quiet') return { sink: () => {}, close: () => {} };
@@ -66,11 +95,11 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
   }
   const steps = new Map<string, StepState>();
   const t0 = Date.now();
-  const line = (s: StepState): string => {
+  const statusOf = (s: StepState): string => {
     const elapsed = seconds((s.ended ?? Date.now()) - s.started);
-    const tail = s.status ?? (s.progress ? `${s.progress} ${elapsed}` : elapsed);
-    return `#${s.n} ${s.name} ${tail}`;
+    return s.status ?? (s.progress ? `${s.progress} ${elapsed}` : elapsed);
   };
+  const line = (s: StepState): string => `#${s.n} ${s.name} ${statusOf(s)}`;
   const update = (event: ProgressEvent): StepState | undefined => {
     if (event.type === 'warning') return undefined;
     let s = steps.get(event.id);
@@ -117,28 +146,29 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
   }
   // tty: a live block of the steps, redrawn in place.
   let drawn = 0;
-  const width = () => (out as { columns?: number }).columns ?? 120;
-  const clip = (l: string) => (l.length > width() - 1 ? `${l.slice(0, width() - 2)}…` : l);
-  const draw = () => {
+  const width = () => drawWidth((out as { columns?: number }).columns);
+  const draw = (final = false) => {
     const lines: string[] = [];
     for (const s of steps.values()) {
-      lines.push(line(s));
+      lines.push(final ? line(s) : clipLine(line(s), width(), ` ${statusOf(s)}`));
       // Live output of a running step, dimmed, under its line.
-      if (s.ended === undefined) for (const l of s.logs) lines.push(`\x1b[2m  ${l}\x1b[0m`);
+      if (s.ended === undefined) for (const l of s.logs) lines.push(`\x1b[2m${clipLine(`  ${l}`, width())}\x1b[0m`);
     }
     const header = `[+] Building ${seconds(Date.now() - t0)} (${[...steps.values()].filter((s) => s.ended).length}/${steps.size})`;
     const all = [header, ...lines];
     // Move up over the previous frame, rewrite every line, and clear what the last frame had below.
     const extra = Math.max(0, drawn - all.length);
     const blank = Array.from({ length: extra }, () => '\x1b[2K');
-    out.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${[...all.map((l) => `\x1b[2K${clip(l)}`), ...blank].join('\n')}\n`);
+    // The final frame is not redrawn, so it may wrap: nothing of it (a digest least of all) is cut.
+    out.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${[...all.map((l) => `\x1b[2K${l}`), ...blank].join('\n')}\n`);
     if (extra > 0) out.write(`\x1b[${extra}F`);
     drawn = all.length;
   };
-  const timer = setInterval(draw, 100);
+  const timer = setInterval(() => draw(), 100);
   timer.unref();
   // Warnings would be redrawn over: they are printed once, under the final frame.
   const warnings: string[] = [];
+  let closed = false;
   return {
     sink: (event) => {
       if (event.type === 'warning') {
@@ -150,7 +180,9 @@ export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boo
     },
     close: () => {
       clearInterval(timer);
-      if (steps.size > 0) draw();
+      if (closed) return;
+      closed = true;
+      if (steps.size > 0) draw(true);
       for (const w of warnings) out.write(`WARNING: ${w}\n`);
       warnings.length = 0;
     },

@@ -7,10 +7,12 @@ import { isSpace } from './chars.js';
 
 /**
  * Takes the leading `--flag[=value]` words off `text` and returns them with the rest. A word
- * ends at unquoted whitespace; quotes are removed and `\` escapes the next character (always a
- * backslash here, whatever the escape directive says, as in BuildKit). A lone `--` ends the flags.
+ * ends at unquoted whitespace; quotes are removed and the file's escape character (`\` unless
+ * `# escape=` says otherwise) escapes the next one, as current BuildKit splits flags (older
+ * BuildKit, and buildah 1.28's vendored parser, always used a backslash, so
+ * `COPY --chown=C:\x` meant something else after `# escape=\``). A lone `--` ends the flags.
  */
-export function extractFlags(text: string): { flags: string[]; rest: string } {
+export function extractFlags(text: string, escape = '\\'): { flags: string[]; rest: string } {
   const flags: string[] = [];
   const chars = Array.from(text);
   let offset = 0; // code-unit offset of chars[pos], to slice the rest
@@ -50,7 +52,7 @@ export function extractFlags(text: string): { flags: string[]; rest: string } {
         offset += ch.length;
         continue;
       }
-      if (ch === '\\') {
+      if (ch === escape) {
         if (pos + 1 === chars.length) {
           offset += ch.length;
           continue;
@@ -69,7 +71,7 @@ export function extractFlags(text: string): { flags: string[]; rest: string } {
       offset += ch.length;
       continue;
     }
-    if (ch === '\\') {
+    if (ch === escape) {
       if (pos + 1 === chars.length) {
         phase = 'word';
         offset += ch.length;

@@ -155,17 +155,17 @@ function parseNameValue(rest: string, keyword: string, escape: string): { args: 
   return { args, legacy: false };
 }
 
-function splitCommand(line: string): { keyword: string; flags: string[]; rest: string } {
+function splitCommand(line: string, escape: string): { keyword: string; flags: string[]; rest: string } {
   const text = trimSpace(line);
   const m = WHITESPACE.exec(text);
   const keyword = (m ? text.slice(0, m.index) : text).toLowerCase();
   if (!m) return { keyword, flags: [], rest: '' };
-  const { flags, rest } = extractFlags(text.slice(m.index + m[0].length));
+  const { flags, rest } = extractFlags(text.slice(m.index + m[0].length), escape);
   return { keyword, flags, rest: trimSpace(rest) };
 }
 
 export function draftNode(line: string, escape: string, legacy: { value: boolean }): Draft {
-  const { keyword, flags, rest } = splitCommand(line);
+  const { keyword, flags, rest } = splitCommand(line, escape);
   const draft: Draft = { keyword, flags, args: [], rest, json: false };
   const word = trimSpace(line).split(WHITESPACE)[0] ?? '';
   if (!KNOWN.has(keyword)) {

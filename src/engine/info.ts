@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { GantryError } from '../errors.js';
 import { type XattrAccess, xattrAccess } from '../layer/xattr.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
-import { type ConfigFile, registryConfigFiles } from '../registry/config/index.js';
+import {
+  type ConfigFile,
+  configFilesRead,
+  loadRegistriesConfig,
+  registryConfigFiles,
+  searchRegistries,
+} from '../registry/config/index.js';
 import { defaultStoreDir } from '../store/store.js';
 import { du } from '../util/fs.js';
 import { isolationAvailable } from './executor/detect.js';
@@ -57,6 +63,15 @@ export interface MachineInfo {
   };
   readonly store: { readonly path: string; readonly exists: boolean; readonly size: number };
   readonly configFiles: readonly ConfigFile[];
+  /**
+   * The registry config files actually read (registries.toml, containers registries.conf and its
+   * drop-ins), what short names mean, and the error when a file could not be read.
+   */
+  readonly registries: {
+    readonly filesRead: readonly string[];
+    readonly searchRegistries: readonly string[];
+    readonly error?: string;
+  };
 }
 
 /** Architectures worth asking about: those qemu-user-static has an emulator for. */
@@ -135,6 +150,15 @@ export interface MachineInfoOptions {
 }
 
 /** Probes this machine as a build would. Takes a few seconds the first time (real namespace and mount tries). */
+async function registriesInfo(env: NodeJS.ProcessEnv): Promise<MachineInfo['registries']> {
+  try {
+    const config = await loadRegistriesConfig({ env });
+    return { filesRead: configFilesRead(config), searchRegistries: searchRegistries(config) };
+  } catch (err) {
+    return { filesRead: [], searchRegistries: ['docker.io'], error: (err as Error).message };
+  }
+}
+
 export async function machineInfo(options: MachineInfoOptions = {}): Promise<MachineInfo> {
   const env = options.env ?? process.env;
   const storeDir = options.store ?? defaultStoreDir(env);
@@ -168,5 +192,6 @@ export async function machineInfo(options: MachineInfoOptions = {}): Promise<Mac
     platforms: await platformsInfo(),
     store: { path: storeDir, exists: existsSync(join(storeDir, 'oci-layout')), size: await du(storeDir) },
     configFiles: registryConfigFiles({ env }),
+    registries: await registriesInfo(env),
   };
 }

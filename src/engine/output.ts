@@ -2,8 +2,10 @@
  * Build outputs, named as docker buildx names them: `--output type=oci|docker|local|tar,dest=...`
  * (CSV of key=value; a bare path means type=local). The store output is implicit in `-t`.
  * Every file output is written under a temp name and renamed, so a failed build leaves nothing.
+ * `dest=-` (and `-o -`, buildx's shorthand for type=tar,dest=-) writes a tar output to stdout.
  */
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { GantryError, type IoOptions } from '../errors.js';
 import { exportRootfs, writeDockerArchive, writeOciArchive } from '../layer/archive/index.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
@@ -25,6 +27,7 @@ function usage(message: string, suggestion: string): GantryError {
 export function parseOutput(spec: string): OutputSpec {
   const text = spec.trim();
   if (text === '') throw usage('empty --output', 'give type=TYPE,dest=PATH');
+  if (text === '-') return { type: 'tar', dest: '-' };
   if (!text.includes('=')) return { type: 'local', dest: text };
   const attrs = new Map<string, string>();
   for (const part of text.split(',')) {
@@ -47,6 +50,12 @@ export function parseOutput(spec: string): OutputSpec {
     throw usage('type=image stores the image, which -t already does', 'use -t NAME, or type=image,push=true to push');
   }
   if (!dest) throw usage(`--output type=${type} needs dest=PATH`, `add dest=PATH, e.g. type=${type},dest=out`);
+  if (dest === '-' && (type === 'local' || (type === 'oci' && attrs.get('tar') === 'false'))) {
+    throw usage(
+      `--output type=${type}${type === 'oci' ? ',tar=false' : ''} is a directory and cannot go to stdout`,
+      'use type=tar,dest=- or type=oci,dest=- for a tar on stdout',
+    );
+  }
   switch (type) {
     case 'oci': {
       const tar = attrs.get('tar') ?? 'true';
@@ -66,13 +75,33 @@ export function parseOutput(spec: string): OutputSpec {
   }
 }
 
+/** True when the output is a tar written to stdout (`dest=-`). */
+export function toStdout(spec: OutputSpec): boolean {
+  return spec.type !== 'registry' && spec.dest === '-';
+}
+
+export interface WriteOutputOptions extends IoOptions {
+  /** Where `dest=-` goes (the CLI's stdout); without it such an output is refused. */
+  readonly stdout?: Writable;
+  /** Annotations of the image's descriptor in an OCI layout's index.json (`--annotation index-descriptor:`). */
+  readonly descriptorAnnotations?: Readonly<Record<string, string>>;
+}
+
 /** Writes `item` to one output. `names` are the full references the image is tagged with. */
 export async function writeOutput(
   item: Image | ImageIndex,
   spec: OutputSpec,
   names: readonly string[],
-  options: IoOptions & { readonly descriptorAnnotations?: Readonly<Record<string, string>> } = {},
+  writeOptions: WriteOutputOptions = {},
 ): Promise<void> {
+  const { stdout, ...options } = writeOptions;
+  if (toStdout(spec) && !stdout) {
+    throw new GantryError('OUTPUT_NO_STDOUT', 'dest=- writes to stdout, and this call has none', {
+      phase: 'usage',
+      suggestion: 'pass the stream to write to as `stdout`, or give a file as dest',
+    });
+  }
+  const file = toStdout(spec) ? (stdout as Writable) : spec.type === 'registry' ? '' : spec.dest;
   switch (spec.type) {
     case 'registry':
       throw new GantryError('REGISTRY_OUTPUT', 'type=registry is pushed by the caller, with a registry client', {
@@ -88,7 +117,7 @@ export async function writeOutput(
             ...(options.descriptorAnnotations ? { annotations: options.descriptorAnnotations } : {}),
           },
         ],
-        spec.dest,
+        file,
         { ...(options.signal ? { signal: options.signal } : {}), tar: spec.tar },
       );
       return;
@@ -103,13 +132,13 @@ export async function writeOutput(
           },
         );
       }
-      await writeDockerArchive([{ image: item, names: spec.name ? [spec.name] : names }], spec.dest, options);
+      await writeDockerArchive([{ image: item, names: spec.name ? [spec.name] : names }], file, options);
       return;
     case 'local':
     case 'tar': {
       const format = spec.type === 'local' ? 'dir' : 'tar';
       if (!isImageIndex(item)) {
-        await exportRootfs(item, spec.dest, { ...options, format });
+        await exportRootfs(item, file, { ...options, format });
         return;
       }
       if (spec.type === 'tar') {

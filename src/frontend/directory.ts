@@ -20,6 +20,7 @@ import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.j
 import type { Digest, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { ProgressSink } from '../util/progress.js';
+import { projectFiles } from './project-files.js';
 
 export interface DirectoryBuildOptions extends IoOptions, ConfigOptions {
   /** The directory whose contents become the layer. */
@@ -31,6 +32,10 @@ export interface DirectoryBuildOptions extends IoOptions, ConfigOptions {
   readonly store: Store;
   readonly mediaType?: 'oci' | 'docker';
   readonly progress?: ProgressSink;
+  /** Patterns to leave out after .dockerignore and .gantryignore (`--exclude`). */
+  readonly exclude?: readonly string[];
+  /** Pack `.git` directories too (`--include-vcs`). */
+  readonly includeVcs?: boolean;
 }
 
 export interface BuildResult {
@@ -137,11 +142,18 @@ export async function buildDirectory(options: DirectoryBuildOptions): Promise<Bu
   const from = options.from ?? 'scratch';
   const bases = await solver.source(['directory base', from], `resolve base ${from}`, () => basesFor(options));
   const dest = options.workdir === undefined ? '/' : absoluteWorkdir(options.workdir);
+  // What is packed: what .dockerignore, .gantryignore and --exclude leave, without .git.
+  const files = await projectFiles(context, {
+    ...(options.exclude ? { exclude: options.exclude } : {}),
+    ...(options.includeVcs ? { includeVcs: true } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const step = await directoryLayer(solver, {
     root: context,
     dest,
     parent: 'directory',
     name: `COPY ${options.context} ${dest}`,
+    filter: (rel) => files.includes(rel),
   });
   const { layer, descriptor, diffID } = step;
   if (!layer || !descriptor || !diffID)

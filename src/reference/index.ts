@@ -12,6 +12,7 @@ export {
   familiarName,
   formatReference,
   isDigestReference,
+  isShortName,
   type ParseReferenceOptions,
   parseReference,
   type Reference,

@@ -127,6 +127,17 @@ export function parseReference(input: string, options: ParseReferenceOptions = {
   return make(registry, repository, effectiveTag, digest);
 }
 
+/**
+ * True when `input` names no registry ('alpine', 'team/app:1'), so the registry comes from the
+ * caller's default (docker.io, or registries.conf's unqualified-search-registries).
+ */
+export function isShortName(input: string): boolean {
+  const at = input.indexOf('@');
+  const name = at < 0 ? input : input.slice(0, at);
+  const slash = name.indexOf('/');
+  return slash < 0 || !isRegistryComponent(name.slice(0, slash));
+}
+
 /** The full, normalized form: 'docker.io/library/alpine:latest'. */
 export function formatReference(ref: Reference): string {
   let out = repositoryOf(ref);

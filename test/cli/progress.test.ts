@@ -3,11 +3,15 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { createRenderer } from '../../src/cli/progress.js';
+import { clipLine, createRenderer, drawWidth } from '../../src/cli/progress.js';
 
 class Screen extends Writable {
   readonly isTTY = true;
-  readonly columns = 80;
+  readonly columns: number;
+  constructor(columns = 80) {
+    super();
+    this.columns = columns;
+  }
   text = '';
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     this.text += chunk.toString();
@@ -107,4 +111,42 @@ test('warnings: a WARNING line in plain, the event as-is in JSON, under the fina
   t.sink({ type: 'done', id: 'a', cached: true });
   t.close();
   assert.equal(tty.view().at(-1), 'WARNING: JSONArgsRecommended: use JSON (line 3)');
+});
+
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+test('issue 9: a terminal that reports 0 columns is not cut to nothing, and the final digest is never truncated', () => {
+  assert.equal(drawWidth(0), 120);
+  assert.equal(drawWidth(undefined), 120);
+  assert.equal(drawWidth(12), 40);
+  assert.equal(drawWidth(100), 100);
+  const zero = new Screen(0);
+  const r = createRenderer('tty', zero);
+  r.sink({ type: 'start', id: 'a', name: '[base] COPY . /app' });
+  assert.match(zero.view()[1] ?? '', /^#1 \[base\] COPY \. \/app/);
+  r.close();
+
+  // A narrow terminal: live lines are cut, but never inside a digest, and the final frame is whole.
+  const narrow = new Screen(50);
+  const n = createRenderer('tty', narrow);
+  n.sink({ type: 'start', id: 'x', name: 'naming image docker.io/library/some-long-name:1' });
+  n.sink({ type: 'done', id: 'x', detail: DIGEST });
+  assert.ok(
+    narrow.view().some((l) => l.includes(DIGEST)),
+    narrow.view().join('\n'),
+  );
+  n.close();
+  n.close();
+  const last = narrow.view().at(-1) ?? '';
+  assert.match(last, new RegExp(`^#1 naming image docker\\.io/library/some-long-name:1 DONE \\d+\\.\\ds ${DIGEST}$`));
+
+  const long = `#3 naming image ${'x'.repeat(80)}`;
+  // 99 columns: the status with its digest whole, the name shortened.
+  assert.equal(
+    clipLine(`${long} DONE 0.1s ${DIGEST}`, 100, ` DONE 0.1s ${DIGEST}`),
+    `${long.slice(0, 16)}… DONE 0.1s ${DIGEST}`,
+  );
+  assert.equal(clipLine(`${long} ${DIGEST}`, 100), `${long.slice(0, 27)}…${DIGEST}`);
+  assert.equal(clipLine(`#3 ${DIGEST}`, 40), DIGEST);
+  assert.equal(clipLine('short', 40), 'short');
 });

@@ -146,6 +146,32 @@ test('the escape directive changes how expanded words are read', () => {
   assert.equal(expandInstruction(workdir, ENV, { escape }).path, 'C:\\alpha');
 });
 
+test('issue 9: flags after # escape=` are split with the backtick, as current BuildKit splits them', () => {
+  const text = [
+    '# escape=`',
+    'FROM busybox',
+    'COPY --chown=12`34:56 a /x/',
+    'COPY --chown="7`8:9" a /y/',
+    'RUN --mount=type=tmpfs,target=C:\\cache `',
+    '    --network=none true',
+    '',
+  ].join('\n');
+  const [a, b, run] = parseInstructions(parse(text)).stages[0]?.instructions ?? [];
+  assert.ok(a?.kind === 'copy' && b?.kind === 'copy' && run?.kind === 'run');
+  // The backtick escapes the next character; a backslash is an ordinary one.
+  assert.equal(a.chown, '1234:56');
+  assert.equal(b.chown, '78:9');
+  assert.deepEqual(
+    run.mounts.map((m) => m.raw),
+    ['type=tmpfs,target=C:\\cache'],
+  );
+  assert.equal(run.network, 'none');
+  // Without the directive a backslash escapes, as before.
+  const [plain] = parseInstructions(parse('FROM busybox\nCOPY --chown=12\\34:5 a /x/\n')).stages[0]?.instructions ?? [];
+  assert.ok(plain?.kind === 'copy');
+  assert.equal(plain.chown, '1234:5');
+});
+
 test('a failed expansion names the instruction line', () => {
   const env = only('ENV X="${REQUIRED:?set REQUIRED with --build-arg}"', 'env');
   assert.throws(

@@ -206,6 +206,37 @@ ENV HOME=/custom
 RUN echo "$HOME" > /tmp/home-env
 `,
   },
+  // Issue 9: RUN after USER gets the image's supplementary groups, the primary gid first.
+  {
+    name: 'run-id-groups',
+    dockerfile: `FROM REG/busybox:1
+RUN echo 'app:x:1000:1000:App:/home/app:/bin/sh' >> /etc/passwd && printf 'app:x:1000:\\nextra:x:2000:app\\ngrp:x:3000:\\n' >> /etc/group && mkdir -m 1777 /ids
+RUN id > /ids/root
+USER app
+RUN id > /ids/app
+USER app:grp
+RUN id > /ids/app-grp
+USER 1000:3000
+RUN id > /ids/numeric
+USER nobody
+RUN id > /ids/nobody
+`,
+  },
+  // Issue 9: instruction flags in a file with the backtick escape (continuations, quotes).
+  {
+    name: 'escape-flags',
+    dockerfile: `# escape=\`
+FROM REG/busybox:1
+RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group
+COPY --chown=app:app \`
+     --chmod=0640 a.txt /dest/
+COPY --chown="1000:1000" a.txt /quoted/
+COPY --chmod=0755 \`
+     a.txt /exec/
+RUN echo C:\\path > /win
+`,
+    files: { 'a.txt': 'alpha\n' },
+  },
 ];
 
 /** `9000-9002/tcp` as BuildKit stores it: one entry per port (buildah keeps the range as one key). */

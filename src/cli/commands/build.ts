@@ -3,6 +3,7 @@
 import { build as buildImage, planBuild } from '../../api/build.js';
 import { checkDockerfile } from '../../api/check.js';
 import type { Isolation } from '../../engine/executor/index.js';
+import { GantryError } from '../../errors.js';
 import { parseBuildContext, parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
 import { formatPlan, parseFrontEnd } from '../../frontend/project/index.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
@@ -50,31 +51,41 @@ Dockerfile options:
       --cache-from SPEC    import a build cache: type=registry,ref=REF (or REF) or
                            type=local,src=DIR (repeatable; a bad cache is ignored with a warning)
 
-Directory options:
+Options for every build:
   -t, --tag NAME[:TAG]     name the image in the store (repeatable)
+      --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
+      --label KEY=VALUE    label (repeatable)
+      --progress MODE      auto, tty, plain, json or quiet
+
+Directory options (a context without a Dockerfile):
       --from BASE          base image: scratch (default) or an image in the store; for a
                            project, any image (default python:X.Y-slim, or $GANTRY_PYTHON_BASE)
-      --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
       --workdir DIR        working directory; the files are placed there (default /)
       --entrypoint CMD     entrypoint, JSON array or words
       --cmd CMD            default command, JSON array or words
   -e, --env KEY=VALUE      environment variable (repeatable)
-      --label KEY=VALUE    label (repeatable)
       --annotation [TYPE[PLATFORM]:]KEY=VALUE  OCI annotation (repeatable); TYPE manifest (default),
                            index, manifest-descriptor, index-descriptor (type=oci outputs)
       --user USER[:GROUP]  user the container runs as
       --expose PORT[/PROTO] port the container listens on (repeatable)
-  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable)
+      --exclude PATTERN    leave out what PATTERN matches (.dockerignore syntax; repeatable),
+                           after CONTEXT/.dockerignore and CONTEXT/.gantryignore
+      --include-vcs        also pack .git directories (left out by default)
+
+Output options:
+  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable);
+                           dest=- (or -o - for type=tar) writes the tar to stdout
       --media-types oci|docker  manifest and config media types (default oci)
+      --iidfile FILE       write the image digest to FILE
+      --metadata-file FILE write build metadata (JSON) to FILE
+
+Push options:
       --push               push the image to the registry of every -t name (and not into the
                            store, as buildx does: add --load to keep it there too)
       --load               also name the image in the store when pushing
       --idpbuilder         push to the Gitea of the idpbuilder cluster of the kubeconfig:
                            -t NAME[:TAG] becomes GITEA/OWNER/NAME[:TAG], with the cluster's
                            credential and CA (see --kube-context)
-      --iidfile FILE       write the image digest to FILE
-      --metadata-file FILE write build metadata (JSON) to FILE
-      --progress MODE      auto, tty, plain, json or quiet
 
 Prints NAME@DIGEST for every name the image was given (stored or pushed); without -t or
 --output the image is stored under its digest, which is printed.
@@ -93,6 +104,8 @@ export const build: Command = async (args, ctx) => {
     annotation: { type: 'string', multiple: true },
     user: { type: 'string' },
     expose: { type: 'string', multiple: true },
+    exclude: { type: 'string', multiple: true },
+    'include-vcs': { type: 'boolean' },
     output: { type: 'string', short: 'o', multiple: true },
     'media-types': { type: 'string' },
     file: { type: 'string', short: 'f' },
@@ -171,6 +184,14 @@ export const build: Command = async (args, ctx) => {
   const entrypoint = str(p, 'entrypoint');
   const cmd = str(p, 'cmd');
   const frontend = str(p, 'frontend');
+  // As buildx: a tar on stdout is for a pipe or a file, never for a terminal.
+  const toStdout = list(p, 'output').some((o) => o.trim() === '-' || /(^|,)\s*dest=-\s*(,|$)/.test(o));
+  if (toStdout && ctx.stdout.isTTY) {
+    throw new GantryError('OUTPUT_TO_TERMINAL', 'refusing to write a tar to the terminal (-o - / dest=-)', {
+      phase: 'usage',
+      suggestion: 'redirect stdout to a file or a pipe (gantry build -o - DIR > image.tar), or give dest=FILE',
+    });
+  }
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
   try {
     const options = {
@@ -180,6 +201,7 @@ export const build: Command = async (args, ctx) => {
       signal: ctx.signal,
       tags: gitea?.names ?? list(p, 'tag'),
       outputs: list(p, 'output'),
+      stdout: ctx.stdout,
       push: flag(p, 'push') || idp,
       load: flag(p, 'load'),
       iidfile: str(p, 'iidfile'),
@@ -213,6 +235,8 @@ export const build: Command = async (args, ctx) => {
       env: list(p, 'env'),
       user: str(p, 'user'),
       expose: list(p, 'expose'),
+      exclude: list(p, 'exclude'),
+      includeVcs: flag(p, 'include-vcs'),
       // Project builds
       ...(frontend === undefined ? {} : { frontend: parseFrontEnd(frontend) }),
       indexUrl: str(p, 'index-url'),
@@ -234,8 +258,10 @@ export const build: Command = async (args, ctx) => {
     // an unnamed image only its digest; file outputs alone print nothing.
     const named = new Map<string, string>(outcome.stored ? outcome.names.map((n) => [n, outcome.digest]) : []);
     for (const p of outcome.pushed) named.set(p.name, p.digest);
-    for (const [name, digest] of named) ctx.stdout.write(`${name}@${digest}\n`);
-    if (named.size === 0 && outcome.outputs.length === 0) ctx.stdout.write(`${outcome.digest}\n`);
+    // With the image's tar on stdout (-o -), the names go to stderr so the tar stays whole.
+    const out = toStdout ? ctx.stderr : ctx.stdout;
+    for (const [name, digest] of named) out.write(`${name}@${digest}\n`);
+    if (named.size === 0 && outcome.outputs.length === 0) out.write(`${outcome.digest}\n`);
     return 0;
   } finally {
     renderer.close();

@@ -37,6 +37,9 @@ export const info: Command = async (args, ctx) => {
     `store:        ${m.store.path} (${m.store.exists ? formatBytes(m.store.size) : 'not created yet'})`,
     'config files:',
     ...m.configFiles.map((f) => `  ${f.kind.padEnd(21)}${f.path}${f.exists ? '' : ' (absent)'}`),
+    `registry config read: ${m.registries.filesRead.join(', ') || 'none'}`,
+    ...(m.registries.error ? [`  unreadable: ${m.registries.error}`] : []),
+    `short names:  ${m.registries.searchRegistries.join(', ')}${m.registries.searchRegistries.length > 1 ? ' (pulls try them in order; pushes need a full name)' : ''}`,
   ];
   ctx.stdout.write(`${lines.join('\n')}\n`);
   return 0;

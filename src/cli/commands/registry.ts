@@ -206,19 +206,28 @@ export const catalog: Command = async (args, ctx) => {
   return 0;
 };
 
-export const deleteHelp = `Usage: gantry delete REF
+export const deleteHelp = `Usage: gantry delete [--force-tag-dereference] REF
 
-Delete a manifest from a registry (a tag is resolved to its digest first). On the Gitea of an
-idpbuilder cluster whose registry refuses manifest deletion, the package version is deleted
-through Gitea's packages API instead.
+Delete a manifest from a registry (a tag is resolved to its digest first). Deleting a manifest
+deletes every tag that names it, so a tag whose manifest other tags share is refused, naming
+them, unless --force-tag-dereference is given (as regctl manifest delete; crane delete does not
+ask). On the Gitea of an idpbuilder cluster whose registry refuses manifest deletion, the package
+version is deleted through Gitea's packages API instead.
+
+Options:
+      --force-tag-dereference  delete the manifest even when other tags name it (they go too)
 `;
 
 export const del: Command = async (args, ctx) => {
-  const p = parse('delete', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse('delete', args, {
+    'force-tag-dereference': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (flag(p, 'help')) return help(ctx, deleteHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry delete takes one image reference', 'run gantry delete REF');
-  const deleted = await deleteImage(input, { session: ctx.session, signal: ctx.signal }).catch(async (err: unknown) => {
+  const options = { session: ctx.session, signal: ctx.signal, forceTagDereference: flag(p, 'force-tag-dereference') };
+  const deleted = await deleteImage(input, options).catch(async (err: unknown) => {
     const fellBack = await giteaDeleteFallback(err, input, ctx);
     if (fellBack === undefined) throw err;
     return fellBack;

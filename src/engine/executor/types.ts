@@ -73,6 +73,6 @@ export interface SandboxOptions {
 export interface ResolvedUser {
   readonly uid: number;
   readonly gid: number;
-  /** Supplementary groups (not including gid unless /etc/group lists the user in it). */
+  /** Supplementary groups: the primary gid first, then (for a USER without a group) the groups listing the user. */
   readonly groups: readonly number[];
 }

@@ -2,7 +2,10 @@
  * USER resolution for RUN, as BuildKit does it: `uid:gid` (numbers or `root`) is taken as is;
  * anything else goes through runc's rules against the rootfs' /etc/passwd and /etc/group (a name
  * must exist, a number need not; a user found by name or uid brings its primary group and, when
- * no group is given, the groups that list it as a member).
+ * no group is given, the groups that list it as a member). The supplementary groups always start
+ * with the primary gid, as containerd's ensureAdditionalGids and buildah set them, so `id` in a
+ * RUN after `USER app` prints `groups=1000(app)` (busybox's `id` prints only what getgroups(2)
+ * returns).
  */
 import { readFile } from 'node:fs/promises';
 import { GantryError } from '../../errors.js';
@@ -92,6 +95,12 @@ async function readDatabase(rootfs: string, path: string): Promise<string | unde
  * malformed value.
  */
 export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
+  const { uid, gid, groups } = await resolveIds(rootfs, user);
+  return { uid, gid, groups: [gid, ...groups.filter((g) => g !== gid)] };
+}
+
+/** resolveUser without the primary gid in the supplementary groups (runc's ExecUser). */
+async function resolveIds(rootfs: string, user: string): Promise<ResolvedUser> {
   const spec = user.trim();
   if (spec === '') return { uid: 0, gid: 0, groups: [] };
   const colon = spec.indexOf(':');
@@ -149,7 +158,7 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
     }
     return { uid, gid: n, groups: [] };
   }
-  const groups = groupDb.filter((g) => g.members.includes(name!)).map((g) => g.gid);
+  const groups = [...new Set(groupDb.filter((g) => g.members.includes(name!)).map((g) => g.gid))];
   return { uid, gid, groups };
 }
 

@@ -13,7 +13,7 @@ import { tarStream } from '../tar/writer.js';
 import type { BlobToWrite } from './blobs.js';
 import { blobEntries, blobPathOf, bytesEntry, jsonBytes } from './entries.js';
 import { dockerTag, familiarRepository, familiarTag } from './names.js';
-import { writeFileOutput } from './output.js';
+import { type ArchiveDest, writeFileOutput } from './output.js';
 
 export interface DockerArchiveItem {
   readonly image: Image;
@@ -69,7 +69,7 @@ function needsPlatform(): GantryError {
  */
 export async function writeDockerArchive(
   items: readonly DockerArchiveItem[],
-  dest: string,
+  dest: ArchiveDest,
   options: IoOptions = {},
 ): Promise<void> {
   throwIfAborted(options.signal);

@@ -16,7 +16,7 @@ import { tarStream } from '../tar/writer.js';
 import { BlobSet, type BlobToWrite, describe } from './blobs.js';
 import { blobEntries, blobPathOf, bytesEntry, jsonBytes } from './entries.js';
 import { ociNameAnnotations, REF_NAME_ANNOTATION } from './names.js';
-import { writeDirectoryOutput, writeFileOutput } from './output.js';
+import { type ArchiveDest, writeDirectoryOutput, writeFileOutput } from './output.js';
 
 export interface NamedItem {
   readonly item: Image | ImageIndex;
@@ -67,7 +67,7 @@ async function writeBlobFile(dir: string, blob: BlobToWrite, options: IoOptions)
  */
 export async function writeOciArchive(
   items: readonly NamedItem[],
-  dest: string,
+  dest: ArchiveDest,
   options: OciArchiveOptions = {},
 ): Promise<void> {
   throwIfAborted(options.signal);

@@ -6,7 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { tempPathFor } from '../../util/fs.js';
@@ -19,9 +19,30 @@ export function rethrowAbort(err: unknown, signal: AbortSignal | undefined): nev
   throw err;
 }
 
-/** Streams `source` into the file `dest` through a temp file beside it. */
-export async function writeFileOutput(dest: string, source: Readable, options: IoOptions = {}): Promise<void> {
+/** Where an archive goes: a file path, or a stream (stdout for `dest=-`), which is written but not ended. */
+export type ArchiveDest = string | Writable;
+
+/**
+ * Streams `source` into the file `dest` through a temp file beside it, or into the stream `dest`
+ * (left open: it is the caller's, e.g. stdout).
+ */
+export async function writeFileOutput(dest: ArchiveDest, source: Readable, options: IoOptions = {}): Promise<void> {
   throwIfAborted(options.signal);
+  if (typeof dest !== 'string') {
+    try {
+      await pipeline(source, dest, { signal: options.signal, end: false });
+    } catch (err) {
+      source.destroy();
+      rethrowAbort(err, options.signal);
+    }
+    return;
+  }
+  if ((await stat(dest).catch(() => undefined))?.isDirectory()) {
+    throw new GantryError('OUTPUT_IS_DIRECTORY', `${dest} is a directory, and this output is one file`, {
+      phase: 'export',
+      suggestion: 'give a file name as dest (or dest=- for stdout), or use a directory output (type=local)',
+    });
+  }
   await mkdir(dirname(dest), { recursive: true });
   const tmp = tempPathFor(dest);
   try {
@@ -59,11 +80,17 @@ export async function checkDirectoryDest(dest: string): Promise<void> {
  * not exist or be an empty directory (which is replaced).
  */
 export async function writeDirectoryOutput(
-  dest: string,
+  dest: ArchiveDest,
   fill: (dir: string) => Promise<void>,
   options: IoOptions = {},
 ): Promise<void> {
   throwIfAborted(options.signal);
+  if (typeof dest !== 'string') {
+    throw new GantryError('OUTPUT_NOT_A_STREAM', 'a directory output cannot be written to a stream', {
+      phase: 'export',
+      suggestion: 'give a directory as dest, or choose a tar output for dest=-',
+    });
+  }
   await checkDirectoryDest(dest);
   await mkdir(dirname(dest), { recursive: true });
   const tmp = tempPathFor(dest);

@@ -15,7 +15,7 @@ import { readTar } from '../tar/reader.js';
 import type { TarEntry, TarInput } from '../tar/types.js';
 import { tarStream } from '../tar/writer.js';
 import { ConfinedTree, safeParts } from './confine.js';
-import { writeDirectoryOutput, writeFileOutput } from './output.js';
+import { type ArchiveDest, writeDirectoryOutput, writeFileOutput } from './output.js';
 
 export interface RootfsOptions extends IoOptions {
   readonly format: 'dir' | 'tar';
@@ -181,7 +181,7 @@ export async function* rootfsEntries(image: Image, options: IoOptions = {}): Asy
  * (`format: 'dir'`; `dest` must not exist or be empty) or one tar (`format: 'tar'`; owners, modes
  * and mtimes kept, entries in layer order). Atomic: built under a temp name beside `dest`.
  */
-export async function exportRootfs(image: Image, dest: string, options: RootfsOptions): Promise<void> {
+export async function exportRootfs(image: Image, dest: ArchiveDest, options: RootfsOptions): Promise<void> {
   throwIfAborted(options.signal);
   const io: IoOptions = { signal: options.signal };
   const layers = await image.layers(io);

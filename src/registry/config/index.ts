@@ -29,5 +29,5 @@ export {
   parseRegistriesConfig,
   registriesConfigPath,
   registryConfigFor,
-  shortNameRegistry,
+  searchRegistries,
 } from './registries.js';

@@ -260,15 +260,14 @@ export function blockedPrefixes(config: RegistriesConfig, registry: string): { p
 }
 
 /**
- * The registry a short name ('alpine', 'team/app') means for registry commands: docker.io, unless
- * registries.conf's `unqualified-search-registries` leaves docker.io out, then its first entry.
- * gantry resolves to one registry and does not search the list (a short name must not depend on
- * which registry answers first); Dockerfile FROM lines always mean docker.io, as in BuildKit.
+ * The registries a short name ('alpine', 'team/app') may mean, in order: registries.conf's
+ * `unqualified-search-registries` when a file sets a non-empty list, else docker.io alone. As in
+ * containers/image, a pull tries them in order and a push or delete needs exactly one (see
+ * src/api/short-names.ts). Dockerfile FROM lines always mean docker.io, as in BuildKit.
  */
-export function shortNameRegistry(config: RegistriesConfig): string {
+export function searchRegistries(config: RegistriesConfig): readonly string[] {
   const list = config.containers?.unqualifiedSearchRegistries ?? [];
-  if (list.length === 0 || list.includes('docker.io')) return 'docker.io';
-  return list[0] as string;
+  return list.length === 0 ? ['docker.io'] : list.map((r) => normalizeRegistry(r));
 }
 
 /** Every registry config file that was read, in the order read (for `gantry info`). */

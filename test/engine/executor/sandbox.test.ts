@@ -111,6 +111,16 @@ for (const iso of ['bwrap', 'chroot', 'none'] as const) {
       assert.equal(await ids('builder:devs'), '1234 3000 3000');
       assert.equal(await ids('4321'), '4321 0 0');
       assert.equal(await ids(''), '0 0 0');
+      // Issue 9: busybox's `id` prints only what getgroups(2) returns; runc, buildah and BuildKit
+      // set the primary gid among the supplementary groups, so `groups=` is never missing.
+      const full = async (user: string) => (await collect(iso, { rootfs: root, user, args: ['id'] })).stdout[0];
+      assert.equal(
+        await full('builder'),
+        'uid=1234(builder) gid=2345(builders) groups=2345(builders),3000(devs),3001(ops)',
+      );
+      assert.equal(await full('builder:ops'), 'uid=1234(builder) gid=3001(ops) groups=3001(ops)');
+      assert.equal(await full('nobody'), 'uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)');
+      assert.equal(await full(''), 'uid=0(root) gid=0(root) groups=0(root)');
     });
 
     test('a user the image does not define is a clear error before anything runs', async (t) => {

@@ -23,30 +23,31 @@ svc:x:2000:50::/:/bin/false
 const GROUP = `root:x:0:
 daemon:x:1:
 app:x:1000:
-staff:x:50:
+staff:x:50:svc
 wheel:x:10:app,root
 docker:x:999:svc, app
 `;
 
-test('resolveUser follows BuildKit: numeric pairs as is, names and lone uids through /etc/passwd and /etc/group', async (t) => {
+test('resolveUser follows runc and buildah: numeric pairs as is, names and lone uids through /etc/passwd and /etc/group, the primary gid first among the groups', async (t) => {
   const root = await tempDir(t);
   await mkdir(join(root, 'etc'));
   await writeFile(join(root, 'etc/passwd'), PASSWD);
   await writeFile(join(root, 'etc/group'), GROUP);
   const table: [string, { uid: number; gid: number; groups: number[] }][] = [
-    ['', { uid: 0, gid: 0, groups: [] }],
-    ['root', { uid: 0, gid: 0, groups: [10] }],
-    ['0', { uid: 0, gid: 0, groups: [10] }],
-    ['app', { uid: 1000, gid: 1000, groups: [10, 999] }],
-    ['1000', { uid: 1000, gid: 1000, groups: [10, 999] }],
-    ['app:staff', { uid: 1000, gid: 50, groups: [] }],
-    ['app:50', { uid: 1000, gid: 50, groups: [] }],
-    ['app:4242', { uid: 1000, gid: 4242, groups: [] }],
-    ['1000:1000', { uid: 1000, gid: 1000, groups: [] }],
-    ['root:root', { uid: 0, gid: 0, groups: [] }],
-    ['5555', { uid: 5555, gid: 0, groups: [] }],
-    ['5555:staff', { uid: 5555, gid: 50, groups: [] }],
-    ['svc', { uid: 2000, gid: 50, groups: [999] }],
+    ['', { uid: 0, gid: 0, groups: [0] }],
+    ['root', { uid: 0, gid: 0, groups: [0, 10] }],
+    ['0', { uid: 0, gid: 0, groups: [0, 10] }],
+    ['app', { uid: 1000, gid: 1000, groups: [1000, 10, 999] }],
+    ['1000', { uid: 1000, gid: 1000, groups: [1000, 10, 999] }],
+    ['app:staff', { uid: 1000, gid: 50, groups: [50] }],
+    ['app:50', { uid: 1000, gid: 50, groups: [50] }],
+    ['app:4242', { uid: 1000, gid: 4242, groups: [4242] }],
+    ['1000:1000', { uid: 1000, gid: 1000, groups: [1000] }],
+    ['root:root', { uid: 0, gid: 0, groups: [0] }],
+    ['5555', { uid: 5555, gid: 0, groups: [0] }],
+    ['5555:staff', { uid: 5555, gid: 50, groups: [50] }],
+    // svc's primary group is not repeated when /etc/group also lists svc in it.
+    ['svc', { uid: 2000, gid: 50, groups: [50, 999] }],
   ];
   for (const [user, want] of table) assert.deepEqual(await resolveUser(root, user), want, `USER ${user}`);
 
@@ -66,8 +67,8 @@ test('resolveUser follows BuildKit: numeric pairs as is, names and lone uids thr
 
 test('resolveUser in an image without /etc/passwd: numbers and root work, names do not', async (t) => {
   const root = await tempDir(t);
-  assert.deepEqual(await resolveUser(root, '1000'), { uid: 1000, gid: 0, groups: [] });
-  assert.deepEqual(await resolveUser(root, 'root'), { uid: 0, gid: 0, groups: [] });
+  assert.deepEqual(await resolveUser(root, '1000'), { uid: 1000, gid: 0, groups: [0] });
+  assert.deepEqual(await resolveUser(root, 'root'), { uid: 0, gid: 0, groups: [0] });
   await assert.rejects(resolveUser(root, 'app'), /unable to find user app: the image has no \/etc\/passwd/);
   await assert.rejects(resolveUser(root, '1000:staff'), /unable to find group staff: the image has no \/etc\/group/);
 });
@@ -77,7 +78,7 @@ test('resolveUser reads the image files even through an absolute symlink, never 
   await mkdir(join(root, 'real'));
   await writeFile(join(root, 'real/passwd'), 'only:x:7:7::/:/bin/sh\n');
   await symlink('/real', join(root, 'etc'));
-  assert.deepEqual(await resolveUser(root, 'only'), { uid: 7, gid: 7, groups: [] });
+  assert.deepEqual(await resolveUser(root, 'only'), { uid: 7, gid: 7, groups: [7] });
   // The host has a root user with a home; the image's passwd does not, so `daemon` is unknown.
   await assert.rejects(resolveUser(root, 'daemon'), /USER|unable to find user daemon/);
 });

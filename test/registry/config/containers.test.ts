@@ -16,7 +16,7 @@ import {
   mirrorsFor,
   parseContainersRegistriesConf,
   registryConfigFor,
-  shortNameRegistry,
+  searchRegistries,
 } from '../../../src/registry/config/index.js';
 import { createHttpTransport } from '../../../src/registry/transport/http.js';
 import { NO_PROXIES } from '../../../src/registry/transport/proxy.js';
@@ -113,11 +113,11 @@ describe('parseContainersRegistriesConf', () => {
     assert.equal(blockedBy(config, 'quay.io'), undefined);
   });
 
-  test('short names: docker.io unless the search list leaves it out, then the first entry', () => {
-    assert.equal(shortNameRegistry(config), 'registry.corp');
+  test('short names: the search list in order, docker.io when no file sets one', () => {
+    assert.deepEqual(searchRegistries(config), ['registry.corp', 'quay.io']);
     const withHub = parseContainersRegistriesConf('unqualified-search-registries = ["quay.io", "docker.io"]', path);
-    assert.equal(shortNameRegistry({ registries: new Map(), containers: withHub }), 'docker.io');
-    assert.equal(shortNameRegistry({ registries: new Map() }), 'docker.io');
+    assert.deepEqual(searchRegistries({ registries: new Map(), containers: withHub }), ['quay.io', 'docker.io']);
+    assert.deepEqual(searchRegistries({ registries: new Map() }), ['docker.io']);
   });
 
   test('version 1 lists: search, insecure and block', () => {
@@ -126,7 +126,7 @@ describe('parseContainersRegistriesConf', () => {
       path,
     );
     const c = { registries: new Map(), containers: v1 };
-    assert.equal(shortNameRegistry(c), 'registry.corp');
+    assert.deepEqual(searchRegistries(c), ['registry.corp']);
     assert.equal(registryConfigFor(c, 'old.corp:5000')?.insecure, true);
     assert.ok(blockedBy(c, 'bad.example'));
   });
@@ -205,7 +205,7 @@ describe('loadRegistriesConfig with containers registries.conf', () => {
       assert.deepEqual(blockedBy(config, 'a.example'), { prefix: 'a.example', file: `${system}.d/20-b.conf` });
       assert.equal(registryConfigFor(config, 'a.example'), undefined);
       assert.equal(registryConfigFor(config, 'sys.example'), undefined);
-      assert.equal(shortNameRegistry(config), 'user.example');
+      assert.deepEqual(searchRegistries(config), ['user.example']);
     });
   });
 
@@ -261,7 +261,7 @@ describe('loadRegistriesConfig with containers registries.conf', () => {
         containers: { systemFile: join(dir, 'none.conf') },
       });
       assert.deepEqual(configFilesRead(config), []);
-      assert.equal(shortNameRegistry(config), 'docker.io');
+      assert.deepEqual(searchRegistries(config), ['docker.io']);
     });
   });
 
