@@ -55,6 +55,8 @@ Options for every build:
   -t, --tag NAME[:TAG]     name the image in the store (repeatable)
       --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
       --label KEY=VALUE    label (repeatable)
+      --annotation [TYPE[PLATFORM]:]KEY=VALUE  OCI annotation (repeatable); TYPE manifest (default),
+                           index, manifest-descriptor, index-descriptor (type=oci outputs)
       --progress MODE      auto, tty, plain, json or quiet
 
 Directory options (a context without a Dockerfile):
@@ -64,8 +66,6 @@ Directory options (a context without a Dockerfile):
       --entrypoint CMD     entrypoint, JSON array or words
       --cmd CMD            default command, JSON array or words
   -e, --env KEY=VALUE      environment variable (repeatable)
-      --annotation [TYPE[PLATFORM]:]KEY=VALUE  OCI annotation (repeatable); TYPE manifest (default),
-                           index, manifest-descriptor, index-descriptor (type=oci outputs)
       --user USER[:GROUP]  user the container runs as
       --expose PORT[/PROTO] port the container listens on (repeatable)
       --exclude PATTERN    leave out what PATTERN matches (.dockerignore syntax; repeatable),
