@@ -140,12 +140,14 @@ export const ERROR_CODES = {
   NAME_DIGEST_MISMATCH: "A name pins a digest that is not the image's.",
   NAME_INVALID: 'Registry (OCI): the repository name is invalid.',
   NAME_UNKNOWN: 'Registry (OCI): the repository does not exist.',
-  NODE_BUILD_OUTPUT_MISSING: "A Node.js project's build script (or, with --build-on host, the host) left no output directory.",
+  NODE_BUILD_OUTPUT_MISSING:
+    "A Node.js project's build script (or, with --build-on host, the host) left no output directory.",
   NODE_CA_CERT_INVALID: 'A --ca-cert file holds no PEM certificate.',
   NODE_CONFIG_INVALID: 'The "gantry" key of package.json is invalid.',
   NODE_ENTRYPOINT_TYPESCRIPT: "A Node.js project's entrypoint is a TypeScript file, which node does not run.",
   NODE_LOCKFILES_CONFLICT: 'A Node.js project has lockfiles of more than one package manager.',
-  NODE_NO_ENTRYPOINT: 'Nothing in a Node.js project says how to start it (bin, main, exports, scripts.start, index.js).',
+  NODE_NO_ENTRYPOINT:
+    'Nothing in a Node.js project says how to start it (bin, main, exports, scripts.start, index.js).',
   NODE_PACKAGE_JSON_INVALID: 'A package.json is not valid JSON or has a field of the wrong type.',
   NODE_PACKAGE_JSON_NOT_FOUND: 'A Node.js project build has no readable package.json.',
   NODE_PACKAGE_MANAGER_UNSUPPORTED: 'A Node.js project uses a package manager gantry cannot install with (bun).',

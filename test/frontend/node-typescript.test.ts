@@ -17,13 +17,25 @@ test('node: --dry-run prints the plan of the TypeScript example (base, layers, e
     const store = join(tmp, 'store');
     const r = await gantry(['build', '--dry-run', example], { store });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^base {8}node:20-slim \(engines\.node "20" in package\.json\)$/m);
-    assert.match(r.stdout, /^layer 1 {5}dependencies: npm ci --omit=dev$/m);
-    assert.match(r.stdout, /^layer 2 {5}build output dist \(built in a stage: npm ci, then npm run build\)$/m);
-    assert.match(r.stdout, /^entrypoint {2}\["node","dist\/server\.js"\] \("main" in package\.json\)$/m);
-    assert.match(r.stdout, /^framework {3}Fastify /m);
-    assert.match(r.stdout, /^ports {7}3000 \(the port the code listens on\)$/m);
-    assert.match(r.stdout, /^env {9}NODE_ENV=production$/m);
+    assert.match(r.stdout, /^frontend: {3}node {2}\(package\.json makes it a Node\.js project\)$/m);
+    assert.match(
+      r.stdout,
+      /^base: {7}node:20-slim {2}\(the default for node 20 \(engines\.node "20" in package\.json\)\)$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^ {2}1\. dependencies: npm ci --omit=dev {2}\(production dependencies, from package-lock\.json, installed in the base\)$/m,
+    );
+    assert.match(r.stdout, /^ {2}2\. build output dist {2}\(built in a stage: npm ci, then npm run build\)$/m);
+    // The files field ships package.json and README.md; dist/ is the build's layer.
+    assert.match(r.stdout, /^ {2}3\. app files \/app \(2 files, [\d.]+ (?:B|KiB)\) {2}\("files" of package\.json\)$/m);
+    assert.match(r.stdout, /^entrypoint: \["node","dist\/server\.js"\] {2}\("main" in package\.json\)$/m);
+    assert.match(r.stdout, /^ports: {6}3000 {2}\(the port the code listens on\)$/m);
+    assert.match(r.stdout, /^user: {7}node /m);
+    assert.match(r.stdout, /^env: {8}NODE_ENV=production$/m);
+    const v = await gantry(['build', '--dry-run', '-v', example], { store });
+    assert.match(v.stdout, /^ {2}framework: Fastify -- "fastify" is a dependency and the source uses it$/m);
+    assert.match(v.stdout, /^ {2}package-manager: npm -- package-lock\.json is there$/m);
   });
 });
 
@@ -63,10 +75,13 @@ test('node: the TypeScript example is built in a stage, ships dist/ without devD
         "import Fastify from 'fastify';\nconst app = Fastify();\napp.get('/', async () => ({ built: 'on the host' }));\nawait app.listen({ port: Number(process.env.PORT ?? 3000), host: '0.0.0.0' });\n",
       );
       const hostRoot = join(tmp, 'rootfs-host');
-      const h = await nodeBuild(['--build-on', 'host', '--ca-cert', HOST_CA, '-o', `type=local,dest=${hostRoot}`, app], {
-        store,
-        env,
-      });
+      const h = await nodeBuild(
+        ['--build-on', 'host', '--ca-cert', HOST_CA, '-o', `type=local,dest=${hostRoot}`, app],
+        {
+          store,
+          env,
+        },
+      );
       assert.equal(h.code, 0, h.stderr);
       assert.equal(h.steps.find((s) => s.name.startsWith('install dependencies'))?.cached, true);
       assert.equal(

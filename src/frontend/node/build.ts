@@ -7,70 +7,27 @@
  * (3) the app files. Then the config: `node FILE` as entrypoint, ports, NODE_ENV=production, a
  * non-root user. Timestamps come from the source epoch, so the same source gives the same digest.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { applyConfig, type ConfigOptions } from '../../engine/config.js';
-import { FileHashCache } from '../../engine/context/index.js';
-import type { Isolation } from '../../engine/executor/index.js';
 import { Solver, type StepResult } from '../../engine/solver/solver.js';
-import { GantryError, type IoOptions } from '../../errors.js';
-import { sourceDateEpoch, walkDirectory } from '../../layer/walk.js';
+import { GantryError } from '../../errors.js';
+import { walkDirectory } from '../../layer/walk.js';
 import { createDigester } from '../../oci/digest.js';
-import type { Image, ImageIndex, Layer } from '../../oci/image.js';
+import type { Image, Layer } from '../../oci/image.js';
 import { newImage, newIndex } from '../../oci/mutate.js';
 import { formatPlatform, hostPlatform } from '../../oci/platform.js';
 import type { Platform } from '../../oci/types.js';
-import type { RegistryClient } from '../../registry/client/client.js';
-import type { Store } from '../../store/store.js';
-import type { ProgressSink } from '../../util/progress.js';
 import { directoryLayer } from '../directory.js';
-import { appFilesRule, projectIgnore } from './files.js';
+import { sourceEpoch } from '../project/epoch.js';
+import { countFiles, type FileFilter } from '../project/files.js';
+import { DEFAULT_USER, execForm, projectImageConfig } from '../project/image-config.js';
+import type { ProjectPlan } from '../project/plan.js';
+import type { ProjectBuildOptions, ProjectBuildResult, ProjectFrontEnd } from '../project/types.js';
+import { nodeFiles } from './files.js';
 import { APP_DIR, buildStep, type InstallPlan, installStep } from './install.js';
-import { type NodePlan, type NodeProjectOptions, planNode } from './plan.js';
+import { NODE_IMAGE_USER, type NodePlan, planNode, projectPlanOf } from './plan.js';
 import { type InstallSecrets, installSecrets } from './secrets.js';
-
-export interface NodeBuildOptions extends IoOptions, NodeProjectOptions {
-  readonly context: string;
-  readonly store: Store;
-  readonly platforms?: readonly Platform[];
-  readonly mediaType?: 'oci' | 'docker';
-  readonly progress?: ProgressSink;
-  readonly client?: () => Promise<RegistryClient>;
-  /** registries.toml mirrors, tried before the base's registry. */
-  readonly mirrors?: (registry: string) => Promise<readonly string[]>;
-  readonly isolation?: Isolation;
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly workdir?: string;
-  /** Extra CA files for installs (`--ca-cert`). */
-  readonly caCerts?: readonly string[];
-  /** The host environment installs take credentials, CAs and proxies from (default process.env). */
-  readonly processEnv?: NodeJS.ProcessEnv;
-}
-
-export interface NodeBuildResult {
-  readonly item: Image | ImageIndex;
-  readonly platforms: readonly Platform[];
-  readonly plan: NodePlan;
-}
-
-function lastCommitTime(dir: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    execFile('git', ['-C', dir, 'log', '-1', '--format=%ct'], { timeout: 10_000 }, (err, stdout) => {
-      const t = Number(stdout.trim());
-      resolve(!err && stdout.trim() !== '' && Number.isInteger(t) && t >= 0 ? t : undefined);
-    });
-  });
-}
-
-/** SOURCE_DATE_EPOCH, else the last git commit's time, else 0: the time stamped on what the source makes. */
-async function sourceEpoch(root: string, env: NodeJS.ProcessEnv): Promise<number> {
-  return sourceDateEpoch(env) ?? (await lastCommitTime(root)) ?? 0;
-}
-
-function isoSeconds(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function stagedDigest(plan: InstallPlan): string {
   const d = createDigester('sha256');
@@ -89,11 +46,42 @@ function underOrAbove(rel: string, dirs: readonly string[]): boolean {
 interface PlatformBuild {
   readonly solver: Solver;
   readonly plan: NodePlan;
-  readonly hashes: FileHashCache;
   readonly secrets: InstallSecrets;
   readonly cacheDir: string;
+  /** Seconds: the mtime of source-made entries and the image's `created`. */
   readonly epoch: number;
-  readonly options: NodeBuildOptions;
+  readonly created: string;
+  readonly options: ProjectBuildOptions;
+}
+
+/** The app files of the package (or, for a workspace, the root manifest and the members it needs). */
+async function appFilter(
+  plan: NodePlan,
+  outDirs: readonly string[],
+  options: { tests?: boolean } = {},
+): Promise<FileFilter> {
+  const common = { exclude: plan.exclude, ...(options.tests ? { tests: true } : {}) };
+  if (plan.needed.length === 0) {
+    const files = plan.pkg.files && !options.tests ? [...plan.pkg.files, ...plan.include] : undefined;
+    return nodeFiles(plan.root, { ...common, outputs: outDirs, ...(files ? { files } : {}) });
+  }
+  const rules: { dir: string; filter: FileFilter }[] = [];
+  for (const m of plan.needed) {
+    const outs = outDirs.filter((d) => d.startsWith(`${m.dir}/`)).map((d) => d.slice(m.dir.length + 1));
+    const files = m.pkg.files && !options.tests ? m.pkg.files : undefined;
+    rules.push({
+      dir: m.dir,
+      filter: await nodeFiles(join(plan.root, m.dir), { ...common, outputs: outs, ...(files ? { files } : {}) }),
+    });
+  }
+  return (rel, st) => {
+    if (rel === 'package.json') return true;
+    for (const { dir, filter } of rules) {
+      if (rel === dir) return true;
+      if (rel.startsWith(`${dir}/`)) return filter(rel.slice(dir.length + 1), st);
+    }
+    return st.isDirectory() && rules.some(({ dir }) => dir.startsWith(`${rel}/`));
+  };
 }
 
 async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
@@ -103,10 +91,11 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
     `resolve base ${plan.base.ref}`,
     () => solver.image(plan.base.ref, platform),
   );
-  const baseLayers = await base.layers(options);
-  const baseCfg = await base.configFile(options);
+  const io = options.signal ? { signal: options.signal } : {};
+  const baseLayers = await base.layers(io);
+  const baseCfg = await base.configFile(io);
   const baseEnv = baseCfg.config?.Env ?? [];
-  const parent = `node-base:${await base.digest(options)}`;
+  const parent = `node-base:${await base.digest(io)}`;
   const run = { platform, env: baseEnv, secrets: b.secrets, cacheDir: b.cacheDir, mtime: 0 };
   const install = (p: InstallPlan, what: string) =>
     solver.step({
@@ -121,10 +110,12 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
       name: `${what}: ${p.shown}`,
       run: (step) => installStep(baseLayers, p, { ...run, log: (l) => step.log(l) }, solver.context),
     });
-  const deps = await install(plan.install, 'install dependencies');
   const added: { layer: Layer; createdBy: string }[] = [];
-  if (deps.layer) added.push({ layer: deps.layer, createdBy: `RUN ${plan.install.shown} # gantry node: dependencies` });
-  const { matcher: ignore } = await projectIgnore(plan.root);
+  if (!options.noDeps) {
+    const deps = await install(plan.install, 'install dependencies');
+    if (deps.layer)
+      added.push({ layer: deps.layer, createdBy: `RUN ${plan.install.shown} # gantry node: dependencies` });
+  }
   const outDirs = plan.builds.map((o) => posix.join(o.dir, o.output));
   if (plan.builds.length > 0) {
     let output: StepResult;
@@ -136,22 +127,21 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
             suggestion: `run the build script on the host first (${plan.pm.name} run build), or build in the container`,
           });
       }
-      output = await directoryLayer(solver, b.hashes, {
+      output = await directoryLayer(solver, {
         root: plan.root,
-        prefix: APP_DIR.slice(1),
+        dest: APP_DIR,
+        parent: 'directory',
         filter: (rel) => underOrAbove(rel, outDirs),
-        filterId: JSON.stringify(['node-output', outDirs]),
         mtime: b.epoch,
         name: `COPY ${outDirs.join(' ')} (built on the host)`,
       });
     } else {
       const dev = await install(plan.devInstall as InstallPlan, 'install build dependencies');
-      const rule = appFilesRule(ignore, undefined, outDirs, { tests: true });
-      const src = await directoryLayer(solver, b.hashes, {
+      const src = await directoryLayer(solver, {
         root: plan.root,
-        prefix: APP_DIR.slice(1),
-        filter: rule.filter,
-        filterId: rule.id,
+        dest: APP_DIR,
+        parent: 'directory',
+        filter: await appFilter(plan, outDirs, { tests: true }),
         mtime: b.epoch,
         name: 'COPY sources for the build',
       });
@@ -166,7 +156,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
       const all = [...stage, ...(built.layer ? [built.layer] : [])];
       output = await solver.step({
         parent: built.chain,
-        inputs: ['node-output v1', JSON.stringify(outDirs)],
+        inputs: ['node-output v1', JSON.stringify(outDirs), String(b.epoch)],
         name: `COPY --from=build ${outDirs.join(' ')}`,
         run: () =>
           solver.fs.with(
@@ -177,7 +167,8 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
                 if (!existsSync(join(appRoot, d)))
                   throw new GantryError('NODE_BUILD_OUTPUT_MISSING', `the build script made no ${d}`, {
                     phase: 'build',
-                    suggestion: 'set "gantry": {"buildOutput": "DIR"} to the directory the build writes',
+                    suggestion:
+                      'set build-output (gantry.toml, or "gantry" in package.json) to the directory the build writes',
                   });
               }
               const entries = walkDirectory(appRoot, {
@@ -193,7 +184,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
                 diffID: info.diffID,
               };
             },
-            options,
+            io,
           ),
       });
     }
@@ -203,100 +194,104 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
         createdBy: `COPY ${outDirs.join(' ')} ${APP_DIR}/ # gantry node: build output`,
       });
   }
-  const app = await appLayer(b, ignore, outDirs);
+  const app = await directoryLayer(solver, {
+    root: plan.root,
+    dest: APP_DIR,
+    parent: 'directory',
+    filter: await appFilter(plan, outDirs),
+    mtime: b.epoch,
+    name: `COPY app files ${APP_DIR}`,
+  });
   if (app.layer) added.push({ layer: app.layer, createdBy: `COPY . ${APP_DIR}/ # gantry node: app files` });
-  const user = plan.user ?? (baseEnv.some((e) => e.startsWith('NODE_VERSION=')) ? 'node' : '1000:1000');
-  const config: ConfigOptions = {
+  const user =
+    options.user ?? plan.user ?? (baseEnv.some((e) => e.startsWith('NODE_VERSION=')) ? NODE_IMAGE_USER : DEFAULT_USER);
+  const env: Record<string, string> = {};
+  for (const pair of [...plan.env, ...(options.env ?? [])]) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const cmd = execForm(options.cmd ?? plan.cmd, 'cmd');
+  const settings = {
+    env,
     workdir: options.workdir ?? plan.workdir,
-    entrypoint: plan.entrypoint,
-    ...(plan.cmd ? { cmd: plan.cmd } : {}),
-    env: plan.env,
     user,
-    expose: plan.ports,
-    labels: options.labels ?? {},
+    labels: { ...plan.labels, ...(options.labels ?? {}) },
+    ports: options.expose && options.expose.length > 0 ? options.expose : plan.ports,
+    entrypoint: execForm(options.entrypoint ?? plan.entrypoint, 'entrypoint') as readonly string[],
+    ...(cmd ? { cmd } : {}),
+    created: b.created,
   };
-  const created = isoSeconds(b.epoch);
   return newImage(
     {
       base,
-      created,
-      layers: added.map((a) => ({ layer: a.layer, history: { created, created_by: a.createdBy } })),
-      config: (cfg) => applyConfig(cfg, config),
+      created: b.created,
+      layers: added.map((a) => ({ layer: a.layer, history: { created: b.created, created_by: a.createdBy } })),
+      config: (cfg) => projectImageConfig(cfg, settings),
       mediaType: options.mediaType ?? 'oci',
     },
-    options,
+    io,
   );
 }
 
-/** The app files: the package (or, for a workspace, the root manifest and the members it needs). */
-async function appLayer(
-  b: PlatformBuild,
-  ignore: Awaited<ReturnType<typeof projectIgnore>>['matcher'],
-  outDirs: readonly string[],
-) {
-  const { plan } = b;
-  if (plan.needed.length === 0) {
-    const rule = appFilesRule(ignore, plan.pkg.files, outDirs);
-    return directoryLayer(b.solver, b.hashes, {
-      root: plan.root,
-      prefix: APP_DIR.slice(1),
-      filter: rule.filter,
-      filterId: rule.id,
-      mtime: b.epoch,
-      name: `COPY app files ${APP_DIR}`,
-    });
-  }
-  const rules = plan.needed.map((m) => ({
-    dir: m.dir,
-    rule: appFilesRule(
-      ignore,
-      m.pkg.files,
-      outDirs.filter((d) => d.startsWith(`${m.dir}/`)).map((d) => d.slice(m.dir.length + 1)),
-    ),
-  }));
-  const filter = (rel: string, st: import('node:fs').Stats): boolean => {
-    if (rel === 'package.json') return true;
-    for (const { dir, rule } of rules) {
-      if (rel === dir) return true;
-      if (rel.startsWith(`${dir}/`)) return rule.filter(rel.slice(dir.length + 1), st);
-    }
-    return st.isDirectory() && rules.some(({ dir }) => dir.startsWith(`${rel}/`));
+/** A secret given as `--secret id=ca,src=FILE` (or env=VAR): an extra CA, as --ca-cert. */
+async function caSecret(options: ProjectBuildOptions): Promise<string[]> {
+  const ca = options.secrets?.ca;
+  if (!ca) return [];
+  if ('file' in ca) return [ca.file];
+  const value = (options.environment ?? process.env)[ca.env];
+  if (!value) return [];
+  // A PEM in a variable: written by installSecrets like any other CA, via a temp file path.
+  const { mkdtemp, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-ca-'));
+  await writeFile(join(dir, 'ca.pem'), value, { mode: 0o600 });
+  return [join(dir, 'ca.pem')];
+}
+
+function planInput(options: ProjectBuildOptions) {
+  return {
+    context: options.context,
+    ...(options.from !== undefined ? { from: options.from } : {}),
+    ...(options.workspace !== undefined ? { workspace: options.workspace } : {}),
+    ...(options.buildOn !== undefined ? { buildOn: options.buildOn } : {}),
+    ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+    ...(options.cmd !== undefined ? { cmd: options.cmd } : {}),
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.expose && options.expose.length > 0 ? { expose: options.expose } : {}),
+    ...(options.environment ? { processEnv: options.environment } : {}),
   };
-  return directoryLayer(b.solver, b.hashes, {
-    root: plan.root,
-    prefix: APP_DIR.slice(1),
-    filter,
-    filterId: JSON.stringify(['node-workspace-app v1', rules.map((r) => [r.dir, r.rule.id]), outDirs]),
-    mtime: b.epoch,
-    name: `COPY workspace ${plan.needed.map((m) => m.dir).join(' ')} ${APP_DIR}`,
-  });
 }
 
 /** Builds a Node.js project for every requested platform. */
-export async function buildNode(options: NodeBuildOptions): Promise<NodeBuildResult> {
-  const plan = await planNode(options);
-  const env = options.processEnv ?? process.env;
+export async function buildNode(options: ProjectBuildOptions): Promise<ProjectBuildResult & { node: NodePlan }> {
+  const plan = await planNode(planInput(options));
+  const env = options.environment ?? process.env;
   const solver = new Solver({
     store: options.store,
+    client: options.client,
     ...(options.progress ? { progress: options.progress } : {}),
-    ...(options.client ? { client: options.client } : {}),
     ...(options.mirrors ? { mirrors: options.mirrors } : {}),
     ...(options.isolation ? { isolation: options.isolation } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const hashes = await FileHashCache.open(join(options.store.dir, 'cache', 'context'), options);
-  const secrets = await installSecrets({ root: plan.root, caCerts: options.caCerts ?? [], env });
+  const caFromSecret = await caSecret(options);
+  const secrets = await installSecrets({
+    root: plan.root,
+    caCerts: [...(options.caCerts ?? []), ...caFromSecret],
+    env,
+  });
+  const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
   try {
+    const epoch = await sourceEpoch(plan.root, env);
     const b: PlatformBuild = {
       solver,
       plan,
-      hashes,
       secrets,
       cacheDir: join(options.store.dir, 'cache', 'mounts', 'gantry-node'),
-      epoch: await sourceEpoch(plan.root, env),
+      epoch: epoch.seconds,
+      created: epoch.created,
       options,
     };
-    const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
     const images: { image: Image; platform: Platform }[] = [];
     // One platform at a time: installs are CPU- and network-bound, and foreign ones run under qemu.
     for (const platform of platforms) images.push({ image: await buildFor(b, platform), platform });
@@ -304,10 +299,34 @@ export async function buildNode(options: NodeBuildOptions): Promise<NodeBuildRes
     const item =
       images.length === 1
         ? first.image
-        : await newIndex(images, { signal: options.signal, mediaType: options.mediaType ?? 'oci' });
-    return { item, platforms, plan };
+        : await newIndex(images, {
+            ...(options.signal ? { signal: options.signal } : {}),
+            mediaType: options.mediaType ?? 'oci',
+          });
+    return { item, platforms, plan: projectPlanOf(plan, platforms.map(formatPlatform)), node: plan };
   } finally {
     await secrets.dispose();
-    await hashes.save(options).catch(() => {});
+    for (const f of caFromSecret)
+      if (f.includes('gantry-ca-'))
+        await import('node:fs/promises').then((fs) => fs.rm(posix.dirname(f), { recursive: true, force: true }));
   }
+}
+
+/** The plan without building (`--dry-run`): nothing is fetched. */
+export async function planNodeProject(options: ProjectBuildOptions): Promise<ProjectPlan> {
+  const plan = await planNode(planInput(options));
+  const outDirs = plan.builds.map((o) => posix.join(o.dir, o.output));
+  const counted = await countFiles(plan.root, await appFilter(plan, outDirs), options);
+  const platforms = (options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()]).map(
+    formatPlatform,
+  );
+  return projectPlanOf(plan, platforms, counted);
+}
+
+/** The Node.js project front end (registered in src/api/build.ts). */
+export const nodeFrontEnd: ProjectFrontEnd = { plan: planNodeProject, build: buildNode };
+
+/** The package.json a project declares (for callers that want the raw manifest). */
+export async function packageJsonText(root: string): Promise<string> {
+  return readFile(join(root, 'package.json'), 'utf8');
 }

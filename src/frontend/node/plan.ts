@@ -8,6 +8,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { GantryError } from '../../errors.js';
+import { chooseBase } from '../project/base.js';
+import { loadProjectConfig, type ProjectConfig } from '../project/config.js';
+import { DEFAULT_USER } from '../project/image-config.js';
+import type { PlanDecision, PlanLayer, ProjectPlan } from '../project/plan.js';
 import { detectFramework, type Framework, resolveEntry } from './entry.js';
 import { APP_DIR, type InstallPlan, installPlan } from './install.js';
 import {
@@ -68,58 +72,15 @@ export interface NodePlan {
   readonly ports: readonly string[];
   readonly portWhy?: string;
   readonly env: readonly string[];
-  /** The user, unless the base decides it (`undefined`: `node` in node images, else 1000). */
+  /** The user, unless the base decides it (`undefined`: `node` in node images, else DEFAULT_USER). */
   readonly user?: string;
-}
-
-/** `gantry` in package.json, read loosely until the shared project schema is in place. */
-function projectConfig(pkg: PackageJson, file: string): NodeProjectOptions {
-  const raw = pkg.gantry;
-  if (raw === undefined) return {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new GantryError('NODE_CONFIG_INVALID', `${file}: "gantry" is not an object`, {
-      phase: 'config',
-      suggestion: 'give "gantry": {"from": "...", "entrypoint": [...], ...}',
-    });
-  }
-  const o = raw as Record<string, unknown>;
-  const str = (k: string): string | undefined => {
-    if (o[k] === undefined) return undefined;
-    if (typeof o[k] !== 'string')
-      throw new GantryError('NODE_CONFIG_INVALID', `${file}: "gantry.${k}" is not a string`, { phase: 'config' });
-    return o[k] as string;
-  };
-  const list = (k: string): string[] | undefined => {
-    const v = o[k];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' && typeof x !== 'number'))
-      throw new GantryError('NODE_CONFIG_INVALID', `${file}: "gantry.${k}" is not a list`, { phase: 'config' });
-    return v.map(String);
-  };
-  const env = o.env;
-  const envList =
-    env && typeof env === 'object' && !Array.isArray(env)
-      ? Object.entries(env as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`)
-      : list('env');
-  const buildOn = str('buildOn');
-  if (buildOn !== undefined && buildOn !== 'host' && buildOn !== 'container')
-    throw new GantryError('NODE_CONFIG_INVALID', `${file}: "gantry.buildOn" is ${JSON.stringify(buildOn)}`, {
-      phase: 'config',
-      suggestion: 'use "container" or "host"',
-    });
-  const out: Record<string, unknown> = {
-    from: str('from') ?? str('base'),
-    workspace: str('workspace'),
-    buildOn,
-    buildOutput: str('buildOutput'),
-    entrypoint: list('entrypoint'),
-    cmd: list('cmd'),
-    user: str('user'),
-    expose: list('ports') ?? list('expose'),
-    env: envList,
-  };
-  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
-  return out as NodeProjectOptions;
+  /** Labels from the configuration. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** Extra context-relative paths for the app layer, and patterns left out (configuration). */
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  /** Where the configuration came from, if anywhere. */
+  readonly configSource?: string;
 }
 
 /** tsconfig's compilerOptions.outDir (comments and trailing commas allowed, as tsc reads it). */
@@ -132,19 +93,37 @@ async function tsOutDir(dir: string): Promise<string | undefined> {
 
 export interface PlanInput extends NodeProjectOptions {
   readonly context: string;
-  readonly env?: readonly string[];
+  /** Where GANTRY_NODE_BASE is read; default process.env. */
   readonly processEnv?: NodeJS.ProcessEnv;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+  ) as Partial<T>;
+}
+
+/** The project configuration as flags would give it (flags win over it). */
+function fromConfig(c: ProjectConfig): NodeProjectOptions {
+  return definedOnly({
+    workspace: c.workspace,
+    buildOn: c.buildOn,
+    buildOutput: c.buildOutput,
+    entrypoint: c.entrypoint,
+    cmd: c.cmd,
+    user: c.user,
+    expose: c.ports,
+    env: c.env ? Object.entries(c.env).map(([k, v]) => `${k}=${v}`) : undefined,
+  }) as NodeProjectOptions;
 }
 
 /** Decides everything about a Node.js build that the project's files decide. */
 export async function planNode(input: PlanInput): Promise<NodePlan> {
   const root = resolve(input.context);
   const pkg = await readPackageJson(root);
-  const config = projectConfig(pkg, join(root, 'package.json'));
-  const o: NodeProjectOptions = {
-    ...config,
-    ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
-  };
+  const loaded = await loadProjectConfig(root, 'node');
+  const flags = definedOnly(input) as NodeProjectOptions;
+  const o: NodeProjectOptions = { ...fromConfig(loaded.config), ...flags };
   const pm = await detectPackageManager(root, pkg);
   const members = await workspaceMembers(root, pkg, pm);
   let selected: WorkspaceMember | undefined;
@@ -160,13 +139,19 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
   const appPkg = selected?.pkg ?? pkg;
   const dir = selected?.dir ?? '';
   const appRoot = join(root, dir);
-  const major = await nodeMajor(appRoot, appPkg.engines?.node !== undefined ? appPkg : pkg);
-  const envBase = (input.processEnv ?? process.env).GANTRY_NODE_BASE;
-  const base = o.from
-    ? { ref: o.from, why: input.from ? '--from' : '"gantry.from" in package.json' }
-    : envBase
-      ? { ref: envBase.replace('{major}', String(major.major)), why: 'GANTRY_NODE_BASE' }
-      : { ref: `node:${major.major}-slim`, why: major.why };
+  const major = loaded.config.node?.version
+    ? { major: Number.parseInt(loaded.config.node.version, 10), why: `node.version in ${loaded.source}` }
+    : await nodeMajor(appRoot, appPkg.engines?.node !== undefined ? appPkg : pkg);
+  const base = chooseBase({
+    kind: 'node',
+    ...(input.from ? { flag: input.from } : {}),
+    config: {
+      ...(loaded.config.base ? { base: loaded.config.base } : {}),
+      ...(loaded.source ? { source: loaded.source } : {}),
+    },
+    version: { value: String(major.major), why: major.why },
+    ...(input.processEnv ? { env: input.processEnv } : {}),
+  });
   const shipped = selected ? needed : [];
   const builds: BuildRun[] = [];
   const buildOf = async (d: string, p: PackageJson): Promise<void> => {
@@ -222,30 +207,79 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
     ...(o.expose ? { portWhy: 'given' } : detected.portWhy ? { portWhy: detected.portWhy } : {}),
     env,
     ...(o.user !== undefined ? { user: o.user } : {}),
+    labels: loaded.config.labels ?? {},
+    include: loaded.config.include ?? [],
+    exclude: loaded.config.exclude ?? [],
+    ...(loaded.source ? { configSource: loaded.source } : {}),
   };
 }
 
-/** The plan as lines for `--dry-run` and `-v`. */
-export function describePlan(plan: NodePlan): string[] {
-  const lines = [
-    `project     ${plan.name}${plan.dir ? ` (workspace ${plan.dir})` : ''}: Node.js`,
-    `base        ${plan.base.ref} (${plan.base.why})`,
-    `packages    ${plan.pm.name}${plan.pm.version ? `@${plan.pm.version}` : ''} (${plan.pm.why})`,
-    `layer 1     dependencies: ${plan.install.shown}`,
+/** The user a node image runs as: `node` when the base is an official-style node image, else DEFAULT_USER. */
+export const NODE_IMAGE_USER = 'node';
+
+/** The plan in the shared shape `--dry-run` prints (`-v` adds every reason). */
+export function projectPlanOf(
+  plan: NodePlan,
+  platforms: readonly string[],
+  appFiles?: { files: number; bytes: number },
+): ProjectPlan {
+  const layers: PlanLayer[] = [
+    {
+      name: `dependencies: ${plan.install.shown}`,
+      why: `production dependencies, ${plan.pm.lockfile ? `from ${plan.pm.lockfile}` : 'no lockfile'}, installed in the base`,
+    },
   ];
   if (plan.builds.length > 0) {
-    const where =
-      plan.buildOn === 'host'
-        ? 'taken from the host'
-        : `built in a stage: ${plan.devInstall?.shown}, then npm run build`;
-    lines.push(`layer 2     build output ${plan.builds.map((b) => posix.join(b.dir, b.output)).join(', ')} (${where})`);
+    const outputs = plan.builds.map((b) => posix.join(b.dir, b.output)).join(', ');
+    layers.push({
+      name: `build output ${outputs}`,
+      why:
+        plan.buildOn === 'host'
+          ? 'taken from the host (--build-on host)'
+          : `built in a stage: ${plan.devInstall?.shown}, then npm run build`,
+    });
   }
-  lines.push(`layer ${plan.builds.length > 0 ? 3 : 2}     app files under ${APP_DIR}`);
-  lines.push(`entrypoint  ${JSON.stringify(plan.entrypoint)} (${plan.entryWhy})`);
-  if (plan.framework) lines.push(`framework   ${plan.framework.name} (${plan.framework.why})`);
-  if (plan.ports.length > 0) lines.push(`ports       ${plan.ports.join(', ')} (${plan.portWhy ?? ''})`);
-  lines.push(`workdir     ${plan.workdir}`);
-  lines.push(`env         ${plan.env.join(' ')}`);
-  lines.push(`user        ${plan.user ?? 'node when the base has it, else 1000'}`);
-  return lines;
+  layers.push({
+    name: `app files ${APP_DIR}`,
+    ...(appFiles ?? {}),
+    why: plan.pkg.files ? '"files" of package.json' : 'the project minus ignored files',
+  });
+  const env: Record<string, string> = {};
+  for (const pair of plan.env) env[pair.slice(0, pair.indexOf('='))] = pair.slice(pair.indexOf('=') + 1);
+  const decisions: PlanDecision[] = [
+    {
+      topic: 'frontend',
+      value: 'node',
+      why: plan.dir ? `workspace ${plan.dir} of a Node.js project` : 'package.json makes it a Node.js project',
+    },
+    { topic: 'base', value: plan.base.ref, why: plan.base.why },
+    {
+      topic: 'package-manager',
+      value: `${plan.pm.name}${plan.pm.version ? `@${plan.pm.version}` : ''}`,
+      why: plan.pm.why,
+    },
+    { topic: 'entrypoint', value: JSON.stringify(plan.entrypoint), why: plan.entryWhy },
+  ];
+  if (plan.framework) decisions.push({ topic: 'framework', value: plan.framework.name, why: plan.framework.why });
+  if (plan.ports.length > 0) decisions.push({ topic: 'ports', value: plan.ports.join(', '), why: plan.portWhy ?? '' });
+  decisions.push({
+    topic: 'user',
+    value: plan.user ?? NODE_IMAGE_USER,
+    why: plan.user
+      ? 'given'
+      : `the ${NODE_IMAGE_USER} user of node images (${DEFAULT_USER} on a base without NODE_VERSION)`,
+  });
+  return {
+    frontend: 'node',
+    base: plan.base.ref,
+    platforms,
+    layers,
+    entrypoint: plan.entrypoint,
+    ...(plan.cmd ? { cmd: plan.cmd } : {}),
+    ports: plan.ports,
+    user: plan.user ?? NODE_IMAGE_USER,
+    workdir: plan.workdir,
+    env,
+    decisions,
+  };
 }
