@@ -8,7 +8,8 @@
  * non-root user. Timestamps come from the source epoch, so the same source gives the same digest.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Solver, type StepResult } from '../../engine/solver/solver.js';
 import { GantryError } from '../../errors.js';
@@ -240,9 +241,7 @@ async function caSecret(options: ProjectBuildOptions): Promise<string[]> {
   if ('file' in ca) return [ca.file];
   const value = (options.environment ?? process.env)[ca.env];
   if (!value) return [];
-  // A PEM in a variable: written by installSecrets like any other CA, via a temp file path.
-  const { mkdtemp, writeFile } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
+  // A PEM in a variable: written to a private temp file, read by installSecrets like any other CA.
   const dir = await mkdtemp(join(tmpdir(), 'gantry-ca-'));
   await writeFile(join(dir, 'ca.pem'), value, { mode: 0o600 });
   return [join(dir, 'ca.pem')];
@@ -307,8 +306,8 @@ export async function buildNode(options: ProjectBuildOptions): Promise<ProjectBu
   } finally {
     await secrets.dispose();
     for (const f of caFromSecret)
-      if (f.includes('gantry-ca-'))
-        await import('node:fs/promises').then((fs) => fs.rm(posix.dirname(f), { recursive: true, force: true }));
+      if (posix.basename(posix.dirname(f)).startsWith('gantry-ca-'))
+        await rm(posix.dirname(f), { recursive: true, force: true });
   }
 }
 
@@ -325,8 +324,3 @@ export async function planNodeProject(options: ProjectBuildOptions): Promise<Pro
 
 /** The Node.js project front end (registered in src/api/build.ts). */
 export const nodeFrontEnd: ProjectFrontEnd = { plan: planNodeProject, build: buildNode };
-
-/** The package.json a project declares (for callers that want the raw manifest). */
-export async function packageJsonText(root: string): Promise<string> {
-  return readFile(join(root, 'package.json'), 'utf8');
-}
