@@ -8,7 +8,7 @@
  * never in the layer; credentials and CAs come in as secrets (see secrets.ts).
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EPHEMERAL_PATHS, resolveInRoot, runOrThrow } from '../../engine/executor/index.js';
 import type { StepContext, StepLayer } from '../../engine/solver/steps.js';
@@ -201,6 +201,18 @@ export async function installStep(
         ctx.isolation ? { isolation: ctx.isolation } : {},
       );
       for (const at of written) await rm(at, { force: true });
+      // Directories made only to hold a staged manifest (a member the install left alone) go too.
+      for (const at of written) {
+        for (let dir = dirname(at); dir.length > app.length; dir = dirname(dir)) {
+          if (
+            !(await rmdir(dir).then(
+              () => true,
+              () => false,
+            ))
+          )
+            break;
+        }
+      }
       const ignore = [...EPHEMERAL_PATHS.map((p) => p.replace(/^\/+/, '')), ...NEVER_IN_LAYER];
       const it = snapshot.commit({ ignore, signal: ctx.signal })[Symbol.asyncIterator]();
       const first = await it.next();
