@@ -27,6 +27,7 @@ import {
   type SecretSource,
   type SshSpec,
 } from '../frontend/dockerfile/index.js';
+import { nodeFrontEnd } from '../frontend/node/build.js';
 import {
   type Detection,
   detectProject,
@@ -127,6 +128,12 @@ export interface ProjectOptions {
   readonly noDeps?: boolean;
   /** Where PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH... are read; default process.env. */
   readonly environment?: NodeJS.ProcessEnv;
+  /** Node.js: the workspace package to build (name or directory), with only what it needs. */
+  readonly workspace?: string;
+  /** Extra CA certificates (PEM files) for dependency installs, as build secrets: never in a layer. */
+  readonly caCerts?: readonly string[];
+  /** Node.js: run the build script in a build stage (default) or take its output from the host. */
+  readonly buildOn?: 'container' | 'host';
 }
 
 export type FrontEnd = 'dockerfile' | 'directory' | ProjectKind;
@@ -144,9 +151,9 @@ export interface BuildOptions extends BuildBaseOptions, DockerfileOptions, Direc
  * The project front ends this build of gantry has. A kind missing here is never detected, and
  * asking for it with `frontend` is an error.
  */
-const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = {};
+const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = { node: nodeFrontEnd };
 
-const PROJECT_ONLY = ['indexUrl', 'extraIndexUrls', 'findLinks', 'noDeps'] as const;
+const PROJECT_ONLY = ['indexUrl', 'extraIndexUrls', 'findLinks', 'noDeps', 'workspace', 'caCerts', 'buildOn'] as const;
 
 export interface BuildOutcome {
   readonly frontend: FrontEnd;
@@ -324,7 +331,14 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
         ? await projectFrontEnd(frontend).build(
             projectOptions(
               options,
-              { store, client: () => session.client(progress), platforms, mediaType, progress },
+              {
+                store,
+                client: () => session.client(progress),
+                mirrors: (registry: string) => session.mirrors(registry),
+                platforms,
+                mediaType,
+                progress,
+              },
               detection,
             ),
           )
@@ -425,7 +439,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
 
 function projectOptions(
   options: BuildOptions,
-  made: Pick<ProjectBuildOptions, 'store' | 'client' | 'platforms' | 'mediaType' | 'progress'>,
+  made: Pick<ProjectBuildOptions, 'store' | 'client' | 'platforms' | 'mediaType' | 'progress' | 'mirrors'>,
   detection: Detection | undefined,
 ): ProjectBuildOptions {
   const pick = <K extends keyof BuildOptions>(k: K) => (options[k] === undefined ? {} : { [k]: options[k] });
@@ -448,6 +462,9 @@ function projectOptions(
     ...pick('isolation'),
     ...pick('secrets'),
     ...pick('environment'),
+    ...pick('workspace'),
+    ...pick('caCerts'),
+    ...pick('buildOn'),
     ...pick('signal'),
     ...(detection ? { detection } : {}),
   } as ProjectBuildOptions;

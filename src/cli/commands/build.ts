@@ -15,8 +15,8 @@ import { createRenderer } from '../progress.js';
 export const buildHelp = `Usage: gantry build [OPTIONS] CONTEXT
 
 Build an image from a Dockerfile (-f, or CONTEXT/Dockerfile); for a directory without one, from
-its project files (a Python project: pyproject.toml, requirements*.txt, setup.py, setup.cfg);
-else turn its files into one layer on top of --from.
+its project files (a Python project: pyproject.toml, requirements*.txt, setup.py, setup.cfg; a
+Node.js project: package.json); else turn its files into one layer on top of --from.
 
       --frontend NAME      dockerfile, python, node or dir (default: detected, in that order)
       --dry-run            print the plan of a project build (base, layers, entrypoint, ports,
@@ -31,6 +31,15 @@ Project options (Python; the directory options below apply too, and win over gan
       --no-deps            no dependency layer
       --secret id=netrc,src=FILE  index credentials, --secret id=ca,src=FILE an extra CA: given
                            to pip for the install only, never in a layer or the history
+
+Node.js project options (the directory options below apply too; "gantry" in package.json or
+gantry.toml sets the same):
+      --workspace NAME     build one workspace package (name or directory) with only what it needs
+      --ca-cert FILE       an extra CA for dependency installs (repeatable); handed to the install
+                           as a secret, as are the host's NODE_EXTRA_CA_CERTS, .npmrc and proxy
+                           variables: never in a layer, the config or the history
+      --build-on WHERE     container (default: the build script runs in a build stage on the
+                           base) or host (ship the output the host already built)
 
 Dockerfile options:
   -f, --file PATH          the Dockerfile (default CONTEXT/Dockerfile)
@@ -61,7 +70,8 @@ Options for every build:
 
 Directory options (a context without a Dockerfile):
       --from BASE          base image: scratch (default) or an image in the store; for a
-                           project, any image (default python:X.Y-slim, or $GANTRY_PYTHON_BASE)
+                           project, any image (default python:X.Y-slim or node:N-slim, or
+                           $GANTRY_PYTHON_BASE / $GANTRY_NODE_BASE)
       --workdir DIR        working directory; the files are placed there (default /)
       --entrypoint CMD     entrypoint, JSON array or words
       --cmd CMD            default command, JSON array or words
@@ -133,6 +143,9 @@ export const build: Command = async (args, ctx) => {
     'extra-index-url': { type: 'string', multiple: true },
     'find-links': { type: 'string', multiple: true },
     'no-deps': { type: 'boolean' },
+    workspace: { type: 'string' },
+    'ca-cert': { type: 'string', multiple: true },
+    'build-on': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flag(p, 'help')) {
@@ -192,6 +205,9 @@ export const build: Command = async (args, ctx) => {
       suggestion: 'redirect stdout to a file or a pipe (gantry build -o - DIR > image.tar), or give dest=FILE',
     });
   }
+  const buildOn = str(p, 'build-on');
+  if (buildOn !== undefined && buildOn !== 'container' && buildOn !== 'host')
+    throw usageError(`invalid --build-on ${buildOn}`, 'use container or host');
   const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
   try {
     const options = {
@@ -243,6 +259,9 @@ export const build: Command = async (args, ctx) => {
       extraIndexUrls: list(p, 'extra-index-url'),
       findLinks: list(p, 'find-links'),
       noDeps: flag(p, 'no-deps') || undefined,
+      workspace: str(p, 'workspace'),
+      caCerts: list(p, 'ca-cert'),
+      buildOn: buildOn as 'container' | 'host' | undefined,
     } as const;
     if (flag(p, 'dry-run')) {
       const plan = await planBuild(options);

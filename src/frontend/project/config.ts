@@ -37,6 +37,9 @@ export const PROJECT_CONFIG_SCHEMA = v.strictObject({
   'no-deps': v.optional(v.boolean()),
   python: v.optional(runtime),
   node: v.optional(runtime),
+  workspace: v.optional(text),
+  'build-on': v.optional(v.picklist(['container', 'host'])),
+  'build-output': v.optional(text),
 });
 
 /** What a project says about its image; every key optional. */
@@ -65,6 +68,12 @@ export interface ProjectConfig {
   /** The runtime version wanted (`3.12`, `20`), per language. */
   readonly python?: { readonly version?: string };
   readonly node?: { readonly version?: string };
+  /** Node.js: the workspace package to build (a name or a directory). */
+  readonly workspace?: string;
+  /** Node.js: where the build script runs (a build stage on the base, or the host's output). */
+  readonly buildOn?: 'container' | 'host';
+  /** Node.js: the directory the build script writes (default tsconfig's outDir, else dist). */
+  readonly buildOutput?: string;
 }
 
 export interface LoadedConfig {
@@ -105,6 +114,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
   'find-links': 'an array of directories or URLs',
   'no-deps': 'true or false',
   workdir: 'an absolute path',
+  'build-on': '"container" or "host"',
 };
 
 /** Checks `value` against the schema; `where` names the file (and table) in errors. */

@@ -45,6 +45,14 @@ export interface ProjectBuildOptions extends IoOptions {
    * given to the installer for the step only, never written to a layer or the history.
    */
   readonly secrets?: Readonly<Record<string, SecretSource>>;
+  /** Node.js: the workspace package to build (a name or a directory), with what it needs. */
+  readonly workspace?: string;
+  /** Node.js: run the build script in a build stage (default) or take the host's output. */
+  readonly buildOn?: 'container' | 'host';
+  /** Extra CA files (PEM) for dependency installs, handed in as secrets (`--ca-cert`). */
+  readonly caCerts?: readonly string[];
+  /** registries.toml mirrors of a registry, tried in order before it for the base. */
+  readonly mirrors?: (registry: string) => Promise<readonly string[]>;
   /** How the front end was chosen (for the plan's reasons). */
   readonly detection?: Detection;
   /** The environment read for PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH...; default process.env. */

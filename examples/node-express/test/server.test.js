@@ -1,0 +1,3 @@
+// Not shipped in the image (tests never are).
+const { test } = require('node:test');
+test('placeholder', () => {});

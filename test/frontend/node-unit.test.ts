@@ -1,0 +1,251 @@
+// The Node.js front end's decisions, from project files alone (no image, no install): package
+// manager, Node.js major, entrypoint, framework and port, workspaces, install commands and the
+// manifest they see, which files ship, and the refusals (each a GantryError with its code).
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { GantryError } from '../../src/errors.js';
+import { detectFramework, parseStartScript, portInCode, resolveEntry } from '../../src/frontend/node/entry.js';
+import { nodeFiles } from '../../src/frontend/node/files.js';
+import { installManifest, installPlan } from '../../src/frontend/node/install.js';
+import { detectPackageManager, majorOf, nodeMajor, readPackageJson } from '../../src/frontend/node/package.js';
+import { planNode } from '../../src/frontend/node/plan.js';
+import { selectWorkspace, workspaceMembers } from '../../src/frontend/node/workspace.js';
+import { countFiles } from '../../src/frontend/project/files.js';
+import { gantry } from './helpers.js';
+
+async function tree(files: Record<string, string>): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'gantry-node-unit-'));
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+  return root;
+}
+
+async function withTree<T>(files: Record<string, string>, fn: (root: string) => Promise<T>): Promise<T> {
+  const root = await tree(files);
+  try {
+    return await fn(root);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+function code(c: string) {
+  return (err: unknown) => {
+    assert.ok(GantryError.is(err), String(err));
+    assert.equal(err.code, c, err.message);
+    return true;
+  };
+}
+
+test('package manager: packageManager first, then the lockfile (npm, pnpm, yarn classic and berry), else npm; two kinds of lockfile are refused', async () => {
+  const cases: [Record<string, string>, string, string | undefined][] = [
+    [{ 'package-lock.json': '{}' }, 'npm', undefined],
+    [{ 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" }, 'pnpm', undefined],
+    [{ 'yarn.lock': '# yarn lockfile v1\n' }, 'yarn', 'classic'],
+    [{ 'yarn.lock': '__metadata:\n  version: 8\n' }, 'yarn', 'berry'],
+    [{}, 'npm', undefined],
+  ];
+  for (const [files, name, flavor] of cases) {
+    await withTree({ 'package.json': '{}', ...files }, async (root) => {
+      const pm = await detectPackageManager(root, await readPackageJson(root));
+      assert.equal(pm.name, name, JSON.stringify(files));
+      assert.equal(pm.flavor, flavor);
+    });
+  }
+  await withTree(
+    { 'package.json': '{"packageManager":"pnpm@9.12.0+sha512.abc"}', 'package-lock.json': '{}' },
+    async (root) => {
+      const pm = await detectPackageManager(root, await readPackageJson(root));
+      assert.deepEqual([pm.name, pm.version, pm.lockfile], ['pnpm', '9.12.0', undefined]);
+    },
+  );
+  await withTree({ 'package.json': '{}', 'package-lock.json': '{}', 'yarn.lock': '' }, async (root) => {
+    await assert.rejects(detectPackageManager(root, await readPackageJson(root)), code('NODE_LOCKFILES_CONFLICT'));
+  });
+  await withTree({ 'package.json': '{"packageManager":"bun@1"}' }, async (root) => {
+    await assert.rejects(detectPackageManager(root, await readPackageJson(root)), code('NODE_PACKAGE_JSON_INVALID'));
+  });
+  await withTree({ 'package.json': '{"dependencies": ["express"]}' }, async (root) => {
+    await assert.rejects(readPackageJson(root), code('NODE_PACKAGE_JSON_INVALID'));
+  });
+});
+
+test('node version: engines.node, then .nvmrc, then .node-version, then 20; ">=18" is served by the default', async () => {
+  assert.equal(majorOf('^22.1.0'), 22);
+  assert.equal(majorOf('lts/*'), undefined);
+  const major = async (files: Record<string, string>) =>
+    withTree(files, async (root) => (await nodeMajor(root, await readPackageJson(root))).major);
+  assert.equal(await major({ 'package.json': '{"engines":{"node":"22.x"}}', '.nvmrc': '18' }), 22);
+  assert.equal(await major({ 'package.json': '{"engines":{"node":">=18"}}' }), 20);
+  assert.equal(await major({ 'package.json': '{}', '.nvmrc': 'v18.19.0\n' }), 18);
+  assert.equal(await major({ 'package.json': '{}', '.node-version': '22' }), 22);
+  assert.equal(await major({ 'package.json': '{}' }), 20);
+});
+
+test('entrypoint: bin, main, exports, scripts.start as node FILE, then a conventional file; never npm start', () => {
+  const none = () => false;
+  assert.deepEqual(
+    resolveEntry({ name: '@x/cli', bin: { cli: './bin/cli.js', other: 'o.js' }, main: 'm.js' }, none).args,
+    ['bin/cli.js'],
+  );
+  assert.deepEqual(resolveEntry({ main: './lib/index.js', scripts: { start: 'node s.js' } }, none).args, [
+    'lib/index.js',
+  ]);
+  assert.deepEqual(resolveEntry({ exports: { '.': { import: './esm/i.js', require: './cjs/i.js' } } }, none).args, [
+    'esm/i.js',
+  ]);
+  assert.deepEqual(
+    resolveEntry({ scripts: { start: 'NODE_OPTIONS=x node --enable-source-maps dist/main.js' } }, none).args,
+    ['--enable-source-maps', 'dist/main.js'],
+  );
+  assert.equal(parseStartScript('npm run build && node x.js'), undefined);
+  assert.equal(parseStartScript('node -r dotenv/config x.js'), undefined);
+  assert.deepEqual(resolveEntry({ scripts: { start: 'nodemon x' } }, (f) => f === 'server.js').args, ['server.js']);
+  assert.throws(() => resolveEntry({}, none), code('NODE_NO_ENTRYPOINT'));
+});
+
+test('framework and port: a dependency the source imports, the port from the code, else the framework default', async () => {
+  assert.equal(portInCode('app.listen(8080)'), 8080);
+  assert.equal(portInCode('const port = Number(process.env.PORT ?? 4000);'), 4000);
+  assert.equal(portInCode("app.listen({ port: process.env.PORT || '5000' })"), 5000);
+  assert.equal(portInCode('console.log(42)'), undefined);
+  await withTree({ 'src/main.ts': "import { NestFactory } from '@nestjs/core';\n" }, async (root) => {
+    const d = await detectFramework(root, ['@nestjs/core', 'express']);
+    assert.equal(d.framework?.name, 'NestJS');
+    assert.equal(d.port, 3000);
+  });
+  await withTree({ 'index.js': "const Koa = require('koa');\nnew Koa().listen(8081);\n" }, async (root) => {
+    const d = await detectFramework(root, ['koa']);
+    assert.deepEqual([d.framework?.name, d.port], ['Koa', 8081]);
+  });
+  // A dependency the code never imports is not the framework.
+  await withTree({ 'index.js': 'require("http").createServer().listen(9000)\n' }, async (root) => {
+    const d = await detectFramework(root, ['express']);
+    assert.equal(d.framework, undefined);
+    assert.equal(d.port, 9000);
+  });
+});
+
+test('workspaces: pnpm-workspace.yaml and "workspaces" globs; --workspace takes the member and the members it needs, nothing else', async () => {
+  await withTree(
+    {
+      'package.json': '{"name":"root","private":true}',
+      'pnpm-workspace.yaml': "packages:\n  - 'packages/*'\n  - '!packages/ignored'\n",
+      'pnpm-lock.yaml': "lockfileVersion: '9.0'\n",
+      'packages/api/package.json': '{"name":"@w/api","dependencies":{"@w/lib":"workspace:*","fastify":"^5"}}',
+      'packages/lib/package.json':
+        '{"name":"@w/lib","dependencies":{"@w/util":"workspace:*"},"devDependencies":{"@w/web":"workspace:*"}}',
+      'packages/util/package.json': '{"name":"@w/util"}',
+      'packages/web/package.json': '{"name":"@w/web"}',
+      'packages/ignored/package.json': '{"name":"@w/ignored"}',
+    },
+    async (root) => {
+      const pkg = await readPackageJson(root);
+      const pm = await detectPackageManager(root, pkg);
+      const members = await workspaceMembers(root, pkg, pm);
+      assert.deepEqual(
+        members.map((m) => m.dir),
+        ['packages/api', 'packages/lib', 'packages/util', 'packages/web'],
+      );
+      const { selected, needed } = selectWorkspace(members, '@w/api');
+      assert.equal(selected.dir, 'packages/api');
+      assert.deepEqual(
+        needed.map((m) => m.pkg.name),
+        ['@w/api', '@w/lib', '@w/util'],
+      );
+      assert.equal(selectWorkspace(members, 'packages/web').selected.pkg.name, '@w/web');
+      assert.throws(() => selectWorkspace(members, 'nope'), code('NODE_WORKSPACE_NOT_FOUND'));
+      const plan = await installPlan({ root, pkg, pm, members, selected, dev: false });
+      assert.ok(plan.argv.includes('--filter=@w/api...'), plan.shown);
+      assert.ok(plan.argv.includes('--prod') && plan.argv.includes('--frozen-lockfile'));
+      assert.deepEqual(plan.staged.map((f) => f.path).sort(), [
+        'package.json',
+        'packages/api/package.json',
+        'packages/lib/package.json',
+        'packages/util/package.json',
+        'packages/web/package.json',
+        'pnpm-lock.yaml',
+        'pnpm-workspace.yaml',
+      ]);
+    },
+  );
+  await withTree({ 'package.json': '{"name":"solo"}' }, async (root) => {
+    await assert.rejects(planNode({ context: root, workspace: 'x' }), code('NODE_WORKSPACE_NOT_FOUND'));
+  });
+});
+
+test('install: the manifest the install sees holds only dependency fields, so scripts or main changes keep the layer', async () => {
+  const a = installManifest({
+    name: 'a',
+    version: '1.0.0',
+    main: 'x.js',
+    scripts: { start: 'node x.js' },
+    dependencies: { y: '1' },
+  });
+  const b = installManifest({
+    name: 'a',
+    version: '1.0.0',
+    main: 'z.js',
+    scripts: { build: 'tsc' },
+    dependencies: { y: '1' },
+  });
+  assert.equal(a, b);
+  assert.deepEqual(JSON.parse(a), { name: 'a', version: '1.0.0', dependencies: { y: '1' } });
+  await withTree({ 'package.json': '{"name":"a"}', 'package-lock.json': '{}' }, async (root) => {
+    const pkg = await readPackageJson(root);
+    const pm = await detectPackageManager(root, pkg);
+    assert.deepEqual((await installPlan({ root, pkg, pm, members: [], dev: false })).argv, ['npm', 'ci', '--omit=dev']);
+    assert.deepEqual((await installPlan({ root, pkg, pm, members: [], dev: true })).argv, ['npm', 'ci']);
+  });
+  await withTree({ 'package.json': '{"name":"a"}', 'yarn.lock': '' }, async (root) => {
+    const pkg = await readPackageJson(root);
+    const pm = await detectPackageManager(root, pkg);
+    const p = await installPlan({ root, pkg, pm, members: [], dev: false });
+    assert.ok(p.argv.includes('yarn@1.22.22') || p.argv.some((w) => w.includes('yarn@1.22.22')), p.shown);
+    assert.ok(p.argv.includes('--production') && p.argv.includes('--frozen-lockfile'), p.shown);
+  });
+});
+
+test('app files: never .env*, .npmrc, .git, tests or the host node_modules; "files" narrows; ignore files apply', async () => {
+  await withTree(
+    {
+      'package.json': '{}',
+      'server.js': 'x',
+      'lib/a.js': 'x',
+      'lib/a.test.js': 'x',
+      'test/t.js': 'x',
+      '.env': 'SECRET=1',
+      '.env.production': 'SECRET=1',
+      '.npmrc': '//r/:_authToken=x',
+      '.git/HEAD': 'x',
+      'node_modules/x/index.js': 'x',
+      'notes.md': 'x',
+      '.dockerignore': 'notes.md\n',
+    },
+    async (root) => {
+      const shipped: string[] = [];
+      const { walkDirectory } = await import('../../src/layer/walk.js');
+      for await (const { entry } of walkDirectory(root, { filter: await nodeFiles(root) }))
+        if (entry.type === 'file') shipped.push(entry.path);
+      assert.deepEqual(shipped.sort(), ['lib/a.js', 'package.json', 'server.js']);
+      const narrowed = await nodeFiles(root, { files: ['lib'] });
+      assert.deepEqual(await countFiles(root, narrowed), { files: 2, bytes: 3 });
+    },
+  );
+});
+
+test('gantry build: --build-on and --workspace are checked before any work (usage errors exit 2)', async () => {
+  const bad = await gantry(['build', '--build-on', 'moon', '.']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /invalid --build-on moon/);
+  await withTree({ Dockerfile: 'FROM scratch\n' }, async (root) => {
+    const r = await gantry(['build', '--workspace', 'x', root]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--workspace is for project builds/);
+  });
+});
