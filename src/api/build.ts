@@ -22,6 +22,7 @@ import {
   type ProjectKind,
   type ProjectPlan,
 } from '../frontend/project/index.js';
+import { pythonFrontEnd } from '../frontend/python/index.js';
 import type { Image, ImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Platform } from '../oci/types.js';
@@ -115,7 +116,7 @@ export interface BuildOptions extends BuildBaseOptions, DockerfileOptions, Direc
  * The project front ends this build of gantry has. A kind missing here is never detected, and
  * asking for it with `frontend` is an error.
  */
-const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = {};
+const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = { python: pythonFrontEnd };
 
 const PROJECT_ONLY = ['indexUrl', 'extraIndexUrls', 'findLinks', 'noDeps'] as const;
 
@@ -259,7 +260,14 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
         ? await projectFrontEnd(frontend).build(
             projectOptions(
               options,
-              { store, client: () => session.client(progress), platforms, mediaType, progress },
+              {
+                store,
+                client: () => session.client(progress),
+                mirrors: (r) => session.mirrors(r),
+                platforms,
+                mediaType,
+                progress,
+              },
               detection,
             ),
           )
@@ -341,7 +349,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
 
 function projectOptions(
   options: BuildOptions,
-  made: Pick<ProjectBuildOptions, 'store' | 'client' | 'platforms' | 'mediaType' | 'progress'>,
+  made: Pick<ProjectBuildOptions, 'store' | 'client' | 'mirrors' | 'platforms' | 'mediaType' | 'progress'>,
   detection: Detection | undefined,
 ): ProjectBuildOptions {
   const pick = <K extends keyof BuildOptions>(k: K) => (options[k] === undefined ? {} : { [k]: options[k] });
@@ -386,7 +394,14 @@ export async function planBuild(options: BuildOptions): Promise<ProjectPlan> {
     projectFrontEnd(frontend).plan(
       projectOptions(
         options,
-        { store, client: () => session.client(progress), platforms, mediaType: options.mediaType ?? 'oci', progress },
+        {
+          store,
+          client: () => session.client(progress),
+          mirrors: (r) => session.mirrors(r),
+          platforms,
+          mediaType: options.mediaType ?? 'oci',
+          progress,
+        },
         detection,
       ),
     ),

@@ -145,7 +145,7 @@ async function fromLayout(
  * Opens a registry image, trying the mirrors in order first: a mirror that fails or lacks the
  * image is passed over, and the upstream answers last. Blobs then come from where the manifest did.
  */
-async function openRemote(
+export async function openRemote(
   client: RegistryClient,
   ref: Reference,
   mirrors: readonly string[],

@@ -135,6 +135,11 @@ export interface DirectoryLayerSpec {
   readonly filter?: WalkOptions['filter'];
   /** Every entry's mtime (seconds); default SOURCE_DATE_EPOCH, else 0. */
   readonly mtime?: number;
+  /**
+   * The layer does not depend on the layers below it (as COPY --link): its key leaves the parent
+   * out, so it is reused when they change (another platform, new dependencies).
+   */
+  readonly detached?: boolean;
 }
 
 /**
@@ -159,6 +164,7 @@ export async function directoryLayer(solver: Solver, spec: DirectoryLayerSpec): 
   }
   return solver.step({
     parent: spec.parent,
+    ...(spec.detached ? { detached: true } : {}),
     inputs: [prefix, sum],
     name: spec.name,
     run: async () => {

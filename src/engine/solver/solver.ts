@@ -14,12 +14,12 @@ import { formatPlatform } from '../../oci/platform.js';
 import type { Descriptor, Digest, Platform } from '../../oci/types.js';
 import { parseReference } from '../../reference/index.js';
 import type { RegistryClient } from '../../registry/client/client.js';
-import { remoteImage } from '../../registry/remote.js';
 import { BuildCache } from '../../store/cache.js';
 import type { Store } from '../../store/store.js';
 import { limiter } from '../../util/limiter.js';
 import { noProgress, type ProgressSink } from '../../util/progress.js';
 import type { Isolation } from '../executor/index.js';
+import { openRemote } from '../source.js';
 import { cacheKey } from './keys.js';
 import { Filesystems } from './rootfs.js';
 import { type StepContext, type StepLayer, storedLayer } from './steps.js';
@@ -31,6 +31,8 @@ export interface SolverOptions extends IoOptions {
   readonly concurrency?: number;
   /** The registry client, for bases that are not in the store. */
   readonly client?: () => Promise<RegistryClient>;
+  /** Mirrors of a registry host (registries.toml), tried in order before it for bases. */
+  readonly mirrors?: (registry: string) => Promise<readonly string[]>;
   readonly isolation?: Isolation;
   /** Force a snapshotter (tests); default overlay when it can be mounted. */
   readonly snapshotter?: 'overlay' | 'walk';
@@ -243,7 +245,9 @@ export class Solver {
           suggestion: 'pull or load it first',
         });
       }
-      item = await remoteImage(await this.#options.client(), parseReference(name), o);
+      const ref = parseReference(name);
+      const mirrors = (await this.#options.mirrors?.(ref.registry)) ?? [];
+      item = await openRemote(await this.#options.client(), ref, mirrors, o);
     }
     if (isImageIndex(item)) return resolvePlatform(item, platform, o);
     return item;

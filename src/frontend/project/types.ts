@@ -19,6 +19,8 @@ export interface ProjectBuildOptions extends IoOptions {
   readonly store: Store;
   /** The registry client, for a base that is not in the store (mirrors apply). */
   readonly client: () => Promise<RegistryClient>;
+  /** Mirrors of a registry host (registries.toml), tried first for the base. */
+  readonly mirrors?: (registry: string) => Promise<readonly string[]>;
   readonly platforms?: readonly Platform[];
   readonly mediaType?: 'oci' | 'docker';
   readonly progress?: ProgressSink;
