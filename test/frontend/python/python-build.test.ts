@@ -179,6 +179,33 @@ test('fastapi example with --no-deps: the base packages, uvicorn on 8000, answer
   assert.match(await answer(out, cfg, '8000'), /hello from fastapi/);
 });
 
+test('console-script example: src layout, no dependency layer, runs its script with the configured cmd', async () => {
+  const store = join(tmp, 'store-cli');
+  const out = join(tmp, 'cli-rootfs');
+  const r = await gantry(
+    ['build', join(repoRoot, 'examples', 'python-cli'), '-t', 'cli:1', '-o', `type=local,dest=${out}`, '--load'],
+    {
+      store,
+      env,
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const cfg = (await configOf(store, 'docker.io/library/cli:1')) as Config & { config: { Cmd: string[] } };
+  assert.deepEqual(cfg.config.Cmd, ['world']);
+  assert.equal(cfg.rootfs.diff_ids.length, 2, 'the base and the app layer');
+  const lines: string[] = [];
+  const result = await runInSandbox({
+    rootfs: out,
+    args: [...cfg.config.Entrypoint, ...cfg.config.Cmd],
+    env: cfg.config.Env,
+    cwd: cfg.config.WorkingDir,
+    user: cfg.config.User,
+    onOutput: (line) => lines.push(line),
+  });
+  assert.equal(result.exitCode, 0, lines.join('\n'));
+  assert.deepEqual(lines, ['hello, world']);
+});
+
 async function wheelProject(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'requirements.txt'), 'gantry-greeting==1.0\nflask\n');
@@ -316,6 +343,15 @@ test('--dry-run prints the plan without building; bad config names file and key 
   );
   assert.match(r.stdout, /main\.py imports fastapi and makes api = FastAPI\(\)/);
   assert.match(r.stdout, /2\. application: .* \(3 files, /);
+  const cli = await gantry(['build', join(repoRoot, 'examples', 'python-cli'), '--dry-run'], { store, env });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(
+    cli.stdout,
+    /^entrypoint: \["python3","-c","import sys; from hello_cli\.main import run; sys\.exit\(run\(\)\)"\]/m,
+  );
+  assert.match(cli.stdout, /^cmd: {8}\["world"\]$/m);
+  assert.match(cli.stdout, /PYTHONPATH=\/app\/src:\/app/);
+  assert.doesNotMatch(cli.stdout, /dependencies:/);
   const bad = join(tmp, 'bad-config');
   await cp(join(repoRoot, 'examples', 'python-flask'), bad, { recursive: true });
   await writeFile(join(bad, 'gantry.toml'), 'ports = ["http"]\nentrypont = ["x"]\n');
