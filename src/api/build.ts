@@ -36,6 +36,7 @@ import {
   type ProjectKind,
   type ProjectPlan,
 } from '../frontend/project/index.js';
+import { pythonFrontEnd } from '../frontend/python/index.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Digest, Platform } from '../oci/types.js';
@@ -151,7 +152,7 @@ export interface BuildOptions extends BuildBaseOptions, DockerfileOptions, Direc
  * The project front ends this build of gantry has. A kind missing here is never detected, and
  * asking for it with `frontend` is an error.
  */
-const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = { node: nodeFrontEnd };
+const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = { python: pythonFrontEnd, node: nodeFrontEnd };
 
 const PROJECT_ONLY = ['indexUrl', 'extraIndexUrls', 'findLinks', 'noDeps', 'workspace', 'caCerts', 'buildOn'] as const;
 
@@ -487,7 +488,14 @@ export async function planBuild(options: BuildOptions): Promise<ProjectPlan> {
     projectFrontEnd(frontend).plan(
       projectOptions(
         options,
-        { store, client: () => session.client(progress), platforms, mediaType: options.mediaType ?? 'oci', progress },
+        {
+          store,
+          client: () => session.client(progress),
+          mirrors: (r) => session.mirrors(r),
+          platforms,
+          mediaType: options.mediaType ?? 'oci',
+          progress,
+        },
         detection,
       ),
     ),

@@ -40,6 +40,8 @@ export interface DirectoryLayerSpec {
   readonly walk?: TreeWalkOptions;
   /** The chain key the step builds on (for a first layer, a word naming the front end). */
   readonly parent: string;
+  /** Keyed without the parent (StepSpec.detached): the layer does not depend on what is below it. */
+  readonly detached?: boolean;
   /** Key inputs besides the tree's checksum, which comes last. */
   readonly inputs?: readonly string[];
   /** The name progress shows. */
@@ -243,6 +245,7 @@ export async function directoryLayerStep(solver: Solver, spec: DirectoryLayerSpe
     const checksum = route.checksum;
     const step = await solver.step({
       parent: spec.parent,
+      ...(spec.detached ? { detached: true } : {}),
       inputs: [...inputs, checksum],
       name: spec.name,
       run: () => writeTree(solver, walkDirectory(spec.root, walkOptions(spec, signal, spec.prefix)), spec),
@@ -252,6 +255,7 @@ export async function directoryLayerStep(solver: Solver, spec: DirectoryLayerSpe
   let checksum: Digest | undefined;
   const step = await solver.produce({
     parent: spec.parent,
+    ...(spec.detached ? { detached: true } : {}),
     name: spec.name,
     run: async () => {
       const tapped = tappedWalk(spec, signal);

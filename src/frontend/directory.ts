@@ -95,6 +95,11 @@ export interface DirectoryLayerSpec {
   readonly filter?: WalkOptions['filter'];
   /** Every entry's mtime (seconds); default SOURCE_DATE_EPOCH, else 0. */
   readonly mtime?: number;
+  /**
+   * The layer does not depend on the layers below it (as COPY --link): its key leaves the parent
+   * out, so it is reused when they change (another platform, new dependencies).
+   */
+  readonly detached?: boolean;
 }
 
 /**
@@ -116,6 +121,7 @@ export async function directoryLayer(solver: Solver, spec: DirectoryLayerSpec): 
         ...(spec.mtime !== undefined ? { mtime: spec.mtime } : {}),
       },
       parent: spec.parent,
+      ...(spec.detached ? { detached: true } : {}),
       inputs: [prefix],
       name: spec.name,
       hashes,

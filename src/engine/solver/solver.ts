@@ -75,6 +75,8 @@ export interface StepSpec {
 /** A step keyed after its work: see {@link Solver.produce}. */
 export interface ProduceSpec {
   readonly parent: string;
+  /** Keyed without the parent, as StepSpec.detached. */
+  readonly detached?: boolean;
   readonly name: string;
   /** The work: the layer it made (if any) and the key inputs it read on the way. */
   readonly run: (step: RunningStep) => Promise<{ readonly inputs: readonly string[]; readonly layer?: StepLayer }>;
@@ -200,7 +202,7 @@ export class Solver {
     try {
       const out = await this.#limit(() => spec.run({ id, log: (line) => this.#progress({ type: 'log', id, line }) }));
       made = out.layer;
-      key = Solver.keyOf({ parent: spec.parent, inputs: out.inputs });
+      key = Solver.keyOf({ parent: spec.parent, inputs: out.inputs, ...(spec.detached ? { detached: true } : {}) });
       await this.cache.put(key, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, io);
       this.#progress({ type: 'done', id });
     } catch (err) {
@@ -208,7 +210,8 @@ export class Solver {
       throw err;
     }
     this.#steps.set(key, Promise.resolve(made ? { layer: made, cached: false } : { cached: false }));
-    const chain = cacheKey([key, made?.diffID ?? 'no layer']);
+    const result = made?.diffID ?? 'no layer';
+    const chain = spec.detached ? cacheKey([spec.parent, key, result]) : cacheKey([key, result]);
     return {
       key,
       chain,

@@ -42,6 +42,8 @@ export interface StepContext extends IoOptions {
   readonly store: Store;
   readonly fs: Filesystems;
   readonly isolation?: Isolation;
+  /** Clamp the mtimes of RUN snapshots to this (seconds); default SOURCE_DATE_EPOCH when set. */
+  readonly sourceDateEpoch?: number;
 }
 
 export interface StepLayer {
@@ -53,7 +55,8 @@ export interface StepLayer {
 async function commitSnapshot(snapshot: Snapshot, ctx: StepContext): Promise<StepLayer | undefined> {
   const ignore = EPHEMERAL_PATHS.map((p) => p.replace(/^\/+/, ''));
   // One diff, not two: the first entry tells whether there is a layer at all.
-  const it = snapshot.commit({ ignore, signal: ctx.signal })[Symbol.asyncIterator]();
+  const clamp = ctx.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: ctx.sourceDateEpoch };
+  const it = snapshot.commit({ ignore, signal: ctx.signal, ...clamp })[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) return undefined;
   async function* all(): AsyncGenerator<TarInput> {

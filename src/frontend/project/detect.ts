@@ -80,7 +80,11 @@ export function detectProject(context: string, options: DetectOptions): Detectio
   for (const kind of options.kinds) {
     const markers = MARKERS[kind](names);
     if (markers.length > 0)
-      return { frontend: kind, markers, why: `no Dockerfile; ${markers.join(', ')} make it a ${label(kind)} project` };
+      return {
+        frontend: kind,
+        markers,
+        why: `no Dockerfile; ${markers.join(', ')} ${markers.length > 1 ? 'make' : 'makes'} it a ${label(kind)} project`,
+      };
   }
   return { frontend: 'dir', markers: [], why: 'no Dockerfile and no project file: the directory is one layer' };
 }

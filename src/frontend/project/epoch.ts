@@ -1,6 +1,6 @@
 /**
  * The time a project build stamps on its files, config and history, so the same source gives
- * the same digest on any machine: SOURCE_DATE_EPOCH when set, else the last git commit's time
+ * the same digest on any machine: SOURCE_DATE_EPOCH when set, else the time of the last git commit that touched the context
  * (when git and a repository are there; neither is required), else the Unix epoch.
  */
 import { execFile } from 'node:child_process';
@@ -16,7 +16,7 @@ export interface SourceEpoch {
 
 function lastCommitTime(dir: string): Promise<number | undefined> {
   return new Promise((resolve) => {
-    execFile('git', ['-C', dir, 'log', '-1', '--format=%ct'], { timeout: 10_000 }, (err, stdout) => {
+    execFile('git', ['-C', dir, 'log', '-1', '--format=%ct', '--', '.'], { timeout: 10_000 }, (err, stdout) => {
       const t = err ? Number.NaN : Number(stdout.trim());
       resolve(Number.isInteger(t) && t >= 0 && stdout.trim() !== '' ? t : undefined);
     });

@@ -19,6 +19,8 @@ export interface ProjectBuildOptions extends IoOptions {
   readonly store: Store;
   /** The registry client, for a base that is not in the store (mirrors apply). */
   readonly client: () => Promise<RegistryClient>;
+  /** Mirrors of a registry host (registries.toml), tried first for the base. */
+  readonly mirrors?: (registry: string) => Promise<readonly string[]>;
   readonly platforms?: readonly Platform[];
   readonly mediaType?: 'oci' | 'docker';
   readonly progress?: ProgressSink;
@@ -51,8 +53,6 @@ export interface ProjectBuildOptions extends IoOptions {
   readonly buildOn?: 'container' | 'host';
   /** Extra CA files (PEM) for dependency installs, handed in as secrets (`--ca-cert`). */
   readonly caCerts?: readonly string[];
-  /** registries.toml mirrors of a registry, tried in order before it for the base. */
-  readonly mirrors?: (registry: string) => Promise<readonly string[]>;
   /** How the front end was chosen (for the plan's reasons). */
   readonly detection?: Detection;
   /** The environment read for PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH...; default process.env. */

@@ -51,7 +51,7 @@ test('detection: a Dockerfile wins, then the project kinds the build has, then a
     const d = detectProject(py, { kinds: ['python', 'node'] });
     assert.equal(d.frontend, 'python');
     assert.deepEqual(d.markers, ['requirements.txt']);
-    assert.match(d.why, /requirements\.txt make it a Python project/);
+    assert.match(d.why, /requirements\.txt makes it a Python project/);
     assert.equal(detectProject(py, { kinds: [] }).frontend, 'dir', 'a kind the build lacks is never detected');
     assert.equal(detectProject(both, { kinds: ['python'] }).frontend, 'dockerfile');
     assert.equal(detectProject(both, { kinds: ['python'], frontend: 'python' }).frontend, 'python');

@@ -1,0 +1,342 @@
+/**
+ * The Python front end: a project without a Dockerfile becomes, on its base, (1) a dependency
+ * layer installed by the base's pip in the sandbox (deps.ts), keyed only on dependency inputs,
+ * and (2) the application layer (the project files, through the directory-layer machinery, keyed
+ * on their contents and reused whatever is below it), with an exec-form entrypoint, a non-root
+ * user and the project's settings. The plan is computed first and is also what `--dry-run` shows.
+ */
+import { resolve } from 'node:path';
+import { cacheKey } from '../../engine/solver/keys.js';
+import { Solver } from '../../engine/solver/solver.js';
+import { GantryError } from '../../errors.js';
+import type { Image } from '../../oci/image.js';
+import { newImage, newIndex } from '../../oci/mutate.js';
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../../oci/platform.js';
+import type { Platform } from '../../oci/types.js';
+import { directoryLayer } from '../directory.js';
+import {
+  chooseBase,
+  countFiles,
+  DEFAULT_USER,
+  execForm,
+  type FileFilter,
+  loadProjectConfig,
+  type PlanDecision,
+  type ProjectBuildOptions,
+  type ProjectBuildResult,
+  type ProjectFrontEnd,
+  type ProjectPlan,
+  projectFiles,
+  projectImageConfig,
+  sourceEpoch,
+} from '../project/index.js';
+import { dependencyStep, type IndexSettings, redactUrl, resolveFindLinks, VENV } from './deps.js';
+import { chooseEntrypoint } from './entrypoint.js';
+import { type PythonProject, readPythonProject } from './project.js';
+import { pythonVersion } from './version.js';
+
+interface Prepared {
+  readonly context: string;
+  readonly plan: ProjectPlan;
+  readonly project: PythonProject;
+  readonly filter: FileFilter;
+  readonly index: IndexSettings;
+  readonly withDeps: boolean;
+  readonly platforms: readonly Platform[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly epoch: { readonly seconds: number; readonly created: string };
+}
+
+function words(value: string | undefined): string[] {
+  return (value ?? '').split(/\s+/).filter(Boolean);
+}
+
+function pairs(list: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of list ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0)
+      throw new GantryError('INVALID_ENV', `invalid environment variable ${JSON.stringify(p)}`, {
+        phase: 'usage',
+        suggestion: 'give KEY=VALUE',
+      });
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
+}
+
+async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
+  const context = resolve(options.context);
+  // An empty variable is an unset one (PIP_INDEX_URL= turns a setting off, as pip reads it).
+  const env = Object.fromEntries(
+    Object.entries(options.environment ?? process.env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const decisions: PlanDecision[] = [];
+  const decide = (topic: string, value: string, why: string) => decisions.push({ topic, value, why });
+  decide('frontend', 'python', options.detection?.why ?? 'a Python project');
+  const loaded = await loadProjectConfig(context, 'python');
+  const cfg = loaded.config;
+  if (loaded.source) decide('config', loaded.source, 'the project configuration (flags win over it)');
+  const project = await readPythonProject(context);
+  const version = pythonVersion({
+    ...(cfg.python?.version ? { configured: cfg.python.version } : {}),
+    ...(project.pinnedPython ? { pinned: project.pinnedPython } : {}),
+    ...(project.requiresPython ? { requiresPython: project.requiresPython } : {}),
+  });
+  decide('python', version.value, version.why);
+  const base = chooseBase({
+    kind: 'python',
+    ...(options.from ? { flag: options.from } : {}),
+    config: { ...(cfg.base ? { base: cfg.base } : {}), ...(loaded.source ? { source: loaded.source } : {}) },
+    version,
+    env,
+  });
+  decide('base', base.ref, base.why);
+  const epoch = await sourceEpoch(context, env);
+  decide('timestamps', epoch.created, epoch.why);
+
+  const explicit = execForm(options.entrypoint ?? cfg.entrypoint, options.entrypoint ? '--entrypoint' : 'entrypoint');
+  const cmd = execForm(options.cmd ?? cfg.cmd, options.cmd ? '--cmd' : 'cmd');
+  let entrypoint: readonly string[];
+  let ports: readonly string[];
+  if (explicit) {
+    entrypoint = explicit;
+    ports = [];
+    decide(
+      'entrypoint',
+      JSON.stringify(explicit),
+      options.entrypoint ? '--entrypoint' : `entrypoint in ${loaded.source}`,
+    );
+  } else {
+    const chosen = await chooseEntrypoint(context, project);
+    entrypoint = chosen.entrypoint;
+    ports = chosen.ports;
+    decide('entrypoint', JSON.stringify(entrypoint), chosen.why);
+  }
+  if (options.expose && options.expose.length > 0) {
+    ports = options.expose;
+    decide('ports', ports.join(', '), '--expose');
+  } else if (cfg.ports) {
+    ports = cfg.ports;
+    decide('ports', ports.join(', '), `ports in ${loaded.source}`);
+  } else if (ports.length > 0) decide('ports', ports.join(', '), 'the framework default');
+  const user = options.user ?? cfg.user ?? DEFAULT_USER;
+  decide(
+    'user',
+    user,
+    options.user ? '--user' : cfg.user ? `user in ${loaded.source}` : 'non-root by default (65532, distroless nonroot)',
+  );
+  const workdir = options.workdir ?? cfg.workdir ?? '/app';
+
+  // Index settings: flags, then PIP_* from the environment, then the configuration, then the requirements file.
+  const index: IndexSettings = {
+    ...((options.indexUrl ?? env.PIP_INDEX_URL ?? cfg.indexUrl ?? project.index.indexUrl) !== undefined
+      ? { indexUrl: (options.indexUrl ?? env.PIP_INDEX_URL ?? cfg.indexUrl ?? project.index.indexUrl) as string }
+      : {}),
+    extraIndexUrls: options.extraIndexUrls?.length
+      ? options.extraIndexUrls
+      : env.PIP_EXTRA_INDEX_URL
+        ? words(env.PIP_EXTRA_INDEX_URL)
+        : (cfg.extraIndexUrls ?? project.index.extraIndexUrls),
+    findLinks: resolveFindLinks(
+      context,
+      options.findLinks?.length
+        ? options.findLinks
+        : env.PIP_FIND_LINKS
+          ? words(env.PIP_FIND_LINKS)
+          : (cfg.findLinks ?? project.index.findLinks),
+    ),
+    noIndex: project.index.noIndex || /^(1|true|yes|on)$/i.test(env.PIP_NO_INDEX ?? ''),
+  };
+  const noDeps = options.noDeps ?? cfg.noDeps ?? false;
+  const withDeps = !noDeps && project.dependencies.length > 0;
+
+  const projectEnv: Record<string, string> = {
+    PYTHONUNBUFFERED: '1',
+    PYTHONDONTWRITEBYTECODE: '1',
+    PYTHONPATH: project.srcLayout ? `${workdir}/src:${workdir}` : workdir,
+    ...(withDeps ? { VIRTUAL_ENV: VENV } : {}),
+    ...(cfg.env ?? {}),
+    ...pairs(options.env),
+  };
+  const labels: Record<string, string> = {
+    ...(project.name ? { 'org.opencontainers.image.title': project.name } : {}),
+    ...(project.version ? { 'org.opencontainers.image.version': project.version } : {}),
+    ...(cfg.labels ?? {}),
+    ...(options.labels ?? {}),
+  };
+
+  const { filter: ignoreFilter, ignoreFiles } = await projectFiles(context, {
+    ...(cfg.exclude ? { exclude: cfg.exclude } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const include = (cfg.include ?? []).map((p) => p.replace(/^\.?\/+/, '').replace(/\/+$/, ''));
+  const filter: FileFilter = (rel, st) =>
+    ignoreFilter(rel, st) || include.some((p) => rel === p || rel.startsWith(`${p}/`) || p.startsWith(`${rel}/`));
+  const counted = await countFiles(context, filter, options);
+
+  const platforms =
+    options.platforms && options.platforms.length > 0
+      ? options.platforms
+      : cfg.platforms
+        ? cfg.platforms.map((p) => parsePlatform(p))
+        : [hostPlatform()];
+  const layers = [];
+  if (withDeps) {
+    const where = [
+      index.indexUrl ? `index ${redactUrl(index.indexUrl)}` : undefined,
+      index.findLinks.length > 0 ? `find-links ${index.findLinks.length}` : undefined,
+    ].filter(Boolean);
+    layers.push({
+      name: `dependencies: pip install into ${VENV} (system site-packages visible)`,
+      why: `${project.dependencies.length} requirement(s) from ${project.dependencySource}${where.length ? `; ${where.join(', ')}` : ''}; rebuilt only when they change`,
+    });
+  } else {
+    decide(
+      'dependencies',
+      'none',
+      noDeps ? (options.noDeps ? '--no-deps' : `no-deps in ${loaded.source}`) : 'the project declares no dependencies',
+    );
+  }
+  layers.push({
+    name: `application: ${context} -> ${workdir}`,
+    files: counted.files,
+    bytes: counted.bytes,
+    why: `the project files${ignoreFiles.length > 0 ? `, less ${ignoreFiles.join(' and ')}` : ''}; reused whatever is below it`,
+  });
+  const plan: ProjectPlan = {
+    frontend: 'python',
+    base: base.ref,
+    platforms: platforms.map(formatPlatform),
+    layers,
+    entrypoint,
+    ...(cmd ? { cmd } : {}),
+    ports,
+    user,
+    workdir,
+    env: projectEnv,
+    decisions,
+  };
+  return { context, plan, project, filter, index, withDeps, platforms, labels, epoch };
+}
+
+async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> {
+  const p = await prepare(options);
+  const { plan } = p;
+  const solver = new Solver({
+    store: options.store,
+    client: options.client,
+    ...(options.mirrors ? { mirrors: options.mirrors } : {}),
+    ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.isolation ? { isolation: options.isolation } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const io = options.signal ? { signal: options.signal } : {};
+  const env = options.environment ?? process.env;
+  const images: { image: Image; platform: Platform }[] = [];
+  // The application layer first: its key needs no base, and a failure here costs no pull.
+  const app = await directoryLayer(solver, {
+    root: p.context,
+    dest: plan.workdir,
+    parent: 'python application',
+    detached: true,
+    name: `COPY . ${plan.workdir}`,
+    filter: p.filter,
+    mtime: p.epoch.seconds,
+  });
+  if (!app.layer) throw new GantryError('NO_LAYER', 'the project made no application layer', { phase: 'build' });
+  for (const platform of p.platforms) {
+    const base = await solver.source(['image', plan.base, formatPlatform(platform)], `FROM ${plan.base}`, async () => {
+      try {
+        return await solver.image(plan.base, platform);
+      } catch (err) {
+        if (!GantryError.is(err)) throw err;
+        throw new GantryError(err.code, `base image ${plan.base}: ${err.message}`, {
+          phase: err.phase,
+          suggestion: err.suggestion ?? 'give another base with --from or $GANTRY_PYTHON_BASE',
+          cause: err,
+        });
+      }
+    });
+    const baseConfig = await base.configFile(io);
+    const own: Platform = {
+      os: baseConfig.os,
+      architecture: baseConfig.architecture,
+      ...(baseConfig.variant ? { variant: baseConfig.variant } : {}),
+    };
+    if (!platformMatches(platform, own)) {
+      throw new GantryError(
+        'BASE_PLATFORM_MISMATCH',
+        `base image ${plan.base} is ${formatPlatform(own)}, not ${formatPlatform(platform)}`,
+        {
+          phase: 'build',
+          suggestion: `use a base image for ${formatPlatform(platform)}, or a multi-platform one`,
+        },
+      );
+    }
+    const baseEnv = baseConfig.config?.Env ?? [];
+    const layers = [];
+    if (p.withDeps) {
+      const deps = await dependencyStep(
+        solver,
+        cacheKey(['image', await base.digest(io)]),
+        await base.layers(io),
+        baseEnv,
+        {
+          requirements: p.project.dependencies,
+          constraints: p.project.constraints,
+          index: p.index,
+          platform,
+          pythonVersion: plan.decisions.find((d) => d.topic === 'python')?.value ?? '',
+          secrets: options.secrets ?? {},
+          environment: env,
+        },
+        { sourceDateEpoch: p.epoch.seconds, ...(options.isolation ? { isolation: options.isolation } : {}) },
+      );
+      if (deps.layer) {
+        layers.push({
+          layer: deps.layer,
+          history: {
+            created_by: `RUN python3 -m venv --system-site-packages ${VENV} && pip install -r requirements.txt # gantry python: ${p.project.dependencySource}`,
+          },
+        });
+      }
+    }
+    layers.push({ layer: app.layer, history: { created_by: `COPY . ${plan.workdir} # gantry python` } });
+    const basePath =
+      baseEnv.find((e) => e.startsWith('PATH='))?.slice(5) ??
+      '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+    const image = await newImage(
+      {
+        base,
+        layers,
+        created: p.epoch.created,
+        config: (cfg) =>
+          projectImageConfig(cfg, {
+            env: { ...(p.withDeps ? { PATH: `${VENV}/bin:${basePath}` } : {}), ...plan.env },
+            workdir: plan.workdir,
+            user: plan.user,
+            labels: p.labels,
+            ports: plan.ports,
+            entrypoint: plan.entrypoint,
+            ...(plan.cmd ? { cmd: plan.cmd } : {}),
+            created: p.epoch.created,
+          }),
+        mediaType: options.mediaType ?? 'oci',
+      },
+      io,
+    );
+    images.push({ image, platform });
+  }
+  const first = images[0];
+  if (!first) throw new GantryError('NO_PLATFORM', 'no platform to build', { phase: 'build' });
+  const item =
+    images.length === 1 ? first.image : await newIndex(images, { ...io, mediaType: options.mediaType ?? 'oci' });
+  return { item, platforms: p.platforms, plan };
+}
+
+/** The Python front end, as src/api/build.ts registers it. */
+export const pythonFrontEnd: ProjectFrontEnd = {
+  plan: async (options) => (await prepare(options)).plan,
+  build,
+};
