@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { type Annotation, annotate, descriptorAnnotations, parseAnnotation } from '../engine/annotate.js';
 import { exportCache, importCaches } from '../engine/cache/remote.js';
 import { type CacheSpec, parseCacheSpec } from '../engine/cache/spec.js';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { fetchContext, isRemoteContext } from '../engine/context/remote.js';
 import type { Isolation } from '../engine/executor/index.js';
 import { type OutputSpec, parseOutput, toStdout, writeOutput } from '../engine/output.js';
 import { writeImage } from '../engine/source.js';
@@ -43,13 +44,19 @@ import type { Descriptor, Digest, Platform } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress } from '../util/progress.js';
+import { resolveInRoot } from '../util/rootpath.js';
 import { callerName } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
 
 /** What every build takes, whatever the front end. */
 export interface BuildBaseOptions extends CommonOptions {
-  /** The build context: a directory. */
+  /**
+   * The build context: a directory, `-` (a tar, tar.gz or Dockerfile read from `stdin`), an
+   * `https://` URL of a tar.gz (or a Dockerfile), or a git URL (`https://host/repo.git#ref:dir`).
+   */
   readonly context: string;
+  /** Where a `-` context is read from; default process.stdin. */
+  readonly stdin?: Readable;
   /** Names for the image (`NAME[:TAG]`, normalized like docker's): stored under them, pushed to them with `push`. */
   readonly tags?: readonly string[];
   /** File outputs and registry pushes, as `OutputSpec`s or `--output` strings (`type=oci,dest=out.tar`). */
@@ -283,6 +290,27 @@ function plan(options: BuildOptions) {
 
 /** Builds an image from a Dockerfile or a directory and delivers it, as `gantry build` does. */
 export async function build(options: BuildOptions): Promise<BuildOutcome> {
+  if (!isRemoteContext(options.context)) return buildLocal(options);
+  // Checked before anything is fetched: a bad flag costs no download.
+  plan(options);
+  const fetched = await fetchContext(options.context, {
+    progress: options.progress ?? noProgress,
+    ...(options.stdin ? { stdin: options.stdin } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  try {
+    // -f names a file inside the fetched context, as docker build reads it for URL contexts.
+    const dockerfile =
+      options.dockerfile !== undefined
+        ? join(fetched.dir, await resolveInRoot(fetched.dir, options.dockerfile, { phase: 'usage' }))
+        : fetched.dockerfile;
+    return await buildLocal({ ...options, context: fetched.dir, ...(dockerfile ? { dockerfile } : {}) });
+  } finally {
+    await fetched.cleanup();
+  }
+}
+
+async function buildLocal(options: BuildOptions): Promise<BuildOutcome> {
   const { frontend, dockerfile, detection } = pickFrontEnd(options);
   const { names, outputs, pushTo, keep } = plan(options);
   const platforms = (options.platforms ?? []).map((p) => (typeof p === 'string' ? parsePlatform(p.trim()) : p));

@@ -9,7 +9,8 @@ import { GantryError } from '../errors.js';
 import type { RegistryClient } from '../registry/client/client.js';
 import type { Store } from '../store/store.js';
 import type { ProgressSink } from '../util/progress.js';
-import type { ProgressMode } from './progress.js';
+import type { LogFormat } from './job.js';
+import type { ProgressMode, Renderer } from './progress.js';
 
 export interface GlobalFlags {
   readonly store?: string;
@@ -30,6 +31,10 @@ export interface GlobalFlags {
   readonly chunkSize?: number;
   /** The kubeconfig context for cluster discovery (idpbuilder), instead of the current one. */
   readonly kubeContext?: string;
+  /** `json`: logs and progress as one JSON object per line (time, level, step, message). */
+  readonly logFormat: LogFormat;
+  /** Where the result goes for Kubernetes (default /dev/termination-log when it exists). */
+  readonly terminationLog?: string;
 }
 
 export interface CommandContext {
@@ -44,6 +49,10 @@ export interface CommandContext {
   client(progress?: ProgressSink): Promise<RegistryClient>;
   /** The password given on stdin with --password-stdin, read once. */
   readPassword(): Promise<string | undefined>;
+  /** The progress display the flags ask for (--progress, --log-format), counting metrics. */
+  renderer(): Renderer;
+  /** The command's result, for the termination log (and the metrics line of a build). */
+  report(result: Record<string, unknown>): void;
 }
 
 export type Command = (args: readonly string[], ctx: CommandContext) => Promise<number>;

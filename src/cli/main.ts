@@ -7,7 +7,17 @@ import { resolve } from 'node:path';
 import { closest } from '../dockerfile/flags.js';
 import { explainSystemError, GantryError } from '../errors.js';
 import { type Command, type CommandContext, type GlobalFlags, usageError } from './context.js';
-import { parseProgressMode } from './progress.js';
+import {
+  createJsonLogRenderer,
+  EXIT,
+  exitCodeFor,
+  jsonLogLine,
+  MetricsCollector,
+  parseLogFormat,
+  terminationLogPath,
+  writeTerminationLog,
+} from './job.js';
+import { createRenderer, formatBytes, parseProgressMode } from './progress.js';
 
 interface CommandModule {
   readonly run: Command;
@@ -131,9 +141,18 @@ Global options:
                      (default 60s; 0 never; $GANTRY_IDLE_TIMEOUT)
   -u, --username U   registry user (with --password-stdin)
   --password-stdin   read the registry password from stdin
+  --log-format FMT   text (default) or json: one object per line (time, level, step,
+                     message) on stderr, for log collectors; $GANTRY_LOG_FORMAT
+  --termination-log PATH  write the result (digest, references, metrics) or the error as
+                     JSON to PATH (default /dev/termination-log when it exists, as in a
+                     Kubernetes pod; $GANTRY_TERMINATION_LOG)
   --debug            print stack traces
   --version          print the version
   -h, --help         help for gantry or a command
+
+Exit codes: 0 success, 1 failure (store, files, internal), 2 usage, 3 authentication,
+4 network (registry, proxy or URL unreachable, stalled, deadline passed), 5 build failed
+(a RUN step failed, or the Dockerfile or context is invalid), 130 interrupted.
 `;
 }
 
@@ -170,6 +189,8 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
   let passwordStdin = false;
   let chunkSize: string | undefined;
   let kubeContext: string | undefined;
+  let logFormat: string | undefined;
+  let terminationLog: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--') {
@@ -209,6 +230,16 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
     const kc = valued('kube-context');
     if (kc !== undefined) {
       kubeContext = kc;
+      continue;
+    }
+    const lf = valued('log-format');
+    if (lf !== undefined) {
+      logFormat = lf;
+      continue;
+    }
+    const tl = valued('termination-log');
+    if (tl !== undefined) {
+      terminationLog = tl;
       continue;
     }
     const t = valued('timeout');
@@ -251,6 +282,8 @@ export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags;
       passwordStdin,
       ...(chunkSize === undefined ? {} : { chunkSize: parseSize(chunkSize, '--chunk-size') }),
       ...(kubeContext === undefined ? {} : { kubeContext }),
+      logFormat: parseLogFormat(logFormat ?? process.env.GANTRY_LOG_FORMAT),
+      ...(terminationLog === undefined ? {} : { terminationLog }),
     },
     rest,
   };
@@ -288,6 +321,31 @@ function isTimeout(err: unknown): boolean {
   return cause instanceof Error && cause.name === 'TimeoutError';
 }
 
+function errorObject(err: unknown): Record<string, unknown> {
+  if (GantryError.is(err)) {
+    return { code: err.code, message: err.message, ...(err.suggestion ? { suggestion: err.suggestion } : {}) };
+  }
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The build metrics, at the end: one line (text) or one object (json); nothing when quiet. */
+function printMetrics(
+  collector: MetricsCollector,
+  progress: string,
+  json: boolean,
+  stderr: NodeJS.WritableStream,
+): void {
+  const m = collector.finish();
+  if (json) {
+    stderr.write(jsonLogLine('info', 'metrics', { metrics: m }));
+    return;
+  }
+  if (progress === 'quiet' || m.steps.length === 0) return;
+  stderr.write(
+    `metrics: ${m.seconds.toFixed(1)}s, ${m.steps.length} steps (${m.cacheHits} cached), pulled ${formatBytes(m.bytesPulled)}, pushed ${formatBytes(m.bytesPushed)}, peak memory ${formatBytes(m.peakMemoryBytes)}\n`,
+  );
+}
+
 /** Runs gantry with `argv` (without node and the script) and returns the exit code. */
 export async function run(argv: readonly string[], io: RunIO = {}): Promise<number> {
   const stdout = (io.stdout ?? process.stdout) as CommandContext['stdout'];
@@ -308,11 +366,28 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
   let timeoutMs: number | undefined;
   let storeDir: string | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
+  let jsonLogs = process.env.GANTRY_LOG_FORMAT === 'json';
+  let terminationFlag: string | undefined;
+  let reported: Record<string, unknown> | undefined;
+  let metrics: MetricsCollector | undefined;
+  // The termination log (Kubernetes' termination message) gets the outcome of every command.
+  const finish = async (code: number, error?: unknown): Promise<number> => {
+    const path = terminationLogPath(terminationFlag);
+    if (path === undefined || (reported === undefined && error === undefined && metrics === undefined)) return code;
+    const result: Record<string, unknown> = { status: code === 0 ? 'success' : 'failure', exitCode: code, ...reported };
+    if (error !== undefined) result.error = errorObject(error);
+    if (metrics) result.metrics = metrics.finish();
+    const problem = await writeTerminationLog(path, result);
+    if (problem) stderr.write(jsonLogs ? jsonLogLine('warn', problem) : `gantry: warning: ${problem}\n`);
+    return code;
+  };
   try {
     const { flags, rest } = splitGlobalFlags(argv);
     debug = flags.debug;
     const givenStore = flags.store ?? process.env.GANTRY_STORE;
     storeDir = givenStore ? resolve(givenStore) : undefined;
+    jsonLogs = flags.logFormat === 'json';
+    terminationFlag = flags.terminationLog;
     const [name, ...args] = rest;
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const topic = name === 'help' ? args[0] : undefined;
@@ -368,21 +443,38 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
       store: () => session.store(),
       client: (progress) => session.client(progress),
       readPassword,
+      renderer: () => {
+        metrics ??= new MetricsCollector();
+        const r = jsonLogs ? createJsonLogRenderer(stderr) : createRenderer(flags.progress, stderr);
+        return { sink: metrics.wrap(r.sink), close: r.close };
+      },
+      report: (result) => {
+        reported = { ...reported, ...result };
+      },
     };
     timeoutMs = flags.timeoutMs;
-    return await command.run(args, ctx);
+    const code = await command.run(args, ctx);
+    if (metrics && reported !== undefined) printMetrics(metrics, flags.progress, jsonLogs, stderr);
+    return await finish(code);
   } catch (err) {
     if (timeoutMs !== undefined && !controller.signal.aborted && isTimeout(err)) {
-      stderr.write(`gantry: error: timed out after ${timeoutMs / 1000}s: raise --timeout or check the network\n`);
-      return 1;
+      const message = `timed out after ${timeoutMs / 1000}s: raise --timeout or check the network`;
+      stderr.write(jsonLogs ? jsonLogLine('error', message, { code: 'TIMEOUT' }) : `gantry: error: ${message}\n`);
+      return await finish(EXIT.network, new GantryError('TIMEOUT', message, { phase: 'io' }));
     }
     if (isAbort(err) || controller.signal.aborted) {
-      stderr.write('gantry: interrupted; nothing was written\n');
-      return 130;
+      stderr.write(
+        jsonLogs ? jsonLogLine('error', 'interrupted; nothing was written') : 'gantry: interrupted; nothing was written\n',
+      );
+      return await finish(EXIT.interrupted, err);
     }
-    stderr.write(`gantry: error: ${describe(err, storeDir)}\n`);
+    stderr.write(
+      jsonLogs
+        ? jsonLogLine('error', describe(err, storeDir), GantryError.is(err) ? { code: err.code } : {})
+        : `gantry: error: ${describe(err, storeDir)}\n`,
+    );
     if (debug && err instanceof Error && err.stack) stderr.write(`${err.stack}\n`);
-    return GantryError.is(err) && err.phase === 'usage' ? 2 : 1;
+    return await finish(exitCodeFor(err), err);
   } finally {
     if (deadlineTimer) clearTimeout(deadlineTimer);
     if (isMain) {

@@ -21,7 +21,7 @@ import {
 } from '../registry/config/index.js';
 import { defaultStoreDir } from '../store/store.js';
 import { du } from '../util/fs.js';
-import { isolationAvailable } from './executor/detect.js';
+import { inContainer, isolationAvailable } from './executor/detect.js';
 import { findTool, isRoot } from './executor/host.js';
 import { checkPlatform } from './executor/platform.js';
 import type { Isolation } from './executor/types.js';
@@ -165,8 +165,9 @@ export async function machineInfo(options: MachineInfoOptions = {}): Promise<Mac
   const xattrs = await xattrAccess();
   const candidates: SandboxCandidate[] = [];
   for (const name of ['bwrap', 'chroot', 'none'] as const) candidates.push(await sandboxCandidate(name));
-  // The order detectIsolation tries them; `none` is never chosen by itself.
-  const chosen = candidates.find((c) => c.available && c.name !== 'none');
+  // The order detectIsolation tries them; `none` is chosen by itself only inside a container.
+  const container = inContainer(env);
+  const chosen = candidates.find((c) => c.available && (c.name !== 'none' || container));
   const maxUserNamespaces = await readNumber('/proc/sys/user/max_user_namespaces');
   const unprivilegedClone = await readNumber('/proc/sys/kernel/unprivileged_userns_clone');
   return {
@@ -179,8 +180,12 @@ export async function machineInfo(options: MachineInfoOptions = {}): Promise<Mac
     sandbox: {
       chosen: chosen?.name,
       reason: chosen
-        ? chosen.reason
-        : 'no sandbox can run RUN steps here: install bubblewrap or util-linux, or allow user namespaces',
+        ? chosen.name === 'none'
+          ? 'no namespaces in this container: RUN steps run chrooted only (the container is the boundary)'
+          : chosen.reason
+        : container && !isRoot()
+          ? 'no sandbox can run RUN steps here (a non-root container without user namespaces): builds without RUN work; run the pod as root or allow user namespaces for RUN'
+          : 'no sandbox can run RUN steps here: install bubblewrap or util-linux, or allow user namespaces',
       candidates,
     },
     snapshotter: await snapshotterInfo(storeDir, xattrs),

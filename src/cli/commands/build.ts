@@ -6,11 +6,11 @@ import type { Isolation } from '../../engine/executor/index.js';
 import { GantryError } from '../../errors.js';
 import { parseBuildContext, parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
 import { formatPlan, parseFrontEnd } from '../../frontend/project/index.js';
+import { formatPlatform } from '../../oci/platform.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { buildArgs, buildPlatform, checkSecretFiles } from '../build-flags.js';
 import { type Command, usageError } from '../context.js';
 import { explainGiteaPush, idpbuilderNames } from '../idpbuilder.js';
-import { createRenderer } from '../progress.js';
 
 export const buildHelp = `Usage: gantry build [OPTIONS] CONTEXT
 
@@ -31,6 +31,9 @@ Project options (Python; the directory options below apply too, and win over gan
       --no-deps            no dependency layer
       --secret id=netrc,src=FILE  index credentials, --secret id=ca,src=FILE an extra CA: given
                            to pip for the install only, never in a layer or the history
+
+CONTEXT is a directory, - (a tar, tar.gz or Dockerfile on stdin), an https:// URL of a tar.gz,
+or a git repository: https://host/repo.git#REF:DIR (also git@host:repo.git, ssh://, git://).
 
 Node.js project options (the directory options below apply too; "gantry" in package.json or
 gantry.toml sets the same):
@@ -153,7 +156,7 @@ export const build: Command = async (args, ctx) => {
     return 0;
   }
   if (p.positionals.length !== 1) {
-    throw usageError('gantry build takes exactly one directory', 'run gantry build DIR [-t NAME]');
+    throw usageError('gantry build takes exactly one context', 'run gantry build DIR|URL|- [-t NAME]');
   }
   const call = str(p, 'call');
   if (call !== undefined && call !== 'build' && call !== 'check')
@@ -208,11 +211,12 @@ export const build: Command = async (args, ctx) => {
   const buildOn = str(p, 'build-on');
   if (buildOn !== undefined && buildOn !== 'container' && buildOn !== 'host')
     throw usageError(`invalid --build-on ${buildOn}`, 'use container or host');
-  const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
+  const renderer = ctx.renderer();
   try {
     const options = {
       context: p.positionals[0] as string,
       session: ctx.session,
+      stdin: process.stdin,
       progress: renderer.sink,
       signal: ctx.signal,
       tags: gitea?.names ?? list(p, 'tag'),
@@ -280,6 +284,11 @@ export const build: Command = async (args, ctx) => {
     // With the image's tar on stdout (-o -), the names go to stderr so the tar stays whole.
     const out = toStdout ? ctx.stderr : ctx.stdout;
     for (const [name, digest] of named) out.write(`${name}@${digest}\n`);
+    ctx.report({
+      digest: outcome.digest,
+      references: [...named].map(([name, digest]) => `${name}@${digest}`),
+      ...(outcome.platforms.length > 0 ? { platforms: outcome.platforms.map(formatPlatform) } : {}),
+    });
     if (named.size === 0 && outcome.outputs.length === 0) out.write(`${outcome.digest}\n`);
     return 0;
   } finally {

@@ -18,7 +18,6 @@ import { copy as copyImage, pull as pullImage, push as pushImage } from '../../a
 import { flag, parse, str } from '../args.js';
 import { type Command, type CommandContext, usageError } from '../context.js';
 import { giteaCatalog, giteaCluster, giteaDeleteFallback } from '../idpbuilder.js';
-import { createRenderer } from '../progress.js';
 
 function help(ctx: CommandContext, text: string): number {
   ctx.stdout.write(text);
@@ -30,11 +29,12 @@ async function transfer(
   ctx: CommandContext,
   fn: (common: CommonOptions) => Promise<{ destination: string; digest: string }>,
 ): Promise<number> {
-  const renderer = createRenderer(ctx.flags.progress, ctx.stderr);
+  const renderer = ctx.renderer();
   try {
     const done = await fn({ session: ctx.session, signal: ctx.signal, progress: renderer.sink });
     renderer.close();
     ctx.stdout.write(`${done.destination}@${done.digest}\n`);
+    ctx.report({ digest: done.digest, references: [`${done.destination}@${done.digest}`] });
     return 0;
   } finally {
     renderer.close();

@@ -1,7 +1,7 @@
 /** The executor: RUN steps in a sandbox (bubblewrap, unshare + chroot, or none), qemu-user for foreign architectures. */
 
 export { hostPath, resolveInRoot, rootPath } from '../../util/rootpath.js';
-export { detectIsolation, isolationAvailable } from './detect.js';
+export { detectIsolation, inContainer, isolationAvailable, isolationFallback } from './detect.js';
 export { TAIL_LINES } from './output.js';
 export { checkPlatform, isNativeArchitecture } from './platform.js';
 export { DEFAULT_HOSTNAME, EPHEMERAL_PATHS, RunFailedError, runInSandbox, runOrThrow } from './run.js';

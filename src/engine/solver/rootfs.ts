@@ -39,6 +39,11 @@ export class Filesystems {
     return this.#snapshotter;
   }
 
+  /** True when overlayfs could not be mounted and the walk snapshotter was chosen for it (not asked for). */
+  async fellBack(): Promise<boolean> {
+    return this.#forced === undefined && (await this.snapshotter()) instanceof WalkSnapshotter;
+  }
+
   /** A writable root with `layers` (bottom first) below it. Release it when done. */
   async prepare(layers: readonly Layer[], options: IoOptions = {}): Promise<Snapshot> {
     const lowers: string[] = [];

@@ -8,7 +8,7 @@ import { rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { planRun, type RunInstruction } from '../../dockerfile/index.js';
 import { checksumSources } from '../../engine/context/index.js';
-import { type BindMount, resolveInRoot, type SecretFile } from '../../engine/executor/index.js';
+import { type BindMount, isolationFallback, resolveInRoot, type SecretFile } from '../../engine/executor/index.js';
 import { planFrom, runStep } from '../../engine/solver/steps.js';
 import { GantryError } from '../../errors.js';
 import { formatPlatform } from '../../oci/platform.js';
@@ -64,8 +64,9 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
   const layers = [...state.layers];
   const added = await solveStep(d, {
     inputs,
-    run: (step) =>
-      withMounts(d, specs, (mounts, secrets, extraEnv) =>
+    run: async (step) => {
+      await noteFallbacks(d);
+      return withMounts(d, specs, (mounts, secrets, extraEnv) =>
         runStep(
           layers,
           {
@@ -82,9 +83,28 @@ export async function run(d: Dispatch, instr: RunInstruction): Promise<void> {
           plan.kind === 'file' ? { name: plan.name, content: plan.content } : undefined,
           build.solver.context,
         ),
-      ),
+      );
+    },
   });
   addHistory(d, runHistory(historyArgs(state), shown), !added);
+}
+
+/**
+ * Says once per build when the machine made RUN fall back: no namespaces (the `none` sandbox in a
+ * container) or no overlayfs (each step's root copied by the walk snapshotter).
+ */
+async function noteFallbacks(d: Dispatch): Promise<void> {
+  const { solver } = d.build;
+  if (solver.context.isolation === undefined) {
+    const why = await isolationFallback();
+    if (why) solver.warn(why, 'SANDBOX_FALLBACK');
+  }
+  if (await solver.context.fs.fellBack()) {
+    solver.warn(
+      'overlayfs cannot be mounted here: each RUN step copies its root (the walk snapshotter; slower on large images)',
+      'SNAPSHOTTER_FALLBACK',
+    );
+  }
 }
 
 /** Prepares every RUN --mount for one run of the step, and takes it all down afterwards. */

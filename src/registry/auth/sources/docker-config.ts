@@ -5,6 +5,7 @@
  * a config.json copied from a laptop (credsStore "desktop", credHelpers "gcloud") does not break
  * anonymous pulls on a CI machine; a helper that runs and fails is an error.
  */
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IoOptions } from '../../../errors.js';
 import { type AuthFile, entryCredential, findEntry, helperFor, readAuthFile } from '../auth-file.js';
@@ -13,11 +14,22 @@ import { HelperMissingError, helperGet, IDENTITY_TOKEN_USERNAME } from '../helpe
 import { serverUrlFor } from '../hosts.js';
 import type { CredentialSource, SourceContext } from './source.js';
 
-/** The config.json path docker uses in this environment. */
+/**
+ * The config.json path docker uses in this environment. In a Kubernetes pod, a secret of type
+ * kubernetes.io/dockerconfigjson mounted as a volume shows up as a file named `.dockerconfigjson`:
+ * DOCKER_CONFIG may name that directory (read when it has no config.json) or the file itself.
+ */
 export function dockerConfigPath(context: SourceContext): string {
-  const dir = context.env.DOCKER_CONFIG || join(context.home, '.docker');
-  return join(dir, 'config.json');
+  const configured = context.env.DOCKER_CONFIG;
+  if (configured && statSync(configured, { throwIfNoEntry: false })?.isFile()) return configured;
+  const dir = configured || join(context.home, '.docker');
+  const path = join(dir, 'config.json');
+  if (configured && !existsSync(path) && existsSync(join(dir, MOUNTED_SECRET_KEY))) return join(dir, MOUNTED_SECRET_KEY);
+  return path;
 }
+
+/** The key of a kubernetes.io/dockerconfigjson secret, and so the file name of its volume mount. */
+const MOUNTED_SECRET_KEY = '.dockerconfigjson';
 
 /** Resolves through a file's credHelpers/credsStore, then its auths. Shared by every docker-format file. */
 export async function resolveFromAuthFile(
