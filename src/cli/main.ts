@@ -341,6 +341,10 @@ function printMetrics(
     return;
   }
   if (progress === 'quiet' || m.steps.length === 0) return;
+  if (progress === 'json') {
+    stderr.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'metrics', metrics: m })}\n`);
+    return;
+  }
   stderr.write(
     `metrics: ${m.seconds.toFixed(1)}s, ${m.steps.length} steps (${m.cacheHits} cached), pulled ${formatBytes(m.bytesPulled)}, pushed ${formatBytes(m.bytesPushed)}, peak memory ${formatBytes(m.peakMemoryBytes)}\n`,
   );

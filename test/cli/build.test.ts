@@ -310,7 +310,7 @@ test('bad input: one line, non-zero exit, nothing written', async () => {
     const indexBefore = await readFile(join(store, 'index.json'), 'utf8');
     const dest = join(tmp, 'out.tar');
     const cases: { args: string[]; code: number; message: RegExp }[] = [
-      { args: ['build', join(tmp, 'missing')], code: 1, message: /build context .* is not a directory/ },
+      { args: ['build', join(tmp, 'missing')], code: 5, message: /build context .* is not a directory/ },
       // A bad -t is a usage error like any bad flag value (issue 9: it exited 1).
       { args: ['build', example, '-t', 'Bad/Name'], code: 2, message: /must be lowercase/ },
       {

@@ -80,13 +80,13 @@ for (const mode of ['http', 'tls'] as const) {
   });
 }
 
-test('a proxy that refuses: exit 1 with one line naming the proxy, the status and the registry', async () => {
+test('a proxy that refuses: exit 4 (network) with one line naming the proxy, the status and the registry', async () => {
   const proxy = await startForwardProxy({ hosts: {}, refuse: true });
   try {
     await withTempDir(async (tmp) => {
       const env = { ...(await isolated(tmp)), HTTPS_PROXY: proxy.url };
       const res = await gantry(['digest', `${NAME}:5000/app:1`], { env });
-      assert.equal(res.code, 1);
+      assert.equal(res.code, 4);
       const lines = res.stderr.trim().split('\n');
       assert.equal(lines.length, 1, res.stderr);
       assert.match(

@@ -174,7 +174,7 @@ test('TLS: the CA from certs.d is trusted, a missing CA is a clear error, --inse
       assert.equal((await gantry(['build', example, '-t', 'hello:tls'], { store, env })).code, 0);
       const dest = `${registry.host}/tls/hello:1`;
       const refused = await gantry(['push', 'hello:tls', dest], { store, env });
-      assert.equal(refused.code, 1);
+      assert.equal(refused.code, 4, refused.stderr);
       assert.match(refused.stderr, /certs\.d|--insecure/);
       const insecure = await gantry(['push', '--insecure', 'hello:tls', dest], { store, env });
       assert.equal(insecure.code, 0, insecure.stderr);
@@ -201,7 +201,7 @@ test('basic auth: anonymous is told to log in, login verifies and stores, logout
       assert.equal((await gantry(['build', example, '-t', 'hello:auth'], { store, env })).code, 0);
       const dest = `${registry.host}/private/hello:1`;
       const anon = await gantry(['push', 'hello:auth', dest], { store, env });
-      assert.equal(anon.code, 1);
+      assert.equal(anon.code, 3, anon.stderr);
       assert.match(
         anon.stderr,
         new RegExp(`login required for ${registry.host.replace('.', '\\.')}: run gantry login`),
@@ -211,7 +211,7 @@ test('basic auth: anonymous is told to log in, login verifies and stores, logout
         env,
         input: 'wrong\n',
       });
-      assert.equal(wrong.code, 1);
+      assert.equal(wrong.code, 3, wrong.stderr);
       await assert.rejects(readFile(join(env.DOCKER_CONFIG as string, 'config.json'), 'utf8'));
       const ok = await gantry(['login', registry.host, '-u', registry.username as string, '--password-stdin'], {
         store,
@@ -240,7 +240,7 @@ test('basic auth: anonymous is told to log in, login verifies and stores, logout
       const out = await gantry(['logout', registry.host], { store, env });
       assert.equal(out.code, 0, out.stderr);
       const after = await gantry(['digest', dest], { store, env });
-      assert.equal(after.code, 1);
+      assert.equal(after.code, 3, after.stderr);
       assert.match(after.stderr, /login required/);
     });
   } finally {
@@ -265,7 +265,7 @@ test('token auth (the Gitea-like setup): login, push, and a private repository r
       const pushed = await gantry(['push', 'hello:tok', dest], { store, env });
       assert.equal(pushed.code, 0, pushed.stderr);
       const anon = await gantry(['pull', dest], { store: join(tmp, 's2'), env: await isolatedHome(join(tmp, 'anon')) });
-      assert.equal(anon.code, 1);
+      assert.equal(anon.code, 3, anon.stderr);
       assert.match(anon.stderr, /login required|denied/);
     });
   } finally {

@@ -14,6 +14,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeJobs, type KubeletOptions } from './kube-jobs.js';
 import { generateTls } from './registry.js';
 
 export interface KubeObjects {
@@ -24,6 +25,8 @@ export interface KubeObjects {
   readonly custom?: Readonly<Record<string, { readonly kind: string; readonly items: readonly object[] }>>;
   /** Paths (as requested) answered 403, as for a user without the RBAC verb. */
   readonly forbidden?: readonly string[];
+  /** Serve the write side and run Jobs with a kubelet stand-in (test/harness/kube-jobs.ts). */
+  readonly kubelet?: KubeletOptions;
 }
 
 export interface KubeApiStandIn {
@@ -33,6 +36,8 @@ export interface KubeApiStandIn {
   readonly caFile: string;
   /** Every request: method and path (with query). */
   readonly requests: { method: string; path: string; authorized: boolean }[];
+  /** The Jobs part, when `kubelet` was given. */
+  readonly jobs?: KubeJobs;
   /** Writes a kubeconfig for this server (context `kind-localdev`, as idpbuilder's kind cluster). */
   kubeconfig(file: string, options?: { token?: string; context?: string }): Promise<string>;
   stop(): Promise<void>;
@@ -68,9 +73,13 @@ export async function startKubeApi(objects: KubeObjects): Promise<KubeApiStandIn
   const tls = await generateTls(join(dir, 'tls'));
   const token = randomBytes(16).toString('hex');
   const requests: KubeApiStandIn['requests'] = [];
+  const jobs = objects.kubelet ? new KubeJobs(objects.kubelet) : undefined;
   const server: Server = createServer(
     { cert: await readFile(tls.certFile), key: await readFile(tls.keyFile) },
-    (req, res) => {
+    async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks).toString('utf8');
       const path = req.url ?? '/';
       const authorized = req.headers.authorization === `Bearer ${token}`;
       requests.push({ method: req.method ?? '', path, authorized });
@@ -80,6 +89,7 @@ export async function startKubeApi(objects: KubeObjects): Promise<KubeApiStandIn
       };
       if (!authorized) return send(401, status(401, 'Unauthorized', 'Unauthorized'));
       const url = new URL(path, 'https://stand-in');
+      if (jobs?.handle(req, res, url, body, send)) return;
       if (req.method !== 'GET')
         return send(
           405,
@@ -156,6 +166,7 @@ export async function startKubeApi(objects: KubeObjects): Promise<KubeApiStandIn
     token,
     caFile: tls.caFile,
     requests,
+    ...(jobs ? { jobs } : {}),
     async kubeconfig(file, options = {}) {
       const context = options.context ?? 'kind-localdev';
       // JSON is YAML: the client reads either.
@@ -171,6 +182,7 @@ export async function startKubeApi(objects: KubeObjects): Promise<KubeApiStandIn
       return file;
     },
     async stop() {
+      await jobs?.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });

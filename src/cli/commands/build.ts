@@ -99,6 +99,10 @@ Push options:
       --idpbuilder         push to the Gitea of the idpbuilder cluster of the kubeconfig:
                            -t NAME[:TAG] becomes GITEA/OWNER/NAME[:TAG], with the cluster's
                            credential and CA (see --kube-context)
+      --driver kubernetes[,namespace=NS,image=REF,cpu=N,memory=SIZE,ttl=SECONDS]
+                           run the build as a Job in the kubeconfig's cluster (see
+                           --kube-context): the context goes up as a ConfigMap, the push
+                           credentials as a short-lived Secret; logs and the digest come back
 
 Prints NAME@DIGEST for every name the image was given (stored or pushed); without -t or
 --output the image is stored under its digest, which is printed.
@@ -149,6 +153,7 @@ export const build: Command = async (args, ctx) => {
     workspace: { type: 'string' },
     'ca-cert': { type: 'string', multiple: true },
     'build-on': { type: 'string' },
+    driver: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flag(p, 'help')) {
@@ -157,6 +162,10 @@ export const build: Command = async (args, ctx) => {
   }
   if (p.positionals.length !== 1) {
     throw usageError('gantry build takes exactly one context', 'run gantry build DIR|URL|- [-t NAME]');
+  }
+  if (str(p, 'driver') !== undefined) {
+    const { buildWithDriver } = await import('./build-driver.js');
+    return buildWithDriver(args, p, ctx);
   }
   const call = str(p, 'call');
   if (call !== undefined && call !== 'build' && call !== 'check')

@@ -8,7 +8,7 @@
  * archive cannot write outside it; the subdirectory of a git URL is resolved inside the checkout.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,9 +52,18 @@ export interface GitSource {
   readonly subdir: string;
 }
 
-/** True when `spec` names a context that is fetched rather than a local directory. */
+/**
+ * True when `spec` names a context that is fetched or unpacked rather than a local directory: `-`,
+ * a URL, or a local file (a tar or tar.gz of the context, as Kaniko's `tar://` and the kubernetes
+ * driver's ConfigMap give it).
+ */
 export function isRemoteContext(spec: string): boolean {
-  return spec === '-' || /^(https?|git|ssh):\/\//i.test(spec) || /^git@[^:]+:/.test(spec);
+  return (
+    spec === '-' ||
+    /^(https?|git|ssh):\/\//i.test(spec) ||
+    /^git@[^:]+:/.test(spec) ||
+    statSync(spec, { throwIfNoEntry: false })?.isFile() === true
+  );
 }
 
 /**
@@ -106,9 +115,10 @@ export async function fetchContext(spec: string, options: FetchContextOptions = 
     let fetched: { dir: string; dockerfile?: string };
     if (git) fetched = await cloneGit(git, root, options);
     else {
-      const download = join(root, 'download');
+      const local = spec !== '-' && statSync(spec, { throwIfNoEntry: false })?.isFile() === true;
+      const download = local ? spec : join(root, 'download');
       if (spec === '-') await pipeline(options.stdin ?? process.stdin, createWriteStream(download, { mode: 0o600 }));
-      else await downloadTo(spec, download, options);
+      else if (!local) await downloadTo(spec, download, options);
       fetched = await unpackDownload(download, dir, options);
     }
     progress({ type: 'done', id });

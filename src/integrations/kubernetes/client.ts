@@ -5,7 +5,7 @@
  * first use only, so commands that never talk to a cluster never load it. Every failure becomes
  * one GantryError that names the object, the verb and what to do.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
@@ -52,9 +52,19 @@ interface KubeStatus {
   readonly code?: number;
 }
 
+/** The client-node APIs the Job driver uses (see KubeCluster.request). */
+export interface KubeApis {
+  readonly core: InstanceType<KubeModule['CoreV1Api']>;
+  readonly batch: InstanceType<KubeModule['BatchV1Api']>;
+  readonly log: InstanceType<KubeModule['Log']>;
+}
+
 export class KubeCluster {
   readonly #core: InstanceType<KubeModule['CoreV1Api']>;
   readonly #custom: InstanceType<KubeModule['CustomObjectsApi']>;
+  readonly #kube: KubeModule;
+  readonly #config: InstanceType<KubeModule['KubeConfig']>;
+  #apis: KubeApis | undefined;
   readonly #purpose: string;
   /** The API server's URL, for messages. */
   readonly server: string;
@@ -64,6 +74,8 @@ export class KubeCluster {
   private constructor(kube: KubeModule, config: InstanceType<KubeModule['KubeConfig']>, purpose: string) {
     this.#core = config.makeApiClient(kube.CoreV1Api);
     this.#custom = config.makeApiClient(kube.CustomObjectsApi);
+    this.#kube = kube;
+    this.#config = config;
     this.#purpose = purpose;
     this.server = config.getCurrentCluster()?.server ?? '(unknown)';
     this.context = config.getCurrentContext();
@@ -171,12 +183,39 @@ export class KubeCluster {
     return Array.isArray(list?.items) ? (list.items as Record<string, unknown>[]) : [];
   }
 
+  /** The namespace of the current context (the pod's own namespace in-cluster), else `default`. */
+  namespace(): string {
+    return this.#config.getContextObject(this.context)?.namespace ?? inClusterNamespace() ?? 'default';
+  }
+
+  /**
+   * Any other request, for the Job driver: `send` gets the APIs; a failure becomes the same one
+   * GantryError as a read, naming `verb` (create, delete, list, watch) for the RBAC hint.
+   */
+  request<T>(
+    what: string,
+    resource: string,
+    namespace: string | undefined,
+    verb: string,
+    send: (apis: KubeApis) => Promise<T>,
+    options: IoOptions = {},
+  ): Promise<T> {
+    this.#apis ??= {
+      core: this.#core,
+      batch: this.#config.makeApiClient(this.#kube.BatchV1Api),
+      log: new this.#kube.Log(this.#config),
+    };
+    const apis = this.#apis;
+    return this.#call(what, resource, namespace, () => send(apis), options, verb);
+  }
+
   async #call<T>(
     what: string,
     resource: string,
     namespace: string | undefined,
     send: () => Promise<T>,
     options: IoOptions,
+    verb = 'get',
   ): Promise<T> {
     throwIfAborted(options.signal);
     let timer: NodeJS.Timeout | undefined;
@@ -193,14 +232,14 @@ export class KubeCluster {
       return await Promise.race([send(), stop]);
     } catch (err) {
       throwIfAborted(options.signal);
-      throw this.#explain(err, what, resource, namespace);
+      throw this.#explain(err, what, resource, namespace, verb);
     } finally {
       clearTimeout(timer);
       if (onAbort) options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  #explain(err: unknown, what: string, resource: string, namespace: string | undefined): GantryError {
+  #explain(err: unknown, what: string, resource: string, namespace: string | undefined, verb: string): GantryError {
     const status = (err as { code?: unknown }).code;
     if (typeof status === 'number') {
       const body = parseStatus((err as { body?: unknown }).body);
@@ -214,9 +253,9 @@ export class KubeCluster {
         });
       }
       if (status === 403) {
-        return new GantryError('KUBE_FORBIDDEN', `forbidden to get ${what}${detail}`, {
+        return new GantryError('KUBE_FORBIDDEN', `forbidden to ${verb} ${what}${detail}`, {
           phase: 'config',
-          suggestion: `grant the kubeconfig's user the RBAC verb "get" on ${resource} ${where}`,
+          suggestion: `grant the kubeconfig's user the RBAC verb "${verb}" on ${resource} ${where}`,
           cause: err,
         });
       }
@@ -231,7 +270,7 @@ export class KubeCluster {
           },
         );
       }
-      return new GantryError('KUBE_API', `getting ${what} failed with HTTP ${status}${detail}`, {
+      return new GantryError('KUBE_API', `${verb === 'get' ? 'getting' : `${verb}: `}${what} failed with HTTP ${status}${detail}`, {
         phase: 'config',
         suggestion: `check the cluster (kubectl --context ${this.context} get --raw /healthz)`,
         cause: err,
@@ -242,6 +281,14 @@ export class KubeCluster {
       suggestion: `is the ${this.#purpose} running? (context ${this.context})`,
       cause: err,
     });
+  }
+}
+
+function inClusterNamespace(): string | undefined {
+  try {
+    return readFileSync(join(SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 

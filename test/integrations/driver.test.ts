@@ -1,0 +1,146 @@
+// build --driver kubernetes (issue 12 item 7) against the Kubernetes API stand-in and its kubelet
+// stand-in (test/harness/kube-api.ts, kube-jobs.ts): the Job runs the real gantry, which pulls
+// from and pushes to a real registry (TLS + basic auth) with the credential the driver lent it.
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gantry, gantryBin, isolatedHome, run, tool, withTempDir } from '../cli/helpers.js';
+import { busyboxImage } from '../harness/fixtures.js';
+import { startKubeApi } from '../harness/kube-api.js';
+import { startRegistry } from '../harness/registry.js';
+
+test('build --driver kubernetes runs the build as a Job, streams its log, returns the digest and cleans up', async () => {
+  const fixture = await busyboxImage();
+  const registry = await startRegistry({ mode: 'tls-basic' });
+  try {
+    await withTempDir(async (tmp) => {
+      const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), GANTRY_DRIVER_POLL_MS: '200' };
+      const certs = join(env.HOME as string, '.docker', 'certs.d', registry.host);
+      await mkdir(certs, { recursive: true });
+      await copyFile(registry.caFile as string, join(certs, 'ca.crt'));
+      const kube = await startKubeApi({
+        kubelet: {
+          imageCommand: () => [process.execPath, gantryBin],
+          // The pod trusts the registry's CA as the cluster's nodes would.
+          env: { HOME: env.HOME },
+        },
+      });
+      try {
+        env.KUBECONFIG = await kube.kubeconfig(join(tmp, 'kubeconfig'));
+        const store = join(tmp, 'store');
+        const login = await gantry(['login', registry.host, '-u', registry.username as string, '--password-stdin'], {
+          store,
+          env,
+          input: `${registry.password}\n`,
+        });
+        assert.equal(login.code, 0, login.stderr);
+        assert.equal((await gantry(['load', fixture.layoutDir, '-t', 'busybox:1'], { store, env })).code, 0);
+        const base = `${registry.host}/lib/busybox:1`;
+        assert.equal((await gantry(['push', 'busybox:1', base], { store, env })).code, 0);
+        const ctx = join(tmp, 'ctx');
+        await mkdir(ctx);
+        await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY note /note\nRUN echo built-in-the-cluster\n`);
+        await writeFile(join(ctx, 'note'), 'from my laptop\n');
+        const dest = `${registry.host}/team/app:1`;
+        const r = await gantry(
+          ['build', ctx, '-t', dest, '--push', '--progress=plain', '--driver', 'kubernetes,namespace=builds,image=gantry:test,cpu=1,memory=2Gi'],
+          { store, env },
+        );
+        assert.equal(r.code, 0, r.stderr);
+        const printed = /^(\S+)@(sha256:[0-9a-f]{64})$/m.exec(r.stdout);
+        assert.ok(printed, r.stdout);
+        assert.equal(printed[1], dest);
+        assert.match(r.stderr, /built-in-the-cluster/, 'the pod log reached the local progress');
+        const inspected = JSON.parse(
+          await tool('skopeo', ['inspect', '--cert-dir', certs, '--creds', `${registry.username}:${registry.password}`, `docker://${dest}`]),
+        ) as { Digest: string };
+        assert.equal(inspected.Digest, printed[2]);
+        const jobs = kube.jobs;
+        assert.ok(jobs);
+        assert.equal(jobs.deleted.length, 1, 'the Job was deleted after the build');
+        assert.match(jobs.deleted[0] as string, /^builds\/gantry-build-[0-9a-f]{8}$/);
+        assert.equal(jobs.configMaps.size, 0, 'the context ConfigMap went with the Job');
+        assert.equal(jobs.secrets.size, 0, 'the credential Secret went with the Job');
+        const created = kube.requests.filter((q) => q.method === 'POST').map((q) => q.path);
+        assert.deepEqual(
+          created.map((p) => p.replace(/\?.*$/, '')),
+          ['/apis/batch/v1/namespaces/builds/jobs', '/api/v1/namespaces/builds/configmaps', '/api/v1/namespaces/builds/secrets'],
+        );
+        // A failing build: the pod's error comes back, with the build's exit code; the Job is deleted.
+        await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN exit 3\n`);
+        const failed = await gantry(['build', ctx, '-t', dest, '--push', '--driver', 'kubernetes,namespace=builds'], {
+          store,
+          env,
+        });
+        assert.equal(failed.code, 5, failed.stderr);
+        assert.match(failed.stderr, /gantry: error: the build failed in job builds\/gantry-build-[0-9a-f]{8} \(exit 5\)/);
+        assert.equal(jobs.deleted.length, 2);
+        // Ctrl-C: the Job (and its pod) are deleted.
+        await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN echo waiting && sleep 60\n`);
+        let sent = false;
+        const interrupted = await gantry(['build', ctx, '-t', dest, '--push', '--progress=plain', '--driver', 'kubernetes'], {
+          store,
+          env,
+          onStderr: (chunk, child) => {
+            if (!sent && /waiting/.test(chunk)) {
+              sent = true;
+              child.kill('SIGINT');
+            }
+          },
+        });
+        assert.ok(sent, interrupted.stderr);
+        assert.equal(interrupted.code, 130, interrupted.stderr);
+        assert.equal(jobs.deleted.length, 3);
+        assert.equal(jobs.pods.size, 0);
+        // From inside a pod: no kubeconfig, the service account mounted where Kubernetes puts it
+        // (in a private mount namespace here), the namespace from its `namespace` file.
+        await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY note /note\n`);
+        const account = join(tmp, 'serviceaccount');
+        await mkdir(account);
+        await writeFile(join(account, 'token'), kube.token);
+        await copyFile(kube.caFile, join(account, 'ca.crt'));
+        await writeFile(join(account, 'namespace'), 'ci');
+        const port = new URL(kube.server).port;
+        const podEnv = [
+          `HOME=${env.HOME}`,
+          `DOCKER_CONFIG=${env.DOCKER_CONFIG}`,
+          `GANTRY_STORE=${store}`,
+          'GANTRY_DRIVER_POLL_MS=200',
+          'KUBERNETES_SERVICE_HOST=127.0.0.1',
+          `KUBERNETES_SERVICE_PORT=${port}`,
+        ];
+        const inCluster = await run('unshare', [
+          '--mount',
+          'sh',
+          '-c',
+          'mount -t tmpfs sa /run && mkdir -p /run/secrets/kubernetes.io && cp -r "$0" /run/secrets/kubernetes.io/serviceaccount && exec "$@"',
+          account,
+          'env',
+          '-i',
+          `PATH=${process.env.PATH}`,
+          ...podEnv,
+          process.execPath,
+          gantryBin,
+          'build',
+          ctx,
+          '-t',
+          dest,
+          '--push',
+          '--driver',
+          'kubernetes',
+        ]);
+        assert.equal(inCluster.code, 0, inCluster.stderr);
+        assert.match(inCluster.stdout, new RegExp(`^${dest.replace(/[.:/]/g, '\\$&')}@sha256:`, 'm'));
+        assert.match(jobs.deleted.at(-1) as string, /^ci\/gantry-build-/, 'the Job went to the service account namespace');
+        // Flags that need this machine are refused before anything is sent.
+        const local = await gantry(['build', ctx, '-t', dest, '-o', 'type=local,dest=out', '--driver', 'kubernetes'], { store, env });
+        assert.equal(local.code, 2, local.stderr);
+      } finally {
+        await kube.stop();
+      }
+    });
+  } finally {
+    await registry.stop();
+  }
+});
