@@ -54,7 +54,8 @@ export const ERROR_CODES = {
   CONNECTION_FAILED:
     'A registry (or the forward proxy in front of it) could not be reached or refused the connection (refused, reset, timed out, DNS, proxy 403/407).',
   CONTEXT_FETCH_FAILED: 'A remote build context (a tar.gz URL or a git repository) could not be fetched.',
-  CONTEXT_INVALID: 'A remote or stdin build context is neither a tar archive nor a Dockerfile, or its git reference is invalid.',
+  CONTEXT_INVALID:
+    'A remote or stdin build context is neither a tar archive nor a Dockerfile, or its git reference is invalid.',
   CONTEXT_NOT_FOUND: 'The build context is not a directory.',
   COPY_CONFLICT: 'COPY/ADD would put a file where a directory is (or the reverse).',
   COPY_DEST_NOT_DIR: 'COPY of several sources needs a destination ending in /.',

@@ -76,7 +76,11 @@ export function parseLogFormat(value: string | undefined): LogFormat {
 }
 
 /** One log object per line: `{"time","level","step","message", ...}`. */
-export function jsonLogLine(level: 'info' | 'warn' | 'error', message: string, extra: Record<string, unknown> = {}): string {
+export function jsonLogLine(
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  extra: Record<string, unknown> = {},
+): string {
   return `${JSON.stringify({ time: new Date().toISOString(), level, message, ...extra })}\n`;
 }
 

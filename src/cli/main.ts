@@ -468,7 +468,9 @@ export async function run(argv: readonly string[], io: RunIO = {}): Promise<numb
     }
     if (isAbort(err) || controller.signal.aborted) {
       stderr.write(
-        jsonLogs ? jsonLogLine('error', 'interrupted; nothing was written') : 'gantry: interrupted; nothing was written\n',
+        jsonLogs
+          ? jsonLogLine('error', 'interrupted; nothing was written')
+          : 'gantry: interrupted; nothing was written\n',
       );
       return await finish(EXIT.interrupted, err);
     }

@@ -86,11 +86,14 @@ test('a context from a tar.gz URL, from stdin and from git builds what the direc
       assert.equal(fromStdin.code, 0, fromStdin.stderr);
       assert.equal(fromStdin.stdout, local.stdout, 'a tar on stdin builds the same image');
       // A Dockerfile alone on stdin: an empty context.
-      const dockerfileOnly = await gantry(['build', '-', '--progress=quiet', '-o', `type=local,dest=${join(tmp, 'df')}`], {
-        store,
-        env,
-        input: 'FROM scratch\nENV A=1\n',
-      });
+      const dockerfileOnly = await gantry(
+        ['build', '-', '--progress=quiet', '-o', `type=local,dest=${join(tmp, 'df')}`],
+        {
+          store,
+          env,
+          input: 'FROM scratch\nENV A=1\n',
+        },
+      );
       assert.equal(dockerfileOnly.code, 0, dockerfileOnly.stderr);
       for (const [ref, want] of [
         ['v1', 'v1\n'],
@@ -98,14 +101,20 @@ test('a context from a tar.gz URL, from stdin and from git builds what the direc
         ['main', 'v2\n'],
       ] as const) {
         const out = join(tmp, `git-${want.trim()}-${ref.length}`);
-        const r = await gantry(['build', `${server.url}/repo.git#${ref}:app`, '--progress=quiet', '-o', `type=local,dest=${out}`], {
-          store,
-          env,
-        });
+        const r = await gantry(
+          ['build', `${server.url}/repo.git#${ref}:app`, '--progress=quiet', '-o', `type=local,dest=${out}`],
+          {
+            store,
+            env,
+          },
+        );
         assert.equal(r.code, 0, r.stderr);
         assert.equal(await readFile(join(out, 'msg.txt'), 'utf8'), want, `git ref ${ref}`);
       }
-      assert.ok(server.requests.some((p) => p.includes('git-upload-pack')), 'the git context came over smart HTTP');
+      assert.ok(
+        server.requests.some((p) => p.includes('git-upload-pack')),
+        'the git context came over smart HTTP',
+      );
       assert.deepEqual(await readdir(env.TMPDIR), [], 'every fetched context was removed');
     } finally {
       await server.stop();
@@ -134,7 +143,13 @@ with tarfile.open('${join(files, 'evil.tar.gz')}', 'w:gz') as t:
       const r = await gantry(['build', `${server.url}/files/evil.tar.gz`], { store: join(tmp, 'store'), env });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /escaped/);
-      assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('gantry: error')).length, 1);
+      assert.equal(
+        r.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('gantry: error')).length,
+        1,
+      );
       assert.equal(existsSync(join(tmp, 'escaped')), false);
       assert.equal(existsSync(join(env.TMPDIR, 'escaped')), false);
       assert.deepEqual(await readdir(env.TMPDIR), [], 'the fetched context was removed');
@@ -228,7 +243,11 @@ test('--log-format json and the termination log: every line an object, the resul
     const last = lines(failed.stderr).at(-1) as Record<string, unknown>;
     assert.equal(last.level, 'error');
     assert.equal(last.code, 'RUN_FAILED');
-    const result = JSON.parse(await readFile(log, 'utf8')) as { status: string; exitCode: number; error: { code: string } };
+    const result = JSON.parse(await readFile(log, 'utf8')) as {
+      status: string;
+      exitCode: number;
+      error: { code: string };
+    };
     assert.equal(result.status, 'failure');
     assert.equal(result.exitCode, 5);
     assert.equal(result.error.code, 'RUN_FAILED');

@@ -28,7 +28,13 @@ export interface KubeletOptions {
 }
 
 interface Obj {
-  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; ownerReferences?: { uid: string }[] };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    labels?: Record<string, string>;
+    ownerReferences?: { uid: string }[];
+  };
   [k: string]: unknown;
 }
 
@@ -82,7 +88,8 @@ export class KubeJobs {
     if (m && (method === 'POST' || method === 'DELETE')) {
       const [, ns, resource, name] = m as unknown as [string, string, string, string | undefined];
       const table = resource === 'configmaps' ? this.configMaps : this.secrets;
-      if (method === 'POST') return this.#create(table, ns, body, resource === 'configmaps' ? 'ConfigMap' : 'Secret', send);
+      if (method === 'POST')
+        return this.#create(table, ns, body, resource === 'configmaps' ? 'ConfigMap' : 'Secret', send);
       table.delete(`${ns}/${name}`);
       send(200, { kind: 'Status', apiVersion: 'v1', status: 'Success' });
       return true;
@@ -98,7 +105,14 @@ export class KubeJobs {
       }
       const job = this.jobs.get(`${ns}/${name}`);
       if (!job) {
-        send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `jobs.batch "${name}" not found` });
+        send(404, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          reason: 'NotFound',
+          code: 404,
+          message: `jobs.batch "${name}" not found`,
+        });
         return true;
       }
       if (method === 'DELETE') {
@@ -124,7 +138,14 @@ export class KubeJobs {
     if (m && method === 'GET') {
       const pod = this.pods.get(`${m[1]}/${m[2]}`);
       if (!pod) {
-        send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `pods "${m[2]}" not found` });
+        send(404, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          reason: 'NotFound',
+          code: 404,
+          message: `pods "${m[2]}" not found`,
+        });
         return true;
       }
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -143,7 +164,14 @@ export class KubeJobs {
     const obj = JSON.parse(body) as Obj;
     const name = obj.metadata.name;
     if (table.has(`${ns}/${name}`)) {
-      send(409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', code: 409, message: `${kind} "${name}" already exists` });
+      send(409, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        reason: 'AlreadyExists',
+        code: 409,
+        message: `${kind} "${name}" already exists`,
+      });
       return true;
     }
     obj.metadata = { ...obj.metadata, namespace: ns, uid: randomUUID() };
@@ -155,7 +183,15 @@ export class KubeJobs {
   #schedule(job: Obj): void {
     const ns = job.metadata.namespace;
     const name = `${job.metadata.name}-${randomBytes(3).toString('hex').slice(0, 5)}`;
-    const pod: Pod = { name, namespace: ns, job: job.metadata.name, phase: 'Pending', log: [], logDone: false, listeners: new Set() };
+    const pod: Pod = {
+      name,
+      namespace: ns,
+      job: job.metadata.name,
+      phase: 'Pending',
+      log: [],
+      logDone: false,
+      listeners: new Set(),
+    };
     this.pods.set(`${ns}/${name}`, pod);
     void this.#run(job, pod);
   }
@@ -184,7 +220,8 @@ export class KubeJobs {
       const files = new Map<string, Buffer>();
       if (v.configMap) {
         const cm = this.configMaps.get(`${pod.namespace}/${v.configMap.name}`) as Obj;
-        for (const [k, val] of Object.entries((cm.data ?? {}) as Record<string, string>)) files.set(k, Buffer.from(val));
+        for (const [k, val] of Object.entries((cm.data ?? {}) as Record<string, string>))
+          files.set(k, Buffer.from(val));
         for (const [k, val] of Object.entries((cm.binaryData ?? {}) as Record<string, string>))
           files.set(k, Buffer.from(val, 'base64'));
       } else if (v.secret) {
@@ -225,7 +262,9 @@ export class KubeJobs {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    const code = await new Promise<number>((resolve) => child.on('close', (c, signal) => resolve(c ?? (signal ? 137 : 1))));
+    const code = await new Promise<number>((resolve) =>
+      child.on('close', (c, signal) => resolve(c ?? (signal ? 137 : 1))),
+    );
     const message = await readFile(messageFile, 'utf8').catch(() => '');
     pod.terminated = { exitCode: code, message, reason: code === 0 ? 'Completed' : 'Error' };
     pod.phase = code === 0 ? 'Succeeded' : 'Failed';
@@ -250,7 +289,8 @@ export class KubeJobs {
     }
     // The garbage collector: what the Job owned goes with it.
     for (const table of [this.configMaps, this.secrets]) {
-      for (const [k, o] of table) if (o.metadata.ownerReferences?.some((r) => r.uid === job.metadata.uid)) table.delete(k);
+      for (const [k, o] of table)
+        if (o.metadata.ownerReferences?.some((r) => r.uid === job.metadata.uid)) table.delete(k);
     }
   }
 

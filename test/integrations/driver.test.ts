@@ -44,7 +44,16 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
         await writeFile(join(ctx, 'note'), 'from my laptop\n');
         const dest = `${registry.host}/team/app:1`;
         const r = await gantry(
-          ['build', ctx, '-t', dest, '--push', '--progress=plain', '--driver', 'kubernetes,namespace=builds,image=gantry:test,cpu=1,memory=2Gi'],
+          [
+            'build',
+            ctx,
+            '-t',
+            dest,
+            '--push',
+            '--progress=plain',
+            '--driver',
+            'kubernetes,namespace=builds,image=gantry:test,cpu=1,memory=2Gi',
+          ],
           { store, env },
         );
         assert.equal(r.code, 0, r.stderr);
@@ -53,7 +62,14 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
         assert.equal(printed[1], dest);
         assert.match(r.stderr, /built-in-the-cluster/, 'the pod log reached the local progress');
         const inspected = JSON.parse(
-          await tool('skopeo', ['inspect', '--cert-dir', certs, '--creds', `${registry.username}:${registry.password}`, `docker://${dest}`]),
+          await tool('skopeo', [
+            'inspect',
+            '--cert-dir',
+            certs,
+            '--creds',
+            `${registry.username}:${registry.password}`,
+            `docker://${dest}`,
+          ]),
         ) as { Digest: string };
         assert.equal(inspected.Digest, printed[2]);
         const jobs = kube.jobs;
@@ -65,7 +81,11 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
         const created = kube.requests.filter((q) => q.method === 'POST').map((q) => q.path);
         assert.deepEqual(
           created.map((p) => p.replace(/\?.*$/, '')),
-          ['/apis/batch/v1/namespaces/builds/jobs', '/api/v1/namespaces/builds/configmaps', '/api/v1/namespaces/builds/secrets'],
+          [
+            '/apis/batch/v1/namespaces/builds/jobs',
+            '/api/v1/namespaces/builds/configmaps',
+            '/api/v1/namespaces/builds/secrets',
+          ],
         );
         // A failing build: the pod's error comes back, with the build's exit code; the Job is deleted.
         await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN exit 3\n`);
@@ -74,21 +94,27 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
           env,
         });
         assert.equal(failed.code, 5, failed.stderr);
-        assert.match(failed.stderr, /gantry: error: the build failed in job builds\/gantry-build-[0-9a-f]{8} \(exit 5\)/);
+        assert.match(
+          failed.stderr,
+          /gantry: error: the build failed in job builds\/gantry-build-[0-9a-f]{8} \(exit 5\)/,
+        );
         assert.equal(jobs.deleted.length, 2);
         // Ctrl-C: the Job (and its pod) are deleted.
         await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN echo waiting && sleep 60\n`);
         let sent = false;
-        const interrupted = await gantry(['build', ctx, '-t', dest, '--push', '--progress=plain', '--driver', 'kubernetes'], {
-          store,
-          env,
-          onStderr: (chunk, child) => {
-            if (!sent && /waiting/.test(chunk)) {
-              sent = true;
-              child.kill('SIGINT');
-            }
+        const interrupted = await gantry(
+          ['build', ctx, '-t', dest, '--push', '--progress=plain', '--driver', 'kubernetes'],
+          {
+            store,
+            env,
+            onStderr: (chunk, child) => {
+              if (!sent && /waiting/.test(chunk)) {
+                sent = true;
+                child.kill('SIGINT');
+              }
+            },
           },
-        });
+        );
         assert.ok(sent, interrupted.stderr);
         assert.equal(interrupted.code, 130, interrupted.stderr);
         assert.equal(jobs.deleted.length, 3);
@@ -132,9 +158,16 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
         ]);
         assert.equal(inCluster.code, 0, inCluster.stderr);
         assert.match(inCluster.stdout, new RegExp(`^${dest.replace(/[.:/]/g, '\\$&')}@sha256:`, 'm'));
-        assert.match(jobs.deleted.at(-1) as string, /^ci\/gantry-build-/, 'the Job went to the service account namespace');
+        assert.match(
+          jobs.deleted.at(-1) as string,
+          /^ci\/gantry-build-/,
+          'the Job went to the service account namespace',
+        );
         // Flags that need this machine are refused before anything is sent.
-        const local = await gantry(['build', ctx, '-t', dest, '-o', 'type=local,dest=out', '--driver', 'kubernetes'], { store, env });
+        const local = await gantry(['build', ctx, '-t', dest, '-o', 'type=local,dest=out', '--driver', 'kubernetes'], {
+          store,
+          env,
+        });
         assert.equal(local.code, 2, local.stderr);
       } finally {
         await kube.stop();

@@ -174,7 +174,7 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
             const two = join(tmp, 'two-contexts');
             await writeFile(two, JSON.stringify(config));
             const down = await gantry(['catalog', '--idpbuilder'], { store, env: { ...env, KUBECONFIG: two } });
-            assert.equal(down.code, 1);
+            assert.equal(down.code, 4, down.stderr);
             assert.match(oneLine(down.stderr), /cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:1\b/);
             const picked = await gantry(['--kube-context', 'kind-localdev', 'catalog', '--idpbuilder'], {
               store,
@@ -208,7 +208,7 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
                 store,
                 env,
               });
-              assert.equal(r.code, 1);
+              assert.equal(r.code, 3, r.stderr);
               assert.match(
                 oneLine(r.stderr),
                 /^gantry: error: Gitea at gitea\.cnoe\.localtest\.me:\d+ refused the push: .*giteaadmin\/other.*\(Gitea: package quota exceeded\)/,
@@ -263,7 +263,7 @@ test('idpbuilder: build, push, list and delete on the cluster Gitea with nothing
             const wrong = await readFile(other.caFile, 'utf8');
             await withCluster(clusterObjects(gitea, wrong), tmp, async (_kube, env) => {
               const r = await gantry(['tags', `${gitea.host}/giteaadmin/fromcm`], { store, env });
-              assert.equal(r.code, 1);
+              assert.equal(r.code, 4, r.stderr);
               assert.match(oneLine(r.stderr), /certificate|TLS/i);
             });
           },
@@ -339,7 +339,7 @@ test('idpbuilder: discovery errors are one line that says what to do (stand-in A
           }),
         );
         const r = await build(await isolatedEnv(tmp, file));
-        assert.equal(r.code, 1);
+        assert.equal(r.code, 4, r.stderr);
         assert.match(
           oneLine(r.stderr),
           /cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:\d+.*is the idpbuilder cluster running\?/,
@@ -359,7 +359,7 @@ test('idpbuilder: discovery errors are one line that says what to do (stand-in A
         try {
           const file = await kube.kubeconfig(join(tmp, 'badtoken'), { token: 'wrong' });
           const r = await build(await isolatedEnv(tmp, file));
-          assert.equal(r.code, 1);
+          assert.equal(r.code, 3, r.stderr);
           assert.match(oneLine(r.stderr), /refused the kubeconfig's credentials/);
         } finally {
           await kube.stop();
@@ -370,7 +370,7 @@ test('idpbuilder: discovery errors are one line that says what to do (stand-in A
         const objects = { ...clusterObjects(gitea), forbidden: ['/api/v1/namespaces/gitea/secrets/gitea-credential'] };
         await withCluster(objects, tmp, async (_kube, env) => {
           const r = await build(env);
-          assert.equal(r.code, 1);
+          assert.equal(r.code, 3, r.stderr);
           const line = oneLine(r.stderr);
           assert.match(line, /forbidden to get secret gitea\/gitea-credential/);
           assert.match(line, /RBAC verb "get" on secrets in namespace gitea/);

@@ -83,11 +83,17 @@ export async function buildWithDriver(args: readonly string[], p: Parsed, ctx: C
   }
   const outputs = list(p, 'output');
   if (outputs.some((o) => !/(^|,)type=registry(,|$)/.test(o))) {
-    throw usageError('file outputs (-o) cannot be used with --driver kubernetes', 'push the image (--push or -o type=registry) and pull it');
+    throw usageError(
+      'file outputs (-o) cannot be used with --driver kubernetes',
+      'push the image (--push or -o type=registry) and pull it',
+    );
   }
   const tags = list(p, 'tag');
   if (!flag(p, 'push') && outputs.length === 0) {
-    throw usageError('--driver kubernetes builds in the cluster: the image must be pushed', 'add -t REGISTRY/REPO:TAG --push');
+    throw usageError(
+      '--driver kubernetes builds in the cluster: the image must be pushed',
+      'add -t REGISTRY/REPO:TAG --push',
+    );
   }
   const forPod = podArgs(args, context, str(p, 'file'));
   // The credentials the push needs, lent to the Job for its lifetime.
@@ -97,7 +103,8 @@ export async function buildWithDriver(args: readonly string[], p: Parsed, ctx: C
     const host = parseReference(name).registry;
     if (credentials.has(host)) continue;
     const c = await transport.keychain?.resolve(host, { signal: ctx.signal });
-    if (c?.username !== undefined && c.password !== undefined) credentials.set(host, { username: c.username, password: c.password });
+    if (c?.username !== undefined && c.password !== undefined)
+      credentials.set(host, { username: c.username, password: c.password });
   }
   const cluster = await KubeCluster.connect({
     ...(ctx.flags.kubeContext !== undefined ? { context: ctx.flags.kubeContext } : {}),

@@ -143,7 +143,11 @@ async function downloadTo(url: string, file: string, options: FetchContextOption
     await response.discard();
     throw fetchFailed(url, `HTTP ${response.status}`);
   }
-  await pipeline(response.body, createWriteStream(file, { mode: 0o600 }), options.signal ? { signal: options.signal } : {});
+  await pipeline(
+    response.body,
+    createWriteStream(file, { mode: 0o600 }),
+    options.signal ? { signal: options.signal } : {},
+  );
 }
 
 function fetchFailed(url: string, why: string, cause?: unknown): GantryError {
@@ -177,11 +181,15 @@ async function unpackDownload(
       await extractLayer(stream, dir, { owners: false, devices: false, whiteouts: 'keep', ...io(options) });
     } catch (err) {
       if (GantryError.is(err) && err.code !== 'EXTRACT_FAILED') throw err;
-      throw new GantryError('CONTEXT_INVALID', `the build context is not a readable tar archive: ${(err as Error).message}`, {
-        phase: 'usage',
-        suggestion: 'send a tar or tar.gz of the context directory (tar -czf - -C DIR .)',
-        cause: err,
-      });
+      throw new GantryError(
+        'CONTEXT_INVALID',
+        `the build context is not a readable tar archive: ${(err as Error).message}`,
+        {
+          phase: 'usage',
+          suggestion: 'send a tar or tar.gz of the context directory (tar -czf - -C DIR .)',
+          cause: err,
+        },
+      );
     }
     return { dir };
   }
@@ -265,7 +273,8 @@ async function cloneGit(
           `cannot fetch the git context ${mask(source.remote)}${source.ref ? `#${source.ref}` : ''}: ${(err as Error).message}`,
           {
             phase: 'resolve',
-            suggestion: 'check the repository URL, the reference and the credentials (a token in the URL or a credential helper)',
+            suggestion:
+              'check the repository URL, the reference and the credentials (a token in the URL or a credential helper)',
             cause: err,
           },
         );

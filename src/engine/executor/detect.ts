@@ -71,9 +71,7 @@ let fallback: string | undefined;
  * /.dockerenv and /run/.containerenv): where an unprivileged pod cannot create namespaces.
  */
 export function inContainer(env: NodeJS.ProcessEnv = process.env): boolean {
-  return (
-    (env.KUBERNETES_SERVICE_HOST ?? '') !== '' || existsSync('/.dockerenv') || existsSync('/run/.containerenv')
-  );
+  return (env.KUBERNETES_SERVICE_HOST ?? '') !== '' || existsSync('/.dockerenv') || existsSync('/run/.containerenv');
 }
 
 /**

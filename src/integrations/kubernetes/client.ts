@@ -270,11 +270,15 @@ export class KubeCluster {
           },
         );
       }
-      return new GantryError('KUBE_API', `${verb === 'get' ? 'getting' : `${verb}: `}${what} failed with HTTP ${status}${detail}`, {
-        phase: 'config',
-        suggestion: `check the cluster (kubectl --context ${this.context} get --raw /healthz)`,
-        cause: err,
-      });
+      return new GantryError(
+        'KUBE_API',
+        `${verb === 'get' ? 'getting' : `${verb}: `}${what} failed with HTTP ${status}${detail}`,
+        {
+          phase: 'config',
+          suggestion: `check the cluster (kubectl --context ${this.context} get --raw /healthz)`,
+          cause: err,
+        },
+      );
     }
     return new GantryError('KUBE_UNREACHABLE', `cannot reach the Kubernetes API at ${this.server}: ${message(err)}`, {
       phase: 'config',

@@ -17,7 +17,7 @@ import { Writable } from 'node:stream';
 import { GantryError, type IoOptions } from '../../errors.js';
 import { writeLayer } from '../../layer/layer.js';
 import { walkDirectory } from '../../layer/walk.js';
-import { type ProgressEvent, type ProgressSink, noProgress } from '../../util/progress.js';
+import { noProgress, type ProgressEvent, type ProgressSink } from '../../util/progress.js';
 import type { KubeCluster } from './client.js';
 
 /** `--driver kubernetes[,namespace=NS,image=REF,cpu=…,memory=…]`. */
@@ -57,19 +57,26 @@ function usage(message: string, suggestion: string): GantryError {
 export function parseDriver(spec: string, version: string): KubernetesDriver {
   const [kind, ...fields] = spec.split(',');
   if (kind !== 'kubernetes') {
-    throw usage(`unknown --driver ${JSON.stringify(kind)}`, 'use --driver kubernetes[,namespace=NS,image=REF,cpu=N,memory=SIZE]');
+    throw usage(
+      `unknown --driver ${JSON.stringify(kind)}`,
+      'use --driver kubernetes[,namespace=NS,image=REF,cpu=N,memory=SIZE]',
+    );
   }
   const out: Record<string, string> = {};
   for (const field of fields) {
     const eq = field.indexOf('=');
     const key = eq < 0 ? field : field.slice(0, eq);
     if (!['namespace', 'image', 'cpu', 'memory', 'ttl'].includes(key) || eq < 0) {
-      throw usage(`invalid --driver field ${JSON.stringify(field)}`, 'fields are namespace=, image=, cpu=, memory= and ttl=');
+      throw usage(
+        `invalid --driver field ${JSON.stringify(field)}`,
+        'fields are namespace=, image=, cpu=, memory= and ttl=',
+      );
     }
     out[key] = field.slice(eq + 1);
   }
   const ttl = out.ttl === undefined ? undefined : Number(out.ttl);
-  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 0)) throw usage(`invalid ttl=${out.ttl}`, 'give seconds, e.g. ttl=600');
+  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 0))
+    throw usage(`invalid ttl=${out.ttl}`, 'give seconds, e.g. ttl=600');
   return {
     image: out.image ?? `${DEFAULT_DRIVER_IMAGE_REPO}:${version}`,
     ...(out.namespace ? { namespace: out.namespace } : {}),
@@ -108,10 +115,14 @@ async function packContext(dir: string, options: IoOptions): Promise<Buffer> {
     const file = join(tmp, CONTEXT_KEY);
     // The repository is not part of the context, as with every other gantry build.
     const filter = (rel: string) => rel !== '.git' && !rel.startsWith('.git/');
-    await writeLayer(walkDirectory(dir, { keepModes: true, keepMtimes: true, filter, ...options }), createWriteStream(file), {
-      compression: 'gzip',
-      ...options,
-    });
+    await writeLayer(
+      walkDirectory(dir, { keepModes: true, keepMtimes: true, filter, ...options }),
+      createWriteStream(file),
+      {
+        compression: 'gzip',
+        ...options,
+      },
+    );
     return await readFile(file);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -120,7 +131,8 @@ async function packContext(dir: string, options: IoOptions): Promise<Buffer> {
 
 function dockerConfigJson(credentials: ClusterBuildOptions['credentials']): string {
   const auths: Record<string, { auth: string }> = {};
-  for (const [host, c] of credentials) auths[host] = { auth: Buffer.from(`${c.username}:${c.password}`).toString('base64') };
+  for (const [host, c] of credentials)
+    auths[host] = { auth: Buffer.from(`${c.username}:${c.password}`).toString('base64') };
   return JSON.stringify({ auths });
 }
 
@@ -221,7 +233,8 @@ export class PodLogRelay extends Writable {
     const events: ProgressEvent[] = [];
     if (o.step === undefined) {
       if (o.level === 'warn') events.push({ type: 'warning', message, ...(o.code ? { code: o.code } : {}) });
-      else if (message !== 'metrics') events.push({ type: 'log', id: 'cluster', line: `${o.level ?? 'info'}: ${message}` });
+      else if (message !== 'metrics')
+        events.push({ type: 'log', id: 'cluster', line: `${o.level ?? 'info'}: ${message}` });
     } else {
       const id = this.#ids.get(o.step) ?? `cluster ${o.step}`;
       if (message === 'started' && o.level === 'info') {
@@ -281,7 +294,13 @@ function podView(pod: {
 }
 
 /** Image and configuration failures a pod never recovers from: the build fails at once. */
-const FATAL_WAITING = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
+const FATAL_WAITING = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+]);
 
 /** Runs the build as a Job and follows it to the end (see the file header). */
 export async function buildOnCluster(o: ClusterBuildOptions): Promise<ClusterBuildResult> {
@@ -298,7 +317,8 @@ export async function buildOnCluster(o: ClusterBuildOptions): Promise<ClusterBui
       `the context is ${packed.length} bytes compressed; the kubernetes driver sends at most ${CONFIGMAP_CONTEXT_LIMIT} (a ConfigMap)`,
       {
         phase: 'usage',
-        suggestion: 'leave large files out with .dockerignore, or build from a git or https tar.gz context in a Job of your own',
+        suggestion:
+          'leave large files out with .dockerignore, or build from a git or https tar.gz context in a Job of your own',
       },
     );
   }

@@ -24,7 +24,8 @@ export function dockerConfigPath(context: SourceContext): string {
   if (configured && statSync(configured, { throwIfNoEntry: false })?.isFile()) return configured;
   const dir = configured || join(context.home, '.docker');
   const path = join(dir, 'config.json');
-  if (configured && !existsSync(path) && existsSync(join(dir, MOUNTED_SECRET_KEY))) return join(dir, MOUNTED_SECRET_KEY);
+  if (configured && !existsSync(path) && existsSync(join(dir, MOUNTED_SECRET_KEY)))
+    return join(dir, MOUNTED_SECRET_KEY);
   return path;
 }
 
