@@ -19,6 +19,7 @@ export type {
   FrontEnd,
 } from './api/build.js';
 export { build, buildDirectory, buildDockerfile } from './api/build.js';
+export { type CheckDockerfileOptions, type CheckDockerfileOutcome, checkDockerfile } from './api/check.js';
 export type { Pushed } from './api/edit.js';
 export type { Exported, ExportOptions } from './api/export.js';
 export { exportFilesystem } from './api/export.js';
@@ -26,7 +27,6 @@ export type { FlattenOptions } from './api/flatten.js';
 export { flatten } from './api/flatten.js';
 export type { IndexAppendOptions, IndexCreateOptions } from './api/image-index.js';
 export { indexAppend, indexCreate } from './api/image-index.js';
-export { type CheckDockerfileOptions, type CheckDockerfileOutcome, checkDockerfile } from './api/check.js';
 export type { ImageInspection } from './api/inspect.js';
 export { catalog, deleteImage, digest, imageConfig, inspect, rawManifest, tags } from './api/inspect.js';
 export type { MutateOptions } from './api/mutate.js';

@@ -8,10 +8,10 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { type Annotation, annotate, descriptorAnnotations, parseAnnotation } from '../engine/annotate.js';
 import { exportCache, importCaches } from '../engine/cache/remote.js';
 import { type CacheSpec, parseCacheSpec } from '../engine/cache/spec.js';
-import type { Readable, Writable } from 'node:stream';
 import { fetchContext, isRemoteContext } from '../engine/context/remote.js';
 import type { Isolation } from '../engine/executor/index.js';
 import { type OutputSpec, parseOutput, toStdout, writeOutput } from '../engine/output.js';
