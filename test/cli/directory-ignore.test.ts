@@ -50,7 +50,7 @@ test('a directory build leaves out what .dockerignore, .gantryignore and --exclu
     await writeTree(src, APP);
     const out = join(tmp, 'out');
     const r = await gantry(
-      ['build', src, '--exclude', 'logs', '--exclude', '**/*.tmp', '-o', `type=local,dest=${out}`],
+      ['build', src, '--frontend', 'dir', '--exclude', 'logs', '--exclude', '**/*.tmp', '-o', `type=local,dest=${out}`],
       { store: join(tmp, 'store') },
     );
     assert.equal(r.code, 0, r.stderr);
@@ -68,7 +68,7 @@ test('a directory build leaves out what .dockerignore, .gantryignore and --exclu
     ]);
 
     const vcs = join(tmp, 'vcs');
-    const v = await gantry(['build', src, '--include-vcs', '-o', `type=local,dest=${vcs}`], {
+    const v = await gantry(['build', src, '--frontend', 'dir', '--include-vcs', '-o', `type=local,dest=${vcs}`], {
       store: join(tmp, 'store'),
     });
     assert.equal(v.code, 0, v.stderr);

@@ -93,7 +93,7 @@ test('an output dest that is a directory, for a file output, is one line saying 
     assert.equal(r.code, 1, r.stderr);
     const line = errorLine(r.stderr);
     assert.doesNotMatch(line, RAW_ERRNO);
-    assert.match(line, /the output ".*adir" is a directory: give dest= a file path/);
+    assert.match(line, /adir is a directory, and this output is one file: give a file name as dest/);
   });
 });
 

@@ -162,7 +162,7 @@ test('a secret under isolation none is refused and never written to disk', async
       store,
       env: { TMPDIR: join(tmp, 'tmp'), KILL_TEST_TOKEN: SECRET },
     });
-    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.code, 5, r.stderr);
     assert.match(r.stderr, /isolation none cannot mount/);
     assert.deepEqual(await filesContaining(tmp, SECRET), []);
   });
