@@ -17,6 +17,8 @@ export type Phase =
   | 'export'
   | 'import'
   | 'config'
+  /** SBOM, provenance, signatures and their verification. */
+  | 'supply'
   | 'io';
 
 /**
