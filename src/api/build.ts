@@ -28,11 +28,19 @@ import type { Descriptor, Platform } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress } from '../util/progress.js';
+import {
+  attachPushed,
+  layoutArtifacts,
+  makeAttestations,
+  planSupply,
+  type SupplyChainOptions,
+  writeSbomOutput,
+} from './attest.js';
 import { callerName } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
 
 /** What every build takes, whatever the front end. */
-export interface BuildBaseOptions extends CommonOptions {
+export interface BuildBaseOptions extends CommonOptions, SupplyChainOptions {
   /** The build context: a directory. */
   readonly context: string;
   /** Names for the image (`NAME[:TAG]`, normalized like docker's): stored under them, pushed to them with `push`. */
@@ -239,6 +247,8 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
   if (mediaType !== 'oci' && mediaType !== 'docker') {
     throw usage(`invalid --media-types ${String(mediaType)}`, 'use oci or docker');
   }
+  const startedOn = new Date().toISOString();
+  const supply = await planSupply(options, pushTo.length > 0);
   const progress = options.progress ?? noProgress;
   const signal = options.signal;
   const io = signal ? { signal } : {};
@@ -286,9 +296,28 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
               expose: options.expose ?? [],
             });
     const item = result.item;
+    const attestations = await makeAttestations(
+      item,
+      supply,
+      {
+        frontend,
+        context: options.context,
+        ...(dockerfile !== undefined ? { dockerfile } : {}),
+        bases: 'bases' in result ? result.bases : [],
+        ...(options.buildArgs ? { buildArgs: options.buildArgs } : {}),
+        ...(options.target ? { target: options.target } : {}),
+        ...(options.labels ? { labels: options.labels } : {}),
+        names: pushTo.length > 0 ? pushTo : names,
+        startedOn,
+        store,
+        progress,
+      },
+      io,
+    );
+    await writeSbomOutput(attestations, io);
     for (const [i, spec] of outputs.entries()) {
       progress({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
-      await writeOutput(item, spec, names, io);
+      await writeOutput(item, spec, names, io, spec.type === 'oci' ? layoutArtifacts(attestations) : []);
       progress({ type: 'done', id: `output-${i}` });
     }
     const pushed: { name: string; digest: string }[] = [];
@@ -300,6 +329,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
         { store: () => session.store(), client: () => session.client(progress) },
         io,
       );
+      await attachPushed(await session.client(progress), parseReference(name), desc, attestations, io);
       pushed.push({ name, digest: desc.digest });
       progress({ type: 'done', id: `push-${name}` });
     }

@@ -72,6 +72,8 @@ export async function writeOutput(
   spec: OutputSpec,
   names: readonly string[],
   options: IoOptions = {},
+  /** Artifacts referring to the image (SBOM, provenance), stored beside it in an OCI layout. */
+  artifacts: readonly { readonly item: Image; readonly artifactType: string }[] = [],
 ): Promise<void> {
   switch (spec.type) {
     case 'registry':
@@ -80,10 +82,14 @@ export async function writeOutput(
         suggestion: 'use pushImage from the registry module',
       });
     case 'oci':
-      await writeOciArchive([{ item, names: spec.name ? [spec.name] : names }], spec.dest, {
-        ...options,
-        tar: spec.tar,
-      });
+      await writeOciArchive(
+        [{ item, names: spec.name ? [spec.name] : names }, ...artifacts.map((a) => ({ ...a, names: [] }))],
+        spec.dest,
+        {
+          ...options,
+          tar: spec.tar,
+        },
+      );
       return;
     case 'docker':
       if (isImageIndex(item)) {

@@ -92,6 +92,13 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A base image as a build resolved it: the name it was asked for, and the platform image used. */
+export interface ResolvedImage {
+  readonly name: string;
+  readonly platform: Platform;
+  readonly image: Image;
+}
+
 export class Solver {
   readonly store: Store;
   readonly fs: Filesystems;
@@ -102,6 +109,7 @@ export class Solver {
   readonly #steps = new Map<string, Promise<Outcome>>();
   readonly #sources = new Map<string, Promise<unknown>>();
   readonly #images = new Map<string, Promise<Image>>();
+  readonly #resolved: ResolvedImage[] = [];
   readonly #warned = new Set<string>();
 
   constructor(options: SolverOptions) {
@@ -245,8 +253,14 @@ export class Solver {
       }
       item = await remoteImage(await this.#options.client(), parseReference(name), o);
     }
-    if (isImageIndex(item)) return resolvePlatform(item, platform, o);
-    return item;
+    const image = isImageIndex(item) ? await resolvePlatform(item, platform, o) : item;
+    this.#resolved.push({ name, platform, image });
+    return image;
+  }
+
+  /** The images FROM names resolved to so far (for provenance and the SBOM's base), in order. */
+  resolvedImages(): readonly ResolvedImage[] {
+    return [...this.#resolved];
   }
 
   /** A warning for the user (a parser or lint finding), reported once per build. */

@@ -63,7 +63,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
       images.length === 1
         ? first.image
         : await newIndex(images, { signal: options.signal, mediaType: options.mediaType ?? 'oci' });
-    return { item, platforms };
+    return { item, platforms, bases: solver.resolvedImages() };
   } finally {
     await shared.hashes.save(options).catch(() => {});
   }

@@ -1,5 +1,6 @@
 /** What a Dockerfile build takes and gives. */
 import type { Isolation } from '../../engine/executor/index.js';
+import type { ResolvedImage } from '../../engine/solver/solver.js';
 import type { IoOptions } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Platform } from '../../oci/types.js';
@@ -34,4 +35,6 @@ export interface DockerfileBuildOptions extends IoOptions {
 export interface DockerfileBuildResult {
   readonly item: Image | ImageIndex;
   readonly platforms: readonly Platform[];
+  /** The images FROM resolved to (every stage, every platform), for provenance and the SBOM. */
+  readonly bases: readonly ResolvedImage[];
 }

@@ -24,6 +24,8 @@ export interface NamedItem {
   readonly names: readonly string[];
   /** A ref.name written as given (skopeo's `oci-archive:FILE:REF`), for an item with no names. */
   readonly refName?: string;
+  /** An artifact (an SBOM, a signature) stored beside an image: its index.json entry says its type. */
+  readonly artifactType?: string;
 }
 
 export interface OciArchiveOptions extends IoOptions {
@@ -36,9 +38,9 @@ const OCI_LAYOUT = jsonBytes({ imageLayoutVersion: '1.0.0' });
 /** One index.json entry per name; an unnamed item gets one entry without annotations. */
 async function indexOf(items: readonly NamedItem[], blobs: BlobSet, options: IoOptions): Promise<Index> {
   const manifests: Descriptor[] = [];
-  for (const { item, names, refName } of items) {
+  for (const { item, names, refName, artifactType } of items) {
     await blobs.add(item, options);
-    const desc = await describe(item, options);
+    const desc = { ...(await describe(item, options)), ...(artifactType !== undefined ? { artifactType } : {}) };
     if (names.length === 0) {
       manifests.push(refName === undefined ? desc : { ...desc, annotations: { [REF_NAME_ANNOTATION]: refName } });
     }
