@@ -6,6 +6,7 @@
  */
 
 // What the CLI does.
+export type { SupplyChainOptions } from './api/attest.js';
 export type { LoggedIn, LoginOptions } from './api/auth.js';
 export { login, logout } from './api/auth.js';
 export type {
@@ -19,10 +20,24 @@ export type {
 export { build, buildDirectory, buildDockerfile } from './api/build.js';
 export type { ImageInspection } from './api/inspect.js';
 export { catalog, deleteImage, digest, imageConfig, inspect, rawManifest, tags } from './api/inspect.js';
+export type { ScannerKind, ScanOptions, ScanResult } from './api/scan.js';
+export { scan } from './api/scan.js';
 export type { CommonOptions, RegistryOptions, Session, SessionOptions } from './api/session.js';
 export { createSession } from './api/session.js';
 export type { LoadOptions, PruneOptions } from './api/store.js';
 export { images, load, prune, rmi } from './api/store.js';
+export type {
+  Referrer,
+  ReferrersOptions,
+  SbomDocument,
+  SbomLookupOptions,
+  SignatureForm,
+  SignOptions,
+  SignResult,
+  VerifiedSignature,
+  VerifyOptions,
+} from './api/supply.js';
+export { referrers, sbom, sign, verify } from './api/supply.js';
 export type { PlatformOption, Pulled, PullOptions, Transferred } from './api/transfer.js';
 export { copy, pull, push } from './api/transfer.js';
 // Errors: compare `code` (ERROR_CODES documents each), not classes.
@@ -119,6 +134,9 @@ export {
 } from './reference/index.js';
 // Registry errors carry the HTTP status and a temporary/permanent verdict.
 export { RegistryError, TransportError } from './registry/errors.js';
+// What an image contains (the SBOM every build and front end gets).
+export type { Catalog, ImagePackage, Sbom, SbomFormat, SbomOptions } from './sbom/index.js';
+export { imageCatalog, imageSbom } from './sbom/index.js';
 // The local store.
 export type { ImageSummary, PruneResult, StoreEntry, StoreEntryGroup, StoreOptions } from './store/store.js';
 export { defaultStoreDir, normalizeName, REF_NAME_ANNOTATION, Store } from './store/store.js';
