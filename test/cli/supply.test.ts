@@ -278,6 +278,17 @@ test('an OCI layout output holds the SBOM beside the image, and gantry referrers
     // The image is still the one image of the layout for readers that skip artifacts.
     const inspect = await gantry(['inspect', `oci:${out}`], { store, env });
     assert.equal(inspect.code, 0, inspect.stderr);
+    // Bad supply-chain flags are usage errors before any work.
+    for (const [args, message] of [
+      [['--sbom=maybe'], /invalid --sbom=maybe/],
+      [['--provenance=mode=full'], /invalid --provenance=mode=full/],
+      [['--sbom-format', 'swid'], /invalid --sbom-format swid/],
+      [['--sign-key', join(tmp, 'k.pem')], /--sign-key signs what the build pushes/],
+    ] as const) {
+      const bad = await gantry(['build', example, '-o', `type=oci,dest=${join(tmp, 'never')}`, ...args], { store, env });
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, message);
+    }
   });
 });
 
