@@ -17,6 +17,8 @@ export type Phase =
   | 'export'
   | 'import'
   | 'config'
+  /** SBOM, provenance, signatures and their verification. */
+  | 'supply'
   | 'io';
 
 /**
@@ -33,6 +35,8 @@ export const ERROR_CODES = {
   ADD_GIT_FAILED: 'ADD of a git repository: git is missing, or the fetch or checkout failed.',
   AMBIGUOUS_IMAGE: 'A layout or archive holds several images and none was named.',
   ARCHIVE_NOT_FOUND: 'An oci-archive: or docker-archive: path is not a file.',
+  ARTIFACT_EMPTY:
+    'An artifact that refers to an image (an SBOM, a provenance statement) has no layer holding its document.',
   BAD_CONFIG:
     'A config file (registries.toml, containers registries.conf, certs.d) or a proxy variable (HTTPS_PROXY, ...) is unreadable or invalid.',
   BAD_CREDENTIALS_FILE: 'A docker config.json, auth.json or Kubernetes secret holding credentials is invalid.',
@@ -137,6 +141,11 @@ export const ERROR_CODES = {
   INVALID_USER: 'USER is malformed.',
   ISOLATION_NEEDS_ROOT: 'The chosen RUN isolation needs root.',
   ISOLATION_UNSUPPORTED: 'The chosen RUN isolation is not available on this machine.',
+  KEY_INVALID:
+    'A signing or verification key is not a PEM key of the expected kind (private for sign, public for verify).',
+  KEY_NOT_FOUND: 'A key file cannot be read, or the env://VAR naming a key is not set.',
+  KEY_UNSUPPORTED:
+    'A key is not ECDSA P-256, or is encrypted (cosign format, password-protected PKCS#8), which gantry does not decrypt.',
   KUBE_API: 'The Kubernetes API server answered an unexpected HTTP status.',
   KUBE_BAD_CONFIG: 'The kubeconfig cannot be read or parsed.',
   KUBE_FORBIDDEN: "RBAC forbids the kubeconfig's user a read gantry needs (the message names the verb and resource).",
@@ -227,13 +236,22 @@ export const ERROR_CODES = {
   SANDBOX_HELPER: 'A helper the sandbox needs (ldd) failed.',
   SANDBOX_START_FAILED: 'The RUN sandbox process could not start.',
   SANDBOX_TOOL_MISSING: 'A tool the chosen sandbox needs is not installed.',
-  SSH_AGENT_FAILED: 'An ssh-agent for --ssh key files could not be started or refused a key.',
-  SSH_MISSING: 'RUN --mount=type=ssh,required names an ssh id that was not given with --ssh.',
+  SBOM_FILE_TOO_LARGE:
+    "A package database in the image (dpkg status, apk db, package.json...) is over the SBOM reader's 64 MiB limit.",
+  SCANNER_INPUT: 'The scanner cannot read that input (osv-scanner and an OCI layout).',
+  SCANNER_NOT_FOUND:
+    'No supported vulnerability scanner (grype, trivy, osv-scanner) is on PATH, or the one named is not executable.',
+  SCANNER_UNKNOWN: '--scanner names a program that is not grype, trivy or osv-scanner.',
   SECRET_MISSING: 'RUN --mount=type=secret names a secret that was not given.',
   SHELL_EXPANSION: 'A shell word could not be expanded (ShellExpansionError).',
   SHORT_NAME_AMBIGUOUS:
     'A push, delete or copy names a short name, and unqualified-search-registries lists several registries.',
   SHORT_NAME_NOT_FOUND: 'A short name was found in none of the unqualified-search-registries.',
+  SIGNATURE_INVALID:
+    'An image has signatures, but none verifies with the key over a payload naming its digest (changed image, moved signature, other key).',
+  SIGNATURE_NOT_FOUND: 'An image has no cosign signature (no sha256-<hex>.sig tag and no signature referrer).',
+  SSH_AGENT_FAILED: 'An ssh-agent for --ssh key files could not be started or refused a key.',
+  SSH_MISSING: 'RUN --mount=type=ssh,required names an ssh id that was not given with --ssh.',
   SIZE_INVALID: 'Registry (OCI): the registry refused a size.',
   SIZE_MISMATCH: 'Content does not have the size its descriptor says.',
   SNAPSHOT_CHANGED_UNDERFOOT: 'A file changed while its snapshot was taken.',

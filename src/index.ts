@@ -8,6 +8,7 @@
 // What the CLI does.
 export type { Appended, AppendOptions } from './api/append.js';
 export { append } from './api/append.js';
+export type { SupplyChainOptions } from './api/attest.js';
 export type { LoggedIn, LoginOptions } from './api/auth.js';
 export { login, logout } from './api/auth.js';
 export type {
@@ -33,10 +34,24 @@ export type { MutateOptions } from './api/mutate.js';
 export { mutate } from './api/mutate.js';
 export type { RebaseOptions } from './api/rebase.js';
 export { rebase } from './api/rebase.js';
+export type { ScannerKind, ScanOptions, ScanResult } from './api/scan.js';
+export { scan } from './api/scan.js';
 export type { CommonOptions, RegistryOptions, Session, SessionOptions } from './api/session.js';
 export { createSession } from './api/session.js';
 export type { LoadOptions, PruneOptions } from './api/store.js';
 export { images, load, prune, rmi } from './api/store.js';
+export type {
+  Referrer,
+  ReferrersOptions,
+  SbomDocument,
+  SbomLookupOptions,
+  SignatureForm,
+  SignOptions,
+  SignResult,
+  VerifiedSignature,
+  VerifyOptions,
+} from './api/supply.js';
+export { referrers, sbom, sign, verify } from './api/supply.js';
 export type { BlobRead } from './api/tag.js';
 export { blob, tag } from './api/tag.js';
 export type { PlatformOption, Pulled, PullOptions, Transferred } from './api/transfer.js';
@@ -137,6 +152,9 @@ export {
 } from './reference/index.js';
 // Registry errors carry the HTTP status and a temporary/permanent verdict.
 export { RegistryError, TransportError } from './registry/errors.js';
+// What an image contains (the SBOM every build and front end gets).
+export type { Catalog, ImagePackage, Sbom, SbomFormat, SbomOptions } from './sbom/index.js';
+export { imageCatalog, imageSbom } from './sbom/index.js';
 // The local store.
 export type { ImageSummary, PruneResult, StoreEntry, StoreEntryGroup, StoreOptions } from './store/store.js';
 export { defaultStoreDir, normalizeName, REF_NAME_ANNOTATION, Store } from './store/store.js';

@@ -23,6 +23,9 @@ const rank: Record<string, number> = {
   dockerfile: 4,
   frontend: 5,
   supply: 6,
+  // The supply chain, beside supply: what an image contains (sbom) and what is said about it (attest).
+  sbom: 6,
+  attest: 6,
   integrations: 7,
   // The library functions: what the CLI does, a typed function each; only cli and index use them.
   api: 7.5,

@@ -45,11 +45,19 @@ import { parseReference } from '../reference/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress } from '../util/progress.js';
 import { resolveInRoot } from '../util/rootpath.js';
+import {
+  attachPushed,
+  layoutArtifacts,
+  makeAttestations,
+  planSupply,
+  type SupplyChainOptions,
+  writeSbomOutput,
+} from './attest.js';
 import { callerName } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
 
 /** What every build takes, whatever the front end. */
-export interface BuildBaseOptions extends CommonOptions {
+export interface BuildBaseOptions extends CommonOptions, SupplyChainOptions {
   /**
    * The build context: a directory, `-` (a tar, tar.gz or Dockerfile read from `stdin`), an
    * `https://` URL of a tar.gz (or a Dockerfile), or a git URL (`https://host/repo.git#ref:dir`).
@@ -337,6 +345,8 @@ async function buildLocal(options: BuildOptions): Promise<BuildOutcome> {
     buildContexts[name] = typeof c === 'string' ? parseBuildContext(`${name}=${c}`).context : c;
   await checkBuildContexts(buildContexts);
   const sshSpecs = (options.ssh ?? []).map((v) => (typeof v === 'string' ? parseSshFlag(v) : v));
+  const startedOn = new Date().toISOString();
+  const supply = await planSupply(options, pushTo.length > 0);
   const progress = options.progress ?? noProgress;
   const signal = options.signal;
   const io = signal ? { signal } : {};
@@ -400,13 +410,38 @@ async function buildLocal(options: BuildOptions): Promise<BuildOutcome> {
             });
     const item = await annotate(result.item, annotations, io);
     const descriptorAnn = descriptorAnnotations(annotations);
+    const attestations = await makeAttestations(
+      item,
+      supply,
+      {
+        frontend,
+        context: options.context,
+        ...(dockerfile !== undefined ? { dockerfile } : {}),
+        bases: 'bases' in result ? result.bases : [],
+        ...(options.buildArgs ? { buildArgs: options.buildArgs } : {}),
+        ...(options.target ? { target: options.target } : {}),
+        ...(options.labels ? { labels: options.labels } : {}),
+        names: pushTo.length > 0 ? pushTo : names,
+        startedOn,
+        store,
+        progress,
+      },
+      io,
+    );
+    await writeSbomOutput(attestations, io);
     for (const [i, spec] of outputs.entries()) {
       progress({ type: 'start', id: `output-${i}`, name: `exporting to ${spec.type} ${spec.dest}` });
-      await writeOutput(item, spec, names, {
-        ...io,
-        ...(Object.keys(descriptorAnn).length > 0 ? { descriptorAnnotations: descriptorAnn } : {}),
-        ...(options.stdout ? { stdout: options.stdout } : {}),
-      });
+      await writeOutput(
+        item,
+        spec,
+        names,
+        {
+          ...io,
+          ...(Object.keys(descriptorAnn).length > 0 ? { descriptorAnnotations: descriptorAnn } : {}),
+          ...(options.stdout ? { stdout: options.stdout } : {}),
+        },
+        spec.type === 'oci' ? layoutArtifacts(attestations) : [],
+      );
       progress({ type: 'done', id: `output-${i}` });
     }
     const pushed: { name: string; digest: string }[] = [];
@@ -418,6 +453,7 @@ async function buildLocal(options: BuildOptions): Promise<BuildOutcome> {
         { store: () => session.store(), client: () => session.client(progress) },
         io,
       );
+      await attachPushed(await session.client(progress), parseReference(name), desc, attestations, io);
       pushed.push({ name, digest: desc.digest });
       progress({ type: 'done', id: `push-${name}` });
     }

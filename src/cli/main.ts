@@ -59,6 +59,18 @@ const commands: Record<string, { readonly summary: string; load(): Promise<Comma
   blob: { summary: 'write a blob to stdout, verified', load: async () => craneCommand('blob') },
   validate: { summary: 'check every blob of an image against its digest', load: async () => craneCommand('validate') },
   index: { summary: 'create or append to a multi-platform index', load: async () => craneCommand('index') },
+  sbom: {
+    summary: "print an image's SBOM (attached, or made from the image)",
+    load: async () => supplyCommand('sbom'),
+  },
+  referrers: { summary: 'list the artifacts that refer to an image', load: async () => supplyCommand('referrers') },
+  discover: { summary: 'the same as referrers (as oras names it)', load: async () => supplyCommand('referrers') },
+  sign: { summary: 'sign an image in a registry (cosign-compatible)', load: async () => supplyCommand('sign') },
+  verify: {
+    summary: "check an image's cosign signatures against a public key",
+    load: async () => supplyCommand('verify'),
+  },
+  scan: { summary: 'run an installed vulnerability scanner on an image', load: async () => supplyCommand('scan') },
   info: {
     summary: 'show what this machine gives gantry (sandbox, snapshotter, platforms, store)',
     load: async () => {
@@ -70,6 +82,11 @@ const commands: Record<string, { readonly summary: string; load(): Promise<Comma
 
 async function storeCommand(name: 'images' | 'rmi' | 'prune' | 'load'): Promise<CommandModule> {
   const m = await import('./commands/store.js');
+  return { run: m[name], help: m[`${name}Help`] };
+}
+
+async function supplyCommand(name: 'sbom' | 'referrers' | 'sign' | 'verify' | 'scan'): Promise<CommandModule> {
+  const m = await import('./commands/supply.js');
   return { run: m[name], help: m[`${name}Help`] };
 }
 

@@ -93,6 +93,8 @@ export async function writeOutput(
   spec: OutputSpec,
   names: readonly string[],
   writeOptions: WriteOutputOptions = {},
+  /** Artifacts referring to the image (SBOM, provenance), stored beside it in an OCI layout. */
+  artifacts: readonly { readonly item: Image; readonly artifactType: string }[] = [],
 ): Promise<void> {
   const { stdout, ...options } = writeOptions;
   if (toStdout(spec) && !stdout) {
@@ -116,6 +118,7 @@ export async function writeOutput(
             names: spec.name ? [spec.name] : names,
             ...(options.descriptorAnnotations ? { annotations: options.descriptorAnnotations } : {}),
           },
+          ...artifacts.map((a) => ({ ...a, names: [] })),
         ],
         file,
         { ...(options.signal ? { signal: options.signal } : {}), tar: spec.tar },

@@ -123,13 +123,15 @@ async function fromLayout(
   const { manifests } = await layout.readIndex(options);
   let desc: Descriptor | undefined;
   if (tag === undefined) {
-    if (manifests.length !== 1) {
-      throw new GantryError('AMBIGUOUS_IMAGE', `${where} holds ${manifests.length} images`, {
+    // Artifacts beside an image (its SBOM, provenance, signatures) are not images to pick from.
+    const images = manifests.filter((d) => d.artifactType === undefined);
+    if (images.length !== 1) {
+      throw new GantryError('AMBIGUOUS_IMAGE', `${where} holds ${images.length} images`, {
         phase: 'resolve',
         suggestion: 'name one with :TAG after the path',
       });
     }
-    desc = manifests[0];
+    desc = images[0];
   } else {
     desc =
       manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === tag) ??

@@ -43,6 +43,12 @@ test('the entry exports a function for every CLI verb, the errors with their cod
     'validate',
     'indexCreate',
     'indexAppend',
+    'sbom',
+    'referrers',
+    'sign',
+    'verify',
+    'scan',
+    'imageSbom',
   ];
   const api = gantry as unknown as Record<string, unknown>;
   for (const name of functions) assert.equal(typeof api[name], 'function', `${name} is not exported`);

@@ -104,11 +104,50 @@ Push options:
                            --kube-context): the context goes up as a ConfigMap, the push
                            credentials as a short-lived Secret; logs and the digest come back
 
+Supply chain (attached to pushed images as referrers, and to type=oci outputs):
+      --sbom[=true|false]  an SBOM of the image (default: off)
+      --sbom-format F      cyclonedx (default, CycloneDX 1.6) or spdx (SPDX 2.3)
+      --sbom-output FILE   also write the SBOM to FILE (several platforms: FILE.os-arch)
+      --provenance[=mode=min|max|false]  SLSA v1 provenance (default: off; --provenance is mode=min)
+      --sign-key KEY       sign what is pushed (ECDSA P-256 PEM file or env://VAR), cosign-style
+
 Prints NAME@DIGEST for every name the image was given (stored or pushed); without -t or
 --output the image is stored under its digest, which is printed.
 `;
 
-export const build: Command = async (args, ctx) => {
+/** `--sbom`, `--sbom=false`, `--provenance=mode=max`: flags whose value is optional, taken out before parsing. */
+function optionalValues(args: readonly string[], names: readonly string[]) {
+  const values = new Map<string, string>();
+  const rest: string[] = [];
+  for (const [i, a] of args.entries()) {
+    if (a === '--') {
+      rest.push(...args.slice(i));
+      break;
+    }
+    const name = names.find((n) => a === `--${n}` || a.startsWith(`--${n}=`));
+    if (name === undefined) rest.push(a);
+    else values.set(name, a.length > name.length + 2 ? a.slice(name.length + 3) : 'true');
+  }
+  return { values, rest };
+}
+
+function sbomFlag(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw usageError(`invalid --sbom=${value}`, 'use --sbom, --sbom=true or --sbom=false');
+}
+
+function provenanceFlag(value: string | undefined): boolean | 'min' | 'max' | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  const mode = /^mode=(min|max)$/.exec(value)?.[1] ?? (value === 'min' || value === 'max' ? value : undefined);
+  if (mode === 'min' || mode === 'max') return mode;
+  throw usageError(`invalid --provenance=${value}`, 'use --provenance, --provenance=mode=min, mode=max or false');
+}
+
+export const build: Command = async (argv, ctx) => {
+  const { values: optional, rest: args } = optionalValues(argv, ['sbom', 'provenance']);
   const p = parse('build', args, {
     tag: { type: 'string', short: 't', multiple: true },
     from: { type: 'string' },
@@ -154,6 +193,9 @@ export const build: Command = async (args, ctx) => {
     'ca-cert': { type: 'string', multiple: true },
     'build-on': { type: 'string' },
     driver: { type: 'string' },
+    'sbom-format': { type: 'string' },
+    'sbom-output': { type: 'string' },
+    'sign-key': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flag(p, 'help')) {
@@ -206,6 +248,10 @@ export const build: Command = async (args, ctx) => {
     secrets[id] = source;
   }
   await checkSecretFiles(secrets);
+  const sbomFormat = str(p, 'sbom-format');
+  if (sbomFormat !== undefined && sbomFormat !== 'cyclonedx' && sbomFormat !== 'spdx') {
+    throw usageError(`invalid --sbom-format ${sbomFormat}`, 'use cyclonedx or spdx');
+  }
   const entrypoint = str(p, 'entrypoint');
   const cmd = str(p, 'cmd');
   const frontend = str(p, 'frontend');
@@ -275,6 +321,12 @@ export const build: Command = async (args, ctx) => {
       workspace: str(p, 'workspace'),
       caCerts: list(p, 'ca-cert'),
       buildOn: buildOn as 'container' | 'host' | undefined,
+      // Supply chain
+      sbom: sbomFlag(optional.get('sbom')),
+      sbomFormat: sbomFormat as 'cyclonedx' | 'spdx' | undefined,
+      sbomOutput: str(p, 'sbom-output'),
+      provenance: provenanceFlag(optional.get('provenance')),
+      signKey: str(p, 'sign-key'),
     } as const;
     if (flag(p, 'dry-run')) {
       const plan = await planBuild(options);

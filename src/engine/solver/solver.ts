@@ -112,6 +112,13 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A base image as a build resolved it: the name it was asked for, and the platform image used. */
+export interface ResolvedImage {
+  readonly name: string;
+  readonly platform: Platform;
+  readonly image: Image;
+}
+
 export class Solver {
   readonly store: Store;
   readonly fs: Filesystems;
@@ -122,6 +129,7 @@ export class Solver {
   readonly #steps = new Map<string, Promise<Outcome>>();
   readonly #sources = new Map<string, Promise<unknown>>();
   readonly #images = new Map<string, Promise<Image>>();
+  readonly #resolved: ResolvedImage[] = [];
   readonly #warned = new Set<string>();
   readonly #used = new Map<string, StepLayer | undefined>();
   #produced = 0;
@@ -315,8 +323,14 @@ export class Solver {
       const mirrors = (await this.#options.mirrors?.(ref.registry)) ?? [];
       item = await openRemote(await this.#options.client(), ref, mirrors, o);
     }
-    if (isImageIndex(item)) return resolvePlatform(item, platform, o);
-    return item;
+    const image = isImageIndex(item) ? await resolvePlatform(item, platform, o) : item;
+    this.#resolved.push({ name, platform, image });
+    return image;
+  }
+
+  /** The images FROM names resolved to so far (for provenance and the SBOM's base), in order. */
+  resolvedImages(): readonly ResolvedImage[] {
+    return [...this.#resolved];
   }
 
   /** Every step this build used (run, or found in a cache) with its layer: what a cache export writes. */

@@ -89,7 +89,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
       images.length === 1
         ? first.image
         : await newIndex(images, { signal: options.signal, mediaType: options.mediaType ?? 'oci' });
-    return { item, platforms, usedRecords: solver.usedRecords() };
+    return { item, platforms, usedRecords: solver.usedRecords(), bases: solver.resolvedImages() };
   } finally {
     await shared.hashes.save(options).catch(() => {});
   }

@@ -1,6 +1,6 @@
 /** What a Dockerfile build takes and gives. */
 import type { Isolation } from '../../engine/executor/index.js';
-import type { UsedRecord } from '../../engine/solver/solver.js';
+import type { ResolvedImage, UsedRecord } from '../../engine/solver/solver.js';
 import type { IoOptions } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Platform } from '../../oci/types.js';
@@ -45,4 +45,6 @@ export interface DockerfileBuildResult {
   readonly platforms: readonly Platform[];
   /** Every step the build used, with its layer: what `--cache-to` exports. */
   readonly usedRecords: readonly UsedRecord[];
+  /** The images FROM resolved to (every stage, every platform), for provenance and the SBOM. */
+  readonly bases: readonly ResolvedImage[];
 }

@@ -26,6 +26,8 @@ export interface NamedItem {
   readonly refName?: string;
   /** More annotations on every index.json entry of the item (`--annotation index-descriptor:K=V`). */
   readonly annotations?: Readonly<Record<string, string>>;
+  /** An artifact (an SBOM, a signature) stored beside an image: its index.json entry says its type. */
+  readonly artifactType?: string;
 }
 
 export interface OciArchiveOptions extends IoOptions {
@@ -38,9 +40,9 @@ const OCI_LAYOUT = jsonBytes({ imageLayoutVersion: '1.0.0' });
 /** One index.json entry per name; an unnamed item gets one entry without annotations. */
 async function indexOf(items: readonly NamedItem[], blobs: BlobSet, options: IoOptions): Promise<Index> {
   const manifests: Descriptor[] = [];
-  for (const { item, names, refName, annotations: extra } of items) {
+  for (const { item, names, refName, annotations: extra, artifactType } of items) {
     await blobs.add(item, options);
-    const desc = await describe(item, options);
+    const desc = { ...(await describe(item, options)), ...(artifactType !== undefined ? { artifactType } : {}) };
     const more = extra ?? {};
     if (names.length === 0) {
       const a = { ...more, ...(refName === undefined ? {} : { [REF_NAME_ANNOTATION]: refName }) };

@@ -1,0 +1,281 @@
+/**
+ * The supply-chain part of a build: which attestations it makes (an SBOM and SLSA provenance, on by
+ * default when the build pushes, as ko and buildx do), made once per platform image after the
+ * build, then attached wherever the image goes: as referrers in every registry it is pushed to
+ * (referrers API, or the tag schema on registries without it), beside it in an OCI layout output,
+ * and to `--sbom-output`. `--sign-key` signs every pushed digest, cosign style.
+ */
+import { type KeyObject, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { type Artifact, artifactImage, artifactManifest } from '../attest/artifact.js';
+import { loadPrivateKey } from '../attest/keys.js';
+import { type ProvenanceMode, provenanceArtifact } from '../attest/provenance.js';
+import { checksumSources } from '../engine/context/checksum.js';
+import { loadIgnore } from '../engine/context/ignore.js';
+import type { ResolvedImage } from '../engine/solver/solver.js';
+import { GantryError, type IoOptions } from '../errors.js';
+import { digestOf } from '../oci/digest.js';
+import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
+import { formatPlatform } from '../oci/platform.js';
+import type { Descriptor } from '../oci/types.js';
+import type { Reference } from '../reference/index.js';
+import type { RegistryClient } from '../registry/client/client.js';
+import { imageSbom, type Sbom, type SbomFormat } from '../sbom/index.js';
+import type { Store } from '../store/store.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { noProgress, type ProgressSink, step } from '../util/progress.js';
+import { pushArtifactTo } from './referrer-push.js';
+import { signImage } from './sign.js';
+
+/** What a build attests and signs; nothing unless asked. */
+export interface SupplyChainOptions {
+  /** An SBOM of every platform image; default off (on with `sbomOutput`). */
+  readonly sbom?: boolean;
+  /** Default cyclonedx. */
+  readonly sbomFormat?: SbomFormat;
+  /** Also write the SBOM here (several platforms: `FILE` gets `.os-arch` before its extension). */
+  readonly sbomOutput?: string;
+  /** SLSA v1 provenance: 'min', 'max' (adds build args, target, labels), or false (default). */
+  readonly provenance?: boolean | ProvenanceMode;
+  /** Sign every pushed digest with this ECDSA P-256 key (a PEM file, or env://VAR). */
+  readonly signKey?: string;
+}
+
+export interface SupplyPlan {
+  readonly sbom: boolean;
+  readonly format: SbomFormat;
+  readonly provenance: false | ProvenanceMode;
+  readonly sbomOutput?: string;
+  readonly signKey?: string;
+  /** The signing key, read before the build so that a bad key fails before any work. */
+  readonly key?: KeyObject;
+}
+
+function usage(message: string, suggestion: string): GantryError {
+  return new GantryError('USAGE', message, { phase: 'usage', suggestion });
+}
+
+/** The plan of a build, checked (and the signing key read) before any work. */
+export async function planSupply(options: SupplyChainOptions, pushing: boolean): Promise<SupplyPlan> {
+  const format = options.sbomFormat ?? 'cyclonedx';
+  if (format !== 'cyclonedx' && format !== 'spdx') {
+    throw usage(`invalid --sbom-format ${String(format)}`, 'use cyclonedx or spdx');
+  }
+  const p = options.provenance;
+  if (p !== undefined && p !== true && p !== false && p !== 'min' && p !== 'max') {
+    throw usage(`invalid provenance mode ${String(p)}`, 'use --provenance=mode=min or --provenance=mode=max');
+  }
+  // Opt-in for now: on by default, every push would read the base's layers for the SBOM and add a
+  // referrers tag that registries without the referrers API (Gitea) list as a version.
+  const provenance = p === undefined ? false : p === true ? 'min' : p;
+  if (options.signKey !== undefined && !pushing) {
+    throw usage(
+      '--sign-key signs what the build pushes, and this build pushes nothing',
+      'add --push, or sign later with gantry sign',
+    );
+  }
+  return {
+    sbom: options.sbom ?? options.sbomOutput !== undefined,
+    format,
+    provenance,
+    ...(options.sbomOutput !== undefined ? { sbomOutput: options.sbomOutput } : {}),
+    ...(options.signKey !== undefined ? { signKey: options.signKey, key: await loadPrivateKey(options.signKey) } : {}),
+  };
+}
+
+/** What the build was given and used, for provenance. */
+export interface BuildFacts {
+  readonly frontend: string;
+  readonly context: string;
+  readonly dockerfile?: string;
+  readonly bases: readonly ResolvedImage[];
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly target?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly names: readonly string[];
+  readonly startedOn: string;
+  readonly store: Store;
+  readonly progress?: ProgressSink;
+}
+
+export interface PlatformAttestations {
+  readonly subject: Descriptor;
+  readonly platform?: string;
+  readonly sbom?: Sbom;
+  readonly artifacts: readonly Artifact[];
+}
+
+export interface Attestations {
+  readonly plan: SupplyPlan;
+  readonly images: readonly PlatformAttestations[];
+}
+
+let versionCache: string | undefined;
+/** gantry's version, from its package.json. */
+export function gantryVersion(): string {
+  versionCache ??= (
+    JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
+  return versionCache;
+}
+
+/** Every single-platform image of `item`, with the descriptor a referrer names it by. */
+async function platformImages(item: Image | ImageIndex, options: IoOptions) {
+  if (!isImageIndex(item)) {
+    const subject: Descriptor = {
+      mediaType: await item.mediaType(options),
+      digest: await item.digest(options),
+      size: await item.size(options),
+    };
+    return [{ image: item, subject }];
+  }
+  const out: { image: Image; subject: Descriptor }[] = [];
+  for (const d of (await item.indexManifest(options)).manifests) {
+    const image = await item.image(d.digest, options);
+    out.push({ image, subject: { mediaType: d.mediaType, digest: d.digest, size: d.size } });
+  }
+  return out;
+}
+
+/** sha256 over the context as a COPY of all of it sees it (.dockerignore applied), reusing the build's hash cache. */
+async function contextDigest(facts: BuildFacts, options: IoOptions): Promise<string> {
+  const abs = resolve(facts.context);
+  const ignore = await loadIgnore(abs, facts.dockerfile, options);
+  return checksumSources(
+    {
+      dest: '/',
+      entries: [{ kind: 'contents', source: abs, sourcePath: '', type: 'directory', target: '/', excludePath: '' }],
+      filter: { ignore, exclude: undefined },
+    },
+    { cacheDir: join(facts.store.dir, 'cache', 'context'), ...options },
+  );
+}
+
+/** The SBOMs and provenance of every platform image of a finished build. */
+export async function makeAttestations(
+  item: Image | ImageIndex,
+  plan: SupplyPlan,
+  facts: BuildFacts,
+  options: IoOptions = {},
+): Promise<Attestations> {
+  if (!plan.sbom && plan.provenance === false) return { plan, images: [] };
+  const what = [plan.sbom ? 'SBOM' : '', plan.provenance !== false ? 'provenance' : ''].filter(Boolean).join(' and ');
+  return step(facts.progress ?? noProgress, 'attest', `generating ${what}`, () => attest(item, plan, facts, options));
+}
+
+async function attest(
+  item: Image | ImageIndex,
+  plan: SupplyPlan,
+  facts: BuildFacts,
+  options: IoOptions,
+): Promise<Attestations> {
+  const finishedOn = new Date().toISOString();
+  let dockerfile: { path: string; digest: string } | undefined;
+  let context: string | undefined;
+  if (plan.provenance !== false) {
+    if (facts.dockerfile !== undefined) {
+      const rel = relative(resolve(facts.context), resolve(facts.dockerfile));
+      const path = rel.startsWith('..') || isAbsolute(rel) ? basename(facts.dockerfile) : rel;
+      dockerfile = { path, digest: digestOf(await readFile(facts.dockerfile)) };
+    }
+    context = await contextDigest(facts, options);
+  }
+  const name = facts.names[0];
+  const images: PlatformAttestations[] = [];
+  for (const { image, subject } of await platformImages(item, options)) {
+    const config = await image.configFile(options);
+    const platform =
+      config.os && config.architecture
+        ? formatPlatform({
+            os: config.os,
+            architecture: config.architecture,
+            ...(config.variant ? { variant: config.variant } : {}),
+          })
+        : undefined;
+    const artifacts: Artifact[] = [];
+    let sbom: Sbom | undefined;
+    if (plan.sbom) {
+      sbom = await imageSbom(image, {
+        ...options,
+        format: plan.format,
+        ...(name !== undefined ? { name } : {}),
+        bases: facts.bases.map((b) => ({ name: b.name, image: b.image })),
+        toolVersion: gantryVersion(),
+      });
+      artifacts.push(
+        artifactManifest({
+          subject,
+          artifactType: sbom.mediaType,
+          layers: [{ mediaType: sbom.mediaType, bytes: sbom.bytes }],
+          annotations: { 'org.opencontainers.image.created': sbom.subject.created },
+        }),
+      );
+    }
+    if (plan.provenance !== false) {
+      const bases = [];
+      for (const b of facts.bases) {
+        if (platform !== undefined && formatPlatform(b.platform) !== platform) continue;
+        bases.push({ name: b.name, digest: await b.image.digest(options), platform: formatPlatform(b.platform) });
+      }
+      artifacts.push(
+        provenanceArtifact(subject, {
+          mode: plan.provenance,
+          subject: { name: name ?? 'image', digest: subject.digest },
+          builderId: process.env.GANTRY_BUILDER_ID ?? 'urn:gantry:builder:local',
+          frontend: facts.frontend,
+          ...(dockerfile ? { dockerfile } : {}),
+          ...(context ? { contextDigest: context } : {}),
+          bases,
+          ...(platform ? { platform } : {}),
+          ...(facts.buildArgs ? { buildArgs: facts.buildArgs } : {}),
+          ...(facts.target ? { target: facts.target } : {}),
+          ...(facts.labels ? { labels: facts.labels } : {}),
+          startedOn: facts.startedOn,
+          finishedOn,
+          invocationId: randomUUID(),
+          toolVersion: gantryVersion(),
+        }),
+      );
+    }
+    images.push({ subject, ...(platform ? { platform } : {}), ...(sbom ? { sbom } : {}), artifacts });
+  }
+  return { plan, images };
+}
+
+/** Writes `--sbom-output` (one file per platform when there are several). */
+export async function writeSbomOutput(att: Attestations, options: IoOptions = {}): Promise<void> {
+  const file = att.plan.sbomOutput;
+  if (file === undefined) return;
+  const sboms = att.images.filter((i) => i.sbom !== undefined);
+  for (const i of sboms) {
+    let path = file;
+    if (sboms.length > 1) {
+      const suffix = `.${(i.platform ?? i.subject.digest.slice(7, 19)).replace(/\//g, '-')}`;
+      const dot = file.lastIndexOf('.');
+      path =
+        dot > file.lastIndexOf('/') && dot > 0
+          ? `${file.slice(0, dot)}${suffix}${file.slice(dot)}`
+          : `${file}${suffix}`;
+    }
+    await writeFileAtomic(path, (i.sbom as Sbom).bytes, options);
+  }
+}
+
+/** The attestations as images for an OCI layout output, each entry marked with its artifactType. */
+export function layoutArtifacts(att: Attestations): { item: Image; artifactType: string }[] {
+  return att.images.flatMap((i) => i.artifacts.map((a) => ({ item: artifactImage(a), artifactType: a.artifactType })));
+}
+
+/** After a push: the attestations as referrers in that repository, then the signature. */
+export async function attachPushed(
+  client: RegistryClient,
+  ref: Reference,
+  pushed: Descriptor,
+  att: Attestations,
+  options: IoOptions = {},
+): Promise<void> {
+  for (const i of att.images) for (const a of i.artifacts) await pushArtifactTo(client, ref, a, options);
+  if (att.plan.key !== undefined) await signImage(client, ref, pushed, att.plan.key, options);
+}

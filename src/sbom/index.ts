@@ -1,0 +1,94 @@
+/**
+ * The SBOM of an image, from the image itself: the package databases its final filesystem holds
+ * (read from the layer streams, nothing extracted), the distribution, and the base image the final
+ * stage started from. One function, `imageSbom`, for every front end: it looks at the built image,
+ * never at how it was built.
+ */
+import type { IoOptions } from '../errors.js';
+import type { Image } from '../oci/image.js';
+import { formatPlatform } from '../oci/platform.js';
+import { type Catalog, catalog, wantedForSbom } from './catalog.js';
+import { cycloneDx } from './cyclonedx.js';
+import { pickFiles } from './files.js';
+import { spdx } from './spdx.js';
+import type { SbomSubject } from './subject.js';
+
+export type { Catalog, ImagePackage, OsRelease, PackageHash } from './catalog.js';
+export type { SbomSubject } from './subject.js';
+
+export type SbomFormat = 'cyclonedx' | 'spdx';
+
+/** The media type (and referrer artifactType) of each format. */
+export const SBOM_MEDIA_TYPES: Readonly<Record<SbomFormat, string>> = {
+  cyclonedx: 'application/vnd.cyclonedx+json',
+  spdx: 'application/spdx+json',
+};
+
+/** A base image the build used, by the name it was asked for. */
+export interface SbomBase {
+  readonly name: string;
+  readonly image: Image;
+}
+
+export interface SbomOptions extends IoOptions {
+  /** Default cyclonedx (CycloneDX 1.6 JSON). */
+  readonly format?: SbomFormat;
+  /** The image's name, for the document's subject. */
+  readonly name?: string;
+  /** Images the build started from: the one whose layers begin the image's is named as its base. */
+  readonly bases?: readonly SbomBase[];
+  /** The document's time; default the image's `created`, else the epoch (same image, same SBOM). */
+  readonly created?: string;
+  readonly toolVersion?: string;
+}
+
+export interface Sbom {
+  readonly format: SbomFormat;
+  readonly mediaType: string;
+  readonly bytes: Buffer;
+  readonly subject: SbomSubject;
+  readonly catalog: Catalog;
+}
+
+/** The packages of `image` (what the SBOM lists), without writing a document. */
+export async function imageCatalog(image: Image, options: IoOptions = {}): Promise<Catalog> {
+  return catalog(await pickFiles(image, wantedForSbom, options));
+}
+
+async function baseOf(image: Image, bases: readonly SbomBase[], options: IoOptions) {
+  const own = (await image.configFile(options)).rootfs.diff_ids;
+  let best: { name: string; digest: string; depth: number } | undefined;
+  for (const b of bases) {
+    const ids = (await b.image.configFile(options)).rootfs.diff_ids;
+    if (ids.length === 0 || ids.length > own.length || !ids.every((d, i) => own[i] === d)) continue;
+    if (best === undefined || ids.length > best.depth)
+      best = { name: b.name, digest: await b.image.digest(options), depth: ids.length };
+  }
+  return best && { name: best.name, digest: best.digest };
+}
+
+/** The SBOM of `image` as a CycloneDX 1.6 or SPDX 2.3 JSON document. */
+export async function imageSbom(image: Image, options: SbomOptions = {}): Promise<Sbom> {
+  const format = options.format ?? 'cyclonedx';
+  const config = await image.configFile(options);
+  const base = await baseOf(image, options.bases ?? [], options);
+  const subject: SbomSubject = {
+    ...(options.name !== undefined ? { name: options.name } : {}),
+    digest: await image.digest(options),
+    ...(config.os && config.architecture
+      ? {
+          platform: formatPlatform({
+            os: config.os,
+            architecture: config.architecture,
+            ...(config.variant ? { variant: config.variant } : {}),
+          }),
+        }
+      : {}),
+    ...(base ? { base } : {}),
+    created: options.created ?? config.created ?? '1970-01-01T00:00:00Z',
+    ...(options.toolVersion ? { toolVersion: options.toolVersion } : {}),
+  };
+  const cat = await imageCatalog(image, options);
+  const text = format === 'spdx' ? spdx(subject, cat) : `${await cycloneDx(subject, cat)}\n`;
+  return { format, mediaType: SBOM_MEDIA_TYPES[format], bytes: Buffer.from(text), subject, catalog: cat };
+}
