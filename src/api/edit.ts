@@ -15,6 +15,7 @@ import { writeLayer } from '../layer/layer.js';
 import type { TarInput } from '../layer/tar/types.js';
 import { VerifyingStream } from '../oci/digest.js';
 import { type BlobSource, type Image, type ImageIndex, isImageIndex, type Layer } from '../oci/image.js';
+import { MemoryImage } from '../oci/mutate.js';
 import { descriptorOf } from '../oci/parse.js';
 import { layerFromDescriptor } from '../oci/partial.js';
 import { bindAbort } from '../oci/stream.js';
@@ -99,22 +100,8 @@ type Json = Record<string, unknown>;
  * layers are never read). The manifest keeps every field of the one it came from (annotations,
  * subject, media types) except the config descriptor, which is recomputed from the config bytes.
  */
-export class EditedImage implements Image {
-  readonly #manifestBytes: Buffer;
-  readonly #manifest: Manifest;
-  readonly #desc: Descriptor;
-  readonly #configBytes: Buffer;
-  readonly #config: ImageConfig;
-  readonly #layers: readonly Layer[];
-
+export class EditedImage extends MemoryImage {
   constructor(manifest: Manifest, config: ImageConfig | Json, layers: readonly Layer[]) {
-    this.#configBytes = Buffer.from(JSON.stringify(config));
-    this.#config = config as ImageConfig;
-    const configDesc = descriptorOf(this.#configBytes, manifest.config.mediaType);
-    this.#manifest = { ...manifest, config: configDesc };
-    this.#manifestBytes = Buffer.from(JSON.stringify(this.#manifest));
-    const mediaType = manifest.mediaType ?? MediaType.OciManifest;
-    this.#desc = descriptorOf(this.#manifestBytes, mediaType);
     if (layers.length !== manifest.layers.length) {
       throw new GantryError(
         'LAYER_COUNT_MISMATCH',
@@ -122,42 +109,9 @@ export class EditedImage implements Image {
         { phase: 'build', suggestion: 'this is a bug in gantry; please report it' },
       );
     }
-    this.#layers = layers;
-  }
-
-  async mediaType(): Promise<string> {
-    return this.#desc.mediaType;
-  }
-  async rawManifest(): Promise<Buffer> {
-    return Buffer.from(this.#manifestBytes);
-  }
-  async manifest(): Promise<Manifest> {
-    return this.#manifest;
-  }
-  async digest(): Promise<Digest> {
-    return this.#desc.digest;
-  }
-  async size(): Promise<number> {
-    return this.#desc.size;
-  }
-  async rawConfigFile(): Promise<Buffer> {
-    return Buffer.from(this.#configBytes);
-  }
-  async configFile(): Promise<ImageConfig> {
-    return this.#config;
-  }
-  async configName(): Promise<Digest> {
-    return this.#manifest.config.digest;
-  }
-  async layers(): Promise<Layer[]> {
-    return [...this.#layers];
-  }
-  async layerByDigest(digest: Digest, options: IoOptions = {}): Promise<Layer> {
-    for (const layer of this.#layers) if ((await layer.digest(options)) === digest) return layer;
-    throw new GantryError('LAYER_NOT_FOUND', `image ${this.#desc.digest} has no layer ${digest}`, {
-      phase: 'resolve',
-      suggestion: 'list the layers of the image with its manifest; the digest belongs to another image',
-    });
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const edited = { ...manifest, config: descriptorOf(configBytes, manifest.config.mediaType) };
+    super(Buffer.from(JSON.stringify(edited)), manifest.mediaType ?? MediaType.OciManifest, configBytes, layers);
   }
 }
 

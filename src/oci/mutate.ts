@@ -109,7 +109,7 @@ async function relabel(layer: Layer, kind: 'oci' | 'docker', options: IoOptions)
 }
 
 /** An image whose manifest and config bytes are in memory and whose layers are given. */
-class MemoryImage implements Image {
+export class MemoryImage implements Image {
   readonly #manifestBytes: Buffer;
   readonly #manifest: Manifest;
   readonly #manifestDesc: Descriptor;
