@@ -413,16 +413,21 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       respond(res, ex, 413, {}, errorBody(413));
       return;
     }
-    let drop = action?.kind === 'dropAfterBytes' ? action.bytes : undefined;
-    if (drop !== undefined) {
+    // A cut or a stall is taken when the response arrives, and only by a body that can be cut:
+    // a small blob answered first must not use up the rule while a large one asked at the same
+    // time passes untouched.
+    let drop: number | undefined;
+    let stall: number | undefined;
+    const takeSizeFault = (announced: string | undefined) => {
+      if (action?.kind !== 'dropAfterBytes' && action?.kind !== 'stallAfterBytes') return;
+      if (action.kind === 'stallAfterBytes' && req.method === 'HEAD') return;
+      if (announced !== undefined && Number(announced) <= action.bytes && !(action.bytes === 0 && action.kind === 'stallAfterBytes')) return;
+      if (state!.remaining <= 0) return;
       state!.remaining--;
-      ex.fault('dropAfterBytes');
-    }
-    let stall = action?.kind === 'stallAfterBytes' && req.method !== 'HEAD' ? action.bytes : undefined;
-    if (stall !== undefined) {
-      state!.remaining--;
-      ex.fault('stallAfterBytes');
-    }
+      ex.fault(action.kind);
+      if (action.kind === 'dropAfterBytes') drop = action.bytes;
+      else stall = action.bytes;
+    };
 
     const up = request({
       host: upstream.hostname,
@@ -458,6 +463,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         headers.location = origin + location.slice(upstream.origin.length);
       }
       ex.entry.status = upRes.statusCode ?? 502;
+      takeSizeFault(upRes.headers['content-length']);
       res.writeHead(ex.entry.status, headers);
       let sent = 0;
       const cut = () => {
