@@ -220,7 +220,11 @@ test('independent steps overlap, and the CPU budget bounds how many run at once'
     // may take file I/O (recording its result) before the next one reaches its work, so the loop
     // waits on the steps themselves, not on a moment when nothing happens to be running.
     let finished = 0;
-    for (const p of all) void p.then(() => finished++, () => finished++);
+    for (const p of all)
+      void p.then(
+        () => finished++,
+        () => finished++,
+      );
     while (finished < all.length) {
       release.shift()?.();
       await new Promise((r) => setTimeout(r, 1));

@@ -239,6 +239,28 @@ test('app files: never .env*, .npmrc, .git, tests or the host node_modules; "fil
   );
 });
 
+test('app files: a committed dist/ ships when no build script makes it; a build output stays out of the app layer', async () => {
+  const { appFilter } = await import('../../src/frontend/node/build.js');
+  const shippedBy = async (root: string): Promise<string[]> => {
+    const plan = await planNode({ context: root });
+    const { walkDirectory } = await import('../../src/layer/walk.js');
+    const outDirs = plan.builds.map((b) => b.output);
+    const out: string[] = [];
+    for await (const { entry } of walkDirectory(root, { filter: await appFilter(plan, outDirs) }))
+      if (entry.type === 'file') out.push(entry.path);
+    return out.sort();
+  };
+  const files = { 'dist/index.js': 'x', 'dist/lib/util.js': 'x' };
+  await withTree({ 'package.json': '{"main":"dist/index.js"}', ...files }, async (root) => {
+    assert.deepEqual((await planNode({ context: root })).entrypoint, ['node', 'dist/index.js']);
+    assert.deepEqual(await shippedBy(root), ['dist/index.js', 'dist/lib/util.js', 'package.json']);
+  });
+  await withTree(
+    { 'package.json': '{"main":"dist/index.js","scripts":{"build":"tsc"}}', 'src/index.ts': 'x', ...files },
+    async (root) => assert.deepEqual(await shippedBy(root), ['package.json', 'src/index.ts']),
+  );
+});
+
 test('gantry build: --build-on and --workspace are checked before any work (usage errors exit 2)', async () => {
   const bad = await gantry(['build', '--build-on', 'moon', '.']);
   assert.equal(bad.code, 2);

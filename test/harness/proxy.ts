@@ -421,7 +421,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const takeSizeFault = (announced: string | undefined) => {
       if (action?.kind !== 'dropAfterBytes' && action?.kind !== 'stallAfterBytes') return;
       if (action.kind === 'stallAfterBytes' && req.method === 'HEAD') return;
-      if (announced !== undefined && Number(announced) <= action.bytes && !(action.bytes === 0 && action.kind === 'stallAfterBytes')) return;
+      if (
+        announced !== undefined &&
+        Number(announced) <= action.bytes &&
+        !(action.bytes === 0 && action.kind === 'stallAfterBytes')
+      )
+        return;
       if (state!.remaining <= 0) return;
       state!.remaining--;
       ex.fault(action.kind);

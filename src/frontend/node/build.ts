@@ -56,7 +56,7 @@ interface PlatformBuild {
 }
 
 /** The app files of the package (or, for a workspace, the root manifest and the members it needs). */
-async function appFilter(
+export async function appFilter(
   plan: NodePlan,
   outDirs: readonly string[],
   options: { tests?: boolean } = {},

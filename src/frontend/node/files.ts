@@ -3,7 +3,8 @@
  * `.dockerignore` / `.gantryignore` and the configuration's `exclude` leave out), plus what a Node
  * project never ships (the host's node_modules, .npmrc credentials, tests), narrowed to the
  * `files` field of package.json when it has one (plus package.json, README, LICENSE, as
- * `npm pack` does). The build output travels in its own layer, so the app layer leaves it out.
+ * `npm pack` does). The build output travels in its own layer, so the app layer leaves it out;
+ * a committed `dist` of a project without a build script ships like any other source.
  */
 import type { Stats } from 'node:fs';
 import { createMatcher } from '../../engine/context/index.js';
@@ -60,6 +61,9 @@ export interface NodeFilesOptions extends IoOptions {
 export async function nodeFiles(root: string, options: NodeFilesOptions = {}): Promise<FileFilter> {
   const shared = await projectFiles(root, {
     neverPacked: [...NODE_NEVER_PACKED, ...(options.tests ? [] : NODE_TESTS)],
+    // A committed dist/ (a package without a build script) is the app; a build's output is left
+    // out below through `outputs`, since it travels in its own layer.
+    packed: ['dist'],
     ...(options.exclude ? { exclude: options.exclude } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -53,11 +53,16 @@ async function ignoreLines(path: string, options: IoOptions): Promise<string[] |
 
 /**
  * The app-layer filter for `context`. `neverPacked` adds kind-specific paths (node_modules for
- * Node.js); `exclude` adds the configuration's patterns.
+ * Node.js); `packed` takes entries out of NEVER_PACKED (Node.js ships a committed `dist` when no
+ * build step makes it); `exclude` adds the configuration's patterns.
  */
 export async function projectFiles(
   context: string,
-  options: IoOptions & { readonly neverPacked?: readonly string[]; readonly exclude?: readonly string[] } = {},
+  options: IoOptions & {
+    readonly neverPacked?: readonly string[];
+    readonly packed?: readonly string[];
+    readonly exclude?: readonly string[];
+  } = {},
 ): Promise<ProjectFiles> {
   const patterns: string[] = [];
   const ignoreFiles: string[] = [];
@@ -69,7 +74,8 @@ export async function projectFiles(
   }
   patterns.push(...(options.exclude ?? []));
   const user: IgnoreMatcher = createMatcher(patterns, ignoreFiles.length > 0 ? { file: ignoreFiles.join(', ') } : {});
-  const never = createMatcher([...NEVER_PACKED, ...(options.neverPacked ?? [])]);
+  const packed = new Set(options.packed ?? []);
+  const never = createMatcher([...NEVER_PACKED.filter((p) => !packed.has(p)), ...(options.neverPacked ?? [])]);
   const filter: FileFilter = (rel, st) => {
     if (never.matches(rel)) return false;
     // A virtual environment under any name.
