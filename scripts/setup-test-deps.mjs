@@ -27,6 +27,8 @@ const PACKAGES = {
   attr: 'getfattr/setfattr, which the tests read xattrs with (gantry falls back to GNU tar)',
   'qemu-user-static': 'runs RUN steps of foreign-architecture images (arm64 on amd64)',
   'binfmt-support': 'update-binfmts, which registers qemu-user-static with binfmt_misc',
+  'python3-hatchling': 'runs the Hatch build target and hook of integrations/python/hatch',
+  'python3-poetry': 'runs the Poetry plugin of integrations/python/poetry',
 };
 const FOREIGN_ARCH = 'arm64';
 const APT_LISTS = '/var/lib/apt/lists';
