@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   BLOB_UPLOAD_INVALID: 'Registry (OCI): the blob upload was refused as invalid.',
   BLOB_UPLOAD_UNKNOWN: 'Registry (OCI): the upload session is unknown or expired.',
   BUILD_CONTEXT_NOT_AN_IMAGE: 'A named build context that is a directory was used as an image (FROM).',
+  CACHE_LAYER_CORRUPT:
+    'A layer of a --cache-from cache does not match its digest; the build runs its steps instead (seen only if that fails too).',
   CANNOT_STORE_CREDENTIAL: 'A login could not be stored (nothing to store, or a bare registry token).',
   CONNECTION_DROPPED: 'A download ended before all its bytes arrived.',
   CONNECTION_FAILED:

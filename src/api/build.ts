@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { type Annotation, annotate, descriptorAnnotations, parseAnnotation } from '../engine/annotate.js';
-import { exportCache, importCaches } from '../engine/cache/remote.js';
+import { corruptCacheLayer, exportCache, importCaches, layerDigests } from '../engine/cache/remote.js';
 import { type CacheSpec, parseCacheSpec } from '../engine/cache/spec.js';
 import { fetchContext, isRemoteContext } from '../engine/context/remote.js';
 import type { Isolation } from '../engine/executor/index.js';
@@ -38,7 +38,7 @@ import {
   type ProjectPlan,
 } from '../frontend/project/index.js';
 import { pythonFrontEnd } from '../frontend/python/index.js';
-import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
+import type { Image, ImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Digest, Platform } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
@@ -318,7 +318,26 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
   }
 }
 
-async function buildLocal(options: BuildOptions): Promise<BuildOutcome> {
+/**
+ * A cache layer whose bytes changed is found only when fetched (a later step, or the export):
+ * one warning, and the build runs again without that layer's records (what it built is kept).
+ */
+async function buildLocal(options: BuildOptions, distrust: ReadonlySet<Digest> = new Set()): Promise<BuildOutcome> {
+  try {
+    return await buildOnce(options, distrust);
+  } catch (err) {
+    const bad = corruptCacheLayer(err);
+    if (bad === undefined || distrust.has(bad) || options.signal?.aborted) throw err;
+    (options.progress ?? noProgress)({
+      type: 'warning',
+      code: 'CACHE_LAYER_CORRUPT',
+      message: `${(err as Error).message}: running the steps that made it instead`,
+    });
+    return buildLocal(options, new Set([...distrust, bad]));
+  }
+}
+
+async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): Promise<BuildOutcome> {
   const { frontend, dockerfile, detection } = pickFrontEnd(options);
   const { names, outputs, pushTo, keep } = plan(options);
   const platforms = (options.platforms ?? []).map((p) => (typeof p === 'string' ? parsePlatform(p.trim()) : p));
@@ -362,7 +381,7 @@ async function buildLocal(options: BuildOptions): Promise<BuildOutcome> {
       progress,
       ...io,
     };
-    const cacheContext = { store, client: () => session.client(progress), progress, ...io };
+    const cacheContext = { store, client: () => session.client(progress), progress, distrust, ...io };
     const cacheImports = cacheFrom.length > 0 ? await importCaches(cacheFrom, cacheContext) : [];
     const agents = frontend === 'dockerfile' && sshSpecs.length > 0 ? await prepareSsh(sshSpecs) : undefined;
     const result =
@@ -564,19 +583,6 @@ export async function planBuild(options: BuildOptions): Promise<ProjectPlan> {
       ),
     ),
   );
-}
-
-/** The layer digests of an image, or of every image of an index: what a mode=min cache keeps. */
-async function layerDigests(item: Image | ImageIndex, io: { signal?: AbortSignal }): Promise<Set<Digest>> {
-  const out = new Set<Digest>();
-  if (!isImageIndex(item)) {
-    for (const l of (await item.manifest(io)).layers) out.add(l.digest);
-    return out;
-  }
-  for (const child of (await item.indexManifest(io)).manifests) {
-    for (const d of await layerDigests(await item.image(child.digest, io), io)) out.add(d);
-  }
-  return out;
 }
 
 /** A Dockerfile build (CONTEXT/Dockerfile unless `dockerfile` names another). */

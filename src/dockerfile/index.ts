@@ -2,6 +2,8 @@
  * The Dockerfile front end's pure half: parser (syntax tree, directives, heredocs), shell-word
  * expansion, typed instructions grouped into stages. No I/O; imports nothing of ours but errors.
  */
+
+export { filterWarnings } from './directives.js';
 export {
   DockerfileExpansionError,
   DockerfileSyntaxError,
@@ -49,7 +51,7 @@ export {
   type VolumeInstruction,
   type WorkdirInstruction,
 } from './instructions.js';
-export { type LintOptions, lint } from './lint.js';
+export { baseImages, type LintOptions, lint } from './lint.js';
 export {
   type CheckDirective,
   chompHeredoc,

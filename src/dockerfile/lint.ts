@@ -12,6 +12,13 @@ import type { Node, ParseResult, Warning } from './syntax.js';
 export interface LintOptions {
   /** Whether a context path (relative, '/'-separated) is excluded by .dockerignore. */
   readonly ignored?: (path: string) => boolean;
+  /**
+   * The ENV names a base image sets (FROM's name with the global ARGs applied), when it is known:
+   * what the base defines is not an undefined variable. Unknown bases fall back to common names.
+   */
+  readonly baseEnv?: (image: string) => ReadonlySet<string> | undefined;
+  /** Build args given to the build (`--build-arg`): they override global ARG defaults in FROM. */
+  readonly buildArgs?: Readonly<Record<string, string>>;
 }
 
 /** Build args every build has without an ARG (BuildKit's predefined args). */
@@ -87,6 +94,35 @@ function substitute(text: string, values: ReadonlyMap<string, string | undefined
 const IMAGE_NAME =
   /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/i;
 
+/** The global ARGs' values (defaults, overridden by build args) that FROM lines see. */
+function globalArgs(parsed: ParseResult, buildArgs: Readonly<Record<string, string>>): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  for (const n of parsed.ast) {
+    if (n.keyword === 'from') break;
+    if (n.keyword !== 'arg') continue;
+    for (const word of n.args) {
+      const eq = word.indexOf('=');
+      const name = eq < 0 ? word : word.slice(0, eq);
+      out.set(name, buildArgs[name] ?? (eq < 0 ? undefined : word.slice(eq + 1).replace(/^"(.*)"$/, '$1')));
+    }
+  }
+  return out;
+}
+
+/** The images FROM lines name (not earlier stages, not scratch), with the global ARGs applied. */
+export function baseImages(parsed: ParseResult, buildArgs: Readonly<Record<string, string>> = {}): string[] {
+  const globals = globalArgs(parsed, buildArgs);
+  const stages = new Set<string>();
+  const out = new Set<string>();
+  for (const n of parsed.ast) {
+    if (n.keyword !== 'from') continue;
+    const image = substitute(n.args[0] ?? '', globals);
+    if (!stages.has(image.toLowerCase()) && image.toLowerCase() !== 'scratch' && image !== '') out.add(image);
+    if (n.args.length === 3) stages.add((n.args[2] as string).toLowerCase());
+  }
+  return [...out];
+}
+
 /** Runs the checks and drops what `# check=skip=` turns off. */
 export function lint(parsed: ParseResult, options: LintOptions = {}): Warning[] {
   const warnings: Warning[] = [];
@@ -137,8 +173,11 @@ export function lint(parsed: ParseResult, options: LintOptions = {}): Warning[] 
     if (n.keyword === 'from') {
       if (inStage) flushCounts();
       inStage = true;
-      // A stage built on an earlier one sees its ENV and ARGs.
-      stageVars = new Set(stageEnv.get((n.args[0] ?? '').toLowerCase()) ?? []);
+      // A stage built on an earlier one sees its ENV and ARGs; one built on an image, the image's ENV.
+      const earlier = stageEnv.get((n.args[0] ?? '').toLowerCase());
+      stageVars = new Set(
+        earlier ?? options.baseEnv?.(substitute(n.args[0] ?? '', globalArgs(parsed, options.buildArgs ?? {}))) ?? [],
+      );
       const kw = written(n);
       const as = n.args.length === 3 ? (n.args[1] as string) : undefined;
       if (as !== undefined && isUpper(kw) !== isUpper(as))

@@ -3,7 +3,7 @@
 // its reference shows as bad, stays quiet on the good one, and `# check=skip=` turns it off.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { lint, parse } from '../../src/dockerfile/index.js';
+import { baseImages, lint, parse } from '../../src/dockerfile/index.js';
 
 function codes(text: string, ignored?: (p: string) => boolean): string[] {
   return lint(parse(text), ignored ? { ignored } : {}).map((w) => w.code);
@@ -77,4 +77,29 @@ test('lint: messages and lines as BuildKit words them', () => {
     },
   ]);
   assert.deepEqual(lint(parse('# check=skip=all\nFROM busybox as x\nWORKDIR app\n')), []);
+});
+
+test('lint UndefinedVar: a variable the base image ENV sets is defined (by FROM name, global ARGs applied)', () => {
+  const text =
+    'ARG IMG=busybox\nFROM ${IMG}:1 AS a\nENV A=$FROM_BASE\nFROM a\nENV B=$FROM_BASE\nFROM other\nENV C=$FROM_BASE\n';
+  const seen: string[] = [];
+  const baseEnv = (image: string) => {
+    seen.push(image);
+    return image === 'busybox:1' ? new Set(['FROM_BASE']) : undefined;
+  };
+  const w = lint(parse(text), { baseEnv }).filter((x) => x.code === 'UndefinedVar');
+  // Stage a has it from its base, stage 2 from stage a; `other` does not set it.
+  assert.deepEqual(
+    w.map((x) => x.line),
+    [7],
+  );
+  assert.deepEqual(seen, ['busybox:1', 'other']);
+  // A build arg overrides the global default in FROM.
+  const over = lint(parse(text), { baseEnv, buildArgs: { IMG: 'alpine' } }).filter((x) => x.code === 'UndefinedVar');
+  assert.deepEqual(
+    over.map((x) => x.line),
+    [3, 5, 7],
+  );
+  assert.deepEqual(baseImages(parse(text)), ['busybox:1', 'other']);
+  assert.equal(lint(parse(text)).filter((x) => x.code === 'UndefinedVar').length, 3);
 });

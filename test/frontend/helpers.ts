@@ -40,6 +40,7 @@ export interface ProgressJson {
   readonly cached?: boolean;
   readonly line?: string;
   readonly message?: string;
+  readonly code?: string;
 }
 
 /** One build step as --progress=json reported it. */

@@ -127,7 +127,7 @@ test('remote cache: a fresh store with --cache-from runs no RUN step and fetches
   }
 });
 
-test('local cache: type=local dest and src, a corrupt config is ignored with a warning', async () => {
+test('local cache: type=local dest and src; a changed layer gives one warning and its step runs; a corrupt config is ignored', async () => {
   await withTempDir(async (tmp) => {
     const storeA = await busyboxStore(join(tmp, 'a'));
     const storeB = await busyboxStore(join(tmp, 'b'));
@@ -144,9 +144,31 @@ test('local cache: type=local dest and src, a corrupt config is ignored with a w
     for (const s of runSteps(b)) assert.ok(s.cached, `${s.name} is cached from the directory`);
     assert.equal(digestOf(b, 'docker.io/library/app:1'), digestOf(a, 'docker.io/library/app:1'));
 
-    // Change the config blob's bytes: its digest no longer verifies, the cache is not trusted.
+    // One byte of a layer changes: the manifest and config still name the old digest. -t keeps the
+    // image in the store, so every layer is fetched; the changed one fails verification, its step runs.
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     const manifestPath = join(dir, 'blobs', 'sha256', (index.manifests[0]?.digest ?? '').slice(7));
+    const layer = (JSON.parse(await readFile(manifestPath, 'utf8')) as { layers: { digest: string }[] }).layers[0]
+      ?.digest;
+    const layerPath = join(dir, 'blobs', 'sha256', (layer ?? '').slice(7));
+    const good = await readFile(layerPath);
+    const bad = Buffer.from(good);
+    bad.writeUInt8(bad.readUInt8(bad.length >> 1) ^ 0xff, bad.length >> 1);
+    await writeFile(layerPath, bad);
+    const storeD = await busyboxStore(join(tmp, 'd'));
+    const d = await buildJson([ctx, '-t', 'app:1', '--cache-from', `type=local,src=${dir}`], { store: storeD });
+    assert.equal(d.code, 0, d.stderr);
+    const corrupt = d.events.filter((e) => e.type === 'warning' && e.code === 'CACHE_LAYER_CORRUPT');
+    assert.equal(corrupt.length, 1, d.stderr);
+    assert.match(corrupt[0]?.message ?? '', new RegExp(`layer ${layer} does not match its digest`));
+    assert.ok(
+      runSteps(d).some((s) => !s.cached && s.done),
+      `the step of the changed layer ran: ${JSON.stringify(runSteps(d))}`,
+    );
+    assert.equal((await gantry(['inspect', 'store:app:1'], { store: storeD })).code, 0);
+    await writeFile(layerPath, good);
+
+    // Change the config blob's bytes: its digest no longer verifies, the cache is not trusted.
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { config: { digest: string } };
     const configPath = join(dir, 'blobs', 'sha256', manifest.config.digest.slice(7));
     const config = JSON.parse(await readFile(configPath, 'utf8')) as { records: { key: string }[] };

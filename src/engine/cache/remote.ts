@@ -15,7 +15,7 @@
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions } from '../../errors.js';
 import { digestOf } from '../../oci/digest.js';
-import type { BlobSource, Image, Layer } from '../../oci/image.js';
+import { type BlobSource, type Image, type ImageIndex, isImageIndex, type Layer } from '../../oci/image.js';
 import { OciLayout } from '../../oci/layout.js';
 import { parseManifest } from '../../oci/parse.js';
 import { layerFromDescriptor, readSmallBlob } from '../../oci/partial.js';
@@ -48,10 +48,36 @@ export interface CacheContext extends IoOptions {
   readonly store: Store;
   readonly client: () => Promise<RegistryClient>;
   readonly progress?: ProgressSink;
+  /** Layer digests not to take from any cache (their bytes did not verify): their steps run. */
+  readonly distrust?: ReadonlySet<Digest>;
 }
 
 /** A cache that cannot be used: the reason becomes the one warning of that import. */
 class Unusable extends Error {}
+
+/**
+ * A cache layer whose bytes do not match its digest (changed in the registry or the directory
+ * since the cache was written). Found only when the layer is fetched, after its step was taken
+ * as a hit: the build runs again without the records that name it (see `corruptCacheLayer`).
+ */
+class CorruptCacheLayer extends GantryError {
+  readonly digest: Digest;
+  constructor(digest: Digest, where: string, cause: unknown) {
+    super('CACHE_LAYER_CORRUPT', `cache ${where}: layer ${digest} does not match its digest`, {
+      phase: 'build',
+      suggestion: 'export the cache again (--cache-to)',
+      cause,
+    });
+    this.digest = digest;
+  }
+}
+
+/** The digest of the cache layer that failed verification somewhere in `err`'s causes, if any. */
+export function corruptCacheLayer(err: unknown): Digest | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 16; e = (e as { cause?: unknown }).cause, depth++)
+    if (e instanceof CorruptCacheLayer) return e.digest;
+  return undefined;
+}
 
 function describe(spec: CacheSpec): string {
   return spec.type === 'registry' ? spec.ref : `${spec.dir}:${spec.tag}`;
@@ -67,21 +93,36 @@ class ImportedLayer implements Layer {
   readonly #remote: BlobSource;
   readonly #desc: Descriptor;
   readonly #diffID: Digest;
+  readonly #where: string;
   #fetch: Promise<void> | undefined;
 
-  constructor(store: Store, remote: BlobSource, desc: Descriptor, diffID: Digest, source: Repo | undefined) {
+  constructor(
+    store: Store,
+    remote: BlobSource,
+    desc: Descriptor,
+    diffID: Digest,
+    source: Repo | undefined,
+    where: string,
+  ) {
     this.#store = store;
     this.#remote = remote;
     this.#desc = desc;
     this.#diffID = diffID;
     this.source = source;
+    this.#where = where;
   }
 
   async #local(o: IoOptions): Promise<Layer> {
     const layout = this.#store.layout;
     if (!(await layout.reuse(this.#desc.digest, o))) {
       this.#fetch ??= (async () => {
-        await layout.writeBlob(await this.#remote.openBlob(this.#desc, o), this.#desc, o);
+        try {
+          await layout.writeBlob(await this.#remote.openBlob(this.#desc, o), this.#desc, o);
+        } catch (err) {
+          if (GantryError.is(err) && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH'))
+            throw new CorruptCacheLayer(this.#desc.digest, this.#where, err);
+          throw err;
+        }
       })();
       // A failed fetch (an abort) is tried again by the next caller.
       this.#fetch.catch(() => {
@@ -149,14 +190,15 @@ function checkManifest(bytes: Buffer): Manifest {
 }
 
 function toRecords(
-  store: Store,
+  ctx: CacheContext,
+  where: string,
   manifest: Manifest,
   config: CacheConfig,
   blobs: BlobSource,
   source: Repo | undefined,
 ): Map<string, ImportedRecord> {
   const layers = manifest.layers.map(
-    (desc, i) => new ImportedLayer(store, blobs, desc, config.diffIDs[i] as Digest, source),
+    (desc, i) => new ImportedLayer(ctx.store, blobs, desc, config.diffIDs[i] as Digest, source, where),
   );
   const out = new Map<string, ImportedRecord>();
   for (const r of config.records) {
@@ -165,6 +207,8 @@ function toRecords(
       continue;
     }
     const desc = manifest.layers[r.layer] as Descriptor;
+    // A layer that failed verification in an earlier attempt of this build: its steps run.
+    if (ctx.distrust?.has(desc.digest)) continue;
     const open = layers[r.layer] as ImportedLayer;
     out.set(r.key, {
       layer: {
@@ -198,7 +242,7 @@ async function readRegistry(spec: CacheSpec & { type: 'registry' }, ctx: CacheCo
     if (ctx.signal?.aborted) throw err;
     throw new Unusable(`its config cannot be read (${(err as Error).message})`);
   }
-  return toRecords(ctx.store, manifest, parseConfig(raw, manifest), blobs, repo);
+  return toRecords(ctx, spec.ref, manifest, parseConfig(raw, manifest), blobs, repo);
 }
 
 async function readLocal(spec: CacheSpec & { type: 'local' }, ctx: CacheContext) {
@@ -224,7 +268,7 @@ async function readLocal(spec: CacheSpec & { type: 'local' }, ctx: CacheContext)
     // A layer missing from the directory would fail the build later: refuse the cache now.
     for (const l of manifest.layers)
       if (!(await layout.hasBlob(l.digest))) throw new Unusable(`layer ${l.digest} is missing`);
-    return toRecords(ctx.store, manifest, config, layout, undefined);
+    return toRecords(ctx, describe(spec), manifest, config, layout, undefined);
   } catch (err) {
     if (err instanceof Unusable || ctx.signal?.aborted) throw err;
     throw new Unusable((err as Error).message);
@@ -430,4 +474,17 @@ export async function exportCache(
     options.progress?.({ type: 'error', id, message: (err as Error).message });
     throw err;
   }
+}
+
+/** The layer digests of an image, or of every image of an index: what a mode=min cache keeps. */
+export async function layerDigests(item: Image | ImageIndex, io: { signal?: AbortSignal }): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  if (!isImageIndex(item)) {
+    for (const l of (await item.manifest(io)).layers) out.add(l.digest);
+    return out;
+  }
+  for (const child of (await item.indexManifest(io)).manifests) {
+    for (const d of await layerDigests(await item.image(child.digest, io), io)) out.add(d);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
-import { lint, parse, parseInstructions, type Warning } from '../../dockerfile/index.js';
+import { baseImages, lint, type ParseResult, parse, parseInstructions, type Warning } from '../../dockerfile/index.js';
 import { FileHashCache, loadIgnore } from '../../engine/context/index.js';
 import { Solver } from '../../engine/solver/solver.js';
 import { GantryError } from '../../errors.js';
@@ -52,10 +52,15 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
     ...(options.cacheImports ? { imports: options.cacheImports } : {}),
   });
   const ignore = await loadIgnore(context, dockerfile, options);
-  const warnings = mergeWarnings(
-    [...parsed.warnings, ...instructions.warnings],
-    lint(parsed, { ignored: (p) => ignore.matches(p) }),
-  );
+  const lintOptions = { ignored: (p: string) => ignore.matches(p), buildArgs: options.buildArgs ?? {} };
+  let linted = lint(parsed, lintOptions);
+  // A variable the base image's ENV sets is not undefined: the bases are read (manifest and config,
+  // once per build, as the build reads them) only when the check would otherwise fire.
+  if (linted.some((w) => w.code === 'UndefinedVar')) {
+    const env = await baseEnvironments(parsed, options, solver, platforms[0] as Platform);
+    linted = lint(parsed, { ...lintOptions, baseEnv: (image) => env.get(image) });
+  }
+  const warnings = mergeWarnings([...parsed.warnings, ...instructions.warnings], linted);
   for (const w of warnings) solver.warn(`${w.code}: ${w.message} (line ${w.line})`, w.code);
   if (parsed.directives.check?.error && warnings.length > 0) {
     const first = warnings[0] as Warning;
@@ -66,6 +71,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
     );
   }
   const shared = {
+    ...(parsed.directives.check ? { check: parsed.directives.check } : {}),
     solver,
     context,
     hashes: await FileHashCache.open(posix.join(options.store.dir, 'cache', 'context'), options),
@@ -93,4 +99,30 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
   } finally {
     await shared.hashes.save(options).catch(() => {});
   }
+}
+
+/**
+ * The ENV names each base image sets, by the name FROM gives it; a base that cannot be resolved
+ * here is left out (the build reports it when it gets there) and the check keeps its fallback.
+ */
+async function baseEnvironments(
+  parsed: ParseResult,
+  options: DockerfileBuildOptions,
+  solver: Solver,
+  platform: Platform,
+): Promise<Map<string, ReadonlySet<string>>> {
+  const out = new Map<string, ReadonlySet<string>>();
+  const contexts = options.buildContexts ?? {};
+  for (const name of baseImages(parsed, options.buildArgs ?? {})) {
+    const named = contexts[name] ?? contexts[name.toLowerCase()];
+    if (named && named.kind !== 'image') continue;
+    try {
+      const image = await solver.image(named?.kind === 'image' ? named.ref : name, platform);
+      const env = (await image.configFile({ signal: options.signal })).config?.Env ?? [];
+      out.set(name, new Set(env.map((e) => e.slice(0, e.includes('=') ? e.indexOf('=') : e.length))));
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+    }
+  }
+  return out;
 }

@@ -6,7 +6,9 @@
  */
 import { closest } from '../../dockerfile/flags.js';
 import {
+  type CheckDirective,
   expandInstruction,
+  filterWarnings,
   type Instruction,
   type Instructions,
   type Stage,
@@ -37,6 +39,8 @@ export interface SharedBuild {
   readonly hashes: FileHashCache;
   readonly ignore: IgnoreMatcher;
   readonly escape: '\\' | '`';
+  /** The Dockerfile's `# check=` directive: the rules it skips apply to the checks made here too. */
+  readonly check?: CheckDirective;
 }
 
 /** What a stage starts from. */
@@ -73,6 +77,7 @@ export class PlatformBuild implements BuildScope {
   readonly ignore: IgnoreMatcher;
   readonly hashes: FileHashCache;
   readonly escape: '\\' | '`';
+  readonly check: CheckDirective | undefined;
   readonly buildArgs: Readonly<Record<string, string>>;
   readonly global: ReadonlyMap<string, string | undefined>;
   readonly created = defaultCreated();
@@ -87,6 +92,7 @@ export class PlatformBuild implements BuildScope {
     this.ignore = shared.ignore;
     this.hashes = shared.hashes;
     this.escape = shared.escape;
+    this.check = shared.check;
     this.buildArgs = options.buildArgs ?? {};
     this.#stages = instructions.stages;
     this.#platform = platform;
@@ -241,10 +247,19 @@ export class PlatformBuild implements BuildScope {
       const config = await image.configFile(o);
       if (config.os !== platform.os || config.architecture !== platform.architecture) {
         const got = formatPlatform({ os: config.os, architecture: config.architecture });
-        this.solver.warn(
-          `InvalidBaseImagePlatform: Base image ${name} was pulled with platform "${got}", expected "${formatPlatform(platform)}" for current build (line ${line})`,
-          'InvalidBaseImagePlatform',
-        );
+        const message = `Base image ${name} was pulled with platform "${got}", expected "${formatPlatform(platform)}" for current build`;
+        const kept = filterWarnings([{ code: 'InvalidBaseImagePlatform', message, line }], this.check);
+        if (kept.length > 0)
+          this.solver.warn(`InvalidBaseImagePlatform: ${message} (line ${line})`, 'InvalidBaseImagePlatform');
+        if (kept.length > 0 && this.check?.error)
+          throw new GantryError(
+            'DOCKERFILE_CHECK_FAILED',
+            `build check failed, InvalidBaseImagePlatform: ${message} (line ${line})`,
+            {
+              phase: 'build',
+              suggestion: 'fix it, or skip the rule with # check=skip=InvalidBaseImagePlatform',
+            },
+          );
       }
       return {
         image,
