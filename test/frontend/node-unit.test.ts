@@ -131,6 +131,20 @@ test('framework and port: a dependency the source imports, the port from the cod
   });
 });
 
+test('ports = [] in the project configuration exposes no port, whatever the code listens on (a command-line tool)', async () => {
+  const files = {
+    'package.json': '{"name":"tool","bin":{"tool":"cli.js"},"gantry":{"ports":[]}}',
+    'cli.js': 'require("http").createServer().listen(9000)\n',
+  };
+  await withTree(files, async (root) => {
+    assert.deepEqual((await planNode({ context: root })).ports, []);
+    assert.deepEqual((await planNode({ context: root, expose: ['8080'] })).ports, ['8080'], 'a flag still wins');
+  });
+  await withTree({ ...files, 'package.json': '{"name":"tool","bin":{"tool":"cli.js"}}' }, async (root) => {
+    assert.deepEqual((await planNode({ context: root })).ports, ['9000'], 'without the key the code decides');
+  });
+});
+
 test('workspaces: pnpm-workspace.yaml and "workspaces" globs; --workspace takes the member and the members it needs, nothing else', async () => {
   await withTree(
     {

@@ -105,16 +105,19 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 /** The project configuration as flags would give it (flags win over it). */
 function fromConfig(c: ProjectConfig): NodeProjectOptions {
-  return definedOnly({
-    workspace: c.workspace,
-    buildOn: c.buildOn,
-    buildOutput: c.buildOutput,
-    entrypoint: c.entrypoint,
-    cmd: c.cmd,
-    user: c.user,
-    expose: c.ports,
-    env: c.env ? Object.entries(c.env).map(([k, v]) => `${k}=${v}`) : undefined,
-  }) as NodeProjectOptions;
+  return {
+    ...definedOnly({
+      workspace: c.workspace,
+      buildOn: c.buildOn,
+      buildOutput: c.buildOutput,
+      entrypoint: c.entrypoint,
+      cmd: c.cmd,
+      user: c.user,
+      env: c.env ? Object.entries(c.env).map(([k, v]) => `${k}=${v}`) : undefined,
+    }),
+    // `ports = []` says the image exposes none (a command-line tool), instead of what the code suggests.
+    ...(c.ports !== undefined ? { expose: c.ports } : {}),
+  } as NodeProjectOptions;
 }
 
 /** Decides everything about a Node.js build that the project's files decide. */
