@@ -9,8 +9,6 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GantryError, type IoOptions } from '../errors.js';
-import { loadArchive, writeDockerArchive, writeOciArchive } from '../layer/archive/index.js';
-import { extractLayer } from '../layer/extract.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { OciLayout, writeToLayout } from '../oci/layout.js';
 import { isIndexMediaType } from '../oci/parse.js';
@@ -21,6 +19,14 @@ import { pushImage } from '../registry/ops/push.js';
 import { remoteImage } from '../registry/remote.js';
 import { ownerTag } from '../store/cleanup.js';
 import { normalizeName, REF_NAME_ANNOTATION, type Store } from '../store/store.js';
+
+/**
+ * The archive readers and writers (tar, gzip, extraction: some 20 modules), loaded only by the
+ * commands that meet an archive, so a registry-to-registry copy or a pull starts without them.
+ */
+function archives(): Promise<typeof import('../layer/archive/index.js')> {
+  return import('../layer/archive/index.js');
+}
 
 export type ImageLocation =
   | { readonly kind: 'registry'; readonly ref: Reference }
@@ -200,6 +206,7 @@ export async function openImage(
       try {
         if (loc.kind === 'oci-archive') {
           // An OCI archive is a layout in a tar: unpack it safely, then read it as a layout.
+          const { extractLayer } = await import('../layer/extract.js');
           await extractLayer(createReadStream(loc.path), tmp, {
             whiteouts: 'keep',
             owners: false,
@@ -209,6 +216,7 @@ export async function openImage(
           return { ...(await fromLayout(layout, loc.tag, `oci-archive:${loc.path}`, options)), close };
         }
         const layout = await OciLayout.init(tmp);
+        const { loadArchive } = await archives();
         const loaded = await loadArchive(loc.path, layout, options);
         const wanted = loc.name === undefined ? undefined : normalizeName(loc.name);
         const hit = wanted === undefined ? loaded[0] : loaded.find((l) => l.names.includes(wanted));
@@ -260,9 +268,11 @@ export async function writeImage(
       await layout.writeIndex({ ...index, manifests: kept }, options);
       return desc;
     }
-    case 'oci-archive':
+    case 'oci-archive': {
+      const { writeOciArchive } = await archives();
       await writeOciArchive([{ item, names: [], ...(loc.tag ? { refName: loc.tag } : {}) }], loc.path, options);
       return descriptorOf(item, options);
+    }
     case 'docker-archive': {
       if (isImageIndex(item)) {
         throw new GantryError(
@@ -274,6 +284,7 @@ export async function writeImage(
           },
         );
       }
+      const { writeDockerArchive } = await archives();
       await writeDockerArchive([{ image: item, names: loc.name ? [normalizeName(loc.name)] : [] }], loc.path, options);
       return descriptorOf(item, options);
     }

@@ -13,9 +13,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions } from '../errors.js';
-import { loadArchive } from '../layer/archive/index.js';
 import { REF_NAME_ANNOTATION } from '../layer/archive/names.js';
-import { type LayerInfo, writeLayer } from '../layer/layer.js';
+import type { LayerInfo } from '../layer/layer.js';
 import type { TarInput } from '../layer/tar/types.js';
 import { isDigest } from '../oci/digest.js';
 import type { Image, ImageIndex, Layer } from '../oci/image.js';
@@ -277,6 +276,8 @@ export class Store {
   async load(source: string, options: IoOptions & { names?: readonly string[] } = {}): Promise<StoreEntryGroup[]> {
     const extra = (options.names ?? []).map(normalizeName);
     return this.lease(async () => {
+      // The archive readers load with the first archive: commands that never meet one start without them.
+      const { loadArchive } = await import('../layer/archive/index.js');
       const loaded = await loadArchive(source, this.layout, options);
       if (extra.length > 0 && loaded.length !== 1) {
         throw new GantryError(
@@ -356,6 +357,7 @@ export class Store {
     // Opened up front so that the cleanup below cannot run before a lazily opened file exists.
     const fh = await open(tmp, 'wx', 0o644);
     try {
+      const { writeLayer } = await import('../layer/layer.js');
       const info = await writeLayer(entries, fh.createWriteStream(), options);
       const target = this.layout.blobPath(info.digest);
       await mkdir(join(target, '..'), { recursive: true });
