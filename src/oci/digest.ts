@@ -77,18 +77,45 @@ function sizeMismatch(what: string, expected: number, actual: string): InvalidCo
 }
 
 /**
- * Pass-through Transform that fails (DigestMismatchError / InvalidContentError 'SIZE_MISMATCH') at
- * end of stream, or as soon as more than `expectedSize` bytes arrive (so an endless or oversized
- * source cannot fill a disk). A consumer only sees a clean end when every byte was right.
+ * A stream that fails unless it yields exactly the blob `expected` of `expectedSize` bytes (a
+ * VerifyingStream, or a registry blob body that hashes as it reads): whoever consumes it need not
+ * hash the bytes again. `bytesSeen` counts what went through.
  */
-export class VerifyingStream extends Transform {
+export interface SelfVerifying {
+  readonly expected: Digest;
+  readonly expectedSize: number | undefined;
+  readonly bytesSeen: number;
+}
+
+const SELF_VERIFYING = Symbol.for('gantry.selfVerifying');
+
+/** Marks `stream` as checking itself (see SelfVerifying). */
+export function markSelfVerifying<T extends SelfVerifying>(stream: T): T {
+  Object.defineProperty(stream, SELF_VERIFYING, { value: true });
+  return stream;
+}
+
+/** True when `stream` fails unless it yields exactly the blob `digest` of `size` bytes. */
+export function verifiesItself(
+  stream: unknown,
+  digest: Digest,
+  size: number | undefined,
+): stream is Readable & SelfVerifying {
+  const s = stream as (Partial<SelfVerifying> & { [SELF_VERIFYING]?: boolean }) | null;
+  return s?.[SELF_VERIFYING] === true && s.expected === digest && size !== undefined && s.expectedSize === size;
+}
+
+/**
+ * The check of one blob's bytes, fed chunk by chunk: `update` answers an error as soon as more
+ * than `expectedSize` bytes came, `finish` one when the size or digest is wrong at the end.
+ */
+export class ContentCheck {
   readonly expected: Digest;
   readonly expectedSize: number | undefined;
   readonly #what: string;
   readonly #digester: Digester;
 
   constructor(expected: Digest, expectedSize?: number, what = 'content') {
-    super();
     const { algorithm } = parseDigest(expected);
     if (expectedSize !== undefined && (!Number.isSafeInteger(expectedSize) || expectedSize < 0)) {
       throw new InvalidContentError('INVALID_SIZE', `invalid size ${expectedSize} for ${what}`, {
@@ -102,33 +129,64 @@ export class VerifyingStream extends Transform {
     this.#digester = createDigester(algorithm);
   }
 
-  /** Bytes seen so far. */
-  get bytesSeen(): number {
+  get size(): number {
     return this.#digester.size;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  update(chunk: Uint8Array): InvalidContentError | undefined {
     this.#digester.update(chunk);
     const size = this.#digester.size;
     if (this.expectedSize !== undefined && size > this.expectedSize) {
-      callback(sizeMismatch(this.#what, this.expectedSize, `more than ${this.expectedSize}`));
-      return;
+      return sizeMismatch(this.#what, this.expectedSize, `more than ${this.expectedSize}`);
     }
-    callback(null, chunk);
+    return undefined;
+  }
+
+  finish(): InvalidContentError | DigestMismatchError | undefined {
+    const size = this.#digester.size;
+    if (this.expectedSize !== undefined && size !== this.expectedSize) {
+      return sizeMismatch(this.#what, this.expectedSize, String(size));
+    }
+    const actual = this.#digester.digest();
+    return actual === this.expected ? undefined : new DigestMismatchError(this.expected, actual, this.#what);
+  }
+}
+
+/**
+ * Pass-through Transform that fails (DigestMismatchError / InvalidContentError 'SIZE_MISMATCH') at
+ * end of stream, or as soon as more than `expectedSize` bytes arrive (so an endless or oversized
+ * source cannot fill a disk). A consumer only sees a clean end when every byte was right.
+ */
+export class VerifyingStream extends Transform implements SelfVerifying {
+  readonly #check: ContentCheck;
+
+  constructor(expected: Digest, expectedSize?: number, what = 'content') {
+    super();
+    this.#check = new ContentCheck(expected, expectedSize, what);
+    markSelfVerifying(this);
+  }
+
+  get expected(): Digest {
+    return this.#check.expected;
+  }
+
+  get expectedSize(): number | undefined {
+    return this.#check.expectedSize;
+  }
+
+  /** Bytes seen so far. */
+  get bytesSeen(): number {
+    return this.#check.size;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const err = this.#check.update(chunk);
+    if (err) callback(err);
+    else callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    const size = this.#digester.size;
-    if (this.expectedSize !== undefined && size !== this.expectedSize) {
-      callback(sizeMismatch(this.#what, this.expectedSize, String(size)));
-      return;
-    }
-    const actual = this.#digester.digest();
-    if (actual !== this.expected) {
-      callback(new DigestMismatchError(this.expected, actual, this.#what));
-      return;
-    }
-    callback();
+    callback(this.#check.finish());
   }
 }
 

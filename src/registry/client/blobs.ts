@@ -5,10 +5,10 @@
  * that ignores Range and answers 200 has its first N bytes skipped), a few times at most; the
  * consumer never sees the seam, and never an unverified end.
  */
-import { PassThrough, pipeline as pipelineCb, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
-import { parseDigest, VerifyingStream } from '../../oci/digest.js';
+import { ContentCheck, markSelfVerifying, parseDigest, type SelfVerifying } from '../../oci/digest.js';
 import { bindAbort } from '../../oci/stream.js';
 import type { Digest } from '../../oci/types.js';
 import type { HttpResponse } from '../transport/types.js';
@@ -84,45 +84,124 @@ async function fetchFrom(state: ResumeState, offset: number): Promise<HttpRespon
   );
 }
 
-/** The body bytes of `first`, then of as many Range requests as it takes to get them all. */
-async function* resumingBody(state: ResumeState, first: HttpResponse): AsyncGenerator<Buffer> {
-  let res = first;
-  let offset = 0;
-  let skip = 0;
-  let resumes = 0;
-  try {
-    for (;;) {
-      let failure: unknown;
-      try {
-        for await (const chunk of res.body) {
-          let buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-          if (skip > 0) {
-            if (buf.byteLength <= skip) {
-              skip -= buf.byteLength;
-              continue;
-            }
-            buf = buf.subarray(skip);
-            skip = 0;
-          }
-          offset += buf.byteLength;
-          state.onProgress?.(offset);
-          yield buf;
-        }
-        // A clean end short of the size the descriptor promised is a drop too (a proxy that closes).
-        if (state.total === undefined || offset >= state.total) return;
-        failure = droppedEarly(state.digest, offset, state.total);
-      } catch (err) {
-        if (state.signal?.aborted) throw new AbortedError({ cause: state.signal.reason });
-        failure = err;
+/**
+ * The body bytes of `first`, then of as many Range requests as it takes to get them all, checked
+ * on the way (unless the caller checks them itself): the response's chunks are hashed and handed
+ * on as they arrive, with no other stream or promise per chunk between the socket and the reader.
+ * The response is paused while the reader does not take more (backpressure), and the body starts
+ * flowing at once, so bytes that arrive before a dropped connection are kept and a resume asks
+ * only for the rest.
+ */
+class BlobBody extends Readable implements SelfVerifying {
+  readonly #state: ResumeState;
+  readonly #check: ContentCheck | undefined;
+  #res: HttpResponse | undefined;
+  #offset = 0;
+  #skip = 0;
+  #resumes = 0;
+
+  constructor(state: ResumeState, first: HttpResponse, check: ContentCheck | undefined) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#state = state;
+    this.#check = check;
+    if (check) markSelfVerifying(this);
+    this.#attach(first);
+  }
+
+  get expected(): Digest {
+    return this.#state.digest;
+  }
+
+  get expectedSize(): number | undefined {
+    return this.#check?.expectedSize;
+  }
+
+  get bytesSeen(): number {
+    return this.#offset;
+  }
+
+  #attach(res: HttpResponse): void {
+    this.#res = res;
+    res.body.on('data', this.#onData);
+    res.body.once('end', this.#onEnd);
+    res.body.once('error', this.#onError);
+  }
+
+  #detach(): void {
+    const res = this.#res;
+    if (res === undefined) return;
+    this.#res = undefined;
+    res.body.off('data', this.#onData);
+    res.body.off('end', this.#onEnd);
+    res.body.off('error', this.#onError);
+    res.body.on('error', () => {});
+    res.body.destroy();
+  }
+
+  readonly #onData = (chunk: Buffer | string): void => {
+    let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.#skip > 0) {
+      if (buf.byteLength <= this.#skip) {
+        this.#skip -= buf.byteLength;
+        return;
       }
-      if (resumes >= MAX_RESUMES) throw failure;
-      resumes++;
-      skip = 0;
-      res.body.destroy();
-      await sleep(RESUME_BACKOFF_MS * resumes, undefined, state.signal ? { signal: state.signal } : {}).catch(() => {
-        throw new AbortedError({ cause: state.signal?.reason });
-      });
-      res = await fetchFrom(state, offset);
+      buf = buf.subarray(this.#skip);
+      this.#skip = 0;
+    }
+    this.#offset += buf.byteLength;
+    const wrong = this.#check?.update(buf);
+    if (wrong) {
+      this.destroy(wrong);
+      return;
+    }
+    this.#state.onProgress?.(this.#offset);
+    if (!this.push(buf)) this.#res?.body.pause();
+  };
+
+  readonly #onEnd = (): void => {
+    const { total } = this.#state;
+    // A clean end short of the size the descriptor promised is a drop too (a proxy that closes).
+    if (total !== undefined && this.#offset < total) {
+      this.#resume(droppedEarly(this.#state.digest, this.#offset, total));
+      return;
+    }
+    this.#detach();
+    const wrong = this.#check?.finish();
+    if (wrong) this.destroy(wrong);
+    else this.push(null);
+  };
+
+  readonly #onError = (err: unknown): void => {
+    const { signal } = this.#state;
+    if (signal?.aborted) {
+      this.destroy(new AbortedError({ cause: signal.reason }));
+      return;
+    }
+    this.#resume(err);
+  };
+
+  /** Asks for the rest after `failure` (a dropped connection), or fails with it after MAX_RESUMES. */
+  #resume(failure: unknown): void {
+    this.#detach();
+    if (this.#resumes >= MAX_RESUMES) {
+      this.destroy(failure as Error);
+      return;
+    }
+    this.#resumes++;
+    this.#skip = 0;
+    const state = this.#state;
+    const offset = this.#offset;
+    void (async () => {
+      await sleep(RESUME_BACKOFF_MS * this.#resumes, undefined, state.signal ? { signal: state.signal } : {}).catch(
+        () => {
+          throw new AbortedError({ cause: state.signal?.reason });
+        },
+      );
+      const res = await fetchFrom(state, offset);
+      if (this.destroyed) {
+        res.body.destroy();
+        return;
+      }
       if (res.status === 206) {
         const start = contentRangeStart(res.headers['content-range']);
         if (start !== offset) {
@@ -135,11 +214,22 @@ async function* resumingBody(state: ResumeState, first: HttpResponse): AsyncGene
         }
       } else {
         // The server ignored Range and sent the whole blob again: drop what we already have.
-        skip = offset;
+        this.#skip = offset;
       }
-    }
-  } finally {
-    res.body.destroy();
+      this.#attach(res);
+      if (this.readableLength >= this.readableHighWaterMark) res.body.pause();
+    })().catch((err: unknown) => {
+      this.destroy(err as Error);
+    });
+  }
+
+  override _read(): void {
+    this.#res?.body.resume();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#detach();
+    callback(err);
   }
 }
 
@@ -179,15 +269,9 @@ export async function openBlob(
   const length = Number(first.headers['content-length']);
   const total = desc.size ?? (Number.isSafeInteger(length) && length >= 0 ? length : undefined);
   const state: ResumeState = { ...provisional, total };
-  const body = Readable.from(resumingBody(state, first), { objectMode: false });
-  // Either way the body starts flowing now, while the consumer still opens its file: bytes that
-  // arrived before a dropped connection are kept, and the resume asks only for the rest.
   const check =
     options.callerVerifies === true && desc.size !== undefined
-      ? new PassThrough()
-      : new VerifyingStream(desc.digest, desc.size, `blob ${desc.digest}`);
-  return bindAbort(
-    pipelineCb(body, check, () => {}),
-    options.signal,
-  );
+      ? undefined
+      : new ContentCheck(desc.digest, desc.size, `blob ${desc.digest}`);
+  return bindAbort(new BlobBody(state, first, check), options.signal);
 }

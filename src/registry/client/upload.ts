@@ -12,7 +12,7 @@
 import { PassThrough, pipeline as pipelineCb, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, GantryError, InvalidContentError, throwIfAborted } from '../../errors.js';
-import { parseDigest, VerifyingStream } from '../../oci/digest.js';
+import { parseDigest, verifiesItself as selfVerifies, VerifyingStream } from '../../oci/digest.js';
 import { readBounded } from '../../oci/stream.js';
 import type { Descriptor } from '../../oci/types.js';
 import { isTemporary } from '../errors.js';
@@ -331,7 +331,7 @@ async function cancel(ep: Endpoints, repo: Repo, url: URL): Promise<void> {
  * digest and size (what `openBlob` of the registry client and of an OCI layout return).
  */
 export function verifiesItself(stream: Readable, desc: Descriptor): boolean {
-  return stream instanceof VerifyingStream && stream.expected === desc.digest && stream.expectedSize === desc.size;
+  return selfVerifies(stream, desc.digest, desc.size);
 }
 
 /**

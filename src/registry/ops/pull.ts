@@ -69,12 +69,10 @@ class Puller {
         progress.done('exists', true);
         return;
       }
-      // writeBlob checks digest and size while it writes: one hash per blob, not two.
-      const stream = await this.#client.openBlob(source, desc, {
-        ...o,
-        callerVerifies: true,
-        onProgress: (n) => progress.bytes(n),
-      });
+      // The body checks digest and size as it arrives, and writeBlob, seeing a stream that checks
+      // itself against this very descriptor, does not hash it again: one hash per blob, no extra
+      // stream between the socket and the file.
+      const stream = await this.#client.openBlob(source, desc, { ...o, onProgress: (n) => progress.bytes(n) });
       // An abort (--timeout, a sibling's failure) may destroy the stream while writeBlob still
       // prepares its temp file: the error stays on the stream for writeBlob's pipeline to report
       // rather than escape as an uncaught 'error' event.
