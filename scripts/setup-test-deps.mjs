@@ -29,6 +29,8 @@ const PACKAGES = {
   'binfmt-support': 'update-binfmts, which registers qemu-user-static with binfmt_misc',
   'python3-hatchling': 'runs the Hatch build target and hook of integrations/python/hatch',
   'python3-poetry': 'runs the Poetry plugin of integrations/python/poetry',
+  zsh: 'runs the zsh completion script gantry completion zsh prints (test/cli/completion.test.ts)',
+  fish: 'runs the fish completion script gantry completion fish prints (test/cli/completion.test.ts)',
 };
 const FOREIGN_ARCH = 'arm64';
 const APT_LISTS = '/var/lib/apt/lists';

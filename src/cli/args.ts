@@ -1,40 +1,66 @@
 /** Argument parsing on top of node:util parseArgs, with errors that say what to do. */
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
 // The Dockerfile parser's typo finder; dockerfile/ imports nothing of ours, so it stays there.
 import { closest } from '../dockerfile/flags.js';
 import { usageError } from './context.js';
+import { type CommandSpec, type FlagSpec, flagsOf, parseOptions } from './flags.js';
+import { GLOBAL_FLAGS } from './specs/global.js';
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+export type { OptionSpec } from './flags.js';
 
 export interface Parsed {
   readonly values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   readonly positionals: string[];
 }
 
-export function parse(command: string, args: readonly string[], options: OptionSpec): Parsed {
+/**
+ * Parses a command's arguments with its declared flag table. Flags whose value is optional
+ * (`--sbom`, `--sbom=false`) are taken out first and read as strings (`true` when bare).
+ * `name` is the command as the user typed it, for messages (`index create`).
+ */
+export function parse(spec: CommandSpec, args: readonly string[], name: string = spec.name): Parsed {
+  const flags = flagsOf(spec);
+  const optional = flags.filter((f) => f.optionalValue).map((f) => f.name);
+  const taken: Record<string, string> = {};
+  const rest: string[] = [];
+  for (const [i, a] of args.entries()) {
+    if (a === '--') {
+      rest.push(...args.slice(i));
+      break;
+    }
+    const hit = optional.find((n) => a === `--${n}` || a.startsWith(`--${n}=`));
+    if (hit === undefined) rest.push(a);
+    else taken[hit] = a.length > hit.length + 2 ? a.slice(hit.length + 3) : 'true';
+  }
+  const options = parseOptions(flags);
   try {
-    const { values, positionals } = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
-    return { values: values as Parsed['values'], positionals };
+    const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    return { values: { ...(values as Parsed['values']), ...taken }, positionals };
   } catch (err) {
     const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
-    const near = nearestOption(message, options);
+    const near = nearestOption(message, [...flags, ...GLOBAL_FLAGS]);
     throw usageError(
-      `gantry ${command}: ${message.replace(/\. To specify.*$/, '')}`,
-      near ? `did you mean ${near}?` : `run gantry ${command} --help`,
+      `gantry ${name}: ${message.replace(/\. To specify.*$/, '')}`,
+      near ? `did you mean ${near}?` : `run gantry ${name} --help`,
     );
   }
 }
 
-/** For `Unknown option '--tagg'`, the option meant (`--tag`), if it is a plausible typo. */
-function nearestOption(message: string, options: OptionSpec): string | undefined {
+/** For `Unknown option '--tagg'`, the flag meant (`--tag`), if it is a plausible typo. */
+function nearestOption(message: string, flags: readonly FlagSpec[]): string | undefined {
   const m = /^Unknown option '(--?)([^'=]+)/.exec(message);
   if (!m) return undefined;
   if (m[1] === '--') {
-    const near = closest(m[2] as string, Object.keys(options));
+    const near = closest(
+      m[2] as string,
+      flags.flatMap((f) => [f.name, ...(f.aliases ?? [])]),
+    );
     return near === undefined ? undefined : `--${near}`;
   }
-  const shorts = Object.values(options).flatMap((o) => (o.short ? [o.short] : []));
-  const near = closest(m[2] as string, shorts);
+  const near = closest(
+    m[2] as string,
+    flags.flatMap((f) => (f.short ? [f.short] : [])),
+  );
   return near === undefined ? undefined : `-${near}`;
 }
 

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { closest } from '../dockerfile/flags.js';
 import { explainSystemError, GantryError } from '../errors.js';
 import { type Command, type CommandContext, type GlobalFlags, usageError } from './context.js';
+import { renderFlags } from './flags.js';
 import {
   createJsonLogRenderer,
   EXIT,
@@ -18,6 +19,7 @@ import {
   writeTerminationLog,
 } from './job.js';
 import { createRenderer, formatBytes, parseProgressMode } from './progress.js';
+import { COMMAND_SPECS, GLOBAL_FLAGS } from './specs/index.js';
 
 interface CommandModule {
   readonly run: Command;
@@ -28,57 +30,58 @@ interface CommandModule {
  * The commands, each loaded only when it runs: `gantry pull` never loads the build engine, and
  * every invocation starts faster and smaller.
  */
-const commands: Record<string, { readonly summary: string; load(): Promise<CommandModule> }> = {
-  build: {
-    summary: 'build an image from a Dockerfile or a directory',
-    load: async () => {
-      const m = await import('./commands/build.js');
-      return { run: m.build, help: m.buildHelp };
-    },
+const loaders: Record<string, () => Promise<CommandModule>> = {
+  build: async () => {
+    const m = await import('./commands/build.js');
+    return { run: m.build, help: m.buildHelp };
   },
-  images: { summary: 'list images in the store', load: async () => storeCommand('images') },
-  rmi: { summary: 'remove image names from the store', load: async () => storeCommand('rmi') },
-  prune: { summary: 'delete unused blobs from the store', load: async () => storeCommand('prune') },
-  load: { summary: 'import an OCI layout, OCI archive or docker-archive', load: async () => storeCommand('load') },
-  push: { summary: 'push an image to a registry', load: async () => registryCommand('push') },
-  pull: { summary: 'pull an image from a registry into the store', load: async () => registryCommand('pull') },
-  copy: { summary: 'copy an image between registries and files', load: async () => registryCommand('copy') },
-  inspect: { summary: 'show an image, its manifest or its config', load: async () => registryCommand('inspect') },
-  digest: { summary: 'print the digest of an image', load: async () => registryCommand('digest') },
-  tags: { summary: 'list the tags of a repository', load: async () => registryCommand('tags') },
-  catalog: { summary: 'list the repositories of a registry', load: async () => registryCommand('catalog') },
-  delete: { summary: 'delete an image from a registry', load: async () => registryCommand('del', 'delete') },
-  login: { summary: 'check and store a registry credential', load: async () => registryCommand('login') },
-  logout: { summary: 'remove a stored registry credential', load: async () => registryCommand('logout') },
-  append: { summary: 'add a layer to a remote image and push it', load: async () => craneCommand('append') },
-  mutate: { summary: 'change the config or annotations of a remote image', load: async () => craneCommand('mutate') },
-  flatten: { summary: 'squash a remote image into one layer', load: async () => craneCommand('flatten') },
-  rebase: { summary: 'put a remote image on another base', load: async () => craneCommand('rebase') },
-  tag: { summary: 'tag a remote image in its repository', load: async () => craneCommand('tag') },
-  export: { summary: "write an image's filesystem as a tar", load: async () => craneCommand('export') },
-  blob: { summary: 'write a blob to stdout, verified', load: async () => craneCommand('blob') },
-  validate: { summary: 'check every blob of an image against its digest', load: async () => craneCommand('validate') },
-  index: { summary: 'create or append to a multi-platform index', load: async () => craneCommand('index') },
-  sbom: {
-    summary: "print an image's SBOM (attached, or made from the image)",
-    load: async () => supplyCommand('sbom'),
+  images: async () => storeCommand('images'),
+  rmi: async () => storeCommand('rmi'),
+  prune: async () => storeCommand('prune'),
+  load: async () => storeCommand('load'),
+  push: async () => registryCommand('push'),
+  pull: async () => registryCommand('pull'),
+  copy: async () => registryCommand('copy'),
+  inspect: async () => registryCommand('inspect'),
+  digest: async () => registryCommand('digest'),
+  tags: async () => registryCommand('tags'),
+  catalog: async () => registryCommand('catalog'),
+  delete: async () => registryCommand('del', 'delete'),
+  login: async () => registryCommand('login'),
+  logout: async () => registryCommand('logout'),
+  append: async () => craneCommand('append'),
+  mutate: async () => craneCommand('mutate'),
+  flatten: async () => craneCommand('flatten'),
+  rebase: async () => craneCommand('rebase'),
+  tag: async () => craneCommand('tag'),
+  export: async () => craneCommand('export'),
+  blob: async () => craneCommand('blob'),
+  validate: async () => craneCommand('validate'),
+  index: async () => craneCommand('index'),
+  sbom: async () => supplyCommand('sbom'),
+  referrers: async () => supplyCommand('referrers'),
+  discover: async () => supplyCommand('referrers'),
+  sign: async () => supplyCommand('sign'),
+  verify: async () => supplyCommand('verify'),
+  scan: async () => supplyCommand('scan'),
+  info: async () => {
+    const m = await import('./commands/info.js');
+    return { run: m.info, help: m.infoHelp };
   },
-  referrers: { summary: 'list the artifacts that refer to an image', load: async () => supplyCommand('referrers') },
-  discover: { summary: 'the same as referrers (as oras names it)', load: async () => supplyCommand('referrers') },
-  sign: { summary: 'sign an image in a registry (cosign-compatible)', load: async () => supplyCommand('sign') },
-  verify: {
-    summary: "check an image's cosign signatures against a public key",
-    load: async () => supplyCommand('verify'),
-  },
-  scan: { summary: 'run an installed vulnerability scanner on an image', load: async () => supplyCommand('scan') },
-  info: {
-    summary: 'show what this machine gives gantry (sandbox, snapshotter, platforms, store)',
-    load: async () => {
-      const m = await import('./commands/info.js');
-      return { run: m.info, help: m.infoHelp };
-    },
+  completion: async () => {
+    const m = await import('./commands/completion.js');
+    return { run: m.completion, help: m.completionHelp };
   },
 };
+
+/** The commands, in the order of their tables, each with its summary and its loader. */
+const commands: Record<string, { readonly summary: string; load(): Promise<CommandModule> }> = Object.fromEntries(
+  COMMAND_SPECS.map((spec) => {
+    const load = loaders[spec.name];
+    if (load === undefined) throw new Error(`no command for the table of ${spec.name}`);
+    return [spec.name, { summary: spec.summary, load }];
+  }),
+);
 
 async function storeCommand(name: 'images' | 'rmi' | 'prune' | 'load'): Promise<CommandModule> {
   const m = await import('./commands/store.js');
@@ -147,25 +150,7 @@ ${Object.entries(commands)
   .join('\n')}
 
 Global options:
-  --store DIR        the image store (default $GANTRY_STORE or $XDG_DATA_HOME/gantry/store)
-  --progress MODE    auto, tty, plain, json or quiet
-  --insecure         skip TLS verification of registries
-  --plain-http       talk plain HTTP to registries
-  --chunk-size SIZE  upload blobs in chunks of SIZE (e.g. 5M); default: one request, chunks on 413
-  --kube-context CTX kubeconfig context for idpbuilder discovery (default: the current one)
-  --timeout DURATION overall deadline of the command, e.g. 10m (default none; $GANTRY_TIMEOUT)
-  --idle-timeout DURATION  retry or resume a transfer that receives nothing for this long
-                     (default 60s; 0 never; $GANTRY_IDLE_TIMEOUT)
-  -u, --username U   registry user (with --password-stdin)
-  --password-stdin   read the registry password from stdin
-  --log-format FMT   text (default) or json: one object per line (time, level, step,
-                     message) on stderr, for log collectors; $GANTRY_LOG_FORMAT
-  --termination-log PATH  write the result (digest, references, metrics) or the error as
-                     JSON to PATH (default /dev/termination-log when it exists, as in a
-                     Kubernetes pod; $GANTRY_TERMINATION_LOG)
-  --debug            print stack traces
-  --version          print the version
-  -h, --help         help for gantry or a command
+${renderFlags(GLOBAL_FLAGS, 27)}
 
 Exit codes: 0 success, 1 failure (store, files, internal), 2 usage, 3 authentication,
 4 network (registry, proxy or URL unreachable, stalled, deadline passed), 5 build failed
@@ -192,114 +177,67 @@ export function parseSize(value: string, what: string): number {
   return Number(m[1]) * scale;
 }
 
-/** Takes the global flags out of argv, wherever they stand. */
+/** Takes the global flags (GLOBAL_FLAGS) out of argv, wherever they stand. */
 export function splitGlobalFlags(argv: readonly string[]): { flags: GlobalFlags; rest: string[] } {
   const rest: string[] = [];
-  let store: string | undefined;
-  let debug = false;
-  let progress: string | undefined;
-  let insecure = false;
-  let plainHttp = false;
-  let timeout: string | undefined;
-  let idleTimeout: string | undefined;
-  let username: string | undefined;
-  let passwordStdin = false;
-  let chunkSize: string | undefined;
-  let kubeContext: string | undefined;
-  let logFormat: string | undefined;
-  let terminationLog: string | undefined;
+  const given = new Map<string, string | true>();
+  // --help and --version are names of what to do, read by run().
+  const globals = GLOBAL_FLAGS.filter((f) => f.name !== 'help' && f.name !== 'version');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--') {
       rest.push(...argv.slice(i));
       break;
     }
-    const valued = (name: string): string | undefined => {
-      if (a === `--${name}`) {
-        const v = argv[i + 1];
-        if (v === undefined) throw usageError(`--${name} needs a value`, `give --${name} VALUE`);
-        i += 1;
-        return v;
-      }
-      if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
-      return undefined;
-    };
-    const s = valued('store');
-    if (s !== undefined) {
-      store = s;
+    const f = globals.find(
+      (g) => a === `--${g.name}` || (g.short !== undefined && a === `-${g.short}`) || a.startsWith(`--${g.name}=`),
+    );
+    if (f === undefined) {
+      rest.push(a);
       continue;
     }
-    const p = valued('progress');
-    if (p !== undefined) {
-      progress = p;
+    if (f.value === undefined) {
+      given.set(f.name, true);
       continue;
     }
-    const cs = valued('chunk-size');
-    if (cs !== undefined) {
-      chunkSize = cs;
+    if (a.startsWith(`--${f.name}=`)) {
+      given.set(f.name, a.slice(f.name.length + 3));
       continue;
     }
-    const it = valued('idle-timeout');
-    if (it !== undefined) {
-      idleTimeout = it;
-      continue;
-    }
-    const kc = valued('kube-context');
-    if (kc !== undefined) {
-      kubeContext = kc;
-      continue;
-    }
-    const lf = valued('log-format');
-    if (lf !== undefined) {
-      logFormat = lf;
-      continue;
-    }
-    const tl = valued('termination-log');
-    if (tl !== undefined) {
-      terminationLog = tl;
-      continue;
-    }
-    const t = valued('timeout');
-    if (t !== undefined) {
-      timeout = t;
-      continue;
-    }
-    const u = valued('username');
-    if (u !== undefined) {
-      username = u;
-      continue;
-    }
-    if (a === '-u') {
-      username = argv[i + 1];
-      if (username === undefined) throw usageError('-u needs a user name', 'give -u USER');
-      i += 1;
-      continue;
-    }
-    if (a === '--debug') debug = true;
-    else if (a === '--insecure') insecure = true;
-    else if (a === '--plain-http') plainHttp = true;
-    else if (a === '--password-stdin') passwordStdin = true;
-    else rest.push(a);
+    const v = argv[i + 1];
+    if (v === undefined) throw usageError(`${a} needs a value`, `give ${a} ${f.value}`);
+    given.set(f.name, v);
+    i += 1;
   }
+  const value = (name: string): string | undefined => {
+    const v = given.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const on = (name: string): boolean => given.get(name) === true;
   const envProgress = process.env.GANTRY_PROGRESS ?? process.env.BUILDKIT_PROGRESS;
-  const timeoutValue = timeout ?? process.env.GANTRY_TIMEOUT;
+  const timeoutValue = value('timeout') ?? process.env.GANTRY_TIMEOUT;
   const timeoutMs = timeoutValue === undefined ? undefined : parseDuration(timeoutValue, '--timeout');
-  const idleValue = idleTimeout ?? process.env.GANTRY_IDLE_TIMEOUT;
+  const idleValue = value('idle-timeout') ?? process.env.GANTRY_IDLE_TIMEOUT;
   const idleTimeoutMs = idleValue === undefined ? undefined : parseDuration(idleValue, '--idle-timeout');
+  const store = value('store');
+  const username = value('username');
+  const chunkSize = value('chunk-size');
+  const kubeContext = value('kube-context');
+  const terminationLog = value('termination-log');
   return {
     flags: {
       ...(store ? { store } : {}),
-      debug,
-      progress: parseProgressMode(progress ?? envProgress),
-      insecure,
-      plainHttp,
+      debug: on('debug'),
+      progress: parseProgressMode(value('progress') ?? envProgress),
+      insecure: on('insecure'),
+      plainHttp: on('plain-http'),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
       ...(username === undefined ? {} : { username }),
-      passwordStdin,
+      passwordStdin: on('password-stdin'),
       ...(chunkSize === undefined ? {} : { chunkSize: parseSize(chunkSize, '--chunk-size') }),
       ...(kubeContext === undefined ? {} : { kubeContext }),
-      logFormat: parseLogFormat(logFormat ?? process.env.GANTRY_LOG_FORMAT),
+      logFormat: parseLogFormat(value('log-format') ?? process.env.GANTRY_LOG_FORMAT),
       ...(terminationLog === undefined ? {} : { terminationLog }),
     },
     rest,

@@ -93,3 +93,24 @@ export async function isolatedHome(tmp: string): Promise<NodeJS.ProcessEnv> {
     GITHUB_TOKEN: '',
   };
 }
+
+/**
+ * Runs gantry in this process (src/cli/main.ts run()), for commands that stop before any work
+ * (help, usage errors, completion scripts): the same code path as the binary without a spawn.
+ */
+export async function gantryInProcess(args: readonly string[]): Promise<Result> {
+  const { run: runGantry } = await import('../../src/cli/main.js');
+  const { PassThrough } = await import('node:stream');
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  err.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await runGantry(args, { stdout: out, stderr: err, signal: new AbortController().signal });
+  return { code, stdout, stderr };
+}

@@ -10,126 +10,11 @@ import { formatPlatform } from '../../oci/platform.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';
 import { buildArgs, buildPlatform, checkSecretFiles } from '../build-flags.js';
 import { type Command, usageError } from '../context.js';
+import { renderHelp } from '../flags.js';
 import { explainGiteaPush, idpbuilderNames } from '../idpbuilder.js';
+import { buildSpec } from '../specs/build.js';
 
-export const buildHelp = `Usage: gantry build [OPTIONS] CONTEXT
-
-Build an image from a Dockerfile (-f, or CONTEXT/Dockerfile); for a directory without one, from
-its project files (a Python project: pyproject.toml, requirements*.txt, setup.py, setup.cfg; a
-Node.js project: package.json); else turn its files into one layer on top of --from.
-
-      --frontend NAME      dockerfile, python, node or dir (default: detected, in that order)
-      --dry-run            print the plan of a project build (base, layers, entrypoint, ports,
-                           user and why) without building
-  -v, --verbose            with --dry-run: explain every decision
-
-Project options (Python; the directory options below apply too, and win over gantry.toml or
-[tool.gantry]):
-      --index-url URL      the package index (default: pip's, or $PIP_INDEX_URL)
-      --extra-index-url URL  another index (repeatable)
-      --find-links DIR     a directory of wheels (repeatable; or $PIP_FIND_LINKS)
-      --no-deps            no dependency layer
-      --secret id=netrc,src=FILE  index credentials, --secret id=ca,src=FILE an extra CA: given
-                           to pip for the install only, never in a layer or the history
-
-CONTEXT is a directory, - (a tar, tar.gz or Dockerfile on stdin), an https:// URL of a tar.gz,
-or a git repository: https://host/repo.git#REF:DIR (also git@host:repo.git, ssh://, git://).
-
-Node.js project options (the directory options below apply too; "gantry" in package.json or
-gantry.toml sets the same):
-      --workspace NAME     build one workspace package (name or directory) with only what it needs
-      --ca-cert FILE       an extra CA for dependency installs (repeatable); handed to the install
-                           as a secret, as are the host's NODE_EXTRA_CA_CERTS, .npmrc and proxy
-                           variables: never in a layer, the config or the history
-      --build-on WHERE     container (default: the build script runs in a build stage on the
-                           base) or host (ship the output the host already built)
-
-Dockerfile options:
-  -f, --file PATH          the Dockerfile (default CONTEXT/Dockerfile)
-      --target STAGE       build this stage and what it needs
-      --build-arg K[=V]    a build argument; K alone takes K's value from the environment (repeatable)
-      --no-cache           run every step again
-      --no-cache-filter S  run the steps of stage S again (repeatable)
-      --isolation MODE     RUN sandbox: bwrap, chroot or none (default: the strongest available)
-      --secret id=ID,src=FILE  a secret for RUN --mount=type=secret (or id=ID,env=VAR; repeatable)
-      --check, --call check  run the Dockerfile's build checks (BuildKit's lint rules) and build
-                           nothing; exits 1 when a check finds something
-      --ssh default|ID=PATH  an SSH agent for RUN --mount=type=ssh: default is $SSH_AUTH_SOCK;
-                           PATH is an agent socket or private key files (repeatable)
-      --build-context NAME=VALUE  replace the stage or image NAME (FROM, COPY --from, RUN --mount
-                           from=) with a directory, docker-image://REF or oci-layout://DIR[:TAG]
-      --cache-to SPEC      export the build cache: type=registry,ref=REF[,mode=min|max] or
-                           type=local,dest=DIR[,mode=min|max] (mode=max: intermediate stages too)
-      --cache-from SPEC    import a build cache: type=registry,ref=REF (or REF) or
-                           type=local,src=DIR (repeatable; a bad cache is ignored with a warning)
-
-Options for every build:
-  -t, --tag NAME[:TAG]     name the image in the store (repeatable)
-      --platform P[,P]     platforms to build, e.g. linux/amd64,linux/arm64
-      --label KEY=VALUE    label (repeatable)
-      --annotation [TYPE[PLATFORM]:]KEY=VALUE  OCI annotation (repeatable); TYPE manifest (default),
-                           index, manifest-descriptor, index-descriptor (type=oci outputs)
-      --progress MODE      auto, tty, plain, json or quiet
-
-Directory options (a context without a Dockerfile):
-      --from BASE          base image: scratch (default) or an image in the store; for a
-                           project, any image (default python:X.Y-slim or node:N-slim, or
-                           $GANTRY_PYTHON_BASE / $GANTRY_NODE_BASE)
-      --workdir DIR        working directory; the files are placed there (default /)
-      --entrypoint CMD     entrypoint, JSON array or words
-      --cmd CMD            default command, JSON array or words
-  -e, --env KEY=VALUE      environment variable (repeatable)
-      --user USER[:GROUP]  user the container runs as
-      --expose PORT[/PROTO] port the container listens on (repeatable)
-      --exclude PATTERN    leave out what PATTERN matches (.dockerignore syntax; repeatable),
-                           after CONTEXT/.dockerignore and CONTEXT/.gantryignore
-      --include-vcs        also pack .git directories (left out by default)
-
-Output options:
-  -o, --output SPEC        type=oci|docker|local|tar,dest=PATH, or type=registry (repeatable);
-                           dest=- (or -o - for type=tar) writes the tar to stdout
-      --media-types oci|docker  manifest and config media types (default oci)
-      --iidfile FILE       write the image digest to FILE
-      --metadata-file FILE write build metadata (JSON) to FILE
-
-Push options:
-      --push               push the image to the registry of every -t name (and not into the
-                           store, as buildx does: add --load to keep it there too)
-      --load               also name the image in the store when pushing
-      --idpbuilder         push to the Gitea of the idpbuilder cluster of the kubeconfig:
-                           -t NAME[:TAG] becomes GITEA/OWNER/NAME[:TAG], with the cluster's
-                           credential and CA (see --kube-context)
-      --driver kubernetes[,namespace=NS,image=REF,cpu=N,memory=SIZE,ttl=SECONDS]
-                           run the build as a Job in the kubeconfig's cluster (see
-                           --kube-context): the context goes up as a ConfigMap, the push
-                           credentials as a short-lived Secret; logs and the digest come back
-
-Supply chain (attached to pushed images as referrers, and to type=oci outputs):
-      --sbom[=true|false]  an SBOM of the image (default: off)
-      --sbom-format F      cyclonedx (default, CycloneDX 1.6) or spdx (SPDX 2.3)
-      --sbom-output FILE   also write the SBOM to FILE (several platforms: FILE.os-arch)
-      --provenance[=mode=min|max|false]  SLSA v1 provenance (default: off; --provenance is mode=min)
-      --sign-key KEY       sign what is pushed (ECDSA P-256 PEM file or env://VAR), cosign-style
-
-Prints NAME@DIGEST for every name the image was given (stored or pushed); without -t or
---output the image is stored under its digest, which is printed.
-`;
-
-/** `--sbom`, `--sbom=false`, `--provenance=mode=max`: flags whose value is optional, taken out before parsing. */
-function optionalValues(args: readonly string[], names: readonly string[]) {
-  const values = new Map<string, string>();
-  const rest: string[] = [];
-  for (const [i, a] of args.entries()) {
-    if (a === '--') {
-      rest.push(...args.slice(i));
-      break;
-    }
-    const name = names.find((n) => a === `--${n}` || a.startsWith(`--${n}=`));
-    if (name === undefined) rest.push(a);
-    else values.set(name, a.length > name.length + 2 ? a.slice(name.length + 3) : 'true');
-  }
-  return { values, rest };
-}
+export const buildHelp = renderHelp(buildSpec);
 
 function sbomFlag(value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
@@ -146,58 +31,8 @@ function provenanceFlag(value: string | undefined): boolean | 'min' | 'max' | un
   throw usageError(`invalid --provenance=${value}`, 'use --provenance, --provenance=mode=min, mode=max or false');
 }
 
-export const build: Command = async (argv, ctx) => {
-  const { values: optional, rest: args } = optionalValues(argv, ['sbom', 'provenance']);
-  const p = parse('build', args, {
-    tag: { type: 'string', short: 't', multiple: true },
-    from: { type: 'string' },
-    platform: { type: 'string', multiple: true },
-    workdir: { type: 'string' },
-    entrypoint: { type: 'string' },
-    cmd: { type: 'string' },
-    env: { type: 'string', short: 'e', multiple: true },
-    label: { type: 'string', multiple: true },
-    annotation: { type: 'string', multiple: true },
-    user: { type: 'string' },
-    expose: { type: 'string', multiple: true },
-    exclude: { type: 'string', multiple: true },
-    'include-vcs': { type: 'boolean' },
-    output: { type: 'string', short: 'o', multiple: true },
-    'media-types': { type: 'string' },
-    file: { type: 'string', short: 'f' },
-    target: { type: 'string' },
-    'build-arg': { type: 'string', multiple: true },
-    'no-cache': { type: 'boolean' },
-    'no-cache-filter': { type: 'string', multiple: true },
-    isolation: { type: 'string' },
-    secret: { type: 'string', multiple: true },
-    'cache-to': { type: 'string', multiple: true },
-    'cache-from': { type: 'string', multiple: true },
-    check: { type: 'boolean' },
-    'build-context': { type: 'string', multiple: true },
-    ssh: { type: 'string', multiple: true },
-    call: { type: 'string' },
-    iidfile: { type: 'string' },
-    'metadata-file': { type: 'string' },
-    push: { type: 'boolean' },
-    load: { type: 'boolean' },
-    idpbuilder: { type: 'boolean' },
-    frontend: { type: 'string' },
-    'dry-run': { type: 'boolean' },
-    verbose: { type: 'boolean', short: 'v' },
-    'index-url': { type: 'string' },
-    'extra-index-url': { type: 'string', multiple: true },
-    'find-links': { type: 'string', multiple: true },
-    'no-deps': { type: 'boolean' },
-    workspace: { type: 'string' },
-    'ca-cert': { type: 'string', multiple: true },
-    'build-on': { type: 'string' },
-    driver: { type: 'string' },
-    'sbom-format': { type: 'string' },
-    'sbom-output': { type: 'string' },
-    'sign-key': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+export const build: Command = async (args, ctx) => {
+  const p = parse(buildSpec, args);
   if (flag(p, 'help')) {
     ctx.stdout.write(buildHelp);
     return 0;
@@ -207,7 +42,9 @@ export const build: Command = async (argv, ctx) => {
   }
   if (str(p, 'driver') !== undefined) {
     const { buildWithDriver } = await import('./build-driver.js');
-    return buildWithDriver(args, p, ctx);
+    // The pod's command line as before the flag table: without --sbom and --provenance.
+    const forPod = args.filter((a) => !/^--(sbom|provenance)(=|$)/.test(a));
+    return buildWithDriver(forPod, p, ctx);
   }
   const call = str(p, 'call');
   if (call !== undefined && call !== 'build' && call !== 'check')
@@ -322,10 +159,10 @@ export const build: Command = async (argv, ctx) => {
       caCerts: list(p, 'ca-cert'),
       buildOn: buildOn as 'container' | 'host' | undefined,
       // Supply chain
-      sbom: sbomFlag(optional.get('sbom')),
+      sbom: sbomFlag(str(p, 'sbom')),
       sbomFormat: sbomFormat as 'cyclonedx' | 'spdx' | undefined,
       sbomOutput: str(p, 'sbom-output'),
-      provenance: provenanceFlag(optional.get('provenance')),
+      provenance: provenanceFlag(str(p, 'provenance')),
       signKey: str(p, 'sign-key'),
     } as const;
     if (flag(p, 'dry-run')) {

@@ -10,7 +10,9 @@ import { validate as validateImage } from '../../api/validate.js';
 import { GantryError } from '../../errors.js';
 import { flag, list, parse, str } from '../args.js';
 import { type Command, type CommandContext, usageError } from '../context.js';
+import { renderHelp } from '../flags.js';
 import { createRenderer } from '../progress.js';
+import { blobSpec, exportSpec, indexSpec, validateSpec } from '../specs/crane.js';
 import { pushed } from './edit.js';
 
 function help(ctx: CommandContext, text: string): number {
@@ -22,20 +24,10 @@ function refuseTerminal(ctx: CommandContext, what: string, suggestion: string): 
   if (ctx.stdout.isTTY) throw usageError(`refusing to write ${what} to a terminal`, suggestion);
 }
 
-export const exportHelp = `Usage: gantry export [OPTIONS] IMAGE [FILE|-]
-
-Write the filesystem of an image (layers applied in order, whiteouts applied) as one tar to FILE,
-or to stdout with - (the default; never to a terminal), as crane export does. IMAGE is a registry
-reference or oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, store:NAME. Names that would
-escape the root are refused as extraction refuses them.
-
-Options:
-      --platform P     the platform of a multi-platform image (default: this machine's)
-  -h, --help
-`;
+export const exportHelp = renderHelp(exportSpec);
 
 export const exportCommand: Command = async (args, ctx) => {
-  const p = parse('export', args, { platform: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const p = parse(exportSpec, args);
   if (flag(p, 'help')) return help(ctx, exportHelp);
   const [image, dest = '-', ...extra] = p.positionals;
   if (!image || extra.length > 0)
@@ -51,15 +43,10 @@ export const exportCommand: Command = async (args, ctx) => {
   }
 };
 
-export const blobHelp = `Usage: gantry blob REPO@DIGEST
-
-Write one blob of a repository to stdout (never to a terminal), verified while streaming, as crane
-blob does: a blob whose bytes do not match its digest ends in an error and a non-zero exit (what
-was written before is then not to be trusted).
-`;
+export const blobHelp = renderHelp(blobSpec);
 
 export const blob: Command = async (args, ctx) => {
-  const p = parse('blob', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse(blobSpec, args);
   if (flag(p, 'help')) return help(ctx, blobHelp);
   const [ref, ...extra] = p.positionals;
   if (!ref || extra.length > 0) throw usageError('gantry blob takes one REPO@DIGEST', 'run gantry blob REPO@sha256:…');
@@ -68,25 +55,10 @@ export const blob: Command = async (args, ctx) => {
   return 0;
 };
 
-export const validateHelp = `Usage: gantry validate [OPTIONS] IMAGE
-
-Check that every blob of an image is present and matches its digest and size, as crane validate
-does: the manifest, the config and each layer (whose tar must also match its diff_id); for an
-index, every platform. IMAGE is a registry reference (also --remote REF), oci:DIR[:TAG] or
-store:NAME. Prints one line per problem and exits 1 when there is any.
-
-Options:
-      --fast           only check that each blob exists (and its size), without reading it
-      --remote REF     the image to check (crane's spelling)
-  -h, --help
-`;
+export const validateHelp = renderHelp(validateSpec);
 
 export const validate: Command = async (args, ctx) => {
-  const p = parse('validate', args, {
-    fast: { type: 'boolean' },
-    remote: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(validateSpec, args);
   if (flag(p, 'help')) return help(ctx, validateHelp);
   const [positional, ...extra] = p.positionals;
   const remote = str(p, 'remote');
@@ -119,22 +91,7 @@ export const validate: Command = async (args, ctx) => {
   }
 };
 
-export const indexHelp = `Usage: gantry index create -t REF -m REF [-m REF...]
-       gantry index append -b REF -m REF [-m REF...] [-t REF]
-
-Assemble a multi-platform index from images already in a registry (as crane index append does),
-each platform read from the image's config; an index given with -m contributes its children.
-Only manifests are written: layers are mounted into the target repository, not downloaded.
-Prints REF@DIGEST.
-
-Options:
-  -m, --manifest REF    an image to list (repeatable)
-  -t, --tag REF         create: the index to push; append: where to push (default: the base)
-  -b, --base REF        append: the index to add to
-      --docker          create: a Docker manifest list (default: when every image is Docker v2s2)
-      --oci             create: an OCI index
-  -h, --help
-`;
+export const indexHelp = renderHelp(indexSpec);
 
 export const index: Command = async (args, ctx) => {
   const [sub, ...rest] = args;
@@ -145,14 +102,7 @@ export const index: Command = async (args, ctx) => {
   if (sub !== 'create' && sub !== 'append') {
     throw usageError(`unknown index command ${JSON.stringify(sub)}`, 'use gantry index create or gantry index append');
   }
-  const p = parse(`index ${sub}`, rest, {
-    manifest: { type: 'string', short: 'm', multiple: true },
-    tag: { type: 'string', short: 't' },
-    base: { type: 'string', short: 'b' },
-    docker: { type: 'boolean' },
-    oci: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(indexSpec, rest, `index ${sub}`);
   if (flag(p, 'help')) return help(ctx, indexHelp);
   if (p.positionals.length > 0) {
     throw usageError(`gantry index ${sub} takes no argument (got ${p.positionals[0]})`, 'give images with -m REF');

@@ -12,7 +12,9 @@ import type { CommonOptions } from '../../api/session.js';
 import { tag as tagImage } from '../../api/tag.js';
 import { flag, keyValues, list, type Parsed, parse, str } from '../args.js';
 import { type Command, type CommandContext, usageError } from '../context.js';
+import { renderHelp } from '../flags.js';
 import { createRenderer } from '../progress.js';
+import { appendSpec, flattenSpec, mutateSpec, rebaseSpec, tagSpec } from '../specs/crane.js';
 
 function help(ctx: CommandContext, text: string): number {
   ctx.stdout.write(text);
@@ -64,32 +66,10 @@ function words(p: Parsed, key: string): string[] | undefined {
   return values.flatMap((v) => v.split(','));
 }
 
-export const appendHelp = `Usage: gantry append [OPTIONS] -f DIR_OR_TAR -t REF
-
-Add a layer (a directory, or a tar: plain, gzip or zstd) on top of a remote base image and push
-it, as crane append does. The base's layers are not downloaded: the registry already has them,
-or mounts them from the base's repository. Prints REF@DIGEST.
-
-Options:
-  -b, --base REF            the base image (default: scratch)
-  -f, --new_layer PATH      a directory or tar for the new layer (repeat for several layers)
-  -t, --new_tag REF         where to push: a full reference, or a tag of the base's repository
-  -o, --output FILE         write a docker-archive tarball instead of pushing (downloads the base)
-      --platform P          the platform of a multi-platform base, or of scratch (default: this machine's)
-  -h, --help
-`;
+export const appendHelp = renderHelp(appendSpec);
 
 export const append: Command = async (args, ctx) => {
-  const p = parse('append', args, {
-    base: { type: 'string', short: 'b' },
-    new_layer: { type: 'string', short: 'f', multiple: true },
-    'new-layer': { type: 'string', multiple: true },
-    new_tag: { type: 'string', short: 't' },
-    'new-tag': { type: 'string' },
-    output: { type: 'string', short: 'o' },
-    platform: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(appendSpec, args);
   if (flag(p, 'help')) return help(ctx, appendHelp);
   if (p.positionals.length > 0) {
     throw usageError(`gantry append takes no argument (got ${p.positionals[0]})`, 'give the layer with -f PATH');
@@ -117,40 +97,10 @@ export const append: Command = async (args, ctx) => {
   });
 };
 
-export const mutateHelp = `Usage: gantry mutate [OPTIONS] REF
-
-Change the config or annotations of a remote image and push it, as crane mutate does. Only the
-config and manifest are written; the layers stay where they are. Without -t the result is
-pushed by digest to REF's repository. On a multi-platform index only -a applies. Prints REF@DIGEST.
-
-Options:
-  -t, --tag REF             where to push: a tag of the same repository or a full reference
-      --entrypoint A,B      the entrypoint (comma-separated, repeatable, or one JSON array)
-      --cmd A,B             the default arguments (same forms)
-  -e, --env KEY=VALUE       set an environment variable (repeatable)
-  -l, --label KEY=VALUE     set a config label (repeatable)
-  -a, --annotation K=V      set a manifest (or index) annotation (repeatable)
-      --user USER           the user (crane's -u is gantry's global --username)
-  -w, --workdir DIR         the working directory
-      --exposed-ports P,Q   the exposed ports, replacing the image's (8080, 53/udp)
-      --set-platform P      a new platform in the config (os/arch[/variant])
-  -h, --help
-`;
+export const mutateHelp = renderHelp(mutateSpec);
 
 export const mutate: Command = async (args, ctx) => {
-  const p = parse('mutate', args, {
-    tag: { type: 'string', short: 't' },
-    entrypoint: { type: 'string', multiple: true },
-    cmd: { type: 'string', multiple: true },
-    env: { type: 'string', short: 'e', multiple: true },
-    label: { type: 'string', short: 'l', multiple: true },
-    annotation: { type: 'string', short: 'a', multiple: true },
-    user: { type: 'string' },
-    workdir: { type: 'string', short: 'w' },
-    'exposed-ports': { type: 'string', multiple: true },
-    'set-platform': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(mutateSpec, args);
   if (flag(p, 'help')) return help(ctx, mutateHelp);
   const [ref, ...extra] = p.positionals;
   if (!ref || extra.length > 0) throw usageError('gantry mutate takes one image', 'run gantry mutate REF [OPTIONS]');
@@ -169,53 +119,20 @@ export const mutate: Command = async (args, ctx) => {
   return pushed(ctx, (common) => mutateImage(ref, { ...common, ...options }));
 };
 
-export const flattenHelp = `Usage: gantry flatten [OPTIONS] REF
-
-Squash an image into one layer and push it, as crane flatten does (every platform of an index).
-Without -t the result is pushed by digest to REF's repository. Prints REF@DIGEST.
-
-Options:
-  -t, --tag REF             where to push: a tag of the same repository or a full reference
-  -h, --help
-`;
+export const flattenHelp = renderHelp(flattenSpec);
 
 export const flatten: Command = async (args, ctx) => {
-  const p = parse('flatten', args, { tag: { type: 'string', short: 't' }, help: { type: 'boolean', short: 'h' } });
+  const p = parse(flattenSpec, args);
   if (flag(p, 'help')) return help(ctx, flattenHelp);
   const [ref, ...extra] = p.positionals;
   if (!ref || extra.length > 0) throw usageError('gantry flatten takes one image', 'run gantry flatten REF -t TAG');
   return pushed(ctx, (common) => flattenImage(ref, { ...common, tag: str(p, 'tag') }));
 };
 
-export const rebaseHelp = `Usage: gantry rebase [OPTIONS] --old-base REF --new-base REF IMAGE
-
-Put an image on another base, as crane rebase does: its first layers must be exactly those of
-the old base; they are replaced by the new base's. Without --old-base and --new-base, the
-bases are those the image's org.opencontainers.image.base.name and base.digest annotations name
-(the old base at that digest, the new one as the name resolves now), as crane does. Only the manifest and config are written (the
-new base's layers are mounted, nothing is downloaded). Without -t the result is pushed by digest
-to IMAGE's repository. Prints REF@DIGEST.
-
-Options:
-      --original REF        the image to rebase (instead of the IMAGE argument)
-      --old-base REF        the base it was built on (also --old_base)
-      --new-base REF        the base to put under it (also --new_base)
-  -t, --tag REF             where to push: a tag of the same repository or a full reference
-                            (also --rebased)
-  -h, --help
-`;
+export const rebaseHelp = renderHelp(rebaseSpec);
 
 export const rebase: Command = async (args, ctx) => {
-  const p = parse('rebase', args, {
-    original: { type: 'string' },
-    old_base: { type: 'string' },
-    'old-base': { type: 'string' },
-    new_base: { type: 'string' },
-    'new-base': { type: 'string' },
-    tag: { type: 'string', short: 't' },
-    rebased: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(rebaseSpec, args);
   if (flag(p, 'help')) return help(ctx, rebaseHelp);
   const [positional, ...extra] = p.positionals;
   const original = str(p, 'original');
@@ -230,14 +147,10 @@ export const rebase: Command = async (args, ctx) => {
   return pushed(ctx, (common) => rebaseImage(image, { ...common, oldBase, newBase, tag }));
 };
 
-export const tagHelp = `Usage: gantry tag REF NEWTAG
-
-Tag the manifest REF names with NEWTAG in the same repository, as crane tag does: only the
-manifest is written again, no blob moves. Prints REGISTRY/REPO:NEWTAG@DIGEST.
-`;
+export const tagHelp = renderHelp(tagSpec);
 
 export const tag: Command = async (args, ctx) => {
-  const p = parse('tag', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse(tagSpec, args);
   if (flag(p, 'help')) return help(ctx, tagHelp);
   const [ref, newTag, ...extra] = p.positionals;
   if (!ref || !newTag || extra.length > 0)

@@ -2,17 +2,14 @@
 import { machineInfo } from '../../engine/info.js';
 import { flag, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';
+import { renderHelp } from '../flags.js';
 import { formatBytes } from '../progress.js';
+import { infoSpec } from '../specs/global.js';
 
-export const infoHelp = `Usage: gantry info [--format text|json]
-
-Show what this machine gives gantry: the sandbox RUN steps get and why, the snapshotter and why,
-how extended attributes are read, user namespaces, the platforms RUN can execute (natively or
-through qemu-user), the store and its size, and the configuration files read.
-`;
+export const infoHelp = renderHelp(infoSpec);
 
 export const info: Command = async (args, ctx) => {
-  const p = parse('info', args, { format: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const p = parse(infoSpec, args);
   if (flag(p, 'help')) {
     ctx.stdout.write(infoHelp);
     return 0;

@@ -17,7 +17,20 @@ import type { CommonOptions } from '../../api/session.js';
 import { copy as copyImage, pull as pullImage, push as pushImage } from '../../api/transfer.js';
 import { flag, parse, str } from '../args.js';
 import { type Command, type CommandContext, usageError } from '../context.js';
+import { renderHelp } from '../flags.js';
 import { giteaCatalog, giteaCluster, giteaDeleteFallback } from '../idpbuilder.js';
+import {
+  catalogSpec,
+  copySpec,
+  deleteSpec,
+  digestSpec,
+  inspectSpec,
+  loginSpec,
+  logoutSpec,
+  pullSpec,
+  pushSpec,
+  tagsSpec,
+} from '../specs/registry.js';
 
 function help(ctx: CommandContext, text: string): number {
   ctx.stdout.write(text);
@@ -41,18 +54,10 @@ async function transfer(
   }
 }
 
-export const pushHelp = `Usage: gantry push [OPTIONS] NAME [DEST]
-
-Push an image from the store (or any location: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE)
-to a registry. DEST defaults to NAME.
-
-Options:
-      --platform P      push one platform of a multi-platform image
-  -h, --help
-`;
+export const pushHelp = renderHelp(pushSpec);
 
 export const push: Command = async (args, ctx) => {
-  const p = parse('push', args, { platform: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const p = parse(pushSpec, args);
   if (flag(p, 'help')) return help(ctx, pushHelp);
   const [name, dest, ...extra] = p.positionals;
   if (!name || extra.length > 0)
@@ -61,21 +66,10 @@ export const push: Command = async (args, ctx) => {
   return transfer(ctx, (common) => pushImage(name, dest, { ...common, platform }));
 };
 
-export const pullHelp = `Usage: gantry pull [OPTIONS] REF
-
-Pull an image from a registry into the store, named REF.
-
-Options:
-      --platform P       the platform to pull from a multi-platform image (default: this machine's)
-      --all-platforms    keep the whole multi-platform index
-`;
+export const pullHelp = renderHelp(pullSpec);
 
 export const pull: Command = async (args, ctx) => {
-  const p = parse('pull', args, {
-    platform: { type: 'string' },
-    'all-platforms': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(pullSpec, args);
   if (flag(p, 'help')) return help(ctx, pullHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry pull takes one image reference', 'run gantry pull REF');
@@ -86,22 +80,10 @@ export const pull: Command = async (args, ctx) => {
   });
 };
 
-export const copyHelp = `Usage: gantry copy [OPTIONS] SRC DST
-
-Copy an image between registries and files, streamed (no full local copy). SRC and DST are registry
-references or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME], store:NAME.
-
-Options:
-      --platform P       copy one platform of a multi-platform image
-      --all-platforms    copy every platform (the default for a multi-platform source)
-`;
+export const copyHelp = renderHelp(copySpec);
 
 export const copy: Command = async (args, ctx) => {
-  const p = parse('copy', args, {
-    platform: { type: 'string' },
-    'all-platforms': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(copySpec, args);
   if (flag(p, 'help')) return help(ctx, copyHelp);
   const [srcArg, dstArg, ...extra] = p.positionals;
   if (!srcArg || !dstArg || extra.length > 0)
@@ -110,25 +92,10 @@ export const copy: Command = async (args, ctx) => {
   return transfer(ctx, (common) => copyImage(srcArg, dstArg, { ...common, platform }));
 };
 
-export const inspectHelp = `Usage: gantry inspect [OPTIONS] REF
-
-Show an image: a summary (JSON), its raw manifest (--raw) or its config (--config).
-
-Options:
-      --raw              print the manifest (or index) bytes as stored
-      --config           print the image config
-      --platform P       pick one platform of a multi-platform image
-      --format json      the summary as JSON (the default)
-`;
+export const inspectHelp = renderHelp(inspectSpec);
 
 export const inspect: Command = async (args, ctx) => {
-  const p = parse('inspect', args, {
-    raw: { type: 'boolean' },
-    config: { type: 'boolean' },
-    platform: { type: 'string' },
-    format: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(inspectSpec, args);
   if (flag(p, 'help')) return help(ctx, inspectHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry inspect takes one image', 'run gantry inspect REF');
@@ -141,13 +108,10 @@ export const inspect: Command = async (args, ctx) => {
   return 0;
 };
 
-export const digestHelp = `Usage: gantry digest REF
-
-Print the digest of an image's manifest (or index).
-`;
+export const digestHelp = renderHelp(digestSpec);
 
 export const digest: Command = async (args, ctx) => {
-  const p = parse('digest', args, { platform: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const p = parse(digestSpec, args);
   if (flag(p, 'help')) return help(ctx, digestHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry digest takes one image', 'run gantry digest REF');
@@ -156,13 +120,10 @@ export const digest: Command = async (args, ctx) => {
   return 0;
 };
 
-export const tagsHelp = `Usage: gantry tags REPO
-
-List the tags of a repository (every page).
-`;
+export const tagsHelp = renderHelp(tagsSpec);
 
 export const tags: Command = async (args, ctx) => {
-  const p = parse('tags', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse(tagsSpec, args);
   if (flag(p, 'help')) return help(ctx, tagsHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry tags takes one repository', 'run gantry tags REGISTRY/REPO');
@@ -170,24 +131,10 @@ export const tags: Command = async (args, ctx) => {
   return 0;
 };
 
-export const catalogHelp = `Usage: gantry catalog REGISTRY
-       gantry catalog --idpbuilder
-
-List the repositories of a registry (every page). On the Gitea of an idpbuilder cluster (with
---idpbuilder, or REGISTRY being that Gitea), list the admin's container packages instead: name,
-tag and creation time, through Gitea's packages API.
-
-Options:
-      --idpbuilder     the Gitea of the idpbuilder cluster of the kubeconfig (see --kube-context)
-      --format FORMAT  table (default) or json
-`;
+export const catalogHelp = renderHelp(catalogSpec);
 
 export const catalog: Command = async (args, ctx) => {
-  const p = parse('catalog', args, {
-    help: { type: 'boolean', short: 'h' },
-    idpbuilder: { type: 'boolean' },
-    format: { type: 'string' },
-  });
+  const p = parse(catalogSpec, args);
   if (flag(p, 'help')) return help(ctx, catalogHelp);
   const [registry, ...extra] = p.positionals;
   const idp = flag(p, 'idpbuilder');
@@ -206,23 +153,10 @@ export const catalog: Command = async (args, ctx) => {
   return 0;
 };
 
-export const deleteHelp = `Usage: gantry delete [--force-tag-dereference] REF
-
-Delete a manifest from a registry (a tag is resolved to its digest first). Deleting a manifest
-deletes every tag that names it, so a tag whose manifest other tags share is refused, naming
-them, unless --force-tag-dereference is given (as regctl manifest delete; crane delete does not
-ask). On the Gitea of an idpbuilder cluster whose registry refuses manifest deletion, the package
-version is deleted through Gitea's packages API instead.
-
-Options:
-      --force-tag-dereference  delete the manifest even when other tags name it (they go too)
-`;
+export const deleteHelp = renderHelp(deleteSpec);
 
 export const del: Command = async (args, ctx) => {
-  const p = parse('delete', args, {
-    'force-tag-dereference': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(deleteSpec, args);
   if (flag(p, 'help')) return help(ctx, deleteHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry delete takes one image reference', 'run gantry delete REF');
@@ -236,18 +170,10 @@ export const del: Command = async (args, ctx) => {
   return 0;
 };
 
-export const loginHelp = `Usage: gantry login [OPTIONS] REGISTRY
-
-Check a credential against the registry, then store it (in the docker credsStore when one is
-configured, else in the docker config.json).
-
-Options:
-  -u, --username USER    the user name
-      --password-stdin   read the password (or token) from stdin
-`;
+export const loginHelp = renderHelp(loginSpec);
 
 export const login: Command = async (args, ctx) => {
-  const p = parse('login', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse(loginSpec, args);
   if (flag(p, 'help')) return help(ctx, loginHelp);
   const [registryArg, ...extra] = p.positionals;
   if (!registryArg || extra.length > 0)
@@ -270,13 +196,10 @@ export const login: Command = async (args, ctx) => {
   return 0;
 };
 
-export const logoutHelp = `Usage: gantry logout REGISTRY
-
-Remove the stored credential of a registry.
-`;
+export const logoutHelp = renderHelp(logoutSpec);
 
 export const logout: Command = async (args, ctx) => {
-  const p = parse('logout', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse(logoutSpec, args);
   if (flag(p, 'help')) return help(ctx, logoutHelp);
   const [registryArg, ...extra] = p.positionals;
   if (!registryArg || extra.length > 0)

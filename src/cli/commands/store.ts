@@ -3,12 +3,11 @@ import { images as listImages, load as loadImages, prune as pruneStore, rmi as r
 import { parseReference } from '../../reference/index.js';
 import { flag, list, parse, str } from '../args.js';
 import { type Command, usageError } from '../context.js';
+import { renderHelp } from '../flags.js';
 import { formatBytes } from '../progress.js';
+import { imagesSpec, loadSpec, pruneSpec, rmiSpec } from '../specs/store.js';
 
-export const imagesHelp = `Usage: gantry images [--format table|json] [--digests]
-
-List the images in the store: name, tag, digest, platforms, size.
-`;
+export const imagesHelp = renderHelp(imagesSpec);
 
 function splitName(name: string | undefined): { repo: string; tag: string } {
   if (name === undefined) return { repo: '<none>', tag: '<none>' };
@@ -29,11 +28,7 @@ function table(rows: string[][]): string {
 }
 
 export const images: Command = async (args, ctx) => {
-  const p = parse('images', args, {
-    format: { type: 'string' },
-    digests: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(imagesSpec, args);
   if (flag(p, 'help')) {
     ctx.stdout.write(imagesHelp);
     return 0;
@@ -55,13 +50,10 @@ export const images: Command = async (args, ctx) => {
   return 0;
 };
 
-export const rmiHelp = `Usage: gantry rmi NAME|DIGEST [NAME|DIGEST...]
-
-Remove names from the store (by digest: every name of that image). Blobs are freed by gantry prune.
-`;
+export const rmiHelp = renderHelp(rmiSpec);
 
 export const rmi: Command = async (args, ctx) => {
-  const p = parse('rmi', args, { help: { type: 'boolean', short: 'h' } });
+  const p = parse(rmiSpec, args);
   if (flag(p, 'help')) {
     ctx.stdout.write(rmiHelp);
     return 0;
@@ -74,16 +66,10 @@ export const rmi: Command = async (args, ctx) => {
   return 0;
 };
 
-export const pruneHelp = `Usage: gantry prune [--build-cache]
-
-Delete every blob in the store that no named image uses, and report the space freed.
-
-Options:
-      --build-cache   also drop the build cache (step records and extracted layers)
-`;
+export const pruneHelp = renderHelp(pruneSpec);
 
 export const prune: Command = async (args, ctx) => {
-  const p = parse('prune', args, { 'build-cache': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const p = parse(pruneSpec, args);
   if (flag(p, 'help')) {
     ctx.stdout.write(pruneHelp);
     return 0;
@@ -98,17 +84,10 @@ export const prune: Command = async (args, ctx) => {
   return 0;
 };
 
-export const loadHelp = `Usage: gantry load [-t NAME] FILE|DIR
-
-Import an OCI layout directory, an OCI archive or a docker-archive tar into the store.
-`;
+export const loadHelp = renderHelp(loadSpec);
 
 export const load: Command = async (args, ctx) => {
-  const p = parse('load', args, {
-    tag: { type: 'string', short: 't', multiple: true },
-    input: { type: 'string', short: 'i' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(loadSpec, args);
   if (flag(p, 'help')) {
     ctx.stdout.write(loadHelp);
     return 0;

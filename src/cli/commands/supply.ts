@@ -12,6 +12,8 @@ import {
 import type { SbomFormat } from '../../sbom/index.js';
 import { flag, parse, str } from '../args.js';
 import { type Command, type CommandContext, usageError } from '../context.js';
+import { renderHelp } from '../flags.js';
+import { referrersSpec, sbomSpec, scanSpec, signSpec, verifySpec } from '../specs/supply.js';
 
 function help(ctx: CommandContext, text: string): number {
   ctx.stdout.write(text);
@@ -34,28 +36,10 @@ function sbomFormat(value: string | undefined): SbomFormat | undefined {
   return value;
 }
 
-export const sbomHelp = `Usage: gantry sbom [OPTIONS] IMAGE
-
-Print the SBOM of an image: the one pushed with it (a referrer) when there is one, else one made
-now from the image's package databases (dpkg, apk, Python, npm). IMAGE is a registry reference,
-store:NAME, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE.
-
-Options:
-      --format F       cyclonedx (default) or spdx
-      --platform P     the platform of a multi-platform image (default this machine's)
-      --generate       make it from the image even when one is attached
-  -o, --output FILE    write it to FILE instead of stdout
-  -h, --help
-`;
+export const sbomHelp = renderHelp(sbomSpec);
 
 export const sbom: Command = async (args, ctx) => {
-  const p = parse('sbom', args, {
-    format: { type: 'string' },
-    platform: { type: 'string' },
-    generate: { type: 'boolean' },
-    output: { type: 'string', short: 'o' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(sbomSpec, args);
   if (flag(p, 'help')) return help(ctx, sbomHelp);
   const image = oneImage('sbom', p.positionals);
   const format = sbomFormat(str(p, 'format'));
@@ -74,24 +58,10 @@ export const sbom: Command = async (args, ctx) => {
   return 0;
 };
 
-export const referrersHelp = `Usage: gantry referrers [OPTIONS] IMAGE
-
-List the artifacts that refer to an image (SBOMs, provenance, signatures), and for a multi-platform
-image to each of its manifests: through the registry's referrers API, or the referrers tag schema
-(sha256-<hex>) on registries without it; or from an OCI layout (oci:DIR). Also \`gantry discover\`.
-
-Options:
-      --artifact-type T  only artifacts of this type (e.g. application/vnd.cyclonedx+json)
-      --json             print a JSON array
-  -h, --help
-`;
+export const referrersHelp = renderHelp(referrersSpec);
 
 export const referrers: Command = async (args, ctx) => {
-  const p = parse('referrers', args, {
-    'artifact-type': { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(referrersSpec, args);
   if (flag(p, 'help')) return help(ctx, referrersHelp);
   const image = oneImage('referrers', p.positionals);
   const artifactType = str(p, 'artifact-type');
@@ -101,24 +71,10 @@ export const referrers: Command = async (args, ctx) => {
   return 0;
 };
 
-export const signHelp = `Usage: gantry sign [OPTIONS] IMAGE --key KEY
-
-Sign an image in a registry as cosign does: an ECDSA P-256 signature over a simple-signing payload
-naming the image's digest, stored under the sha256-<hex>.sig tag (appended to the signatures there)
-and as a referrer. cosign verify --key accepts it.
-
-Options:
-      --key KEY        the private key: a PEM file (PKCS#8 or EC PRIVATE KEY), or env://VAR
-      --form F         tag, referrer or both (default both)
-  -h, --help
-`;
+export const signHelp = renderHelp(signSpec);
 
 export const sign: Command = async (args, ctx) => {
-  const p = parse('sign', args, {
-    key: { type: 'string' },
-    form: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(signSpec, args);
   if (flag(p, 'help')) return help(ctx, signHelp);
   const image = oneImage('sign', p.positionals);
   const key = str(p, 'key');
@@ -131,19 +87,10 @@ export const sign: Command = async (args, ctx) => {
   return 0;
 };
 
-export const verifyHelp = `Usage: gantry verify [OPTIONS] IMAGE --key PUB
-
-Check the cosign signatures of an image in a registry (sha256-<hex>.sig tag and referrers) against
-a public key. Exits 0 and prints the image digest when one verifies; fails when none does (a
-changed image, a signature moved from another image, or another key).
-
-Options:
-      --key PUB        the public key: a PEM file (e.g. cosign.pub), or env://VAR
-  -h, --help
-`;
+export const verifyHelp = renderHelp(verifySpec);
 
 export const verify: Command = async (args, ctx) => {
-  const p = parse('verify', args, { key: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const p = parse(verifySpec, args);
   if (flag(p, 'help')) return help(ctx, verifyHelp);
   const image = oneImage('verify', p.positionals);
   const key = str(p, 'key');
@@ -155,30 +102,13 @@ export const verify: Command = async (args, ctx) => {
   return 0;
 };
 
-export const scanHelp = `Usage: gantry scan [OPTIONS] IMAGE [-- SCANNER ARGS]
-
-Run an installed vulnerability scanner on an image and return its output and exit code: grype,
-trivy or osv-scanner, the first found on PATH unless --scanner names one. The scanner reads the
-image's SBOM (the attached one, else one made from the image) or, with --input layout, the image
-as an OCI layout (grype, trivy).
-
-Options:
-      --scanner S      grype, trivy, osv-scanner, or the path of one of them
-      --input I        sbom (default) or layout
-      --platform P     the platform of a multi-platform image
-  -h, --help
-`;
+export const scanHelp = renderHelp(scanSpec);
 
 export const scan: Command = async (args, ctx) => {
   const dash = args.indexOf('--');
   const own = dash === -1 ? args : args.slice(0, dash);
   const extra = dash === -1 ? [] : args.slice(dash + 1);
-  const p = parse('scan', own, {
-    scanner: { type: 'string' },
-    input: { type: 'string' },
-    platform: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const p = parse(scanSpec, own);
   if (flag(p, 'help')) return help(ctx, scanHelp);
   const image = oneImage('scan', p.positionals);
   const input = str(p, 'input');
