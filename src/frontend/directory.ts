@@ -20,7 +20,7 @@ import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.j
 import type { Digest, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { ProgressSink } from '../util/progress.js';
-import { projectFiles } from './project-files.js';
+import { projectFiles } from './project/files.js';
 
 export interface DirectoryBuildOptions extends IoOptions, ConfigOptions {
   /** The directory whose contents become the layer. */
@@ -150,16 +150,18 @@ export async function buildDirectory(options: DirectoryBuildOptions): Promise<Bu
   const dest = options.workdir === undefined ? '/' : absoluteWorkdir(options.workdir);
   // What is packed: what .dockerignore, .gantryignore and --exclude leave, without .git.
   const files = await projectFiles(context, {
+    kind: 'directory',
     ...(options.exclude ? { exclude: options.exclude } : {}),
     ...(options.includeVcs ? { includeVcs: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  const packed = new Set(await files.list());
   const step = await directoryLayer(solver, {
     root: context,
     dest,
     parent: 'directory',
     name: `COPY ${options.context} ${dest}`,
-    filter: (rel) => files.includes(rel),
+    filter: (rel) => packed.has(rel),
   });
   const { layer, descriptor, diffID } = step;
   if (!layer || !descriptor || !diffID)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { projectFiles } from '../../src/frontend/project-files.js';
+import { projectFiles } from '../../src/frontend/project/files.js';
 import { gantry, withTempDir } from './helpers.js';
 
 async function writeTree(root: string, files: Readonly<Record<string, string>>): Promise<void> {
@@ -124,11 +124,13 @@ test('projectFiles, the list the Python and Node front ends share: parents of re
       '.gantryignore': 'dist\n!dist/**/*.js\n',
       '.git/HEAD': 'h\n',
     });
-    const files = await projectFiles(tmp, { exclude: ['src/*.ts', '!src/index.ts'] });
-    assert.deepEqual(files.paths, ['dist', 'dist/a', 'dist/a/b.js', 'src', 'src/index.ts']);
-    assert.deepEqual(files.ignoreFiles, [join(tmp, '.gantryignore')]);
-    assert.equal(files.includes('dist/empty'), false);
-    assert.equal(files.includes('.git'), false);
-    assert.ok((await projectFiles(tmp, { includeVcs: true })).paths.includes('.git/HEAD'));
+    const files = await projectFiles(tmp, { kind: 'directory', exclude: ['src/*.ts', '!src/index.ts'] });
+    const paths = await files.list();
+    assert.deepEqual(paths, ['dist', 'dist/a', 'dist/a/b.js', 'src', 'src/index.ts']);
+    assert.deepEqual(files.ignoreFiles, ['.gantryignore']);
+    assert.equal(paths.includes('dist/empty'), false);
+    assert.equal(paths.includes('.git'), false);
+    const withVcs = await projectFiles(tmp, { kind: 'directory', includeVcs: true });
+    assert.ok((await withVcs.list()).includes('.git/HEAD'));
   });
 });

@@ -66,6 +66,16 @@ for (const mode of ['http', 'tls'] as const) {
           env,
         });
         assert.equal(digest.stdout.trim(), fixture.indexDigest);
+        // And `gantry push` (issue 9's words): the same image to another repository, through the proxy.
+        const plain = mode === 'http' ? ['--plain-http'] : [];
+        const pushed = await gantry(
+          ['push', `oci:${fixture.layoutDir}:${fixture.tag}`, `${host}/cli/pushed:1`, ...plain],
+          {
+            env,
+          },
+        );
+        assert.equal(pushed.code, 0, pushed.stderr);
+        assert.match(pushed.stdout, new RegExp(`^${host}/cli/pushed:1@sha256:`));
         assert.ok(proxy.seen.length > 0);
         assert.ok(
           proxy.seen.every((s) =>

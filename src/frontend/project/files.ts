@@ -1,17 +1,30 @@
 /**
- * Which files of a project go into its application layer: everything but what must never be
- * packed (VCS directories, virtual environments, caches, `.env` files, build outputs), what the
- * project's `.dockerignore` and `.gantryignore` leave out (in that order, so `.gantryignore` can
- * re-include with `!`), and the configuration's `exclude` patterns.
+ * The files of a project directory that go into an image: the one answer every front end that
+ * packs a directory without a Dockerfile shares (the directory build, the Python and Node front
+ * ends). Rules, in order, later lines winning as in one .dockerignore: `.dockerignore`, then
+ * `.gantryignore`, then the caller's `exclude` patterns (dockerignore syntax, `!` re-includes).
+ * On top of them, what is never packed whatever they say depends on the kind of build:
+ * - `project` (the Python and Node front ends, the default): VCS directories, virtual
+ *   environments (also any directory holding a pyvenv.cfg), caches, `.env` files, build
+ *   outputs, and the caller's `neverPacked` (node_modules for Node.js);
+ * - `directory` (a plain directory build): the ignore files themselves, and `.git` at any depth
+ *   unless `includeVcs` is set (no pattern re-includes it: VCS data is never meant for an image,
+ *   and buildx leaves it out of Git contexts too).
  */
 import { existsSync, type Stats } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { createMatcher, type IgnoreMatcher, parseIgnoreFile } from '../../engine/context/index.js';
-import type { IoOptions } from '../../errors.js';
+import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { walkDirectory } from '../../layer/walk.js';
 
-/** Never packed, whatever the ignore files say. */
+/** The ignore files a project directory may have, read in this order. */
+export const IGNORE_FILES: readonly string[] = ['.dockerignore', '.gantryignore'];
+
+/** Version-control directories a directory build leaves out unless asked for. */
+export const VCS_DIRS: readonly string[] = ['.git'];
+
+/** Never packed by a project front end, whatever the ignore files say. */
 export const NEVER_PACKED: readonly string[] = [
   '.git',
   '.hg',
@@ -34,56 +47,124 @@ export const NEVER_PACKED: readonly string[] = [
 
 export type FileFilter = (relPath: string, stat: Stats) => boolean;
 
+export interface ProjectFilesOptions extends IoOptions {
+  /** `project` (default) or `directory`: what is never packed (see the module comment). */
+  readonly kind?: 'project' | 'directory';
+  /** Extra patterns after the ignore files (`--exclude`, a configuration's `exclude`). */
+  readonly exclude?: readonly string[];
+  /** `project`: more paths never packed (node_modules for Node.js). */
+  readonly neverPacked?: readonly string[];
+  /** `project`: entries of NEVER_PACKED to pack after all (Node.js ships a committed `dist`). */
+  readonly packed?: readonly string[];
+  /** `directory`: keep `.git` directories (`--include-vcs`). */
+  readonly includeVcs?: boolean;
+}
+
 export interface ProjectFiles {
-  /** For walkDirectory: false leaves a path (and a directory's subtree) out. */
-  readonly filter: FileFilter;
-  /** The ignore files that were read, context-relative. */
+  /** The directory, absolute. */
+  readonly root: string;
+  /** The ignore files that were read, relative to root (`.dockerignore`, `.gantryignore`). */
   readonly ignoreFiles: readonly string[];
+  /** The patterns in effect, in order (ignore files, then `exclude`). */
+  readonly patterns: readonly string[];
+  /**
+   * For walkDirectory: false leaves a path (and a directory's subtree) out. An excluded
+   * directory below which a `!` pattern may re-include something is walked into.
+   */
+  readonly filter: FileFilter;
+  /**
+   * Every entry kept (files, directories, symlinks...), '/'-separated and relative to root,
+   * sorted; an excluded directory is kept only when something below it is (as Docker sends
+   * only the parents of re-included files).
+   */
+  list(): Promise<readonly string[]>;
 }
 
-async function ignoreLines(path: string, options: IoOptions): Promise<string[] | undefined> {
-  const body = await readFile(path, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) }).catch(
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    },
-  );
-  return body === undefined ? undefined : parseIgnoreFile(body);
+async function readIgnore(path: string, options: IoOptions): Promise<string | undefined> {
+  try {
+    return await readFile(path, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new GantryError('IGNORE_FILE_UNREADABLE', `cannot read ${path}: ${(err as Error).message}`, {
+      phase: 'build',
+      suggestion: 'make the ignore file readable or remove it',
+      cause: err,
+    });
+  }
 }
 
-/**
- * The app-layer filter for `context`. `neverPacked` adds kind-specific paths (node_modules for
- * Node.js); `packed` takes entries out of NEVER_PACKED (Node.js ships a committed `dist` when no
- * build step makes it); `exclude` adds the configuration's patterns.
- */
-export async function projectFiles(
-  context: string,
-  options: IoOptions & {
-    readonly neverPacked?: readonly string[];
-    readonly packed?: readonly string[];
-    readonly exclude?: readonly string[];
-  } = {},
-): Promise<ProjectFiles> {
+/** The files of `dir` a build packs, by its ignore files, `exclude` and the kind's fixed rules. */
+export async function projectFiles(dir: string, options: ProjectFilesOptions = {}): Promise<ProjectFiles> {
+  throwIfAborted(options.signal);
+  const root = resolve(dir);
+  const kind = options.kind ?? 'project';
   const patterns: string[] = [];
   const ignoreFiles: string[] = [];
-  for (const name of ['.dockerignore', '.gantryignore']) {
-    const lines = await ignoreLines(join(context, name), options);
-    if (lines === undefined) continue;
+  for (const name of IGNORE_FILES) {
+    const text = await readIgnore(join(root, name), options);
+    if (text === undefined) continue;
     ignoreFiles.push(name);
-    patterns.push(...lines);
+    patterns.push(...parseIgnoreFile(text));
   }
-  patterns.push(...(options.exclude ?? []));
-  const user: IgnoreMatcher = createMatcher(patterns, ignoreFiles.length > 0 ? { file: ignoreFiles.join(', ') } : {});
+  const excludes = parseIgnoreFile((options.exclude ?? []).join('\n'));
+  // Check the exclude patterns on their own, so an error names them, not an ignore file.
+  createMatcher(excludes, { file: '--exclude' });
+  patterns.push(...excludes);
+  const user: IgnoreMatcher = createMatcher(patterns, {
+    file: ignoreFiles.map((f) => join(root, f)).join(', ') || '--exclude',
+  });
   const packed = new Set(options.packed ?? []);
-  const never = createMatcher([...NEVER_PACKED.filter((p) => !packed.has(p)), ...(options.neverPacked ?? [])]);
-  const filter: FileFilter = (rel, st) => {
-    if (never.matches(rel)) return false;
+  const never =
+    kind === 'project'
+      ? createMatcher([...NEVER_PACKED.filter((p) => !packed.has(p)), ...(options.neverPacked ?? [])])
+      : undefined;
+  /** Left out whatever the patterns say. */
+  const fixed = (rel: string, st: Stats): boolean => {
+    if (kind === 'directory') {
+      const name = rel.slice(rel.lastIndexOf('/') + 1);
+      return (!rel.includes('/') && IGNORE_FILES.includes(rel)) || (!options.includeVcs && VCS_DIRS.includes(name));
+    }
     // A virtual environment under any name.
-    if (st.isDirectory() && existsSync(join(context, rel, 'pyvenv.cfg'))) return false;
-    if (!user.matches(rel)) return true;
+    return never?.matches(rel) === true || (st.isDirectory() && existsSync(join(root, rel, 'pyvenv.cfg')));
+  };
+  const filter: FileFilter = (rel, st) => {
+    if (fixed(rel, st)) return false;
+    if (!user.matches(rel, st.isDirectory())) return true;
     return st.isDirectory() && user.mayMatchBelow(rel);
   };
-  return { filter, ignoreFiles };
+  const list = async (): Promise<readonly string[]> => {
+    const kept: string[] = [];
+    const visit = async (abs: string, relDir: string): Promise<boolean> => {
+      let any = false;
+      for (const name of (await readdir(abs)).sort()) {
+        throwIfAborted(options.signal);
+        const rel = relDir === '' ? name : `${relDir}/${name}`;
+        const st = await lstat(join(abs, name));
+        if (!filter(rel, st)) continue;
+        if (!st.isDirectory()) {
+          kept.push(rel);
+          any = true;
+        } else if (!user.matches(rel, true)) {
+          kept.push(rel);
+          await visit(join(abs, name), rel);
+          any = true;
+        } else {
+          // Excluded, but a `!` pattern may re-include something below: kept only if it does.
+          const at = kept.length;
+          if (await visit(join(abs, name), rel)) {
+            kept.splice(at, 0, rel);
+            any = true;
+          }
+        }
+      }
+      return any;
+    };
+    await visit(root, '');
+    return kept.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  };
+  return { root, ignoreFiles, patterns: user.patterns, filter, list };
 }
 
 /** Files (regular files and links) and bytes the filter lets through, for `--dry-run`. */
