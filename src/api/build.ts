@@ -142,6 +142,8 @@ export interface ProjectOptions {
   readonly findLinks?: readonly string[];
   /** Skip the dependency layer. */
   readonly noDeps?: boolean;
+  /** Python: pack this existing virtual environment as the dependency layer instead of installing (refused when its Python or architecture differs from the target). */
+  readonly venv?: string;
   /** Where PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH... are read; default process.env. */
   readonly environment?: NodeJS.ProcessEnv;
   /** Node.js: the workspace package to build (name or directory), with only what it needs. */
@@ -169,7 +171,16 @@ export interface BuildOptions extends BuildBaseOptions, DockerfileOptions, Direc
  */
 const PROJECT_FRONTENDS: Partial<Record<ProjectKind, ProjectFrontEnd>> = { python: pythonFrontEnd, node: nodeFrontEnd };
 
-const PROJECT_ONLY = ['indexUrl', 'extraIndexUrls', 'findLinks', 'noDeps', 'workspace', 'caCerts', 'buildOn'] as const;
+const PROJECT_ONLY = [
+  'indexUrl',
+  'extraIndexUrls',
+  'findLinks',
+  'noDeps',
+  'venv',
+  'workspace',
+  'caCerts',
+  'buildOn',
+] as const;
 
 export interface BuildOutcome {
   readonly frontend: FrontEnd;
@@ -543,6 +554,7 @@ function projectOptions(
     ...pick('extraIndexUrls'),
     ...pick('findLinks'),
     ...pick('noDeps'),
+    ...pick('venv'),
     ...pick('isolation'),
     ...pick('secrets'),
     ...pick('environment'),

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type DebianImage, debianImage } from './debian.js';
 import { run } from './run.js';
 
-/** What the Python base holds besides minbase: pip and venv, and the frameworks of examples/. */
+/** What the Python base holds besides minbase: pip and venv, and the frameworks of examples/ (Flask, FastAPI, Django). */
 export const PYTHON_PACKAGES: readonly string[] = [
   'python3',
   'python3-pip',
@@ -19,6 +19,7 @@ export const PYTHON_PACKAGES: readonly string[] = [
   'python3-fastapi',
   'python3-uvicorn',
   'gunicorn',
+  'python3-django',
 ];
 
 export function pythonBaseImage(): Promise<DebianImage> {

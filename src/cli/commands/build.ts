@@ -155,6 +155,7 @@ export const build: Command = async (args, ctx) => {
       extraIndexUrls: list(p, 'extra-index-url'),
       findLinks: list(p, 'find-links'),
       noDeps: flag(p, 'no-deps') || undefined,
+      venv: str(p, 'venv'),
       workspace: str(p, 'workspace'),
       caCerts: list(p, 'ca-cert'),
       buildOn: buildOn as 'container' | 'host' | undefined,

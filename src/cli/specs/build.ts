@@ -55,6 +55,12 @@ Node.js project: package.json); else turn its files into one layer on top of --f
           complete: 'dir',
         },
         { name: 'no-deps', help: 'no dependency layer' },
+        {
+          name: 'venv',
+          value: 'DIR',
+          help: "pack this existing virtual environment at /opt/venv instead of installing (refused when its Python or architecture is not the target's)",
+          complete: 'dir',
+        },
       ],
     },
     {

@@ -41,6 +41,8 @@ export interface ProjectBuildOptions extends IoOptions {
   readonly findLinks?: readonly string[];
   /** Skip the dependency layer. */
   readonly noDeps?: boolean;
+  /** Python: an existing virtual environment packed as the dependency layer (refused for another platform). */
+  readonly venv?: string;
   readonly isolation?: Isolation;
   /**
    * Build secrets, by id: `netrc` (index credentials) and `ca` (an extra CA bundle, PEM) are

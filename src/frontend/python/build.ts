@@ -33,6 +33,7 @@ import {
 import { dependencyStep, type IndexSettings, redactUrl, resolveFindLinks, VENV } from './deps.js';
 import { chooseEntrypoint } from './entrypoint.js';
 import { type PythonProject, readPythonProject } from './project.js';
+import { checkVirtualEnv, readVirtualEnv, type VirtualEnv } from './venv.js';
 import { pythonVersion } from './version.js';
 
 interface Prepared {
@@ -42,6 +43,8 @@ interface Prepared {
   readonly filter: FileFilter;
   readonly index: IndexSettings;
   readonly withDeps: boolean;
+  /** `--venv`: an existing virtual environment packed at /opt/venv instead of installing. */
+  readonly venv?: VirtualEnv;
   readonly platforms: readonly Platform[];
   readonly labels: Readonly<Record<string, string>>;
   readonly epoch: { readonly seconds: number; readonly created: string };
@@ -149,13 +152,20 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
     noIndex: project.index.noIndex || /^(1|true|yes|on)$/i.test(env.PIP_NO_INDEX ?? ''),
   };
   const noDeps = options.noDeps ?? cfg.noDeps ?? false;
-  const withDeps = !noDeps && project.dependencies.length > 0;
+  if (options.venv !== undefined && options.noDeps) {
+    throw new GantryError('USAGE', '--venv and --no-deps contradict each other', {
+      phase: 'usage',
+      suggestion: '--venv packs a dependency layer; --no-deps leaves it out: give one',
+    });
+  }
+  const venv = options.venv === undefined ? undefined : await readVirtualEnv(options.venv);
+  const withDeps = !venv && !noDeps && project.dependencies.length > 0;
 
   const projectEnv: Record<string, string> = {
     PYTHONUNBUFFERED: '1',
     PYTHONDONTWRITEBYTECODE: '1',
     PYTHONPATH: project.srcLayout ? `${workdir}/src:${workdir}` : workdir,
-    ...(withDeps ? { VIRTUAL_ENV: VENV } : {}),
+    ...(withDeps || venv ? { VIRTUAL_ENV: VENV } : {}),
     ...(cfg.env ?? {}),
     ...pairs(options.env),
   };
@@ -182,7 +192,14 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
         ? cfg.platforms.map((p) => parsePlatform(p))
         : [hostPlatform()];
   const layers = [];
-  if (withDeps) {
+  if (venv) {
+    for (const platform of platforms) checkVirtualEnv(venv, platform, version.value, options.venv ?? '');
+    const archs = [...venv.machines.keys()];
+    layers.push({
+      name: `dependencies: the virtual environment ${venv.root} -> ${VENV} (--venv)`,
+      why: `Python ${venv.version}, ${archs.length > 0 ? `compiled files for ${archs.join(', ')}` : 'no compiled files'}; packed as it is, nothing installed`,
+    });
+  } else if (withDeps) {
     const where = [
       index.indexUrl ? `index ${redactUrl(index.indexUrl)}` : undefined,
       index.findLinks.length > 0 ? `find-links ${index.findLinks.length}` : undefined,
@@ -217,7 +234,7 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
     env: projectEnv,
     decisions,
   };
-  return { context, plan, project, filter, index, withDeps, platforms, labels, epoch };
+  return { context, plan, project, filter, index, withDeps, ...(venv ? { venv } : {}), platforms, labels, epoch };
 }
 
 async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> {
@@ -245,6 +262,18 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
     mtime: p.epoch.seconds,
   });
   if (!app.layer) throw new GantryError('NO_LAYER', 'the project made no application layer', { phase: 'build' });
+  const packed = p.venv
+    ? await directoryLayer(solver, {
+        root: p.venv.root,
+        dest: VENV,
+        parent: 'python venv',
+        detached: true,
+        name: `COPY ${p.venv.root} ${VENV}`,
+        // Byte-code caches are rebuilt by the interpreter; they would only make the digest vary.
+        filter: (rel) => !/(^|\/)__pycache__$/.test(rel),
+        mtime: p.epoch.seconds,
+      })
+    : undefined;
   for (const platform of p.platforms) {
     const base = await solver.source(['image', plan.base, formatPlatform(platform)], `FROM ${plan.base}`, async () => {
       try {
@@ -276,6 +305,12 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
     }
     const baseEnv = baseConfig.config?.Env ?? [];
     const layers = [];
+    if (packed?.layer) {
+      layers.push({
+        layer: packed.layer,
+        history: { created_by: `COPY ${p.venv?.root} ${VENV} # gantry python --venv` },
+      });
+    }
     if (p.withDeps) {
       const deps = await dependencyStep(
         solver,
@@ -313,7 +348,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         created: p.epoch.created,
         config: (cfg) =>
           projectImageConfig(cfg, {
-            env: { ...(p.withDeps ? { PATH: `${VENV}/bin:${basePath}` } : {}), ...plan.env },
+            env: { ...(p.withDeps || p.venv ? { PATH: `${VENV}/bin:${basePath}` } : {}), ...plan.env },
             workdir: plan.workdir,
             user: plan.user,
             labels: p.labels,

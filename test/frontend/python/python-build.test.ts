@@ -143,6 +143,20 @@ test('flask example: python:3.11-slim through the docker.io mirror, builds, runs
   assert.match(await answer(out, cfg, '5000'), /hello from flask/);
 });
 
+test('django example: manage.py and hello/wsgi.py, gunicorn (a requirement) on 8000, answers', async () => {
+  const store = join(tmp, 'store-django');
+  const out = join(tmp, 'django-rootfs');
+  const r = await gantry(
+    ['build', join(repoRoot, 'examples', 'python-django'), '-t', 'dj:1', '-o', `type=local,dest=${out}`, '--load'],
+    { store, env },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const cfg = await configOf(store, 'docker.io/library/dj:1');
+  assert.deepEqual(cfg.config.Entrypoint, ['python3', '-m', 'gunicorn', '--bind', '0.0.0.0:8000', 'hello.wsgi']);
+  assert.deepEqual(Object.keys(cfg.config.ExposedPorts ?? {}), ['8000/tcp']);
+  assert.match(await answer(out, cfg, '8000'), /hello from django/);
+});
+
 // Debian's fastapi 0.92 declares a starlette older than the one Debian ships, so pip (without
 // PyPI) cannot resolve it here: --no-deps builds on the base's own fastapi and uvicorn.
 test('fastapi example with --no-deps: the base packages, uvicorn on 8000, answers', async () => {
@@ -269,6 +283,56 @@ test('dependency layer: installed from --find-links, reused across an app change
   assert.equal(layers3.length, layers1.length);
   assert.deepEqual(layers3.slice(0, -1), layers1.slice(0, -1), 'base and dependency layers unchanged');
   assert.notEqual(layers3.at(-1), layers1.at(-1), 'the app layer changed');
+});
+
+test('--venv packs an existing venv at /opt/venv (nothing installed) and it runs; a venv for another Python or architecture is refused', async () => {
+  const project = join(tmp, 'venv-app');
+  await wheelProject(project);
+  const venv = join(tmp, 'host-venv');
+  execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', '--system-site-packages', venv]);
+  const site = join(venv, 'lib', 'python3.11', 'site-packages');
+  execFileSync('/usr/bin/python3', [
+    '-c',
+    'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])',
+    join(wheels, 'gantry_greeting-1.0-py3-none-any.whl'),
+    site,
+  ]);
+  const store = join(tmp, 'store-venv');
+  const out = join(tmp, 'venv-rootfs');
+  const r = await gantry(
+    ['build', project, '--venv', venv, '-t', 'v:1', '-o', `type=local,dest=${out}`, '--load', '--progress', 'json'],
+    {
+      store,
+      env,
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /pip install/, 'nothing is installed');
+  const cfg = await configOf(store, 'docker.io/library/v:1');
+  assert.ok(cfg.history.some((h) => h.created_by?.includes('--venv')));
+  assert.match(await answer(out, cfg, '5000'), /hi from a wheel/);
+
+  // An arm64 extension module in the venv: refused for linux/amd64, before any work.
+  const elf = Buffer.alloc(64);
+  elf.write('\x7fELF', 0, 'latin1');
+  elf[4] = 2; // 64-bit
+  elf[5] = 1; // little-endian
+  elf.writeUInt16LE(0xb7, 18); // EM_AARCH64
+  await writeFile(join(site, '_fast.cpython-311-aarch64-linux-gnu.so'), elf);
+  const arm = await gantry(['build', project, '--venv', venv, '--platform', 'linux/amd64', '--dry-run'], {
+    store,
+    env,
+  });
+  assert.equal(arm.code, 1, arm.stderr);
+  assert.match(
+    arm.stderr,
+    /--venv .* holds arm64 binaries \(lib\/python3\.11\/site-packages\/_fast\..*\.so\), the target is linux\/amd64/,
+  );
+  await rm(join(site, '_fast.cpython-311-aarch64-linux-gnu.so'));
+  await writeFile(join(venv, 'pyvenv.cfg'), 'home = /usr/bin\nversion = 3.12.1\n');
+  const py = await gantry(['build', project, '--venv', venv, '--dry-run'], { store, env });
+  assert.notEqual(py.code, 0);
+  assert.match(py.stderr, /is Python 3\.12\.1, the image runs Python 3\.11/);
 });
 
 test('index credentials (URL user info, netrc secret) and the CA secret never land in a layer or the config', async () => {

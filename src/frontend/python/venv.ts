@@ -1,0 +1,123 @@
+/**
+ * `--venv PATH`: an existing virtual environment packed as the dependency layer at /opt/venv,
+ * instead of installing the requirements in the base. Only when asked, and refused when it cannot
+ * run on the target: its Python (pyvenv.cfg `version`) must be the image's major.minor, and every
+ * compiled file in it (ELF: extension modules, shared libraries) must be for the target's
+ * architecture. A venv made on an amd64 laptop is refused for linux/arm64, which is the mistake
+ * pycontainer-build makes silently.
+ */
+import { open, readdir, readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { GantryError } from '../../errors.js';
+import { formatPlatform } from '../../oci/platform.js';
+import type { Platform } from '../../oci/types.js';
+
+/** ELF e_machine values and the OCI architecture each is. */
+const MACHINES: Readonly<Record<number, string>> = {
+  3: '386',
+  8: 'mips64',
+  20: 'ppc',
+  21: 'ppc64le',
+  22: 's390x',
+  40: 'arm',
+  62: 'amd64',
+  183: 'arm64',
+  243: 'riscv64',
+  258: 'loong64',
+};
+
+export interface VirtualEnv {
+  readonly root: string;
+  /** pyvenv.cfg `version` (or `version_info`), e.g. `3.11.2`. */
+  readonly version: string;
+  /** Compiled files by architecture (context-relative examples, for messages). */
+  readonly machines: ReadonlyMap<string, string>;
+}
+
+function venvError(code: string, message: string, suggestion: string): GantryError {
+  return new GantryError(code, message, { phase: 'config', suggestion });
+}
+
+/** The architecture an ELF file is for, or undefined when `path` is not ELF. */
+async function elfMachine(path: string): Promise<string | undefined> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const head = Buffer.alloc(20);
+    const { bytesRead } = await fh.read(head, 0, 20, 0);
+    if (bytesRead < 20 || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
+    const machine = head[5] === 2 ? head.readUInt16BE(18) : head.readUInt16LE(18);
+    return MACHINES[machine] ?? `elf-machine-${machine}`;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function* regularFiles(dir: string): AsyncGenerator<string> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* regularFiles(p);
+    else if (e.isFile()) yield p;
+  }
+}
+
+/** Reads pyvenv.cfg and the architectures of the compiled files in the venv at `path`. */
+export async function readVirtualEnv(path: string): Promise<VirtualEnv> {
+  const root = resolve(path);
+  const cfg = await readFile(join(root, 'pyvenv.cfg'), 'utf8').catch(() => {
+    throw venvError(
+      'VENV_INVALID',
+      `--venv ${path}: no pyvenv.cfg, not a virtual environment`,
+      'give the directory python -m venv made (the one holding pyvenv.cfg)',
+    );
+  });
+  const field = (k: string) => new RegExp(`^\\s*${k}\\s*=\\s*(\\S+)`, 'm').exec(cfg)?.[1];
+  const version = field('version') ?? field('version_info');
+  if (!version) {
+    throw venvError(
+      'VENV_INVALID',
+      `--venv ${path}: pyvenv.cfg names no Python version`,
+      'recreate it with python -m venv',
+    );
+  }
+  const machines = new Map<string, string>();
+  // Only the bin/ and lib/ trees hold what runs; a stray binary elsewhere says nothing about it.
+  for (const top of ['bin', 'lib', 'lib64']) {
+    const dir = join(root, top);
+    const files = await (async () => {
+      const out: string[] = [];
+      try {
+        for await (const f of regularFiles(dir)) out.push(f);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      return out;
+    })();
+    for (const f of files) {
+      const m = await elfMachine(f);
+      if (m && !machines.has(m)) machines.set(m, relative(root, f));
+    }
+  }
+  return { root, version, machines };
+}
+
+/** Refuses a venv that cannot run on `platform` with Python `python` (major.minor). */
+export function checkVirtualEnv(venv: VirtualEnv, platform: Platform, python: string, given: string): void {
+  const mm = venv.version.split('.').slice(0, 2).join('.');
+  if (python !== '' && mm !== python) {
+    throw venvError(
+      'VENV_PYTHON_MISMATCH',
+      `--venv ${given} is Python ${venv.version}, the image runs Python ${python}`,
+      `make the venv with Python ${python}, or pick a base with Python ${mm} (--from, [tool.gantry] python.version)`,
+    );
+  }
+  for (const [arch, example] of venv.machines) {
+    if (arch !== platform.architecture) {
+      throw venvError(
+        'VENV_PLATFORM_MISMATCH',
+        `--venv ${given} holds ${arch} binaries (${example}), the target is ${formatPlatform(platform)}`,
+        'leave out --venv so gantry installs the dependencies for the target in the base, or build for the venv platform',
+      );
+    }
+  }
+}
