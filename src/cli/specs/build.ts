@@ -58,7 +58,7 @@ Node.js project: package.json); else turn its files into one layer on top of --f
         {
           name: 'venv',
           value: 'DIR',
-          help: "pack this existing virtual environment at /opt/venv instead of installing (refused when its Python or architecture is not the target's)",
+          help: 'pack this venv at /opt/venv instead of installing (not for another Python or arch)',
           complete: 'dir',
         },
       ],
