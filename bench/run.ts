@@ -7,7 +7,9 @@
  * no-change rebuild, gantry vs buildah; (g) a 3-stage Dockerfile whose two CPU-bound stages can
  * overlap; (h) a COPY-only build on the 5-layer base pushed to its registry, with the base bytes
  * moved; (i) the same 6-step Dockerfile on a second machine (a fresh store) with --cache-from the
- * registry, vs its cold build and vs buildah's --cache-from/--cache-to. Prints a table and findings on stdout (progress on stderr), writes
+ * registry, vs its cold build and vs buildah's --cache-from/--cache-to; (py) the Flask example
+ * without a Dockerfile, cold / no-change / one-file-change build+push, vs buildah on the
+ * equivalent Dockerfile. Prints a table and findings on stdout (progress on stderr), writes
  * .cache/bench/results.json, and exits 1 when a check fails or gantry fails.
  *
  * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the
