@@ -67,8 +67,9 @@ export async function planSupply(options: SupplyChainOptions, pushing: boolean):
   if (p !== undefined && p !== true && p !== false && p !== 'min' && p !== 'max') {
     throw usage(`invalid provenance mode ${String(p)}`, 'use --provenance=mode=min or --provenance=mode=max');
   }
-  // Opt-in for now: on by default, every push would read the base's layers for the SBOM and add a
-  // referrers tag that registries without the referrers API (Gitea) list as a version.
+  // Opt-in for now. On by default, a push on a registry base not in the store would download base
+  // layers for the SBOM that the push itself only mounts (the base's own SBOM referrer is not used
+  // yet); listings hide the referrers tags and the store caches the base's findings by diffIDs.
   const provenance = p === undefined ? false : p === true ? 'min' : p;
   if (options.signKey !== undefined && !pushing) {
     throw usage(
@@ -203,6 +204,13 @@ async function attest(
         ...(name !== undefined ? { name } : {}),
         bases: facts.bases.map((b) => ({ name: b.name, image: b.image })),
         toolVersion: gantryVersion(),
+        cacheDir: join(facts.store.dir, 'cache', 'sbom'),
+        onRead: (read, total) =>
+          (facts.progress ?? noProgress)({
+            type: 'log',
+            id: 'attest',
+            line: `SBOM: read ${read} of ${total} layers (the others from the store's SBOM cache)`,
+          }),
       });
       artifacts.push(
         artifactManifest({

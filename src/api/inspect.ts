@@ -10,6 +10,7 @@ import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { ImageConfig } from '../oci/types.js';
 import { familiarName, formatReference, type Reference } from '../reference/index.js';
+import { isReferrersTag } from '../registry/client/index.js';
 import { type CommonOptions, type Session, sessionOf } from './session.js';
 import { candidateLocations, candidateReferences, firstAnswer, writableReference } from './short-names.js';
 import { locationsFor, type PlatformOption, pickPlatform, platformOf } from './transfer.js';
@@ -204,14 +205,19 @@ function checkRepository(input: string | Reference, ref: Reference): Reference {
   return ref;
 }
 
-/** Every tag of a repository (`REGISTRY/REPO`), all pages. */
-export async function tags(repository: string | Reference, options: CommonOptions = {}): Promise<string[]> {
+export interface TagsOptions extends CommonOptions {
+  /** Also the referrers-fallback and cosign tags (`sha256-<hex>[.sig]`), left out by default. */
+  readonly all?: boolean;
+}
+
+/** Every tag of a repository (`REGISTRY/REPO`), all pages; not the `sha256-<hex>` artifact tags unless `all`. */
+export async function tags(repository: string | Reference, options: TagsOptions = {}): Promise<string[]> {
   const session = sessionOf(options);
   const refs = (await candidateReferences(repository, session, { defaultTag: '' })).map((r) =>
     checkRepository(repository, r),
   );
   const client = await session.client(options.progress);
-  return firstAnswer(
+  const all = await firstAnswer(
     typeof repository === 'string' ? repository : formatReference(repository),
     refs,
     (ref) => ref.registry,
@@ -222,6 +228,7 @@ export async function tags(repository: string | Reference, options: CommonOption
       ),
     options.signal,
   );
+  return options.all ? all : all.filter((t) => !isReferrersTag(t));
 }
 
 /** Every repository of a registry (`HOST[:PORT]`), all pages. */

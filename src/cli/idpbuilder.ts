@@ -13,6 +13,7 @@ import {
   idpbuilderHooks,
 } from '../integrations/idpbuilder/index.js';
 import { formatReference, parseReference } from '../reference/index.js';
+import { isReferrersTag } from '../registry/client/index.js';
 import type { CommandContext, GlobalFlags } from './context.js';
 
 function discoverOptions(ctx: CommandContext) {
@@ -93,7 +94,12 @@ function packagesApi(cluster: IdpbuilderCluster, ctx: CommandContext): GiteaPack
 }
 
 /** `catalog` of a Gitea: the owner's container packages, one line per version. */
-export async function giteaCatalog(cluster: IdpbuilderCluster, json: boolean, ctx: CommandContext): Promise<void> {
+export async function giteaCatalog(
+  cluster: IdpbuilderCluster,
+  json: boolean,
+  ctx: CommandContext,
+  all = false,
+): Promise<void> {
   const api = packagesApi(cluster, ctx);
   let packages: GiteaPackage[];
   try {
@@ -101,6 +107,8 @@ export async function giteaCatalog(cluster: IdpbuilderCluster, json: boolean, ct
   } finally {
     api.close();
   }
+  // Gitea lists the referrers-fallback tags (an image's SBOM, provenance, signatures) as versions.
+  if (!all) packages = packages.filter((p) => !isReferrersTag(p.version));
   packages.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
   const rows = packages.map((p) => ({
     name: `${cluster.registry}/${cluster.owner}/${p.name}`,

@@ -4,10 +4,13 @@
  * capped). Whiteouts, opaque directories and later entries at the same path are applied as
  * extraction would apply them, so what is returned is what the final filesystem holds.
  */
-import { posix } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
 import { readTar } from '../layer/tar/reader.js';
 import type { Image } from '../oci/image.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
@@ -37,22 +40,94 @@ async function readBody(body: AsyncIterable<unknown>, size: number, path: string
   return Buffer.concat(chunks);
 }
 
+/**
+ * Where the picking state after a stack of layers is kept between runs: `<dir>/<key>.json`, the key
+ * a hash of `version` (what `want` picks) and the stack's diffIDs (its chain). The state after a
+ * base image's layers is what every image built on it starts from, so its layers are read once
+ * per store, not on every push. Whiteouts make a layer's findings depend on what is below it,
+ * hence states of whole stacks rather than of single layers.
+ */
+export interface PickCache {
+  readonly dir: string;
+  /** Changes whenever `want` picks other files. */
+  readonly version: string;
+  /**
+   * Stack depths whose state is kept: the base image's. Only those: a state per pushed image would
+   * grow the store by a package database per image for little gain.
+   */
+  readonly checkpoints?: readonly number[];
+}
+
+interface SavedState {
+  readonly files: readonly { path: string; data: string; layer: number }[];
+  readonly holders: readonly string[];
+}
+
+export interface PickOptions extends IoOptions {
+  readonly cache?: PickCache;
+  /** Told how many layers were read (the rest came from the cache). */
+  readonly onRead?: (read: number, total: number) => void;
+}
+
+function chainKeys(version: string, diffIDs: readonly string[]): string[] {
+  const out: string[] = [];
+  let chain = createHash('sha256').update(`gantry-pick\u0000${version}`).digest('hex');
+  for (const d of diffIDs) {
+    chain = createHash('sha256').update(`${chain}\u0000${d}`).digest('hex');
+    out.push(chain);
+  }
+  return out;
+}
+
+async function loadState(dir: string, key: string): Promise<SavedState | undefined> {
+  try {
+    const s = JSON.parse(await readFile(join(dir, `${key}.json`), 'utf8')) as SavedState;
+    return Array.isArray(s.files) && Array.isArray(s.holders) ? s : undefined;
+  } catch {
+    return undefined; // absent or torn: read the layers
+  }
+}
+
 /** Every file of the final filesystem of `image` whose path `want` accepts, with its content. */
 export async function pickFiles(
   image: Image,
   want: (path: string) => boolean,
-  options: IoOptions = {},
+  options: PickOptions = {},
 ): Promise<PickedFile[]> {
   const files = new Map<string, PickedFile>();
   // Directories holding a picked file: only those need a scan when something hides them.
   const holders = new Set<string>();
+  const layers = await image.layers(options);
+  const cache = options.cache;
+  const keys = cache ? chainKeys(cache.version, (await image.configFile(options)).rootfs.diff_ids) : [];
+  let start = 0;
+  if (cache && keys.length === layers.length) {
+    for (let depth = layers.length; depth > 0 && start === 0; depth--) {
+      const saved = await loadState(cache.dir, keys[depth - 1] as string);
+      if (!saved) continue;
+      for (const f of saved.files)
+        files.set(f.path, { path: f.path, data: Buffer.from(f.data, 'base64'), layer: f.layer });
+      for (const h of saved.holders) holders.add(h);
+      start = depth;
+    }
+  }
+  const save = async (depth: number) => {
+    if (!cache || keys.length !== layers.length || depth <= start) return;
+    const state: SavedState = {
+      files: [...files.values()].map((f) => ({ path: f.path, data: f.data.toString('base64'), layer: f.layer })),
+      holders: [...holders],
+    };
+    // A cache that cannot be written costs the next run a read, nothing else.
+    await writeFileAtomic(join(cache.dir, `${keys[depth - 1]}.json`), JSON.stringify(state), options).catch(() => {});
+  };
   const hideUnder = (dir: string, below: number) => {
     if (dir !== '' && !holders.has(dir)) return;
     const prefix = dir === '' ? '' : `${dir}/`;
     for (const [p, f] of files) if (p.startsWith(prefix) && f.layer < below) files.delete(p);
   };
-  const layers = await image.layers(options);
   for (const [index, layer] of layers.entries()) {
+    if (index < start) continue;
+    if (cache?.checkpoints?.includes(index)) await save(index);
     throwIfAborted(options.signal);
     for await (const { entry, body } of readTar(await layer.uncompressed(options), options)) {
       const path = posix.normalize(entry.path).replace(/^(\.\/|\/)+/, '');
@@ -91,5 +166,7 @@ export async function pickFiles(
         holders.add(d);
     }
   }
+  if (cache?.checkpoints?.includes(layers.length)) await save(layers.length);
+  options.onRead?.(layers.length - start, layers.length);
   return [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

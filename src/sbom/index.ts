@@ -40,6 +40,13 @@ export interface SbomOptions extends IoOptions {
   /** The document's time; default the image's `created`, else the epoch (same image, same SBOM). */
   readonly created?: string;
   readonly toolVersion?: string;
+  /**
+   * A directory (in the store) keeping what the layers of an image stack hold for the SBOM: the
+   * base's layers are then read once per store, not on every build on it.
+   */
+  readonly cacheDir?: string;
+  /** Told how many of the image's layers were read (the others came from `cacheDir`). */
+  readonly onRead?: (read: number, total: number) => void;
 }
 
 export interface Sbom {
@@ -50,21 +57,36 @@ export interface Sbom {
   readonly catalog: Catalog;
 }
 
+/** What `wantedForSbom` picks: a new value when it picks other files (cached states are then unused). */
+const PICK_VERSION = 'sbom-1';
+
 /** The packages of `image` (what the SBOM lists), without writing a document. */
-export async function imageCatalog(image: Image, options: IoOptions = {}): Promise<Catalog> {
-  return catalog(await pickFiles(image, wantedForSbom, options));
+export async function imageCatalog(
+  image: Image,
+  options: IoOptions & Pick<SbomOptions, 'cacheDir' | 'onRead'> & { checkpoints?: readonly number[] } = {},
+): Promise<Catalog> {
+  return catalog(
+    await pickFiles(image, wantedForSbom, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onRead ? { onRead: options.onRead } : {}),
+      ...(options.cacheDir !== undefined
+        ? { cache: { dir: options.cacheDir, version: PICK_VERSION, checkpoints: options.checkpoints ?? [] } }
+        : {}),
+    }),
+  );
 }
 
 async function baseOf(image: Image, bases: readonly SbomBase[], options: IoOptions) {
   const own = (await image.configFile(options)).rootfs.diff_ids;
   let best: { name: string; digest: string; depth: number } | undefined;
+  // The deepest base whose layers begin the image's: its depth is where the pick state is kept.
   for (const b of bases) {
     const ids = (await b.image.configFile(options)).rootfs.diff_ids;
     if (ids.length === 0 || ids.length > own.length || !ids.every((d, i) => own[i] === d)) continue;
     if (best === undefined || ids.length > best.depth)
       best = { name: b.name, digest: await b.image.digest(options), depth: ids.length };
   }
-  return best && { name: best.name, digest: best.digest };
+  return best;
 }
 
 /** The SBOM of `image` as a CycloneDX 1.6 or SPDX 2.3 JSON document. */
@@ -84,11 +106,11 @@ export async function imageSbom(image: Image, options: SbomOptions = {}): Promis
           }),
         }
       : {}),
-    ...(base ? { base } : {}),
+    ...(base ? { base: { name: base.name, digest: base.digest } } : {}),
     created: options.created ?? config.created ?? '1970-01-01T00:00:00Z',
     ...(options.toolVersion ? { toolVersion: options.toolVersion } : {}),
   };
-  const cat = await imageCatalog(image, options);
+  const cat = await imageCatalog(image, { ...options, ...(base ? { checkpoints: [base.depth] } : {}) });
   const text = format === 'spdx' ? spdx(subject, cat) : `${await cycloneDx(subject, cat)}\n`;
   return { format, mediaType: SBOM_MEDIA_TYPES[format], bytes: Buffer.from(text), subject, catalog: cat };
 }

@@ -87,6 +87,12 @@ test('build --push attaches an SBOM and provenance that skopeo, gantry referrers
         assert.equal(raw.config.mediaType, 'application/vnd.oci.empty.v1+json');
       }
 
+      // Listings leave the fallback tag out: it holds artifacts, not an image.
+      const tags = await gantry(['tags', `${registry.host}/app`], { store, env });
+      assert.deepEqual(tags.stdout.trim().split('\n'), ['1']);
+      const all = await gantry(['tags', '--all', `${registry.host}/app`], { store, env });
+      assert.deepEqual(all.stdout.trim().split('\n').sort(), ['1', tagOf(digest)]);
+
       const listed = await gantry(['referrers', ref, '--json'], { store, env });
       assert.equal(listed.code, 0, listed.stderr);
       const referrers = JSON.parse(listed.stdout) as { subject: string; artifactType: string; digest: string }[];

@@ -300,6 +300,21 @@ test('idpbuilder: path routing puts the registry at HOST:PORT and the API under 
             [`${gitea.host}/giteaadmin/routed`],
           );
           assert.ok(gitea.requests.some((q) => q.path.startsWith('/gitea/api/v1/packages/giteaadmin?')));
+
+          // Gitea has no referrers API: an SBOM goes under the sha256-<hex> tag, which Gitea keeps as
+          // a package version. gantry's listings leave it out (--all shows it).
+          const sbom = await gantry(['build', app, '-t', 'routed:v1', '--idpbuilder', '--sbom'], { store, env });
+          assert.equal(sbom.code, 0, sbom.stderr);
+          assert.ok(gitea.packages.some((p) => /^sha256-[a-f0-9]{64}$/.test(p.version)));
+          const hidden = await gantry(['catalog', '--idpbuilder', '--format', 'json'], { store, env });
+          assert.deepEqual(
+            (JSON.parse(hidden.stdout) as { tag: string }[]).map((p) => p.tag),
+            ['v1'],
+          );
+          const shown = await gantry(['catalog', '--idpbuilder', '--format', 'json', '--all'], { store, env });
+          assert.equal((JSON.parse(shown.stdout) as unknown[]).length, 2);
+          const tags = await gantry(['tags', `${gitea.host}/giteaadmin/routed`], { store, env });
+          assert.deepEqual(tags.stdout.trim().split('\n'), ['v1']);
         });
       }),
     );

@@ -166,3 +166,45 @@ test('status.d, apk, Python and npm databases are read through whiteouts and opa
   // Same image, same document.
   assert.equal((await imageSbom(image, { name: 'demo:1' })).bytes.toString(), sbom.bytes.toString());
 });
+
+test("the SBOM cache: a base's layers are read once per store, and what is restored equals a full read", async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-sbom-cache-'));
+  try {
+    const baseLayer = {
+      'etc/os-release': 'ID=alpine\nVERSION_ID=3.20.0\n',
+      'lib/apk/db/installed': 'P:musl\nV:1.2.5-r0\nA:x86_64\n\n',
+      'app/node_modules/gone/package.json': '{"name":"gone","version":"1.0.0"}',
+    };
+    const base = memoryImage([baseLayer]);
+    const appA = memoryImage([baseLayer, { 'app/node_modules/a/package.json': '{"name":"a","version":"1.0.0"}' }]);
+    // B's own layer deletes a package of the base: the restored state must see the whiteout.
+    const appB = memoryImage([baseLayer, { 'app/node_modules/.wh.gone': '', 'x.txt': 'x' }]);
+    const reads: string[] = [];
+    const make = (image: typeof base) =>
+      imageSbom(image, {
+        name: 'app:1',
+        bases: [{ name: 'base:1', image: base }],
+        cacheDir: dir,
+        onRead: (read, total) => reads.push(`${read}/${total}`),
+      });
+    const a = await make(appA);
+    const b = await make(appB);
+    const again = await make(appB);
+    assert.deepEqual(reads, ['2/2', '1/2', '1/2'], 'after the first, only the layer above the base is read');
+    for (const [cached, image] of [
+      [a, appA],
+      [b, appB],
+      [again, appB],
+    ] as const) {
+      const full = await imageSbom(image, { name: 'app:1', bases: [{ name: 'base:1', image: base }] });
+      assert.equal(cached.bytes.toString(), full.bytes.toString());
+    }
+    assert.ok(!b.catalog.packages.some((p) => p.name === 'gone'));
+    assert.ok(b.catalog.packages.some((p) => p.name === 'musl'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

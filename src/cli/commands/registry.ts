@@ -127,7 +127,8 @@ export const tags: Command = async (args, ctx) => {
   if (flag(p, 'help')) return help(ctx, tagsHelp);
   const [input, ...extra] = p.positionals;
   if (!input || extra.length > 0) throw usageError('gantry tags takes one repository', 'run gantry tags REGISTRY/REPO');
-  for (const tag of await listTags(input, { session: ctx.session, signal: ctx.signal })) ctx.stdout.write(`${tag}\n`);
+  for (const tag of await listTags(input, { session: ctx.session, signal: ctx.signal, all: flag(p, 'all') }))
+    ctx.stdout.write(`${tag}\n`);
   return 0;
 };
 
@@ -144,7 +145,7 @@ export const catalog: Command = async (args, ctx) => {
   if (format !== 'table' && format !== 'json') throw usageError(`invalid --format ${format}`, 'use table or json');
   const gitea = await giteaCluster(idp ? undefined : registry, ctx);
   if (gitea) {
-    await giteaCatalog(gitea, format === 'json', ctx);
+    await giteaCatalog(gitea, format === 'json', ctx, flag(p, 'all'));
     return 0;
   }
   const repos = await listCatalog(registry as string, { session: ctx.session, signal: ctx.signal });

@@ -117,10 +117,12 @@ Print the digest of an image's manifest (or index).`,
 export const tagsSpec: CommandSpec = {
   name: 'tags',
   summary: 'list the tags of a repository',
-  usage: `Usage: gantry tags REPO
+  usage: `Usage: gantry tags [--all] REPO
 
-List the tags of a repository (every page).`,
-  groups: [],
+List the tags of a repository (every page). The sha256-<hex> tags that hold the SBOM, provenance
+and signatures of an image on registries without the referrers API (and cosign's .sig/.att/.sbom
+tags) are not images and are left out.`,
+  groups: [{ flags: [{ name: 'all', help: 'list those sha256-<hex> tags too' }] }],
 };
 
 export const catalogSpec: CommandSpec = {
@@ -131,12 +133,14 @@ export const catalogSpec: CommandSpec = {
 
 List the repositories of a registry (every page). On the Gitea of an idpbuilder cluster (with
 --idpbuilder, or REGISTRY being that Gitea), list the admin's container packages instead: name,
-tag and creation time, through Gitea's packages API.`,
+tag and creation time, through Gitea's packages API. Gitea has no referrers API and lists the
+sha256-<hex> tags holding an image's SBOM, provenance or signatures as versions: they are left out.`,
   groups: [
     {
       flags: [
         { name: 'idpbuilder', help: 'the Gitea of the idpbuilder cluster of the kubeconfig (see --kube-context)' },
         { name: 'format', value: 'FORMAT', complete: ['table', 'json'], help: 'table (default) or json' },
+        { name: 'all', help: 'on Gitea, list the sha256-<hex> artifact versions too' },
       ],
     },
   ],

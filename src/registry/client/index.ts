@@ -9,7 +9,7 @@ export {
   MAX_MANIFEST_SIZE,
   type PutManifestResult,
 } from './manifests.js';
-export { type ReferrersOptions, referrerDescriptor, referrersTag } from './referrers.js';
+export { isReferrersTag, type ReferrersOptions, referrerDescriptor, referrersTag } from './referrers.js';
 export {
   type ClientOptions,
   DEFAULT_CONCURRENCY,

@@ -21,6 +21,14 @@ export function referrersTag(digest: Digest): string {
   return `${algorithm.slice(0, 32)}-${hex.slice(0, 64)}`;
 }
 
+/**
+ * Whether a tag is a referrers-fallback or cosign tag (`sha256-<hex>`, `sha256-<hex>.sig|.att|.sbom`):
+ * it holds artifacts about an image, not an image, so listings leave it out unless asked.
+ */
+export function isReferrersTag(tag: string): boolean {
+  return /^sha256-[a-f0-9]{64}(?:\.(?:sig|att|sbom))?$/.test(tag);
+}
+
 function isNotFound(err: unknown): boolean {
   return GantryError.is(err) && (err as GantryError & { status?: unknown }).status === 404;
 }
