@@ -173,6 +173,7 @@ export const ERROR_CODES = {
   NAME_DIGEST_MISMATCH: "A name pins a digest that is not the image's.",
   NAME_INVALID: 'Registry (OCI): the repository name is invalid.',
   NAME_UNKNOWN: 'Registry (OCI): the repository does not exist.',
+  NODE_BASE_NO_NODE: 'The base of a Node.js project build has no node binary.',
   NODE_BUILD_OUTPUT_MISSING:
     "A Node.js project's build script (or, with --build-on host, the host) left no output directory.",
   NODE_CA_CERT_INVALID: 'A --ca-cert file holds no PEM certificate.',

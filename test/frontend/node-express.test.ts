@@ -6,10 +6,12 @@
 // non-root `node` user. A source change reuses the dependency layer; the same source gives the
 // same digest in another store; no credential or CA reaches a layer, the config or the history.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { rawConfig, readTree, repoRoot, withTempDir } from './helpers.js';
+import { shelllessNodeImage } from '../harness/node-base.js';
+import { gantry, rawConfig, readTree, repoRoot, withTempDir } from './helpers.js';
 import { nodeBuild as buildJson, execText, HOST_CA, nodeWorld, runAndFetch, storeBytes } from './node-helpers.js';
 
 const example = join(repoRoot, 'examples', 'node-express');
@@ -116,6 +118,33 @@ test('node: the Express example builds, runs as node and answers; a source chang
       assert.ok(digestOf(second.stdout));
       assert.equal(digestOf(again.stdout), digestOf(second.stdout));
       await rm(rootfs, { recursive: true, force: true });
+
+      // A distroless-style base (node in /nodejs/bin, no shell, no npm): the install runs in the
+      // node:20-slim tools image (here: the same cached step), its node_modules layer is copied
+      // onto the shell-less base, and the entrypoint names the base's node by its path.
+      const shellless = await shelllessNodeImage();
+      const distroless = `${world.registry.host}/distroless/nodejs20:latest`;
+      const pushed = await gantry(['copy', `oci:${shellless.layoutDir}:node`, distroless], { env });
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const slim = join(tmp, 'rootfs-distroless');
+      const dl = await buildJson([...args.slice(0, 4), '--from', distroless, '-o', `type=local,dest=${slim}`, app], {
+        store,
+        env,
+      });
+      assert.equal(dl.code, 0, dl.stderr);
+      assert.equal(dl.steps.find((s) => s.name.startsWith('install dependencies'))?.cached, true);
+      for (const never of ['bin/sh', 'usr/bin/sh', 'usr/local/bin/npm', 'usr/local/lib/node_modules'])
+        assert.equal(existsSync(join(slim, never)), false, `${never} is in the distroless image`);
+      assert.ok(existsSync(join(slim, 'app', 'node_modules', 'express', 'package.json')));
+      const dlTag = await buildJson([...args.slice(0, 4), '--from', distroless, '-t', 'express:distroless', app], {
+        store,
+        env,
+      });
+      assert.equal(dlTag.code, 0, dlTag.stderr);
+      const dlCfg = await rawConfig(store, 'express:distroless');
+      assert.deepEqual(dlCfg.config.Entrypoint, ['/nodejs/bin/node', 'server.js']);
+      assert.equal(dlCfg.config.User, '65532:65532');
+      assert.equal(await runAndFetch(slim, dlCfg), 'hi from express (NODE_ENV=production)\n');
     });
   } finally {
     await world.stop();

@@ -11,7 +11,19 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { appendFile, chown, mkdir, mkdtemp, readdir, rename, rm, rmdir, symlink } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  chown,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DEFAULT_PATH } from '../../src/engine/config.js';
 import { GantryError } from '../../src/errors.js';
@@ -184,4 +196,112 @@ export async function nodeBaseImage(options: NodeBaseOptions = {}): Promise<Node
     platform: `${entry.platform.os}/${entry.platform.architecture}`,
     nodeVersion: NODE_VERSION,
   };
+}
+
+/** Bump when the way the shell-less Node base is assembled changes. */
+const SHELLLESS_RECIPE_VERSION = 1;
+
+/**
+ * A distroless-style Node base made from the Node fixture: the node binary in /nodejs/bin (not
+ * on PATH, Entrypoint ["/nodejs/bin/node"], as gcr.io/distroless/nodejs does), the shared
+ * libraries `ldd` names for it (from the Debian layer), /etc/passwd with root and nonroot
+ * (65532), /tmp, and nothing else: no /bin/sh, no npm, no package manager. Cached like the rest.
+ */
+export async function shelllessNodeImage(): Promise<NodeBaseImage> {
+  const node = await nodeBaseImage();
+  const arch = node.platform.split('/')[1] as string;
+  const key = createHash('sha256')
+    .update([`shellless-recipe=${SHELLLESS_RECIPE_VERSION}`, node.digest].join('\n'))
+    .digest('hex')
+    .slice(0, 16);
+  const final = join(fixturesDir(), `node-shellless-${arch}-${key}`);
+  if (!existsSync(final)) {
+    const tmp = await mkdtemp(join(dirname(final), `.tmp-shellless-${process.pid}-`));
+    try {
+      const layout = await OciLayout.open(node.layoutDir);
+      const desc = (await layout.readIndex()).manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === 'node');
+      if (!desc) throw fixtureError(`${node.layoutDir} names no node image`);
+      const [debianLayer, nodeLayer] = await (await layout.image(desc)).layers();
+      if (!debianLayer || !nodeLayer) throw fixtureError('the Node fixture has fewer than two layers');
+      const stage = join(tmp, 'stage');
+      await mkdir(join(stage, 'nodejs', 'bin'), { recursive: true });
+      await run('tar', ['-xzf', layout.blobPath(await nodeLayer.digest()), '-C', tmp, 'usr/local/bin/node']);
+      await rename(join(tmp, 'usr', 'local', 'bin', 'node'), join(stage, 'nodejs', 'bin', 'node'));
+      // `libstdc++.so.6 => /lib/x86_64-linux-gnu/libstdc++.so.6 (0x...)`: the Debian layer holds it under usr/lib.
+      const ldd = (await run('ldd', [join(stage, 'nodejs', 'bin', 'node')])).stdout;
+      const libs = [...ldd.matchAll(/=>\s+\/(?:usr\/)?lib\/([^\s]+)\/([^/\s]+)\s/g)].map(
+        (m) => `usr/lib/${m[1]}/${m[2]}*`,
+      );
+      if (libs.length === 0) throw fixtureError(`ldd named no library for node: ${ldd}`);
+      const triplet = (libs[0] as string).split('/')[2] as string;
+      await run('tar', [
+        '-xzf',
+        layout.blobPath(await debianLayer.digest()),
+        '-C',
+        stage,
+        '--wildcards',
+        'lib',
+        'lib64',
+        'usr/lib64',
+        `usr/lib/${triplet}/ld-linux*`,
+        ...libs,
+      ]);
+      await mkdir(join(stage, 'etc'));
+      await writeFile(
+        join(stage, 'etc', 'passwd'),
+        'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n',
+      );
+      await writeFile(join(stage, 'etc', 'group'), 'root:x:0:\nnonroot:x:65532:\n');
+      await mkdir(join(stage, 'tmp'), { mode: 0o1777 });
+      await chmod(join(stage, 'tmp'), 0o1777);
+      await mkdir(join(stage, 'home', 'nonroot'), { recursive: true });
+      await chown(join(stage, 'home', 'nonroot'), 65532, 65532);
+      const out = await OciLayout.init(join(tmp, 'layout'));
+      const layerFile = join(tmp, 'layer.tar.gz');
+      const info = await writeLayer(
+        walkDirectory(stage, { keepModes: true, keepOwners: true, mtime: 0 }),
+        createWriteStream(layerFile),
+        { compression: 'gzip' },
+      );
+      await out.writeBlob(createReadStream(layerFile), { digest: info.digest, size: info.size });
+      const platform: Platform = { architecture: arch, os: 'linux' };
+      const image = await newImage({
+        platform,
+        created: EPOCH,
+        layers: [
+          {
+            layer: layerFromDescriptor(
+              out,
+              { mediaType: info.mediaType, digest: info.digest, size: info.size },
+              info.diffID,
+            ),
+            history: { created: EPOCH, created_by: 'gantry test fixture: node binary and its libraries, no shell' },
+          },
+        ],
+        config: (cfg) => ({
+          ...cfg,
+          config: { Env: [DEFAULT_PATH], Entrypoint: ['/nodejs/bin/node'] },
+        }),
+      });
+      const written = await writeToLayout(out, image);
+      await out.writeIndex({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [{ ...written, platform, annotations: { [REF_NAME_ANNOTATION]: 'node' } }],
+      });
+      await rmdir(out.tempDir).catch(() => {});
+      try {
+        await rename(join(tmp, 'layout'), final);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (!((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(final))) throw err;
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+  const top = await (await OciLayout.open(final)).readIndex();
+  const entry = top.manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === 'node');
+  if (!entry?.platform) throw fixtureError(`${final}/index.json does not name node`);
+  return { layoutDir: final, tag: 'node', digest: entry.digest, platform: node.platform, nodeVersion: NODE_VERSION };
 }

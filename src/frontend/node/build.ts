@@ -25,6 +25,7 @@ import { countFiles, type FileFilter } from '../project/files.js';
 import { DEFAULT_USER, execForm, projectImageConfig } from '../project/image-config.js';
 import type { ProjectPlan } from '../project/plan.js';
 import type { ProjectBuildOptions, ProjectBuildResult, ProjectFrontEnd } from '../project/types.js';
+import { probeBase } from './base.js';
 import { nodeFiles } from './files.js';
 import { APP_DIR, buildStep, type InstallPlan, installStep } from './install.js';
 import { NODE_IMAGE_USER, type NodePlan, planNode, projectPlanOf } from './plan.js';
@@ -87,17 +88,22 @@ export async function appFilter(
 
 async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
   const { solver, plan, options } = b;
-  const base = await solver.source(
-    ['node base', plan.base.ref, formatPlatform(platform)],
-    `resolve base ${plan.base.ref}`,
-    () => solver.image(plan.base.ref, platform),
-  );
+  const resolveBase = (ref: string) =>
+    solver.source(['node base', ref, formatPlatform(platform)], `resolve base ${ref}`, () =>
+      solver.image(ref, platform),
+    );
+  const base = await resolveBase(plan.base.ref);
   const io = options.signal ? { signal: options.signal } : {};
-  const baseLayers = await base.layers(io);
   const baseCfg = await base.configFile(io);
   const baseEnv = baseCfg.config?.Env ?? [];
-  const parent = `node-base:${await base.digest(io)}`;
-  const run = { platform, env: baseEnv, secrets: b.secrets, cacheDir: b.cacheDir, mtime: 0 };
+  // A base without npm (distroless): installs and builds run in the tools image, their layers
+  // are copied onto the base.
+  const probe = await probeBase(solver.fs, await base.layers(io), baseCfg, plan.base.ref, io);
+  const tools = probe.npm ? base : await resolveBase(plan.toolsBase);
+  const toolLayers = await tools.layers(io);
+  const toolsEnv = probe.npm ? baseEnv : ((await tools.configFile(io)).config?.Env ?? []);
+  const parent = `node-base:${await tools.digest(io)}`;
+  const run = { platform, env: toolsEnv, secrets: b.secrets, cacheDir: b.cacheDir, mtime: 0 };
   const install = (p: InstallPlan, what: string) =>
     solver.step({
       parent,
@@ -109,7 +115,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
         formatPlatform(platform),
       ],
       name: `${what}: ${p.shown}`,
-      run: (step) => installStep(baseLayers, p, { ...run, log: (l) => step.log(l) }, solver.context),
+      run: (step) => installStep(toolLayers, p, { ...run, log: (l) => step.log(l) }, solver.context),
     });
   const added: { layer: Layer; createdBy: string }[] = [];
   if (!options.noDeps) {
@@ -147,7 +153,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
         name: 'COPY sources for the build',
       });
       const runs = plan.builds.map((o) => ({ dir: o.dir, argv: ['npm', 'run', 'build'] }));
-      const stage = [...baseLayers, ...(dev.layer ? [dev.layer] : []), ...(src.layer ? [src.layer] : [])];
+      const stage = [...toolLayers, ...(dev.layer ? [dev.layer] : []), ...(src.layer ? [src.layer] : [])];
       const built = await solver.step({
         parent: dev.chain,
         inputs: ['node-build v1', src.diffID ?? 'none', JSON.stringify(runs), formatPlatform(platform)],
@@ -218,7 +224,13 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
     user,
     labels: { ...plan.labels, ...(options.labels ?? {}) },
     ports: options.expose && options.expose.length > 0 ? options.expose : plan.ports,
-    entrypoint: execForm(options.entrypoint ?? plan.entrypoint, 'entrypoint') as readonly string[],
+    entrypoint: execForm(
+      options.entrypoint ??
+        (plan.entryWhy !== 'given' && plan.entrypoint[0] === 'node'
+          ? [probe.node, ...plan.entrypoint.slice(1)]
+          : plan.entrypoint),
+      'entrypoint',
+    ) as readonly string[],
     ...(cmd ? { cmd } : {}),
     created: b.created,
   };

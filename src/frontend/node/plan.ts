@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { GantryError } from '../../errors.js';
-import { chooseBase } from '../project/base.js';
+import { chooseBase, defaultBaseFor } from '../project/base.js';
 import { loadProjectConfig, type ProjectConfig } from '../project/config.js';
 import { DEFAULT_USER } from '../project/image-config.js';
 import type { PlanDecision, PlanLayer, ProjectPlan } from '../project/plan.js';
@@ -59,6 +59,8 @@ export interface NodePlan {
   /** The members that ship (workspace builds): the selected one and what it needs. */
   readonly needed: readonly WorkspaceMember[];
   readonly base: { readonly ref: string; readonly why: string };
+  /** Where installs and builds run when the base has no npm (distroless): node:<major>-slim. */
+  readonly toolsBase: string;
   readonly install: InstallPlan;
   /** The install with devDependencies, for the build stage (when there is a build). */
   readonly devInstall?: InstallPlan;
@@ -197,6 +199,7 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
     members,
     needed: shipped,
     base,
+    toolsBase: defaultBaseFor('node', String(major.major)),
     install,
     ...(devInstall ? { devInstall } : {}),
     builds,
