@@ -275,6 +275,69 @@ test('app files: a committed dist/ ships when no build script makes it; a build 
   );
 });
 
+test('Next.js standalone: .next/standalone is the app with .next/static beside server.js, public/ from the sources; node server.js on 3000; no dependency layer', async () => {
+  const { appFilter } = await import('../../src/frontend/node/build.js');
+  const { publicOnly, standaloneEntries } = await import('../../src/frontend/node/next.js');
+  const { walkDirectory } = await import('../../src/layer/walk.js');
+  const project = {
+    'package.json': JSON.stringify({
+      name: 'web',
+      scripts: { build: 'next build', start: 'next start' },
+      dependencies: { next: '15.1.0', react: '19.0.0' },
+    }),
+    'next.config.mjs': "export default { output: 'standalone' };\n",
+    'pages/index.js': 'export default () => null;\n',
+    'public/logo.txt': 'logo',
+    '.next/standalone/server.js': 'server',
+    '.next/standalone/package.json': '{}',
+    '.next/standalone/node_modules/next/package.json': '{}',
+    '.next/standalone/.next/server/pages/index.js': 'x',
+    '.next/static/chunks/main.js': 'x',
+    '.next/cache/webpack/x.pack': 'x',
+    'node_modules/next/package.json': '{}',
+  };
+  await withTree(project, async (root) => {
+    const plan = await planNode({ context: root });
+    assert.equal(plan.nextStandalone, true);
+    assert.deepEqual(plan.builds, [{ dir: '', output: '.next' }]);
+    assert.deepEqual(plan.entrypoint, ['node', 'server.js']);
+    assert.deepEqual(plan.ports, ['3000']);
+    assert.ok(plan.env.includes('HOSTNAME=0.0.0.0'));
+    const { projectPlanOf } = await import('../../src/frontend/node/plan.js');
+    const names = projectPlanOf(plan, ['linux/amd64']).layers.map((l) => l.name);
+    assert.equal(
+      names.some((n) => n.startsWith('dependencies')),
+      false,
+      'a dependency layer beside the standalone output',
+    );
+    const paths: string[] = [];
+    for await (const { entry } of standaloneEntries(root, 'app', 0)) paths.push(entry.path.replace(/\/+$/, ''));
+    assert.equal(new Set(paths).size, paths.length, 'an entry twice');
+    const files = new Set(paths);
+    for (const p of [
+      'app/server.js',
+      'app/node_modules/next/package.json',
+      'app/.next/server/pages/index.js',
+      'app/.next/static/chunks/main.js',
+    ])
+      assert.ok(files.has(p), `${p} missing from ${paths.join(' ')}`);
+    assert.equal(
+      paths.some((p) => p.includes('cache') || (p.includes('pages/index.js') && !p.includes('.next/server'))),
+      false,
+    );
+    const shipped: string[] = [];
+    const filter = publicOnly(await appFilter(plan, ['.next']));
+    for await (const { entry } of walkDirectory(root, { filter })) if (entry.type === 'file') shipped.push(entry.path);
+    assert.deepEqual(shipped, ['public/logo.txt']);
+  });
+  // Without output: 'standalone' (or without a build script), the usual layout.
+  const custom = { ...project, 'next.config.mjs': 'export default {};\n', 'server.js': 'custom server' };
+  custom['package.json'] = JSON.stringify({ ...JSON.parse(project['package.json']), main: 'server.js' });
+  await withTree(custom, async (root) => {
+    assert.equal((await planNode({ context: root })).nextStandalone, false);
+  });
+});
+
 test('gantry build: --build-on and --workspace are checked before any work (usage errors exit 2)', async () => {
   const bad = await gantry(['build', '--build-on', 'moon', '.']);
   assert.equal(bad.code, 2);

@@ -122,10 +122,17 @@ async function buildLayout(
 ): Promise<Descriptor> {
   const rootfs = join(tmp, 'rootfs');
   const extra = include.length > 0 ? [`--include=${include.join(',')}`] : [];
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' };
+  // Another architecture: the first stage unpacks, the second runs the packages' scripts in the
+  // rootfs through qemu-user (binfmt_misc with the F flag, as the sandbox needs anyway).
+  const foreign = arch !== (await hostArch());
   try {
-    await run('debootstrap', [`--variant=${VARIANT}`, `--arch=${arch}`, ...extra, SUITE, rootfs, mirror], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
-    });
+    await run(
+      'debootstrap',
+      [`--variant=${VARIANT}`, `--arch=${arch}`, ...(foreign ? ['--foreign'] : []), ...extra, SUITE, rootfs, mirror],
+      { env },
+    );
+    if (foreign) await run('chroot', [rootfs, '/debootstrap/debootstrap', '--second-stage'], { env });
   } catch (err) {
     throw fixtureError('FIXTURE_DEBOOTSTRAP_FAILED', `debootstrap ${SUITE} from ${mirror} failed`, err);
   }
@@ -198,25 +205,27 @@ export interface DebianImageOptions {
    * base. Part of the cache key: each list is its own fixture, built once.
    */
   readonly include?: readonly string[];
+  /** A Debian architecture (`arm64`) other than the host's: debootstrap --foreign, then the second stage under qemu-user. */
+  readonly arch?: string;
 }
 
 /**
- * The Debian fixture: bookworm minbase for the host's architecture, one gzip layer with owners
+ * The Debian fixture: bookworm minbase for the host's architecture (or `arch`), one gzip layer with owners
  * and modes kept (mtimes 0), Env PATH, Cmd ["bash"], /etc/apt/sources.list pointing at the mirror.
  * About 30 s to build the first time (1-2 min with an include list), then cached. Shared: copy it
  * before changing anything in it.
  */
 export async function debianImage(options: DebianImageOptions = {}): Promise<DebianImage> {
   const include = [...new Set(options.include ?? [])].sort();
-  const memo = include.join(',');
+  const memo = `${options.arch ?? ''}:${include.join(',')}`;
   let pending = inflight.get(memo);
   if (!pending) {
     pending = (async () => {
       const mirror = await debianMirror();
-      const arch = await hostArch();
+      const arch = options.arch ?? (await hostArch());
       const recipe = [`debian-recipe-version=${DEBIAN_RECIPE_VERSION}`, SUITE, VARIANT, mirror, arch];
       // The plain fixture keeps its old key (and cached copy); an include list adds to it.
-      if (include.length > 0) recipe.push(`include=${memo}`);
+      if (include.length > 0) recipe.push(`include=${include.join(',')}`);
       const key = createHash('sha256').update(recipe.join('\n')).digest('hex').slice(0, 16);
       const name = include.length > 0 ? `debian-${SUITE}-${arch}-plus${include.length}` : `debian-${SUITE}-${arch}`;
       const final = join(fixturesDir(), `${name}-${key}`);

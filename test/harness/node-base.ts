@@ -56,6 +56,8 @@ export interface NodeBaseImage {
 export interface NodeBaseOptions {
   /** Debian packages beyond minbase (for native addons: `['python3', 'make', 'g++']`). */
   readonly include?: readonly string[];
+  /** A Debian architecture other than the host's (`arm64`): its Debian part is bootstrapped under qemu-user. */
+  readonly arch?: string;
 }
 
 function fixtureError(message: string, cause?: unknown): GantryError {
@@ -65,8 +67,13 @@ function fixtureError(message: string, cause?: unknown): GantryError {
   });
 }
 
-async function buildNodeLayout(layoutDir: string, tmp: string, include: readonly string[]): Promise<void> {
-  const debian = await debianImage({ include });
+async function buildNodeLayout(
+  layoutDir: string,
+  tmp: string,
+  include: readonly string[],
+  debArch: string,
+): Promise<void> {
+  const debian = await debianImage({ include, arch: debArch });
   const arch = debian.platform.split('/')[1] as string;
   const nodeArch = arch === 'amd64' ? 'x64' : arch;
   const packs = join(tmp, 'packs');
@@ -152,14 +159,14 @@ const inflight = new Map<string, Promise<string>>();
  */
 export async function nodeBaseImage(options: NodeBaseOptions = {}): Promise<NodeBaseImage> {
   const include = [...new Set(options.include ?? [])].sort();
-  const memo = include.join(',');
+  const memo = `${options.arch ?? ''}:${include.join(',')}`;
   let building = inflight.get(memo);
   if (!building) {
     building = (async () => {
-      const arch = (await run('dpkg', ['--print-architecture'])).stdout.trim();
+      const arch = options.arch ?? (await run('dpkg', ['--print-architecture'])).stdout.trim();
       const key = createHash('sha256')
         .update(
-          [`node-base-recipe=${NODE_BASE_RECIPE_VERSION}`, NODE_VERSION, NPM_VERSION, arch, `include=${memo}`].join(
+          [`node-base-recipe=${NODE_BASE_RECIPE_VERSION}`, NODE_VERSION, NPM_VERSION, arch, `include=${include.join(',')}`].join(
             '\n',
           ),
         )
@@ -170,7 +177,7 @@ export async function nodeBaseImage(options: NodeBaseOptions = {}): Promise<Node
       await mkdir(dirname(final), { recursive: true });
       const tmp = await mkdtemp(join(dirname(final), `.tmp-node-${process.pid}-`));
       try {
-        await buildNodeLayout(join(tmp, 'layout'), tmp, include);
+        await buildNodeLayout(join(tmp, 'layout'), tmp, include, arch);
         try {
           await rename(join(tmp, 'layout'), final);
         } catch (err) {

@@ -28,6 +28,7 @@ import type { ProjectBuildOptions, ProjectBuildResult, ProjectFrontEnd } from '.
 import { probeBase } from './base.js';
 import { nodeFiles } from './files.js';
 import { APP_DIR, buildStep, type InstallPlan, installStep } from './install.js';
+import { hostStandaloneLayers, publicOnly, STANDALONE, standaloneEntries } from './next.js';
 import { NODE_IMAGE_USER, type NodePlan, planNode, projectPlanOf } from './plan.js';
 import { type InstallSecrets, installSecrets } from './secrets.js';
 
@@ -118,7 +119,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
       run: (step) => installStep(toolLayers, p, { ...run, log: (l) => step.log(l) }, solver.context),
     });
   const added: { layer: Layer; createdBy: string }[] = [];
-  if (!options.noDeps) {
+  if (!options.noDeps && !plan.nextStandalone) {
     const deps = await install(plan.install, 'install dependencies');
     if (deps.layer)
       added.push({ layer: deps.layer, createdBy: `RUN ${plan.install.shown} # gantry node: dependencies` });
@@ -126,7 +127,12 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
   const outDirs = plan.builds.map((o) => posix.join(o.dir, o.output));
   if (plan.builds.length > 0) {
     let output: StepResult;
-    if (plan.buildOn === 'host') {
+    if (plan.nextStandalone && plan.buildOn === 'host') {
+      const layers = await hostStandaloneLayers(solver, plan.root, APP_DIR, b.epoch);
+      output = layers.pop() as StepResult;
+      for (const l of layers)
+        if (l.layer) added.push({ layer: l.layer, createdBy: `COPY ${STANDALONE} ${APP_DIR}/ # gantry node: Next.js` });
+    } else if (plan.buildOn === 'host') {
       for (const d of outDirs) {
         if (!existsSync(join(plan.root, d)))
           throw new GantryError('NODE_BUILD_OUTPUT_MISSING', `--build-on host: ${d} does not exist`, {
@@ -163,13 +169,27 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
       const all = [...stage, ...(built.layer ? [built.layer] : [])];
       output = await solver.step({
         parent: built.chain,
-        inputs: ['node-output v1', JSON.stringify(outDirs), String(b.epoch)],
+        inputs: [
+          'node-output v1',
+          JSON.stringify(outDirs),
+          String(b.epoch),
+          ...(plan.nextStandalone ? ['next-standalone'] : []),
+        ],
         name: `COPY --from=build ${outDirs.join(' ')}`,
         run: () =>
           solver.fs.with(
             all,
             async (snapshot) => {
               const appRoot = join(snapshot.root, APP_DIR);
+              if (plan.nextStandalone) {
+                const entries = standaloneEntries(appRoot, APP_DIR.slice(1), b.epoch, solver.signal);
+                const { info, layer } = await solver.store.writeLayer(entries, { signal: solver.signal });
+                return {
+                  layer,
+                  descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },
+                  diffID: info.diffID,
+                };
+              }
               for (const d of outDirs) {
                 if (!existsSync(join(appRoot, d)))
                   throw new GantryError('NODE_BUILD_OUTPUT_MISSING', `the build script made no ${d}`, {
@@ -205,7 +225,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
     root: plan.root,
     dest: APP_DIR,
     parent: 'directory',
-    filter: await appFilter(plan, outDirs),
+    filter: plan.nextStandalone ? publicOnly(await appFilter(plan, outDirs)) : await appFilter(plan, outDirs),
     mtime: b.epoch,
     name: `COPY app files ${APP_DIR}`,
   });
@@ -327,7 +347,8 @@ export async function buildNode(options: ProjectBuildOptions): Promise<ProjectBu
 export async function planNodeProject(options: ProjectBuildOptions): Promise<ProjectPlan> {
   const plan = await planNode(planInput(options));
   const outDirs = plan.builds.map((o) => posix.join(o.dir, o.output));
-  const counted = await countFiles(plan.root, await appFilter(plan, outDirs), options);
+  const filter = await appFilter(plan, outDirs);
+  const counted = await countFiles(plan.root, plan.nextStandalone ? publicOnly(filter) : filter, options);
   const platforms = (options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()]).map(
     formatPlatform,
   );

@@ -12,7 +12,7 @@ import { chooseBase, defaultBaseFor } from '../project/base.js';
 import { loadProjectConfig, type ProjectConfig } from '../project/config.js';
 import { DEFAULT_USER } from '../project/image-config.js';
 import type { PlanDecision, PlanLayer, ProjectPlan } from '../project/plan.js';
-import { detectFramework, type Framework, resolveEntry } from './entry.js';
+import { detectFramework, type Framework, nextStandalone, resolveEntry } from './entry.js';
 import { APP_DIR, type InstallPlan, installPlan } from './install.js';
 import {
   allDependencies,
@@ -65,6 +65,12 @@ export interface NodePlan {
   /** The install with devDependencies, for the build stage (when there is a build). */
   readonly devInstall?: InstallPlan;
   readonly builds: readonly BuildRun[];
+  /**
+   * Next.js with `output: 'standalone'`: the build's .next/standalone is the app (with the
+   * node_modules Next traced, so no dependency layer), .next/static goes beside it and public/
+   * ships from the sources; `node server.js` on port 3000.
+   */
+  readonly nextStandalone: boolean;
   readonly buildOn: 'container' | 'host';
   readonly workdir: string;
   readonly entrypoint: readonly string[];
@@ -159,9 +165,18 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
   });
   const shipped = selected ? needed : [];
   const builds: BuildRun[] = [];
+  const standalone =
+    !selected &&
+    pkg.scripts?.build !== undefined &&
+    allDependencies(pkg).includes('next') &&
+    (await nextStandalone(root));
   const buildOf = async (d: string, p: PackageJson): Promise<void> => {
     if (p.scripts?.build === undefined) return;
-    const output = o.buildOutput && d === dir ? o.buildOutput : ((await tsOutDir(join(root, d))) ?? 'dist');
+    const output = standalone
+      ? '.next'
+      : o.buildOutput && d === dir
+        ? o.buildOutput
+        : ((await tsOutDir(join(root, d))) ?? 'dist');
     builds.push({ dir: d, output });
   };
   // Dependencies first, so a member's build sees the output of the members it imports.
@@ -175,7 +190,12 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
   const outputs = new Set(builds.filter((b) => b.dir === dir).map((b) => b.output));
   const entry = o.entrypoint
     ? undefined
-    : resolveEntry(appPkg, (f) => existsSync(join(appRoot, f)) || [...outputs].some((out) => f.startsWith(`${out}/`)));
+    : standalone
+      ? { file: 'server.js', args: ['server.js'], why: 'Next.js standalone output (.next/standalone/server.js)' }
+      : resolveEntry(
+          appPkg,
+          (f) => existsSync(join(appRoot, f)) || [...outputs].some((out) => f.startsWith(`${out}/`)),
+        );
   if (entry && /\.(?:ts|tsx|mts|cts)$/.test(entry.file)) {
     throw new GantryError(
       'NODE_ENTRYPOINT_TYPESCRIPT',
@@ -189,7 +209,8 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
   const workdir = posix.join(APP_DIR, dir);
   const detected = await detectFramework(appRoot, allDependencies(appPkg), outputs);
   const ports = o.expose ?? (detected.port !== undefined ? [String(detected.port)] : []);
-  const env = ['NODE_ENV=production', ...(o.env ?? [])];
+  // Next's standalone server.js listens on $HOSTNAME, which a container runtime sets to its name.
+  const env = ['NODE_ENV=production', ...(standalone ? ['HOSTNAME=0.0.0.0'] : []), ...(o.env ?? [])];
   return {
     root,
     pkg: appPkg,
@@ -203,6 +224,7 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
     install,
     ...(devInstall ? { devInstall } : {}),
     builds,
+    nextStandalone: standalone,
     buildOn: o.buildOn ?? 'container',
     workdir,
     entrypoint: o.entrypoint ?? ['node', ...(entry?.args ?? [])],
@@ -229,13 +251,23 @@ export function projectPlanOf(
   platforms: readonly string[],
   appFiles?: { files: number; bytes: number },
 ): ProjectPlan {
-  const layers: PlanLayer[] = [
-    {
-      name: `dependencies: ${plan.install.shown}`,
-      why: `production dependencies, ${plan.pm.lockfile ? `from ${plan.pm.lockfile}` : 'no lockfile'}, installed in the base`,
-    },
-  ];
-  if (plan.builds.length > 0) {
+  const layers: PlanLayer[] = plan.nextStandalone
+    ? []
+    : [
+        {
+          name: `dependencies: ${plan.install.shown}`,
+          why: `production dependencies, ${plan.pm.lockfile ? `from ${plan.pm.lockfile}` : 'no lockfile'}, installed in the base`,
+        },
+      ];
+  if (plan.nextStandalone) {
+    layers.push({
+      name: `Next.js standalone output: .next/standalone as ${APP_DIR}, .next/static as ${APP_DIR}/.next/static`,
+      why:
+        plan.buildOn === 'host'
+          ? 'taken from the host (--build-on host); its node_modules are the ones Next traced'
+          : `built in a stage: ${plan.devInstall?.shown}, then npm run build; its node_modules are the ones Next traced`,
+    });
+  } else if (plan.builds.length > 0) {
     const outputs = plan.builds.map((b) => posix.join(b.dir, b.output)).join(', ');
     layers.push({
       name: `build output ${outputs}`,
@@ -248,7 +280,11 @@ export function projectPlanOf(
   layers.push({
     name: `app files ${APP_DIR}`,
     ...(appFiles ?? {}),
-    why: plan.pkg.files ? '"files" of package.json' : 'the project minus ignored files',
+    why: plan.nextStandalone
+      ? 'public/ (Next.js serves it from beside server.js)'
+      : plan.pkg.files
+        ? '"files" of package.json'
+        : 'the project minus ignored files',
   });
   const env: Record<string, string> = {};
   for (const pair of plan.env) env[pair.slice(0, pair.indexOf('='))] = pair.slice(pair.indexOf('=') + 1);
