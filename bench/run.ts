@@ -9,7 +9,8 @@
  * moved; (i) the same 6-step Dockerfile on a second machine (a fresh store) with --cache-from the
  * registry, vs its cold build and vs buildah's --cache-from/--cache-to; (py) the Flask example
  * without a Dockerfile, cold / no-change / one-file-change build+push, vs buildah on the
- * equivalent Dockerfile. Prints a table and findings on stdout (progress on stderr), writes
+ * equivalent Dockerfile; (n) the same for the Node.js Express example, vs buildah and
+ * containerify. Prints a table and findings on stdout (progress on stderr), writes
  * .cache/bench/results.json, and exits 1 when a check fails or gantry fails.
  *
  * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the

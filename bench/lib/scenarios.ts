@@ -9,6 +9,7 @@ import { buildahBud, fileTool, gantryBuild, nodeThroughput } from './contenders.
 import { type DatasetInfo, ensureStream, ensureTree, MiB, type TreeRecipe, warmPageCache } from './data.js';
 import { DOCKERFILE_RUNNERS, DOCKERFILE_TITLES } from './dockerfile-scenarios.js';
 import { type Contender, runSeries, type SeriesResult } from './measure.js';
+import { NODE_RUNNERS, NODE_TITLES } from './node-scenarios.js';
 import { PYTHON_RUNNERS, PYTHON_TITLES } from './python-scenarios.js';
 import { REGISTRY_RUNNERS, REGISTRY_TITLES } from './registry-scenarios.js';
 import { SCALE_TITLE, scenarioScale } from './scale-scenarios.js';
@@ -25,8 +26,8 @@ import type { ResultRow } from './table.js';
 
 export type { BenchContext, Check, ScenarioOutcome } from './scenario.js';
 
-export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i' | 'py' | 'scale';
-export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'py', 'scale'];
+export type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'i' | 'py' | 'n' | 'scale';
+export const SCENARIOS: readonly ScenarioId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'py', 'n', 'scale'];
 /** What runs without BENCH_ONLY: scale takes longer than the rest together. */
 export const DEFAULT_SCENARIOS: readonly ScenarioId[] = SCENARIOS.filter((s) => s !== 'scale');
 
@@ -67,6 +68,7 @@ export const TITLES: Readonly<Record<ScenarioId, string>> = {
   ...DOCKERFILE_TITLES,
   ...CACHE_TITLES,
   ...PYTHON_TITLES,
+  ...NODE_TITLES,
   scale: SCALE_TITLE,
 };
 
@@ -173,5 +175,6 @@ export const RUNNERS: Readonly<Record<ScenarioId, (ctx: BenchContext) => Promise
   ...DOCKERFILE_RUNNERS,
   ...CACHE_RUNNERS,
   ...PYTHON_RUNNERS,
+  ...NODE_RUNNERS,
   scale: scenarioScale,
 };
