@@ -26,9 +26,13 @@ export interface NodeWorld {
 
 /** Starts a registry and pushes the Node base there as library/node:20-slim (and :20). */
 export async function nodeWorld(
-  options: { include?: readonly string[]; tags?: readonly string[] } = {},
+  options: { include?: readonly string[]; tags?: readonly string[]; arm64?: boolean } = {},
 ): Promise<NodeWorld> {
   const base = await nodeBaseImage(options.include ? { include: options.include } : {});
+  // With arm64: node:TAG is an index of the host's base and the arm64 one (bootstrapped under qemu).
+  const arm = options.arm64
+    ? await nodeBaseImage({ ...(options.include ? { include: options.include } : {}), arch: 'arm64' })
+    : undefined;
   const registry = await startRegistry({ mode: 'http' });
   const write = async (tmp: string): Promise<NodeJS.ProcessEnv> => {
     const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), NODE_EXTRA_CA_CERTS: '' };
@@ -42,10 +46,23 @@ export async function nodeWorld(
   try {
     const setup = await write(await mkdtemp(join(tmpdir(), 'gantry-node-world-')));
     for (const tag of options.tags ?? ['20-slim']) {
-      const r = await gantry(['copy', `oci:${base.layoutDir}:node`, `${registry.host}/library/node:${tag}`], {
-        env: setup,
-      });
-      assert.equal(r.code, 0, r.stderr);
+      const ref = `${registry.host}/library/node:${tag}`;
+      if (!arm) {
+        const r = await gantry(['copy', `oci:${base.layoutDir}:node`, ref], { env: setup });
+        assert.equal(r.code, 0, r.stderr);
+        continue;
+      }
+      const parts: string[] = [];
+      for (const [b, arch] of [
+        [base, base.platform.split('/')[1]],
+        [arm, 'arm64'],
+      ] as const) {
+        const r = await gantry(['copy', `oci:${b.layoutDir}:node`, `${ref}-${arch}`], { env: setup });
+        assert.equal(r.code, 0, r.stderr);
+        parts.push('-m', `${ref}-${arch}`);
+      }
+      const idx = await gantry(['--plain-http', 'index', 'create', '-t', ref, ...parts], { env: setup });
+      assert.equal(idx.code, 0, idx.stderr);
     }
   } catch (err) {
     await registry.stop();
