@@ -166,9 +166,13 @@ export async function nodeBaseImage(options: NodeBaseOptions = {}): Promise<Node
       const arch = options.arch ?? (await run('dpkg', ['--print-architecture'])).stdout.trim();
       const key = createHash('sha256')
         .update(
-          [`node-base-recipe=${NODE_BASE_RECIPE_VERSION}`, NODE_VERSION, NPM_VERSION, arch, `include=${include.join(',')}`].join(
-            '\n',
-          ),
+          [
+            `node-base-recipe=${NODE_BASE_RECIPE_VERSION}`,
+            NODE_VERSION,
+            NPM_VERSION,
+            arch,
+            `include=${include.join(',')}`,
+          ].join('\n'),
         )
         .digest('hex')
         .slice(0, 16);
