@@ -83,7 +83,8 @@ export const ERROR_CODES = {
   DOCKER_ARCHIVE_NEEDS_PLATFORM: 'A docker-archive holds one platform, and the image is an index.',
   DOCKER_ARCHIVE_NEEDS_TAG: 'A docker-archive name needs a tag.',
   DRIVER_BUILD_FAILED: 'build --driver kubernetes: the build failed in its Job (the pod exited non-zero).',
-  DRIVER_CONTEXT_TOO_LARGE: 'build --driver kubernetes: the compressed context does not fit in a ConfigMap.',
+  DRIVER_CONTEXT_TOO_LARGE:
+    'build --driver kubernetes: the compressed context does not fit in a ConfigMap and the build pushes to no registry that could hold it.',
   DRIVER_POD_FAILED: 'build --driver kubernetes: the build pod cannot start (image pull or configuration error).',
   EXTRACT_FAILED: 'A layer could not be extracted.',
   EXTRACT_LINK_TARGET_MISSING: 'A hard link in a layer points at an entry that does not exist.',

@@ -53,6 +53,7 @@ import {
   type SupplyChainOptions,
   writeSbomOutput,
 } from './attest.js';
+import { isArtifactContext, withArtifactContext } from './context-artifact.js';
 import { callerName } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
 
@@ -309,6 +310,7 @@ function plan(options: BuildOptions) {
 
 /** Builds an image from a Dockerfile or a directory and delivers it, as `gantry build` does. */
 export async function build(options: BuildOptions): Promise<BuildOutcome> {
+  if (isArtifactContext(options.context)) return withArtifactContext(sessionOf(options), options, plan, build);
   if (!isRemoteContext(options.context)) return buildLocal(options);
   // Checked before anything is fetched: a bad flag costs no download.
   plan(options);

@@ -74,6 +74,8 @@ export class KubeJobs {
   readonly secrets = new Map<string, Obj>();
   readonly jobs = new Map<string, Obj>();
   readonly pods = new Map<string, Pod>();
+  /** Every Job created, in order, as it was sent (kept after its deletion). */
+  readonly created: Obj[] = [];
   /** Jobs deleted, in order (`ns/name`). */
   readonly deleted: string[] = [];
 
@@ -100,6 +102,7 @@ export class KubeJobs {
       if (method === 'POST') {
         this.#create(this.jobs, ns, body, 'Job', send);
         const job = [...this.jobs.values()].at(-1) as Obj;
+        this.created.push(job);
         this.#schedule(job);
         return true;
       }

@@ -2,7 +2,8 @@
 // stand-in (test/harness/kube-api.ts, kube-jobs.ts): the Job runs the real gantry, which pulls
 // from and pushes to a real registry (TLS + basic auth) with the credential the driver lent it.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gantry, gantryBin, isolatedHome, run, tool, withTempDir } from '../cli/helpers.js';
@@ -169,6 +170,123 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
           env,
         });
         assert.equal(local.code, 2, local.stderr);
+      } finally {
+        await kube.stop();
+      }
+    });
+  } finally {
+    await registry.stop();
+  }
+});
+
+test('build --driver kubernetes sends a context over 768 KiB as an OCI artifact the pod fetches by digest, deletes it after, and Jobs share a registry cache', async () => {
+  const fixture = await busyboxImage();
+  const registry = await startRegistry({ mode: 'tls-basic' });
+  try {
+    await withTempDir(async (tmp) => {
+      const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), GANTRY_DRIVER_POLL_MS: '200' };
+      const certs = join(env.HOME as string, '.docker', 'certs.d', registry.host);
+      await mkdir(certs, { recursive: true });
+      await copyFile(registry.caFile as string, join(certs, 'ca.crt'));
+      const kube = await startKubeApi({
+        kubelet: { imageCommand: () => [process.execPath, gantryBin], env: { HOME: env.HOME } },
+      });
+      try {
+        env.KUBECONFIG = await kube.kubeconfig(join(tmp, 'kubeconfig'));
+        const store = join(tmp, 'store');
+        const login = await gantry(['login', registry.host, '-u', registry.username as string, '--password-stdin'], {
+          store,
+          env,
+          input: `${registry.password}\n`,
+        });
+        assert.equal(login.code, 0, login.stderr);
+        assert.equal((await gantry(['load', fixture.layoutDir, '-t', 'busybox:1'], { store, env })).code, 0);
+        const base = `${registry.host}/lib/busybox:1`;
+        assert.equal((await gantry(['push', 'busybox:1', base], { store, env })).code, 0);
+        const ctx = join(tmp, 'ctx');
+        await mkdir(ctx);
+        // 1.5 MiB of random bytes: gzip cannot bring it under the ConfigMap limit.
+        const big = randomBytes(1536 * 1024);
+        await writeFile(join(ctx, 'big.bin'), big);
+        await writeFile(
+          join(ctx, 'Dockerfile'),
+          `FROM ${base}\nCOPY big.bin /big.bin\nRUN echo ran-the-step && md5sum /big.bin > /sum\n`,
+        );
+        const dest = `${registry.host}/team/big:1`;
+        const cache = `${registry.host}/team/cache:shared`;
+        const driverBuild = (extra: readonly string[]) =>
+          gantry(
+            [
+              'build',
+              ctx,
+              '-t',
+              dest,
+              '--push',
+              '--progress=plain',
+              ...extra,
+              '--driver',
+              'kubernetes,namespace=builds',
+            ],
+            { store, env },
+          );
+        const first = await driverBuild(['--cache-to', `type=registry,ref=${cache},mode=max`]);
+        assert.equal(first.code, 0, first.stderr);
+        const sent = new RegExp(`as (${registry.host.replace(/[.:]/g, '\\$&')}/team/big@sha256:[0-9a-f]{64})`).exec(
+          first.stderr,
+        );
+        assert.ok(sent, `the context went up as an artifact: ${first.stderr}`);
+        const job = kube.jobs?.created.at(-1) as unknown as {
+          spec: { template: { spec: { containers: { args: string[] }[]; volumes: { configMap?: unknown }[] } } };
+        };
+        const pod = job.spec.template.spec;
+        assert.ok(pod.containers[0]?.args.includes(`oci-artifact://${sent[1]}`), JSON.stringify(pod.containers[0]));
+        assert.equal(
+          pod.volumes.some((v) => v.configMap !== undefined),
+          false,
+          'no ConfigMap volume',
+        );
+        assert.equal(
+          kube.requests.some((q) => q.method === 'POST' && q.path.includes('/configmaps')),
+          false,
+          'no ConfigMap was created',
+        );
+        assert.match(first.stderr, /ran-the-step/);
+        // The image holds the bytes sent, read back from the registry.
+        const printed = /^(\S+)@(sha256:[0-9a-f]{64})$/m.exec(first.stdout);
+        assert.ok(printed, first.stdout);
+        const unpacked = join(tmp, 'unpacked');
+        await tool('skopeo', [
+          'copy',
+          '--src-cert-dir',
+          certs,
+          '--src-creds',
+          `${registry.username}:${registry.password}`,
+          `docker://${dest}`,
+          `oci:${join(tmp, 'oci')}:big`,
+        ]);
+        await tool('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(tmp, 'oci')}:big`, unpacked]);
+        assert.ok((await readFile(join(unpacked, 'big.bin'))).equals(big), 'the image holds the context sent');
+        // The artifact was deleted when the build ended.
+        const inspect = await run('skopeo', [
+          'inspect',
+          '--raw',
+          '--cert-dir',
+          certs,
+          '--creds',
+          `${registry.username}:${registry.password}`,
+          `docker://${sent[1]}`,
+        ]);
+        assert.notEqual(inspect.code, 0, 'the context artifact is still in the registry');
+
+        // A second Job (a fresh pod, an empty store) with --cache-from: the RUN step is a cache hit.
+        const second = await driverBuild(['--cache-from', `type=registry,ref=${cache}`]);
+        assert.equal(second.code, 0, second.stderr);
+        const runStep = /^#(\d+) \[[^\]]*\] RUN echo ran-the-step/m.exec(second.stderr);
+        assert.ok(runStep, second.stderr);
+        assert.match(second.stderr, new RegExp(`^#${runStep[1]} CACHED`, 'm'));
+        assert.doesNotMatch(second.stderr, /^#\d+ ran-the-step/m, 'the RUN step ran again');
+        const again = /^(\S+)@(sha256:[0-9a-f]{64})$/m.exec(second.stdout);
+        assert.equal(again?.[2], printed[2], 'the same image');
       } finally {
         await kube.stop();
       }

@@ -96,11 +96,20 @@ export async function buildWithDriver(args: readonly string[], p: Parsed, ctx: C
     );
   }
   const forPod = podArgs(args, context, str(p, 'file'));
-  // The credentials the push needs, lent to the Job for its lifetime.
+  // Where the image goes: -t names, else the name= of -o type=registry.
+  const pushed = [...tags, ...outputs.flatMap((o) => /(?:^|,)name=([^,]+)/.exec(o)?.[1]?.split(/\s*;\s*/) ?? [])].map(
+    (n) => parseReference(n),
+  );
+  // The registry caches of --cache-to/--cache-from, shared by the cluster's Jobs.
+  const caches = [...list(p, 'cache-to'), ...list(p, 'cache-from')].flatMap((c) => {
+    const ref = /(?:^|,)ref=([^,]+)/.exec(c)?.[1] ?? (c.includes('=') ? undefined : c);
+    return ref && !/(?:^|,)type=(?!registry)/.test(c) ? [parseReference(ref)] : [];
+  });
+  // The credentials the push and the caches need, lent to the Job for its lifetime.
   const transport = await ctx.session.transport();
   const credentials = new Map<string, { username: string; password: string }>();
-  for (const name of tags) {
-    const host = parseReference(name).registry;
+  for (const ref of [...pushed, ...caches]) {
+    const host = ref.registry;
     if (credentials.has(host)) continue;
     const c = await transport.keychain?.resolve(host, { signal: ctx.signal });
     if (c?.username !== undefined && c.password !== undefined)
@@ -119,6 +128,14 @@ export async function buildWithDriver(args: readonly string[], p: Parsed, ctx: C
       context,
       args: forPod,
       credentials,
+      ...(pushed[0]
+        ? {
+            contextRegistry: {
+              repo: { registry: pushed[0].registry, repository: pushed[0].repository },
+              client: () => ctx.session.client(renderer.sink),
+            },
+          }
+        : {}),
       progress: renderer.sink,
       signal: ctx.signal,
       ...(process.env.GANTRY_DRIVER_POLL_MS ? { pollMs: Number(process.env.GANTRY_DRIVER_POLL_MS) } : {}),

@@ -270,8 +270,10 @@ credential and CA (see --kube-context)`,
           value: 'kubernetes[,namespace=NS,image=REF,cpu=N,memory=SIZE,ttl=SECONDS]',
           complete: ['kubernetes'],
           help: `run the build as a Job in the kubeconfig's cluster (see
---kube-context): the context goes up as a ConfigMap, the push
-credentials as a short-lived Secret; logs and the digest come back`,
+--kube-context): the context goes up as a ConfigMap (over 768 KiB:
+an OCI artifact in the -t repository, deleted after), the push and
+--cache-to/--cache-from credentials as a short-lived Secret; logs
+and the digest come back; registry caches are shared between Jobs`,
         },
       ],
     },

@@ -1,9 +1,12 @@
 /**
  * `gantry build --driver kubernetes`: the build runs as a Kubernetes Job in the current cluster,
  * the way buildx's kubernetes driver and Kaniko put builds on a cluster. The context goes up as a
- * ConfigMap (a gzip tar under 1 MiB; larger contexts are refused with what to do), the registry
- * credentials the push needs go in as a short-lived kubernetes.io/dockerconfigjson Secret, both
- * owned by the Job so the cluster collects them with it. The Job runs the gantry image with
+ * ConfigMap (a gzip tar of at most 768 KiB: a ConfigMap holds 1 MiB with its base64), or, when
+ * larger, as an OCI artifact pushed by digest to the repository the build pushes to, which the pod
+ * fetches and verifies (src/api/context-artifact.ts) and which is deleted when the build ends. The
+ * registry credentials the push (and --cache-to/--cache-from) need go in as a short-lived
+ * kubernetes.io/dockerconfigjson Secret; Secret and ConfigMap are owned by the Job so the cluster
+ * collects them with it. The Job runs the gantry image with
  * `--log-format json`; its log is followed and turned back into progress events, and its result
  * (digest, references, metrics) comes back through the container's termination message, which the
  * gantry in the pod writes. Ctrl-C (the signal) deletes the Job; so does the end of the build.
@@ -14,9 +17,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { CONTEXT_ARTIFACT_SCHEME, deleteContextArtifact, pushContextArtifact } from '../../api/context-artifact.js';
 import { GantryError, type IoOptions } from '../../errors.js';
 import { writeLayer } from '../../layer/layer.js';
 import { walkDirectory } from '../../layer/walk.js';
+import type { RegistryClient, Repo } from '../../registry/client/client.js';
 import { noProgress, type ProgressEvent, type ProgressSink } from '../../util/progress.js';
 import type { KubeCluster } from './client.js';
 
@@ -95,6 +100,11 @@ export interface ClusterBuildOptions extends IoOptions {
   readonly args: readonly string[];
   /** Registry hosts the build pushes to or pulls from, with the credential to lend the Job. */
   readonly credentials: ReadonlyMap<string, { readonly username: string; readonly password: string }>;
+  /**
+   * Where a context too large for a ConfigMap goes as an OCI artifact (the repository the build
+   * pushes to), with the client that pushes it; without it such a context is refused.
+   */
+  readonly contextRegistry?: { readonly repo: Repo; client(): Promise<RegistryClient> };
   readonly progress?: ProgressSink;
   /** How often the Job and its pod are looked at; default 1 s. */
   readonly pollMs?: number;
@@ -109,23 +119,29 @@ export interface ClusterBuildResult {
   readonly result?: Record<string, unknown>;
 }
 
-async function packContext(dir: string, options: IoOptions): Promise<Buffer> {
+interface PackedContext {
+  readonly path: string;
+  readonly digest: string;
+  readonly size: number;
+  cleanup(): Promise<void>;
+}
+
+async function packContext(dir: string, options: IoOptions): Promise<PackedContext> {
   const tmp = await mkdtemp(join(tmpdir(), 'gantry-driver-'));
+  const cleanup = () => rm(tmp, { recursive: true, force: true });
   try {
-    const file = join(tmp, CONTEXT_KEY);
+    const path = join(tmp, CONTEXT_KEY);
     // The repository is not part of the context, as with every other gantry build.
     const filter = (rel: string) => rel !== '.git' && !rel.startsWith('.git/');
-    await writeLayer(
+    const info = await writeLayer(
       walkDirectory(dir, { keepModes: true, keepMtimes: true, filter, ...options }),
-      createWriteStream(file),
-      {
-        compression: 'gzip',
-        ...options,
-      },
+      createWriteStream(path),
+      { compression: 'gzip', ...options },
     );
-    return await readFile(file);
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
+    return { path, digest: info.digest, size: info.size, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
 }
 
@@ -137,7 +153,13 @@ function dockerConfigJson(credentials: ClusterBuildOptions['credentials']): stri
 }
 
 /** The Job object (batch/v1) for a build. */
-export function jobManifest(name: string, driver: KubernetesDriver, args: readonly string[], secret: boolean): object {
+export function jobManifest(
+  name: string,
+  driver: KubernetesDriver,
+  args: readonly string[],
+  secret: boolean,
+  artifact?: string,
+): object {
   const resources: Record<string, Record<string, string>> = {};
   if (driver.cpu) resources.requests = { ...resources.requests, cpu: driver.cpu };
   if (driver.memory) {
@@ -145,12 +167,12 @@ export function jobManifest(name: string, driver: KubernetesDriver, args: readon
     resources.limits = { memory: driver.memory };
   }
   const volumes: object[] = [
-    { name: 'context', configMap: { name } },
+    ...(artifact ? [] : [{ name: 'context', configMap: { name } }]),
     { name: 'store', emptyDir: {} },
     ...(secret ? [{ name: 'docker', secret: { secretName: name } }] : []),
   ];
   const mounts: object[] = [
-    { name: 'context', mountPath: JOB_PATHS.context, readOnly: true },
+    ...(artifact ? [] : [{ name: 'context', mountPath: JOB_PATHS.context, readOnly: true }]),
     { name: 'store', mountPath: JOB_PATHS.store },
     ...(secret ? [{ name: 'docker', mountPath: JOB_PATHS.docker, readOnly: true }] : []),
   ];
@@ -175,7 +197,7 @@ export function jobManifest(name: string, driver: KubernetesDriver, args: readon
                 '--termination-log',
                 JOB_PATHS.terminationLog,
                 'build',
-                `${JOB_PATHS.context}/${CONTEXT_KEY}`,
+                artifact ?? `${JOB_PATHS.context}/${CONTEXT_KEY}`,
                 ...args,
               ],
               env: [
@@ -255,15 +277,14 @@ export class PodLogRelay extends Writable {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    // The listener goes when the timer fires: a poll loop would otherwise pile them on the signal.
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 interface PodView {
@@ -311,43 +332,73 @@ export async function buildOnCluster(o: ClusterBuildOptions): Promise<ClusterBui
   const io = o.signal ? { signal: o.signal } : {};
   progress({ type: 'start', id: 'driver-context', name: `sending the context to ${namespace}/${name}` });
   const packed = await packContext(o.context, io);
-  if (packed.length > CONFIGMAP_CONTEXT_LIMIT) {
-    throw new GantryError(
-      'DRIVER_CONTEXT_TOO_LARGE',
-      `the context is ${packed.length} bytes compressed; the kubernetes driver sends at most ${CONFIGMAP_CONTEXT_LIMIT} (a ConfigMap)`,
-      {
-        phase: 'usage',
-        suggestion:
-          'leave large files out with .dockerignore, or build from a git or https tar.gz context in a Job of your own',
-      },
-    );
-  }
+  const large = packed.size > CONFIGMAP_CONTEXT_LIMIT;
+  let artifact: string | undefined;
+  let client: RegistryClient | undefined;
   const secret = o.credentials.size > 0;
   const created = { job: false };
   const cleanup = async () => {
     // The ConfigMap and Secret are owned by the Job: deleting it in the background takes them along.
-    if (!created.job) return;
-    await cluster
-      .request(`job ${namespace}/${name}`, 'jobs.batch', namespace, 'delete', (a) =>
-        a.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
-      )
-      .catch(() => undefined);
+    if (created.job) {
+      await cluster
+        .request(`job ${namespace}/${name}`, 'jobs.batch', namespace, 'delete', (a) =>
+          a.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+        )
+        .catch(() => undefined);
+    }
+    // The context artifact is the build's alone (pushed by digest, untagged): deleted with the Job.
+    const sent = artifact;
+    if (sent && client) {
+      await deleteContextArtifact(client, sent).catch((err: unknown) =>
+        progress({
+          type: 'warning',
+          message: `could not delete the context artifact ${sent.slice(CONTEXT_ARTIFACT_SCHEME.length)}: ${err instanceof Error ? err.message : String(err)}; it is untagged, the registry's garbage collection removes it`,
+        }),
+      );
+    }
+    await packed.cleanup();
   };
   try {
+    if (large) {
+      if (!o.contextRegistry) {
+        throw new GantryError(
+          'DRIVER_CONTEXT_TOO_LARGE',
+          `the context is ${packed.size} bytes compressed: more than a ConfigMap holds (${CONFIGMAP_CONTEXT_LIMIT}), and the build names no registry to send it to`,
+          {
+            phase: 'usage',
+            suggestion: 'push to a registry (-t REGISTRY/REPO:TAG --push), or leave large files out with .dockerignore',
+          },
+        );
+      }
+      client = await o.contextRegistry.client();
+      const repo = o.contextRegistry.repo;
+      progress({
+        type: 'log',
+        id: 'driver-context',
+        line: `pushing the context to ${repo.registry}/${repo.repository}`,
+      });
+      artifact = await pushContextArtifact(client, repo, packed, io);
+    }
     const job = (await cluster.request(`job ${namespace}/${name}`, 'jobs.batch', namespace, 'create', (a) =>
-      a.batch.createNamespacedJob({ namespace, body: jobManifest(name, o.driver, o.args, secret) as never }),
+      a.batch.createNamespacedJob({
+        namespace,
+        body: jobManifest(name, o.driver, o.args, secret, artifact) as never,
+      }),
     )) as { metadata?: { uid?: string } };
     created.job = true;
     const owner = [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata?.uid ?? '', controller: true }];
-    await cluster.request(`config map ${namespace}/${name}`, 'configmaps', namespace, 'create', (a) =>
-      a.core.createNamespacedConfigMap({
-        namespace,
-        body: {
-          metadata: { name, labels: MANAGED_BY, ownerReferences: owner },
-          binaryData: { [CONTEXT_KEY]: packed.toString('base64') },
-        },
-      }),
-    );
+    if (!artifact) {
+      const data = await readFile(packed.path);
+      await cluster.request(`config map ${namespace}/${name}`, 'configmaps', namespace, 'create', (a) =>
+        a.core.createNamespacedConfigMap({
+          namespace,
+          body: {
+            metadata: { name, labels: MANAGED_BY, ownerReferences: owner },
+            binaryData: { [CONTEXT_KEY]: data.toString('base64') },
+          },
+        }),
+      );
+    }
     if (secret) {
       await cluster.request(`secret ${namespace}/${name}`, 'secrets', namespace, 'create', (a) =>
         a.core.createNamespacedSecret({
@@ -360,7 +411,11 @@ export async function buildOnCluster(o: ClusterBuildOptions): Promise<ClusterBui
         }),
       );
     }
-    progress({ type: 'done', id: 'driver-context', detail: `${packed.length} bytes` });
+    progress({
+      type: 'done',
+      id: 'driver-context',
+      detail: `${packed.size} bytes${artifact ? ` as ${artifact.slice(CONTEXT_ARTIFACT_SCHEME.length)}` : ''}`,
+    });
     return await follow(o, namespace, name, progress);
   } finally {
     await cleanup();
