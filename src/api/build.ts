@@ -38,6 +38,7 @@ import {
   type ProjectPlan,
 } from '../frontend/project/index.js';
 import { pythonFrontEnd } from '../frontend/python/index.js';
+import { isArtifactContext, withArtifactContext } from '../integrations/kubernetes/context-artifact.js';
 import type { Image, ImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Digest, Platform } from '../oci/types.js';
@@ -53,7 +54,6 @@ import {
   type SupplyChainOptions,
   writeSbomOutput,
 } from './attest.js';
-import { isArtifactContext, withArtifactContext } from './context-artifact.js';
 import { callerName } from './input.js';
 import { type CommonOptions, sessionOf } from './session.js';
 

@@ -1,4 +1,4 @@
-// The pod side of the kubernetes driver's large contexts (src/api/context-artifact.ts): an
+// The pod side of the kubernetes driver's large contexts (src/integrations/kubernetes/context-artifact.ts): an
 // oci-artifact:// context must be pinned by digest and be a gantry build context; anything else
 // (a tag, an image manifest) is refused before anything is built or pushed.
 import assert from 'node:assert/strict';

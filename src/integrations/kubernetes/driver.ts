@@ -3,7 +3,7 @@
  * the way buildx's kubernetes driver and Kaniko put builds on a cluster. The context goes up as a
  * ConfigMap (a gzip tar of at most 768 KiB: a ConfigMap holds 1 MiB with its base64), or, when
  * larger, as an OCI artifact pushed by digest to the repository the build pushes to, which the pod
- * fetches and verifies (src/api/context-artifact.ts) and which is deleted when the build ends. The
+ * fetches and verifies (src/integrations/kubernetes/context-artifact.ts) and which is deleted when the build ends. The
  * registry credentials the push (and --cache-to/--cache-from) need go in as a short-lived
  * kubernetes.io/dockerconfigjson Secret; Secret and ConfigMap are owned by the Job so the cluster
  * collects them with it. The Job runs the gantry image with
@@ -17,13 +17,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { CONTEXT_ARTIFACT_SCHEME, deleteContextArtifact, pushContextArtifact } from '../../api/context-artifact.js';
 import { GantryError, type IoOptions } from '../../errors.js';
 import { writeLayer } from '../../layer/layer.js';
 import { walkDirectory } from '../../layer/walk.js';
 import type { RegistryClient, Repo } from '../../registry/client/client.js';
 import { noProgress, type ProgressEvent, type ProgressSink } from '../../util/progress.js';
 import type { KubeCluster } from './client.js';
+import { CONTEXT_ARTIFACT_SCHEME, deleteContextArtifact, pushContextArtifact } from './context-artifact.js';
 
 /** `--driver kubernetes[,namespace=NS,image=REF,cpu=…,memory=…]`. */
 export interface KubernetesDriver {

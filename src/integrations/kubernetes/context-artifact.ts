@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GantryError, type IoOptions } from '../errors.js';
-import { type Descriptor, type Digest, type Manifest, MediaType } from '../oci/types.js';
-import { parseReference, type Reference } from '../reference/index.js';
-import type { RegistryClient, Repo } from '../registry/client/client.js';
-import { noProgress, type ProgressSink } from '../util/progress.js';
+import { GantryError, type IoOptions } from '../../errors.js';
+import { type Descriptor, type Digest, type Manifest, MediaType } from '../../oci/types.js';
+import { parseReference, type Reference } from '../../reference/index.js';
+import type { RegistryClient, Repo } from '../../registry/client/client.js';
+import { noProgress, type ProgressSink } from '../../util/progress.js';
 
 export const CONTEXT_ARTIFACT_TYPE = 'application/vnd.gantry.build-context.v1';
 export const CONTEXT_ARTIFACT_SCHEME = 'oci-artifact://';
