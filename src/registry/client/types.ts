@@ -50,7 +50,7 @@ export interface PushBlobOptions extends IoOptions {
   readonly onProgress?: (bytes: number) => void;
 }
 
-export const DEFAULT_CONCURRENCY = 4;
+export const DEFAULT_CONCURRENCY = 6;
 
 export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
