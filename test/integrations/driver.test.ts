@@ -11,15 +11,37 @@ import { busyboxImage } from '../harness/fixtures.js';
 import { startKubeApi } from '../harness/kube-api.js';
 import { startRegistry } from '../harness/registry.js';
 
-test('build --driver kubernetes runs the build as a Job, streams its log, returns the digest and cleans up', async () => {
+type Registry = Awaited<ReturnType<typeof startRegistry>>;
+
+/** The laptop's environment: its own HOME, trusting the registry's CA as docker's certs.d does. */
+async function laptop(tmp: string, registry: Registry) {
+  const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), GANTRY_DRIVER_POLL_MS: '200' };
+  const certs = join(env.HOME as string, '.docker', 'certs.d', registry.host);
+  await mkdir(certs, { recursive: true });
+  await copyFile(registry.caFile as string, join(certs, 'ca.crt'));
+  return { env, certs };
+}
+
+/** Logs the laptop in to the registry and pushes the busybox fixture there; returns its name. */
+async function seedBase(registry: Registry, store: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const login = await gantry(['login', registry.host, '-u', registry.username as string, '--password-stdin'], {
+    store,
+    env,
+    input: `${registry.password}\n`,
+  });
+  assert.equal(login.code, 0, login.stderr);
   const fixture = await busyboxImage();
+  assert.equal((await gantry(['load', fixture.layoutDir, '-t', 'busybox:1'], { store, env })).code, 0);
+  const base = `${registry.host}/lib/busybox:1`;
+  assert.equal((await gantry(['push', 'busybox:1', base], { store, env })).code, 0);
+  return base;
+}
+
+test('build --driver kubernetes runs the build as a Job, streams its log, returns the digest and cleans up', async () => {
   const registry = await startRegistry({ mode: 'tls-basic' });
   try {
     await withTempDir(async (tmp) => {
-      const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), GANTRY_DRIVER_POLL_MS: '200' };
-      const certs = join(env.HOME as string, '.docker', 'certs.d', registry.host);
-      await mkdir(certs, { recursive: true });
-      await copyFile(registry.caFile as string, join(certs, 'ca.crt'));
+      const { env, certs } = await laptop(tmp, registry);
       const kube = await startKubeApi({
         kubelet: {
           imageCommand: () => [process.execPath, gantryBin],
@@ -30,15 +52,7 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
       try {
         env.KUBECONFIG = await kube.kubeconfig(join(tmp, 'kubeconfig'));
         const store = join(tmp, 'store');
-        const login = await gantry(['login', registry.host, '-u', registry.username as string, '--password-stdin'], {
-          store,
-          env,
-          input: `${registry.password}\n`,
-        });
-        assert.equal(login.code, 0, login.stderr);
-        assert.equal((await gantry(['load', fixture.layoutDir, '-t', 'busybox:1'], { store, env })).code, 0);
-        const base = `${registry.host}/lib/busybox:1`;
-        assert.equal((await gantry(['push', 'busybox:1', base], { store, env })).code, 0);
+        const base = await seedBase(registry, store, env);
         const ctx = join(tmp, 'ctx');
         await mkdir(ctx);
         await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY note /note\nRUN echo built-in-the-cluster\n`);
@@ -180,29 +194,17 @@ test('build --driver kubernetes runs the build as a Job, streams its log, return
 });
 
 test('build --driver kubernetes sends a context over 768 KiB as an OCI artifact the pod fetches by digest, deletes it after, and Jobs share a registry cache', async () => {
-  const fixture = await busyboxImage();
   const registry = await startRegistry({ mode: 'tls-basic' });
   try {
     await withTempDir(async (tmp) => {
-      const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), GANTRY_DRIVER_POLL_MS: '200' };
-      const certs = join(env.HOME as string, '.docker', 'certs.d', registry.host);
-      await mkdir(certs, { recursive: true });
-      await copyFile(registry.caFile as string, join(certs, 'ca.crt'));
+      const { env, certs } = await laptop(tmp, registry);
       const kube = await startKubeApi({
         kubelet: { imageCommand: () => [process.execPath, gantryBin], env: { HOME: env.HOME } },
       });
       try {
         env.KUBECONFIG = await kube.kubeconfig(join(tmp, 'kubeconfig'));
         const store = join(tmp, 'store');
-        const login = await gantry(['login', registry.host, '-u', registry.username as string, '--password-stdin'], {
-          store,
-          env,
-          input: `${registry.password}\n`,
-        });
-        assert.equal(login.code, 0, login.stderr);
-        assert.equal((await gantry(['load', fixture.layoutDir, '-t', 'busybox:1'], { store, env })).code, 0);
-        const base = `${registry.host}/lib/busybox:1`;
-        assert.equal((await gantry(['push', 'busybox:1', base], { store, env })).code, 0);
+        const base = await seedBase(registry, store, env);
         const ctx = join(tmp, 'ctx');
         await mkdir(ctx);
         // 1.5 MiB of random bytes: gzip cannot bring it under the ConfigMap limit.
