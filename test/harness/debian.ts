@@ -10,8 +10,8 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DEFAULT_PATH } from '../../src/engine/config.js';
 import { GantryError } from '../../src/errors.js';
 import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
@@ -21,7 +21,7 @@ import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
 import { newImage } from '../../src/oci/mutate.js';
 import { layerFromDescriptor } from '../../src/oci/partial.js';
 import { type Descriptor, type Index, MediaType, type Platform } from '../../src/oci/types.js';
-import { fixturesDir } from './fixtures.js';
+import { buildInPlace, fixturesDir } from './fixtures.js';
 import { run } from './run.js';
 
 /** Bump when the way the Debian fixture is assembled changes, so cached copies are rebuilt. */
@@ -232,21 +232,10 @@ export async function debianImage(options: DebianImageOptions = {}): Promise<Deb
       if (existsSync(final)) return final;
       if (process.getuid?.() !== 0)
         throw fixtureError('FIXTURE_NEEDS_ROOT', 'debootstrap needs root to build the Debian fixture');
-      await mkdir(dirname(final), { recursive: true });
-      const tmp = await mkdtemp(join(dirname(final), `.tmp-${process.pid}-`));
-      try {
+      return buildInPlace(final, async (tmp) => {
         await buildLayout(join(tmp, 'layout'), tmp, mirror, arch, include);
-        try {
-          await rename(join(tmp, 'layout'), final);
-        } catch (err) {
-          // Another process renamed its copy first; it is as good as ours.
-          const code = (err as NodeJS.ErrnoException).code;
-          if (!((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(final))) throw err;
-        }
-        return final;
-      } finally {
-        await rm(tmp, { recursive: true, force: true });
-      }
+        return join(tmp, 'layout');
+      });
     })();
     inflight.set(memo, pending);
     pending.catch(() => {

@@ -93,7 +93,7 @@ function once(key: string, build: () => Promise<string>): Promise<string> {
  * Builds `final` through `make(tmpDir)`, which returns the path (inside tmpDir) to rename into
  * place. Returns at once when `final` exists: the rename is the commit point, so it is complete.
  */
-async function buildInPlace(final: string, make: (tmp: string) => Promise<string>): Promise<string> {
+export async function buildInPlace(final: string, make: (tmp: string) => Promise<string>): Promise<string> {
   if (existsSync(final)) return final;
   await mkdir(dirname(final), { recursive: true });
   const tmp = await mkdtemp(join(dirname(final), `.tmp-${process.pid}-`));

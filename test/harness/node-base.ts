@@ -35,7 +35,7 @@ import { newImage } from '../../src/oci/mutate.js';
 import { layerFromDescriptor } from '../../src/oci/partial.js';
 import { type Index, MediaType, type Platform } from '../../src/oci/types.js';
 import { debianImage } from './debian.js';
-import { fixturesDir } from './fixtures.js';
+import { buildInPlace, fixturesDir } from './fixtures.js';
 import { run } from './run.js';
 
 /** Bump when the way the Node base is assembled changes. */
@@ -177,21 +177,10 @@ export async function nodeBaseImage(options: NodeBaseOptions = {}): Promise<Node
         .digest('hex')
         .slice(0, 16);
       const final = join(fixturesDir(), `node-base-${arch}-${key}`);
-      if (existsSync(final)) return final;
-      await mkdir(dirname(final), { recursive: true });
-      const tmp = await mkdtemp(join(dirname(final), `.tmp-node-${process.pid}-`));
-      try {
+      return buildInPlace(final, async (tmp) => {
         await buildNodeLayout(join(tmp, 'layout'), tmp, include, arch);
-        try {
-          await rename(join(tmp, 'layout'), final);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (!((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(final))) throw err;
-        }
-        return final;
-      } finally {
-        await rm(tmp, { recursive: true, force: true });
-      }
+        return join(tmp, 'layout');
+      });
     })();
     inflight.set(memo, building);
     building.catch(() => inflight.delete(memo));
