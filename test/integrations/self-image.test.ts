@@ -5,10 +5,13 @@
 // (`--build-on host`, so the test does not compile TypeScript a second time); the production
 // dependencies are installed by npm in the sandbox, once: the store of the first run (blobs and
 // cache records, ~110 MB) is kept in the fixtures dir under a key of package.json, the lockfile and
-// the base, and later runs start from a copy of it, so their install step is a cache hit (its key
-// is computed as always: a changed lockfile misses and installs). The image then runs in gantry's sandbox as a
-// Job's pod would run it: `gantry --version`, and `gantry build` of a small directory to an OCI
-// layout that umoci reads back.
+// the base, and later runs start from a copy of it (hard links: blobs and records are immutable,
+// replaced only by rename), so their install step is a cache hit (its key is computed as always:
+// a changed lockfile misses and installs). The image then runs in gantry's sandbox as a Job's pod
+// would run it, from the store (test/harness/image-root.ts; the fixture's layers are extracted
+// once per machine into a layer cache in the fixtures dir, not ~400 MB per run as `-o type=local`
+// wrote them): `gantry --version`, and `gantry build` of a small directory to an OCI layout that
+// tar reads back.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,6 +25,7 @@ import { runInSandbox } from '../../src/engine/executor/index.js';
 import { rawConfig, repoRoot, tool, withTempDir } from '../frontend/helpers.js';
 import { HOST_CA, nodeBuild, nodeWorld } from '../frontend/node-helpers.js';
 import { fixturesDir } from '../harness/fixtures.js';
+import { withImageRoot } from '../harness/image-root.js';
 import { nodeBaseImage } from '../harness/node-base.js';
 
 const exec = promisify(execFile);
@@ -55,8 +59,19 @@ async function storeFixturePath(): Promise<string> {
   return join(fixturesDir(), `self-image-store-${hash.digest('hex').slice(0, 16)}`);
 }
 
+/** Hard links where it can (the same filesystem), else a copy. */
 async function copyStore(from: string, to: string): Promise<void> {
-  for (const part of STORE_PARTS) await cp(join(from, part), join(to, part), { recursive: true });
+  for (const part of STORE_PARTS) {
+    await mkdir(dirname(join(to, part)), { recursive: true });
+    const linked = await exec('cp', ['-al', join(from, part), join(to, part)]).then(
+      () => true,
+      () => false,
+    );
+    if (!linked) {
+      await rm(join(to, part), { recursive: true, force: true });
+      await cp(join(from, part), join(to, part), { recursive: true });
+    }
+  }
 }
 
 /** Keeps a store as the fixture (built beside its place and renamed; a concurrent writer's copy wins). */
@@ -110,69 +125,82 @@ test('gantry builds its own image with the Node.js front end, and the gantry in 
       const warm = existsSync(fixture);
       if (warm) await copyStore(fixture, store);
       phase(`context and ${warm ? 'warm' : 'cold'} store ready`);
-      const rootfs = join(tmp, 'rootfs');
-      const r = await nodeBuild(
-        ['--build-on', 'host', '--ca-cert', HOST_CA, '-t', 'gantry:self', '-o', `type=local,dest=${rootfs}`, src],
-        { store, env },
-      );
+      const r = await nodeBuild(['--build-on', 'host', '--ca-cert', HOST_CA, '-t', 'gantry:self', src], {
+        store,
+        env,
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(
         r.steps.some((s) => s.name.startsWith('build:')),
         false,
         'the build stage ran with --build-on host',
       );
-      phase('image built and unpacked');
+      phase('image built');
       if (!warm) await keepStore(store, fixture);
       const cfg = await rawConfig(store, 'gantry:self');
       assert.deepEqual(cfg.config.Entrypoint, ['node', 'bin/gantry.js']);
       assert.equal(cfg.config.User, 'root', 'root, so that RUN steps work in an unprivileged pod');
       assert.equal(cfg.config.WorkingDir, '/app');
       assert.deepEqual(cfg.config.ExposedPorts ?? {}, {}, 'a command-line tool exposes no port');
-      // What ships: the compiled library and CLI and the production dependencies; no sources, tests or dev tools.
-      const app = join(rootfs, 'app');
-      const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { version: string };
-      await readFile(join(app, 'dist', 'src', 'cli', 'main.js'));
-      await readFile(join(app, 'node_modules', '@kubernetes', 'client-node', 'package.json'));
-      // (typescript does ship: valibot names it as an optional peer, which npm installs without --omit=optional.)
-      for (const absent of ['src', 'test', 'dist/test', 'node_modules/@biomejs/biome', 'node_modules/fast-check'])
-        assert.equal(existsSync(join(app, absent)), false, `${absent} shipped`);
-
-      const version = await inImage(rootfs, cfg, ['--version']);
-      phase('gantry --version ran in the image');
-      assert.equal(version.exitCode, 0, version.output);
-      assert.equal(version.output.trim(), `gantry ${pkg.version}`);
-
-      // A real build inside the image, as the node user, with a store of its own: a directory
-      // image written to an OCI layout.
-      const ctx = join(rootfs, 'tmp', 'ctx');
-      await mkdir(ctx, { recursive: true });
-      await writeFile(join(ctx, 'hello.txt'), 'built by the gantry image\n');
-      const built = await inImage(rootfs, cfg, [
-        'build',
-        '/tmp/ctx',
-        '--frontend',
-        'dir',
-        '--progress=plain',
-        '-o',
-        'type=oci,dest=/tmp/out,tar=false',
-      ]);
-      assert.equal(built.exitCode, 0, built.output);
-      phase('gantry build ran in the image');
-      const out = join(rootfs, 'tmp', 'out');
-      // Read back with standard tools: the layout's one manifest, its one layer unpacked by tar.
-      const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
-        manifests: { digest: string }[];
+      // The image's root from the store; the fixture's layers come from the machine's layer cache.
+      const sharedLayers = {
+        dir: join(fixturesDir(), 'layer-cache'),
+        shared: (digest: string) => existsSync(join(fixture, 'blobs', ...digest.split(':'))),
       };
-      assert.equal(index.manifests.length, 1);
-      const blob = (digest: string) => join(out, 'blobs', ...digest.split(':'));
-      const manifest = JSON.parse(await readFile(blob((index.manifests[0] as { digest: string }).digest), 'utf8')) as {
-        layers: { digest: string }[];
-      };
-      assert.equal(manifest.layers.length, 1);
-      const unpacked = join(tmp, 'unpacked');
-      await mkdir(unpacked);
-      await tool('tar', ['-xzf', blob((manifest.layers[0] as { digest: string }).digest), '-C', unpacked]);
-      assert.equal(await readFile(join(unpacked, 'hello.txt'), 'utf8'), 'built by the gantry image\n');
+      await withImageRoot(
+        store,
+        'gantry:self',
+        async (rootfs) => {
+          // What ships: the compiled library and CLI and the production dependencies; no sources, tests or dev tools.
+          const app = join(rootfs, 'app');
+          const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { version: string };
+          await readFile(join(app, 'dist', 'src', 'cli', 'main.js'));
+          await readFile(join(app, 'node_modules', '@kubernetes', 'client-node', 'package.json'));
+          // (typescript does ship: valibot names it as an optional peer, which npm installs without --omit=optional.)
+          for (const absent of ['src', 'test', 'dist/test', 'node_modules/@biomejs/biome', 'node_modules/fast-check'])
+            assert.equal(existsSync(join(app, absent)), false, `${absent} shipped`);
+
+          const version = await inImage(rootfs, cfg, ['--version']);
+          phase('gantry --version ran in the image');
+          assert.equal(version.exitCode, 0, version.output);
+          assert.equal(version.output.trim(), `gantry ${pkg.version}`);
+
+          // A real build inside the image, as the node user, with a store of its own: a directory
+          // image written to an OCI layout.
+          const ctx = join(rootfs, 'tmp', 'ctx');
+          await mkdir(ctx, { recursive: true });
+          await writeFile(join(ctx, 'hello.txt'), 'built by the gantry image\n');
+          const built = await inImage(rootfs, cfg, [
+            'build',
+            '/tmp/ctx',
+            '--frontend',
+            'dir',
+            '--progress=plain',
+            '-o',
+            'type=oci,dest=/tmp/out,tar=false',
+          ]);
+          assert.equal(built.exitCode, 0, built.output);
+          phase('gantry build ran in the image');
+          const out = join(rootfs, 'tmp', 'out');
+          // Read back with standard tools: the layout's one manifest, its one layer unpacked by tar.
+          const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
+            manifests: { digest: string }[];
+          };
+          assert.equal(index.manifests.length, 1);
+          const blob = (digest: string) => join(out, 'blobs', ...digest.split(':'));
+          const manifest = JSON.parse(
+            await readFile(blob((index.manifests[0] as { digest: string }).digest), 'utf8'),
+          ) as {
+            layers: { digest: string }[];
+          };
+          assert.equal(manifest.layers.length, 1);
+          const unpacked = join(tmp, 'unpacked');
+          await mkdir(unpacked);
+          await tool('tar', ['-xzf', blob((manifest.layers[0] as { digest: string }).digest), '-C', unpacked]);
+          assert.equal(await readFile(join(unpacked, 'hello.txt'), 'utf8'), 'built by the gantry image\n');
+        },
+        { sharedLayers },
+      );
     });
   } finally {
     await world.stop();
