@@ -1,8 +1,10 @@
 // The Python front end end to end (issue 10), on a real Python base (Debian's python3, pip and
 // the frameworks, test/harness/python.ts) served by a loopback registry as library/python:3.11-slim
 // and reached through a registries.toml mirror of docker.io, as a user's default base would be.
-// Wheels are made locally (test/harness/wheels.ts): there is no PyPI here. One registry and one
-// base for the whole file; the base fixture is cached across runs.
+// Wheels are made locally (test/harness/wheels.ts): there is no PyPI here. One registry, one base
+// and one store for the whole file (the base is pulled and extracted once; the base fixture is
+// cached across runs); the images run from that store (test/harness/image-root.ts), not from an
+// `-o type=local` copy of their ~300 MB of files (the local exporter has its tests in test/cli).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runInSandbox } from '../../../src/engine/executor/index.js';
+import { withImageRoot } from '../../harness/image-root.js';
 import { mirrorHome, pushPythonBase } from '../../harness/python.js';
 import { startRegistry, type TestRegistry } from '../../harness/registry.js';
 import { freePort } from '../../harness/run.js';
@@ -21,9 +24,12 @@ let registry: TestRegistry;
 let tmp: string;
 let env: NodeJS.ProcessEnv;
 let wheels: string;
+/** The store every example and project is built into (a test that needs an empty one says so). */
+let store: string;
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'gantry-python-'));
+  store = join(tmp, 'store');
   registry = await startRegistry({ mode: 'http' });
   await pushPythonBase(registry.host);
   // No PIP_* settings from the machine: every index setting in these builds is the test's own.
@@ -101,6 +107,11 @@ async function answer(rootfs: string, cfg: Config, port: string): Promise<string
   }
 }
 
+/** Runs the image `name` of the shared store as `answer` does, from the store (no copy of its files). */
+function run(name: string, cfg: Config, port: string): Promise<string> {
+  return withImageRoot(store, name, (rootfs) => answer(rootfs, cfg, port));
+}
+
 async function configOf(store: string, name: string): Promise<Config> {
   return JSON.parse(await tool('skopeo', ['inspect', '--config', `oci:${store}:${name}`])) as Config;
 }
@@ -113,15 +124,7 @@ async function layersOf(store: string, name: string): Promise<string[]> {
 }
 
 test('flask example: python:3.11-slim through the docker.io mirror, builds, runs as non-root, answers', async () => {
-  const store = join(tmp, 'store-flask');
-  const out = join(tmp, 'flask-rootfs');
-  const r = await gantry(
-    ['build', join(repoRoot, 'examples', 'python-flask'), '-t', 'flask:1', '-o', `type=local,dest=${out}`, '--load'],
-    {
-      store,
-      env,
-    },
-  );
+  const r = await gantry(['build', join(repoRoot, 'examples', 'python-flask'), '-t', 'flask:1'], { store, env });
   assert.equal(r.code, 0, r.stderr);
   const cfg = await configOf(store, 'docker.io/library/flask:1');
   assert.deepEqual(cfg.config.Entrypoint, [
@@ -140,44 +143,25 @@ test('flask example: python:3.11-slim through the docker.io mirror, builds, runs
   assert.deepEqual(Object.keys(cfg.config.ExposedPorts ?? {}), ['5000/tcp']);
   assert.ok(cfg.config.Env.includes('PYTHONUNBUFFERED=1'));
   assert.ok(cfg.config.Env.some((e) => e.startsWith('PATH=/opt/venv/bin:')));
-  assert.match(await answer(out, cfg, '5000'), /hello from flask/);
+  assert.match(await run('docker.io/library/flask:1', cfg, '5000'), /hello from flask/);
 });
 
 test('django example: manage.py and hello/wsgi.py, gunicorn (a requirement) on 8000, answers', async () => {
-  const store = join(tmp, 'store-django');
-  const out = join(tmp, 'django-rootfs');
-  const r = await gantry(
-    ['build', join(repoRoot, 'examples', 'python-django'), '-t', 'dj:1', '-o', `type=local,dest=${out}`, '--load'],
-    { store, env },
-  );
+  const r = await gantry(['build', join(repoRoot, 'examples', 'python-django'), '-t', 'dj:1'], { store, env });
   assert.equal(r.code, 0, r.stderr);
   const cfg = await configOf(store, 'docker.io/library/dj:1');
   assert.deepEqual(cfg.config.Entrypoint, ['python3', '-m', 'gunicorn', '--bind', '0.0.0.0:8000', 'hello.wsgi']);
   assert.deepEqual(Object.keys(cfg.config.ExposedPorts ?? {}), ['8000/tcp']);
-  assert.match(await answer(out, cfg, '8000'), /hello from django/);
+  assert.match(await run('docker.io/library/dj:1', cfg, '8000'), /hello from django/);
 });
 
 // Debian's fastapi 0.92 declares a starlette older than the one Debian ships, so pip (without
 // PyPI) cannot resolve it here: --no-deps builds on the base's own fastapi and uvicorn.
 test('fastapi example with --no-deps: the base packages, uvicorn on 8000, answers', async () => {
-  const store = join(tmp, 'store-fastapi');
-  const out = join(tmp, 'fastapi-rootfs');
-  const r = await gantry(
-    [
-      'build',
-      join(repoRoot, 'examples', 'python-fastapi'),
-      '--no-deps',
-      '-t',
-      'api:1',
-      '-o',
-      `type=local,dest=${out}`,
-      '--load',
-    ],
-    {
-      store,
-      env,
-    },
-  );
+  const r = await gantry(['build', join(repoRoot, 'examples', 'python-fastapi'), '--no-deps', '-t', 'api:1'], {
+    store,
+    env,
+  });
   assert.equal(r.code, 0, r.stderr);
   const cfg = await configOf(store, 'docker.io/library/api:1');
   assert.deepEqual(cfg.config.Entrypoint, [
@@ -190,32 +174,26 @@ test('fastapi example with --no-deps: the base packages, uvicorn on 8000, answer
     '--port',
     '8000',
   ]);
-  assert.match(await answer(out, cfg, '8000'), /hello from fastapi/);
+  assert.match(await run('docker.io/library/api:1', cfg, '8000'), /hello from fastapi/);
 });
 
 test('console-script example: src layout, no dependency layer, runs its script with the configured cmd', async () => {
-  const store = join(tmp, 'store-cli');
-  const out = join(tmp, 'cli-rootfs');
-  const r = await gantry(
-    ['build', join(repoRoot, 'examples', 'python-cli'), '-t', 'cli:1', '-o', `type=local,dest=${out}`, '--load'],
-    {
-      store,
-      env,
-    },
-  );
+  const r = await gantry(['build', join(repoRoot, 'examples', 'python-cli'), '-t', 'cli:1'], { store, env });
   assert.equal(r.code, 0, r.stderr);
   const cfg = (await configOf(store, 'docker.io/library/cli:1')) as Config & { config: { Cmd: string[] } };
   assert.deepEqual(cfg.config.Cmd, ['world']);
   assert.equal(cfg.rootfs.diff_ids.length, 2, 'the base and the app layer');
   const lines: string[] = [];
-  const result = await runInSandbox({
-    rootfs: out,
-    args: [...cfg.config.Entrypoint, ...cfg.config.Cmd],
-    env: cfg.config.Env,
-    cwd: cfg.config.WorkingDir,
-    user: cfg.config.User,
-    onOutput: (line) => lines.push(line),
-  });
+  const result = await withImageRoot(store, 'docker.io/library/cli:1', (rootfs) =>
+    runInSandbox({
+      rootfs,
+      args: [...cfg.config.Entrypoint, ...cfg.config.Cmd],
+      env: cfg.config.Env,
+      cwd: cfg.config.WorkingDir,
+      user: cfg.config.User,
+      onOutput: (line) => lines.push(line),
+    }),
+  );
   assert.equal(result.exitCode, 0, lines.join('\n'));
   assert.deepEqual(lines, ['hello, world']);
 });
@@ -237,27 +215,21 @@ test('dependency layer: installed from --find-links, reused across an app change
       store,
       env: { ...env, PIP_NO_INDEX: '1' },
     });
-  const a = join(tmp, 'store-a');
+  const a = store;
   const first = await build(a);
   assert.equal(first.code, 0, first.stderr);
   const layers1 = await layersOf(a, 'docker.io/library/w:1');
-  const out = join(tmp, 'wheel-rootfs');
-  assert.equal(
-    (
-      await gantry(['build', project, '--find-links', wheels, '-o', `type=local,dest=${out}`], {
-        store: a,
-        env: { ...env, PIP_NO_INDEX: '1' },
-      })
-    ).code,
-    0,
-  );
-  const dist = execFileSync('find', [join(out, 'opt', 'venv'), '-name', 'gantry_greeting-1.0.dist-info']).toString();
-  assert.match(
-    dist,
-    /site-packages\/gantry_greeting-1\.0\.dist-info/,
-    'the installed dist-info is in the image (for the SBOM)',
-  );
-  assert.match(await answer(out, await configOf(a, 'docker.io/library/w:1'), '5000'), /hi from a wheel/);
+  const cfg = await configOf(a, 'docker.io/library/w:1');
+  const answered = await withImageRoot(a, 'docker.io/library/w:1', async (rootfs) => {
+    const dist = execFileSync('find', [join(rootfs, 'opt', 'venv'), '-name', 'gantry_greeting-1.0.dist-info']);
+    assert.match(
+      dist.toString(),
+      /site-packages\/gantry_greeting-1\.0\.dist-info/,
+      'the installed dist-info is in the image (for the SBOM)',
+    );
+    return answer(rootfs, cfg, '5000');
+  });
+  assert.match(answered, /hi from a wheel/);
 
   // Same source on a second, empty store: the same digest (pip's layer included).
   const b = join(tmp, 'store-b');
@@ -297,20 +269,12 @@ test('--venv packs an existing venv at /opt/venv (nothing installed) and it runs
     join(wheels, 'gantry_greeting-1.0-py3-none-any.whl'),
     site,
   ]);
-  const store = join(tmp, 'store-venv');
-  const out = join(tmp, 'venv-rootfs');
-  const r = await gantry(
-    ['build', project, '--venv', venv, '-t', 'v:1', '-o', `type=local,dest=${out}`, '--load', '--progress', 'json'],
-    {
-      store,
-      env,
-    },
-  );
+  const r = await gantry(['build', project, '--venv', venv, '-t', 'v:1', '--progress', 'json'], { store, env });
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /pip install/, 'nothing is installed');
   const cfg = await configOf(store, 'docker.io/library/v:1');
   assert.ok(cfg.history.some((h) => h.created_by?.includes('--venv')));
-  assert.match(await answer(out, cfg, '5000'), /hi from a wheel/);
+  assert.match(await run('docker.io/library/v:1', cfg, '5000'), /hi from a wheel/);
 
   // An arm64 extension module in the venv: refused for linux/amd64, before any work.
   const elf = Buffer.alloc(64);
@@ -341,7 +305,6 @@ test('index credentials (URL user info, netrc secret) and the CA secret never la
   try {
     const project = join(tmp, 'cred-app');
     await wheelProject(project);
-    const store = join(tmp, 'store-cred');
     const r = await gantry(['build', project, '-t', 'c:1', '--index-url', index.url], { store, env });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(
@@ -398,7 +361,6 @@ test('index credentials (URL user info, netrc secret) and the CA secret never la
 });
 
 test('--dry-run prints the plan without building; bad config names file and key (exit non-zero)', async () => {
-  const store = join(tmp, 'store-dry');
   const r = await gantry(['build', join(repoRoot, 'examples', 'python-fastapi'), '--dry-run', '-v'], { store, env });
   assert.equal(r.code, 0, r.stderr);
   assert.match(
