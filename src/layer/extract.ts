@@ -41,7 +41,7 @@ import {
   throwIfAborted,
   UnsafePathError,
 } from '../errors.js';
-import { lstatOrUndefined } from '../util/fs.js';
+import { lstatOrUndefined, mkdirp } from '../util/fs.js';
 import { rootPath } from '../util/rootpath.js';
 import { readTar } from './tar/reader.js';
 import type { TarEntry } from './tar/types.js';
@@ -384,7 +384,7 @@ function createExclusive(abs: string) {
 export async function extractLayer(tar: Readable, root: string, options: ExtractOptions = {}): Promise<ExtractStats> {
   const { signal } = options;
   throwIfAborted(signal);
-  await mkdir(resolve(root), { recursive: true });
+  await mkdirp(resolve(root));
   const extraction = new Extraction(await realpath(resolve(root)), options);
   let current = '';
   try {

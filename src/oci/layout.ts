@@ -7,12 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { mkdirp, writeFileAtomic } from '../util/fs.js';
 import { createDigester, type Digester, parseDigest, VerifyingStream, verifiesItself } from './digest.js';
 import { type BlobSource, type Image, type ImageIndex, isImageIndex } from './image.js';
 import { isIndexMediaType, isManifestMediaType, parseIndex } from './parse.js';
@@ -95,7 +95,7 @@ export class OciLayout implements BlobSource {
 
   /** Creates the layout if missing (index.json first, oci-layout last), opens it if present. */
   static async init(dir: string): Promise<OciLayout> {
-    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    await mkdirp(join(dir, 'blobs', 'sha256'));
     const empty: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
     await createIfAbsent(join(dir, INDEX_FILE), JSON.stringify(empty));
     await createIfAbsent(join(dir, LAYOUT_FILE), JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }));
@@ -190,12 +190,12 @@ export class OciLayout implements BlobSource {
       return;
     }
     const target = this.blobPath(digest);
-    await mkdir(join(target, '..'), { recursive: true });
+    await mkdirp(join(target, '..'));
     await rename(tmp, target);
   }
 
   async #tempFile(): Promise<string> {
-    await mkdir(this.tempDir, { recursive: true });
+    await mkdirp(this.tempDir);
     return join(this.tempDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 

@@ -13,11 +13,12 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IoOptions } from '../errors.js';
 import { isDigest } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
+import { mkdirp } from '../util/fs.js';
 import { withFileLock } from './lock.js';
 
 /** Whether a process is alive (EPERM: alive, another user's). */
@@ -78,7 +79,7 @@ export async function withLease<T>(
   lockPath: string,
   fn: (lease: Lease) => Promise<T>,
 ): Promise<T> {
-  await mkdir(leaseDir, { recursive: true });
+  await mkdirp(leaseDir);
   const lease = new Lease(storeDir, join(leaseDir, `${process.pid}-${randomBytes(4).toString('hex')}`), lockPath);
   await writeFile(lease.path, `${Date.now()}\n`);
   try {

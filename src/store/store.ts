@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -32,7 +32,7 @@ import { formatPlatform } from '../oci/platform.js';
 import type { Descriptor, Digest, Index } from '../oci/types.js';
 import { MediaType } from '../oci/types.js';
 import { formatReference, parseReference } from '../reference/index.js';
-import { du } from '../util/fs.js';
+import { du, mkdirp } from '../util/fs.js';
 import { BuildCache } from './cache.js';
 import { sweepDeadLeftovers } from './cleanup.js';
 import { currentLease, type Lease, liveLeases, withLease } from './leases.js';
@@ -352,7 +352,7 @@ export class Store {
     entries: Iterable<TarInput> | AsyncIterable<TarInput>,
     options: IoOptions & { compression?: 'gzip' | 'zstd' | 'none' } = {},
   ): Promise<{ info: LayerInfo; layer: Layer }> {
-    await mkdir(this.#ingestDir, { recursive: true });
+    await mkdirp(this.#ingestDir);
     const tmp = join(this.#ingestDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
     // Opened up front so that the cleanup below cannot run before a lazily opened file exists.
     const fh = await open(tmp, 'wx', 0o644);
@@ -360,7 +360,7 @@ export class Store {
       const { writeLayer } = await import('../layer/layer.js');
       const info = await writeLayer(entries, fh.createWriteStream(), options);
       const target = this.layout.blobPath(info.digest);
-      await mkdir(join(target, '..'), { recursive: true });
+      await mkdirp(join(target, '..'));
       await rename(tmp, target);
       const descriptor: Descriptor = { mediaType: info.mediaType, digest: info.digest, size: info.size };
       return { info, layer: layerFromDescriptor(this.layout, descriptor, info.diffID) };

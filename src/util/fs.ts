@@ -27,10 +27,7 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  await mkdir(dirname(target), {
-    recursive: true,
-    ...(options.dirMode !== undefined ? { mode: options.dirMode } : {}),
-  });
+  await mkdirp(dirname(target), options.dirMode);
   const tmp = tempPathFor(target);
   try {
     const fh = await open(tmp, 'wx', options.mode ?? 0o644);
@@ -49,7 +46,7 @@ export async function writeFileAtomic(
 
 /** Streams `source` into `target` atomically. `source` may be a stream factory. */
 export async function writeStreamAtomic(target: string, source: Readable, options: IoOptions = {}): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
+  await mkdirp(dirname(target));
   const tmp = tempPathFor(target);
   try {
     await pipeline(source, createWriteStream(tmp, { mode: 0o644 }), { signal: options.signal });
@@ -58,6 +55,35 @@ export async function writeStreamAtomic(target: string, source: Readable, option
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * `mkdir -p`, with `mode` for the directories it makes. Not Node's `mkdir(..., { recursive })`:
+ * that never returns when a parent exists but refuses children with ENOENT (a directory of
+ * /proc, for instance: `--store /proc/x/store` spun at full CPU, deaf to SIGTERM). Here parents
+ * are made one at a time, and a path still missing after its parent was made is an error.
+ */
+export async function mkdirp(dir: string, mode?: number): Promise<void> {
+  const options = mode === undefined ? undefined : { mode };
+  try {
+    await mkdir(dir, options);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && (await isDirectory(dir))) return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw err;
+  }
+  await mkdirp(dirname(dir), mode);
+  try {
+    await mkdir(dir, options);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await isDirectory(dir))) return;
+    throw err;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() === true;
 }
 
 /**
@@ -89,7 +115,7 @@ export function ensurePrivateDir(dir: string): Promise<void> {
   let p = privateDirs.get(dir);
   if (!p) {
     p = (async () => {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await mkdirp(dir, 0o700);
       const st = await lstat(dir);
       // A shared directory (sticky, like /tmp) is never ours to narrow.
       if (!st.isDirectory() || st.mode & 0o1000) {

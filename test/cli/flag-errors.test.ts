@@ -125,7 +125,10 @@ test('a read-only or full store, and a mount point as output dest, are one line 
       assert.equal(r.code, 1, r.stderr);
       const line = errorLine(r.stderr);
       assert.doesNotMatch(line, RAW_ERRNO);
-      assert.match(line, /cannot create the store ".*ro\/store": give --store \(or GANTRY_STORE\) a directory/);
+      assert.match(
+        line,
+        /".*ro\/store" is on a read-only file system: give --store \(or GANTRY_STORE\) a writable directory/,
+      );
       // An output on a read-only file system.
       const o = await gantry(['build', ctx, '-o', `type=tar,dest=${join(tmp, 'ro', 'img.tar')}`], {
         store: join(tmp, 'store'),
@@ -155,5 +158,19 @@ test('a read-only or full store, and a mount point as output dest, are one line 
         /".*mp" is a mount point or in use, so it cannot be replaced: give dest= a directory below it/,
       );
     });
+  });
+});
+
+test("a --store or an output under /proc (where Node's recursive mkdir never returns) is one line, not a spin", async () => {
+  await withTempDir(async (tmp) => {
+    const ctx = await scratchContext(tmp, 'FROM scratch\nWORKDIR /w\n');
+    // Before the fix both spun at full CPU and ignored SIGTERM: the timeout turns a hang into a failure.
+    const bounded = (args: string[]) => gantry(args, { store: join(tmp, 'store'), timeoutMs: 60_000 });
+    const s = await bounded(['--store', '/proc/gantry-nope/store', 'images']);
+    assert.equal(s.code, 1, s.stderr);
+    assert.match(errorLine(s.stderr), /cannot create the store "\/proc\/gantry-nope\/store": give --store/);
+    const o = await bounded(['build', ctx, '-o', 'type=local,dest=/proc/gantry-nope/out']);
+    assert.equal(o.code, 1, o.stderr);
+    assert.match(errorLine(o.stderr), /"\/proc\/gantry-nope" does not exist/);
   });
 });

@@ -20,6 +20,8 @@ export function gantry(
     env?: NodeJS.ProcessEnv;
     cwd?: string;
     input?: string;
+    /** Kill it (SIGKILL) after this long: a hang becomes a failure instead of a stuck suite. */
+    timeoutMs?: number;
     onStderr?: (chunk: string, child: import('node:child_process').ChildProcess) => void;
   } = {},
 ): Promise<Result> {
@@ -28,6 +30,7 @@ export function gantry(
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...(options.store ? { GANTRY_STORE: options.store } : {}), ...options.env },
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(options.timeoutMs !== undefined ? { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
     });
     if (options.input !== undefined) child.stdin?.end(options.input);
     let stdout = '';

@@ -7,7 +7,7 @@
  * destination.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { throwIfAborted } from '../../errors.js';
@@ -17,6 +17,7 @@ import { readTar } from '../../layer/tar/reader.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import { sourceDateEpoch, walkDirectory } from '../../layer/walk.js';
 import { ownerTag } from '../../store/cleanup.js';
+import { mkdirp } from '../../util/fs.js';
 import { type CopyEntriesOptions, copyEntries } from './copy.js';
 import type { CopyPlan, CopyPlanEntry } from './sources.js';
 
@@ -82,7 +83,7 @@ export async function* addEntries(plan: CopyPlan, options: CopyEntriesOptions = 
   // Unpack each archive into a staging tree placed at dest, then one walk makes the entries.
   const stage = await mkdtemp(join(tmpdir(), `gantry-add-${ownerTag()}-`));
   try {
-    await mkdir(join(stage, 'root', ...destParts), { recursive: true });
+    await mkdirp(join(stage, 'root', ...destParts));
     for (const a of archives) {
       const tar = await decompressStream(createReadStream(a.source));
       await extractLayer(tar, join(stage, 'root', ...destParts), { owners: false, whiteouts: 'keep', signal });

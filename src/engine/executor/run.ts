@@ -4,11 +4,12 @@
  * apart from what the command itself changed (and the working directory, which RUN creates as
  * runc does).
  */
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, throwIfAborted } from '../../errors.js';
 import { ownerTag } from '../../store/cleanup.js';
+import { mkdirp } from '../../util/fs.js';
 import { hostPath, resolveInRoot } from '../../util/rootpath.js';
 import { bwrapLaunch } from './bwrap.js';
 import { chrootLaunch } from './chroot.js';
@@ -185,7 +186,7 @@ export async function runInSandbox(spec: RunSpec, options: SandboxOptions = {}):
   }
 
   const cwd = await resolveInRoot(rootfs, spec.cwd === '' ? '/' : spec.cwd);
-  await mkdir(hostPath(rootfs, cwd), { recursive: true, mode: 0o755 });
+  await mkdirp(hostPath(rootfs, cwd), 0o755);
   if (!(await isDirectory(hostPath(rootfs, cwd)))) {
     throw usage('RUN_BAD_WORKDIR', `the working directory ${spec.cwd} is not a directory in the rootfs`, 'fix WORKDIR');
   }

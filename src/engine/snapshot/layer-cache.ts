@@ -12,14 +12,14 @@
  * reads. The two forms live in separate subdirectories and are never mixed.
  */
 import { type Dirent, existsSync, type Stats } from 'node:fs';
-import { chmod, lstat, lutimes, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, lutimes, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { explainSystemError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { extractLayer } from '../../layer/extract.js';
 import { parseDigest } from '../../oci/digest.js';
 import type { Layer } from '../../oci/image.js';
 import type { Digest } from '../../oci/types.js';
-import { ensurePrivateDir, lstatOrUndefined } from '../../util/fs.js';
+import { ensurePrivateDir, lstatOrUndefined, mkdirp } from '../../util/fs.js';
 import { DEVICE_MARK, encodeDeviceMark, isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
 import { makeNodes, setXattr, whiteoutNodes } from './tools.js';
 
@@ -94,7 +94,7 @@ export class LayerCache {
 
   async #extract(layer: Layer, final: string, options: ExtractLayerOptions): Promise<string> {
     const parent = join(final, '..');
-    await mkdir(parent, { recursive: true });
+    await mkdirp(parent);
     const tmp = await mkdtemp(join(parent, `.tmp-${process.pid}-`));
     try {
       const tar = await layer.uncompressed(options);

@@ -13,7 +13,7 @@ import { constants, type Stats } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
-import { lstatOrUndefined } from '../../util/fs.js';
+import { lstatOrUndefined, mkdirp } from '../../util/fs.js';
 import { DEVICE_MARK, isOverlayWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from './changes.js';
 import { type DeviceNode, makeNodes, readXattrTree, setXattr, writeXattrs, type XattrMap } from './tools.js';
 
@@ -198,7 +198,7 @@ export async function mergeLowers(
   into: string,
   options: IoOptions = {},
 ): Promise<MergeResult> {
-  await mkdir(into, { recursive: true });
+  await mkdirp(into);
   await chmod(into, 0o755);
   const merge = new Merge(into, options.signal);
   for (const lower of lowers) await merge.apply(lower);

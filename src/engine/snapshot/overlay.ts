@@ -19,7 +19,7 @@ import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import { xattrAccess } from '../../layer/xattr.js';
 import { ownerTag } from '../../store/cleanup.js';
-import { lstatOrUndefined } from '../../util/fs.js';
+import { lstatOrUndefined, mkdirp } from '../../util/fs.js';
 import {
   type Before,
   type Change,
@@ -49,7 +49,7 @@ export class OverlaySnapshotter implements Snapshotter {
 
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
-    await mkdir(this.#dir, { recursive: true });
+    await mkdirp(this.#dir);
     // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private. Named
     // with its owner, so the next command of a killed build unmounts and removes it.
     const dir = await mkdtemp(join(this.#dir, `overlay-${ownerTag()}-`));
@@ -202,7 +202,7 @@ async function probe(dir: string): Promise<boolean> {
   let lower: string | undefined;
   try {
     if ((await xattrAccess()).method === 'none') return false;
-    await mkdir(dir, { recursive: true });
+    await mkdirp(dir);
     lower = await mkdtemp(join(dir, `overlay-probe-${ownerTag()}-`));
     await writeFile(join(lower, 'probe'), 'lower');
     snap = await new OverlaySnapshotter({ dir }).prepare([lower]);

@@ -8,12 +8,13 @@
  * replaced a non-directory, was removed and made again: it becomes opaque, as overlay makes it.
  */
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import { ownerTag } from '../../store/cleanup.js';
+import { mkdirp } from '../../util/fs.js';
 import { type Change, DEVICE_MARK, deviceMarkOf, layerEntries, settleChanges } from './changes.js';
 import { mergeLowers } from './merge.js';
 import { readXattrPaths } from './tools.js';
@@ -87,7 +88,7 @@ export class WalkSnapshotter implements Snapshotter {
 
   async prepare(lowers: readonly string[], options: IoOptions = {}): Promise<Snapshot> {
     throwIfAborted(options.signal);
-    await mkdir(this.#dir, { recursive: true });
+    await mkdirp(this.#dir);
     // mkdtemp makes it 0700: the step root (image files with their setuid bits) is private.
     const dir = await mkdtemp(join(this.#dir, `walk-${ownerTag()}-`));
     try {

@@ -13,7 +13,7 @@
  * - secret: a file given with `--secret id=ID,src=PATH` (or `env=VAR`), at /run/secrets/ID by
  *   default, read-only; never in the key, the layer, the history or on the host's disk.
  */
-import { chmod, chown as lchownDir, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { chmod, chown as lchownDir, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { MountField } from '../../dockerfile/index.js';
@@ -21,6 +21,7 @@ import type { BindMount, SecretFile } from '../../engine/executor/index.js';
 import { GantryError } from '../../errors.js';
 import { createDigester } from '../../oci/digest.js';
 import { ownerTag } from '../../store/cleanup.js';
+import { mkdirp } from '../../util/fs.js';
 
 export type MountSpec =
   | {
@@ -141,7 +142,7 @@ export async function cacheMountDir(storeDir: string, spec: Extract<MountSpec, {
   const dir = join(storeDir, 'cache', 'mounts', d.digest().slice('sha256:'.length));
   const exists = await stat(dir).catch(() => undefined);
   if (!exists) {
-    await mkdir(dir, { recursive: true });
+    await mkdirp(dir);
     await chmod(dir, spec.mode ?? 0o755);
     if (spec.uid !== undefined || spec.gid !== undefined) await lchownDir(dir, spec.uid ?? 0, spec.gid ?? 0);
   }

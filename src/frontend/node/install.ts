@@ -8,7 +8,7 @@
  * never in the layer; credentials and CAs come in as secrets (see secrets.ts).
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { EPHEMERAL_PATHS, resolveInRoot, runOrThrow } from '../../engine/executor/index.js';
 import type { StepContext, StepLayer } from '../../engine/solver/steps.js';
@@ -16,6 +16,7 @@ import { writeEntries } from '../../engine/solver/steps.js';
 import type { TarInput } from '../../layer/tar/types.js';
 import type { Layer } from '../../oci/image.js';
 import type { Platform } from '../../oci/types.js';
+import { mkdirp } from '../../util/fs.js';
 import type { PackageJson, PackageManager } from './package.js';
 import type { InstallSecrets } from './secrets.js';
 import type { WorkspaceMember } from './workspace.js';
@@ -171,16 +172,16 @@ export async function installStep(
     layers,
     async (snapshot) => {
       const app = join(snapshot.root, await resolveInRoot(snapshot.root, APP_DIR));
-      await mkdir(app, { recursive: true });
+      await mkdirp(app);
       await chmod(app, 0o755);
       const written: string[] = [];
       for (const f of plan.staged) {
         const at = join(app, ...f.path.split('/'));
-        await mkdir(dirname(at), { recursive: true });
+        await mkdirp(dirname(at));
         await writeFile(at, f.content, { mode: 0o644 });
         written.push(at);
       }
-      await mkdir(options.cacheDir, { recursive: true });
+      await mkdirp(options.cacheDir);
       // Node's own headers in the base (official images and builds from nodejs.org have them):
       // node-gyp uses them instead of downloading from nodejs.org, which may be unreachable.
       const headers = existsSync(join(snapshot.root, 'usr', 'local', 'include', 'node', 'node_version.h'))
@@ -237,7 +238,7 @@ export async function buildStep(
   return ctx.fs.with(
     layers,
     async (snapshot) => {
-      await mkdir(options.cacheDir, { recursive: true });
+      await mkdirp(options.cacheDir);
       for (const r of runs) {
         await runOrThrow(
           {

@@ -25,6 +25,7 @@ import type { OciLayout } from '../../oci/layout.js';
 import { isIndexMediaType, isManifestMediaType, parseImageConfig, parseIndex, parseManifest } from '../../oci/parse.js';
 import { type Descriptor, type Digest, type Manifest, MediaType } from '../../oci/types.js';
 import { formatReference, parseReference } from '../../reference/index.js';
+import { mkdirp } from '../../util/fs.js';
 import { createParallelGzip } from '../gzip/parallel.js';
 import { blobPathOf, jsonBytes } from './entries.js';
 import { namesFromAnnotations } from './names.js';
@@ -102,7 +103,7 @@ class Staged {
         await fh.close();
       }
       const dest = target.blobPath(digest);
-      await mkdir(join(dest, '..'), { recursive: true });
+      await mkdirp(join(dest, '..'));
       await rename(staged.file, dest);
     }
   }

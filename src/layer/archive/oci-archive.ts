@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import { type Descriptor, type Index, MediaType } from '../../oci/types.js';
+import { mkdirp } from '../../util/fs.js';
 import type { TarInput } from '../tar/types.js';
 import { tarStream } from '../tar/writer.js';
 import { BlobSet, type BlobToWrite, describe } from './blobs.js';
@@ -57,7 +58,7 @@ async function indexOf(items: readonly NamedItem[], blobs: BlobSet, options: IoO
 async function writeBlobFile(dir: string, blob: BlobToWrite, options: IoOptions): Promise<void> {
   throwIfAborted(options.signal);
   const path = join(dir, blobPathOf(blob.digest));
-  await mkdir(join(path, '..'), { recursive: true });
+  await mkdirp(join(path, '..'));
   const source = Buffer.isBuffer(blob.body) ? Readable.from([blob.body]) : await blob.body();
   await pipeline(source, createWriteStream(path, { mode: 0o644 }), { signal: options.signal });
 }

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
-import { tempPathFor } from '../../util/fs.js';
+import { mkdirp, tempPathFor } from '../../util/fs.js';
 
 /** Rethrows `err`, as AbortedError when `signal` fired (pipeline reports a DOMException then). */
 export function rethrowAbort(err: unknown, signal: AbortSignal | undefined): never {
@@ -43,7 +43,7 @@ export async function writeFileOutput(dest: ArchiveDest, source: Readable, optio
       suggestion: 'give a file name as dest (or dest=- for stdout), or use a directory output (type=local)',
     });
   }
-  await mkdir(dirname(dest), { recursive: true });
+  await mkdirp(dirname(dest));
   const tmp = tempPathFor(dest);
   try {
     await pipeline(source, createWriteStream(tmp, { mode: 0o644 }), { signal: options.signal });
@@ -92,7 +92,7 @@ export async function writeDirectoryOutput(
     });
   }
   await checkDirectoryDest(dest);
-  await mkdir(dirname(dest), { recursive: true });
+  await mkdirp(dirname(dest));
   const tmp = tempPathFor(dest);
   try {
     await mkdir(tmp, { mode: 0o755 });
