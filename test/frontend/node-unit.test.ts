@@ -338,6 +338,86 @@ test('Next.js standalone: .next/standalone is the app with .next/static beside s
   });
 });
 
+test('Next.js standalone in a workspace: <member>/.next/standalone (traced from the workspace root) is the app, server.js at /app/<member>, static and public beside it', async () => {
+  const { appFilter } = await import('../../src/frontend/node/build.js');
+  const { publicOnly, standaloneEntries } = await import('../../src/frontend/node/next.js');
+  const { projectPlanOf } = await import('../../src/frontend/node/plan.js');
+  const { walkDirectory } = await import('../../src/layer/walk.js');
+  const web = 'apps/web';
+  const project: Record<string, string> = {
+    'package.json': JSON.stringify({ name: 'mono', private: true, workspaces: ['apps/*', 'packages/*'] }),
+    'package-lock.json': JSON.stringify({ name: 'mono', lockfileVersion: 3, packages: {} }),
+    'apps/web/package.json': JSON.stringify({
+      name: '@mono/web',
+      scripts: { build: 'next build' },
+      dependencies: { next: '15.1.0', '@mono/ui': '*' },
+    }),
+    'apps/web/next.config.js': "module.exports = { output: 'standalone' };\n",
+    'apps/web/pages/index.js': 'export default () => null;\n',
+    'apps/web/public/logo.txt': 'logo',
+    'apps/web/.next/standalone/node_modules/next/package.json': '{}',
+    'apps/web/.next/standalone/apps/web/server.js': 'server',
+    'apps/web/.next/standalone/apps/web/package.json': '{}',
+    'apps/web/.next/standalone/apps/web/.next/server/pages/index.js': 'x',
+    'apps/web/.next/standalone/packages/ui/index.js': 'traced',
+    'apps/web/.next/static/chunks/main.js': 'x',
+    'apps/web/.next/cache/webpack/x.pack': 'x',
+    'packages/ui/package.json': JSON.stringify({ name: '@mono/ui', main: 'index.js' }),
+    'packages/ui/index.js': 'ui',
+    'apps/admin/package.json': JSON.stringify({ name: '@mono/admin', dependencies: { next: '15.1.0' } }),
+  };
+  await withTree(project, async (root) => {
+    const plan = await planNode({ context: root, workspace: '@mono/web' });
+    assert.equal(plan.nextStandalone, true);
+    assert.equal(plan.workdir, `/app/${web}`);
+    assert.deepEqual(plan.entrypoint, ['node', 'server.js']);
+    assert.equal(plan.entryWhy, `Next.js standalone output (${web}/.next/standalone/${web}/server.js)`);
+    assert.ok(plan.builds.some((b) => b.dir === web && b.output === '.next'));
+    assert.deepEqual(plan.ports, ['3000']);
+    const names = projectPlanOf(plan, ['linux/amd64']).layers.map((l) => l.name);
+    assert.deepEqual(names.slice(0, 1), [
+      `Next.js standalone output: ${web}/.next/standalone as /app, ${web}/.next/static as /app/${web}/.next/static`,
+    ]);
+    const paths: string[] = [];
+    for await (const { entry } of standaloneEntries(root, 'app', 0, undefined, web))
+      paths.push(entry.path.replace(/\/+$/, ''));
+    assert.equal(new Set(paths).size, paths.length, 'an entry twice');
+    const files = new Set(paths);
+    for (const p of [
+      `app/${web}/server.js`,
+      'app/node_modules/next/package.json',
+      'app/packages/ui/index.js',
+      `app/${web}/.next/server/pages/index.js`,
+      `app/${web}/.next/static/chunks/main.js`,
+    ])
+      assert.ok(files.has(p), `${p} missing from ${paths.join(' ')}`);
+    assert.equal(
+      paths.some((p) => p.includes('cache') || p.startsWith('app/.next') || p.startsWith('app/apps/admin')),
+      false,
+      paths.join(' '),
+    );
+    const shipped: string[] = [];
+    const filter = publicOnly(await appFilter(plan, [`${web}/.next`]), plan.dir);
+    for await (const { entry } of walkDirectory(root, { filter })) if (entry.type === 'file') shipped.push(entry.path);
+    assert.deepEqual(shipped, [`${web}/public/logo.txt`]);
+  });
+  // Traced from the member's own directory (server.js at the top of its standalone tree): a clear error.
+  const flat: Record<string, string> = { ...project, 'apps/web/.next/standalone/server.js': 'server' };
+  delete flat['apps/web/.next/standalone/apps/web/server.js'];
+  await withTree(flat, async (root) => {
+    const plan = await planNode({ context: root, workspace: '@mono/web' });
+    await assert.rejects(
+      async () => {
+        for await (const _ of standaloneEntries(root, 'app', 0, undefined, plan.dir));
+      },
+      (err: GantryError) =>
+        err.code === 'NODE_BUILD_OUTPUT_MISSING' &&
+        err.message === `the Next.js build of workspace ${web} left no ${web}/.next/standalone/${web}/server.js` &&
+        /outputFileTracingRoot/.test(err.suggestion ?? ''),
+    );
+  });
+});
+
 test('gantry build: --build-on and --workspace are checked before any work (usage errors exit 2)', async () => {
   const bad = await gantry(['build', '--build-on', 'moon', '.']);
   assert.equal(bad.code, 2);

@@ -128,7 +128,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
   if (plan.builds.length > 0) {
     let output: StepResult;
     if (plan.nextStandalone && plan.buildOn === 'host') {
-      const layers = await hostStandaloneLayers(solver, plan.root, APP_DIR, b.epoch);
+      const layers = await hostStandaloneLayers(solver, plan.root, APP_DIR, b.epoch, plan.dir);
       output = layers.pop() as StepResult;
       for (const l of layers)
         if (l.layer) added.push({ layer: l.layer, createdBy: `COPY ${STANDALONE} ${APP_DIR}/ # gantry node: Next.js` });
@@ -182,7 +182,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
             async (snapshot) => {
               const appRoot = join(snapshot.root, APP_DIR);
               if (plan.nextStandalone) {
-                const entries = standaloneEntries(appRoot, APP_DIR.slice(1), b.epoch, solver.signal);
+                const entries = standaloneEntries(appRoot, APP_DIR.slice(1), b.epoch, solver.signal, plan.dir);
                 const { info, layer } = await solver.store.writeLayer(entries, { signal: solver.signal });
                 return {
                   layer,
@@ -225,7 +225,7 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
     root: plan.root,
     dest: APP_DIR,
     parent: 'directory',
-    filter: plan.nextStandalone ? publicOnly(await appFilter(plan, outDirs)) : await appFilter(plan, outDirs),
+    filter: plan.nextStandalone ? publicOnly(await appFilter(plan, outDirs), plan.dir) : await appFilter(plan, outDirs),
     mtime: b.epoch,
     name: `COPY app files ${APP_DIR}`,
   });
@@ -348,7 +348,7 @@ export async function planNodeProject(options: ProjectBuildOptions): Promise<Pro
   const plan = await planNode(planInput(options));
   const outDirs = plan.builds.map((o) => posix.join(o.dir, o.output));
   const filter = await appFilter(plan, outDirs);
-  const counted = await countFiles(plan.root, plan.nextStandalone ? publicOnly(filter) : filter, options);
+  const counted = await countFiles(plan.root, plan.nextStandalone ? publicOnly(filter, plan.dir) : filter, options);
   const platforms = (options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()]).map(
     formatPlatform,
   );

@@ -4,9 +4,14 @@
  * .next/static (the client assets, which Next leaves for the deployer to put beside it). The
  * image is .next/standalone as the app directory with .next/static at .next/static in it;
  * public/ ships from the sources in the app layer.
+ *
+ * A workspace member (`dir`, e.g. apps/web): Next traces from the workspace root, so its
+ * standalone tree mirrors the monorepo (`<dir>/.next/standalone/<dir>/server.js`, the hoisted
+ * node_modules at its top); the static assets go to `<dir>/.next/static` in it and public/ to
+ * `<dir>/public`, beside that server.js.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { Solver, StepResult } from '../../engine/solver/solver.js';
 import { GantryError } from '../../errors.js';
 import type { TarInput } from '../../layer/tar/types.js';
@@ -26,25 +31,43 @@ function missing(where: string, host: boolean): GantryError {
   });
 }
 
+/** The standalone tree of the member at `dir` ('' for a single package), checked for its server.js. */
+function standaloneRoot(root: string, dir: string, host: boolean): string {
+  const standalone = join(root, dir, STANDALONE);
+  if (!existsSync(standalone)) throw missing(posix.join(dir, STANDALONE), host);
+  if (dir && !existsSync(join(standalone, dir, 'server.js'))) {
+    const where = posix.join(dir, STANDALONE, dir, 'server.js');
+    throw new GantryError('NODE_BUILD_OUTPUT_MISSING', `the Next.js build of workspace ${dir} left no ${where}`, {
+      phase: 'build',
+      suggestion:
+        'trace from the workspace root (outputFileTracingRoot in next.config, the default of Next.js 15 in a workspace)',
+    });
+  }
+  return standalone;
+}
+
 /**
  * The entries of the standalone app under `prefix` (`app`): .next/standalone's files, then
- * .next/static's at .next/static (the directories both walks emit appear once).
+ * .next/static's at .next/static beside server.js (the directories both walks emit appear once).
+ * `dir`: the workspace member's directory, '' for a single package.
  */
 export async function* standaloneEntries(
   appRoot: string,
   prefix: string,
   mtime: number,
   signal?: AbortSignal,
+  dir = '',
 ): AsyncGenerator<TarInput> {
-  if (!existsSync(join(appRoot, STANDALONE))) throw missing(STANDALONE, false);
+  const standalone = standaloneRoot(appRoot, dir, false);
   const seen = new Set<string>();
   const io = signal ? { signal } : {};
-  for await (const e of walkDirectory(join(appRoot, STANDALONE), { prefix, mtime, ...io })) {
+  for await (const e of walkDirectory(standalone, { prefix, mtime, ...io })) {
     if (e.entry.type === 'directory') seen.add(e.entry.path.replace(/\/+$/, ''));
     yield e;
   }
-  if (!existsSync(join(appRoot, STATIC))) return;
-  for await (const e of walkDirectory(join(appRoot, STATIC), { prefix: `${prefix}/${STATIC}`, mtime, ...io })) {
+  if (!existsSync(join(appRoot, dir, STATIC))) return;
+  const at = posix.join(prefix, dir, STATIC);
+  for await (const e of walkDirectory(join(appRoot, dir, STATIC), { prefix: at, mtime, ...io })) {
     if (e.entry.type === 'directory' && seen.has(e.entry.path.replace(/\/+$/, ''))) continue;
     yield e;
   }
@@ -56,31 +79,35 @@ export async function hostStandaloneLayers(
   root: string,
   dest: string,
   mtime: number,
+  dir = '',
 ): Promise<StepResult[]> {
-  if (!existsSync(join(root, STANDALONE))) throw missing(STANDALONE, true);
+  const standalone = standaloneRoot(root, dir, true);
   const out = [
     await directoryLayer(solver, {
-      root: join(root, STANDALONE),
+      root: standalone,
       dest,
       parent: 'directory',
       mtime,
-      name: `COPY ${STANDALONE} ${dest} (built on the host)`,
+      name: `COPY ${posix.join(dir, STANDALONE)} ${dest} (built on the host)`,
     }),
   ];
-  if (existsSync(join(root, STATIC)))
+  const at = posix.join(dest, dir, STATIC);
+  if (existsSync(join(root, dir, STATIC)))
     out.push(
       await directoryLayer(solver, {
-        root: join(root, STATIC),
-        dest: `${dest}/${STATIC}`,
+        root: join(root, dir, STATIC),
+        dest: at,
         parent: 'directory',
         mtime,
-        name: `COPY ${STATIC} ${dest}/${STATIC} (built on the host)`,
+        name: `COPY ${posix.join(dir, STATIC)} ${at} (built on the host)`,
       }),
     );
   return out;
 }
 
-/** The app layer of a standalone build: public/ only (the rest is in the standalone output). */
-export function publicOnly(filter: FileFilter): FileFilter {
-  return (rel, st) => (rel === 'public' || rel.startsWith('public/')) && filter(rel, st);
+/** The app layer of a standalone build: the app's public/ only (the rest is in the standalone output). */
+export function publicOnly(filter: FileFilter, dir = ''): FileFilter {
+  const pub = posix.join(dir, 'public');
+  // The member's directories above public/ too, so the walk reaches it.
+  return (rel, st) => (rel === pub || rel.startsWith(`${pub}/`) || pub.startsWith(`${rel}/`)) && filter(rel, st);
 }

@@ -14,6 +14,7 @@ import { DEFAULT_USER } from '../project/image-config.js';
 import type { PlanDecision, PlanLayer, ProjectPlan } from '../project/plan.js';
 import { detectFramework, type Framework, nextStandalone, resolveEntry } from './entry.js';
 import { APP_DIR, type InstallPlan, installPlan } from './install.js';
+import { STANDALONE, STATIC } from './next.js';
 import {
   allDependencies,
   detectPackageManager,
@@ -165,18 +166,17 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
   });
   const shipped = selected ? needed : [];
   const builds: BuildRun[] = [];
+  // Next.js standalone, of the package or of the selected workspace member.
   const standalone =
-    !selected &&
-    pkg.scripts?.build !== undefined &&
-    allDependencies(pkg).includes('next') &&
-    (await nextStandalone(root));
+    appPkg.scripts?.build !== undefined && allDependencies(appPkg).includes('next') && (await nextStandalone(appRoot));
   const buildOf = async (d: string, p: PackageJson): Promise<void> => {
     if (p.scripts?.build === undefined) return;
-    const output = standalone
-      ? '.next'
-      : o.buildOutput && d === dir
-        ? o.buildOutput
-        : ((await tsOutDir(join(root, d))) ?? 'dist');
+    const output =
+      standalone && d === dir
+        ? '.next'
+        : o.buildOutput && d === dir
+          ? o.buildOutput
+          : ((await tsOutDir(join(root, d))) ?? 'dist');
     builds.push({ dir: d, output });
   };
   // Dependencies first, so a member's build sees the output of the members it imports.
@@ -191,7 +191,11 @@ export async function planNode(input: PlanInput): Promise<NodePlan> {
   const entry = o.entrypoint
     ? undefined
     : standalone
-      ? { file: 'server.js', args: ['server.js'], why: 'Next.js standalone output (.next/standalone/server.js)' }
+      ? {
+          file: 'server.js',
+          args: ['server.js'],
+          why: `Next.js standalone output (${posix.join(dir, STANDALONE, dir, 'server.js')})`,
+        }
       : resolveEntry(
           appPkg,
           (f) => existsSync(join(appRoot, f)) || [...outputs].some((out) => f.startsWith(`${out}/`)),
@@ -261,7 +265,7 @@ export function projectPlanOf(
       ];
   if (plan.nextStandalone) {
     layers.push({
-      name: `Next.js standalone output: .next/standalone as ${APP_DIR}, .next/static as ${APP_DIR}/.next/static`,
+      name: `Next.js standalone output: ${posix.join(plan.dir, STANDALONE)} as ${APP_DIR}, ${posix.join(plan.dir, STATIC)} as ${posix.join(APP_DIR, plan.dir, STATIC)}`,
       why:
         plan.buildOn === 'host'
           ? 'taken from the host (--build-on host); its node_modules are the ones Next traced'
@@ -281,7 +285,7 @@ export function projectPlanOf(
     name: `app files ${APP_DIR}`,
     ...(appFiles ?? {}),
     why: plan.nextStandalone
-      ? 'public/ (Next.js serves it from beside server.js)'
+      ? `${posix.join(plan.dir, 'public')}/ (Next.js serves it from beside server.js)`
       : plan.pkg.files
         ? '"files" of package.json'
         : 'the project minus ignored files',
