@@ -4,7 +4,7 @@
  * another repository of the same registry), then its manifest; an index's children (skipped when
  * the registry has them), then the index; then the tags. Blobs stream from wherever the image
  * lives (a layout, the store, another registry); nothing is held whole in memory but manifests
- * and configs.
+ * and configs. A push of what a tag already names (a no-change rebuild) is one HEAD per tag.
  */
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { type Image, type ImageIndex, isImageIndex } from '../../oci/image.js';
@@ -197,22 +197,62 @@ export async function pushImage(
 ): Promise<Descriptor> {
   throwIfAborted(o.signal);
   const repo: Repo = { registry: ref.registry, repository: ref.repository };
-  const pusher = new Pusher(client, repo, o);
-  let desc: Descriptor;
-  try {
-    desc = isImageIndex(item) ? await pusher.index(item) : await pusher.image(item);
-  } finally {
-    await client.blobLocations?.flush().catch(() => {});
-  }
-  if (ref.digest !== undefined && ref.digest !== desc.digest) {
-    throw new GantryError('DIGEST_MISMATCH', `cannot push ${desc.digest} as ${ref.digest}`, {
+  const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...(o.tags ?? [])])];
+  const digest = await item.digest(o);
+  if (ref.digest !== undefined && ref.digest !== digest) {
+    throw new GantryError('DIGEST_MISMATCH', `cannot push ${digest} as ${ref.digest}`, {
       phase: 'push',
       suggestion: 'push to a tag, or to the digest of the image being pushed',
     });
   }
+  // A push of what the registry already has (a no-change rebuild): one HEAD per tag instead of a
+  // HEAD per blob and a PUT per tag. A manifest the registry has comes with everything it refers to.
+  const current = await namedAlready(client, repo, tags, digest, o);
+  const have = current.size > 0 || (tags.length === 0 && (await present(client, { ...repo, digest }, o)));
+  let desc: Descriptor;
+  if (have) {
+    desc = { mediaType: await item.mediaType(o), digest, size: await item.size(o) };
+  } else {
+    const pusher = new Pusher(client, repo, o);
+    try {
+      desc = isImageIndex(item) ? await pusher.index(item) : await pusher.image(item);
+    } finally {
+      await client.blobLocations?.flush().catch(() => {});
+    }
+  }
   const raw = await item.rawManifest(o);
-  const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...(o.tags ?? [])])];
-  if (tags.length === 0) return client.putManifest(repo, desc.digest, raw, desc.mediaType, o);
-  for (const tag of tags) await client.putManifest(repo, tag, raw, desc.mediaType, o);
+  if (tags.length === 0) return have ? desc : client.putManifest(repo, desc.digest, raw, desc.mediaType, o);
+  for (const tag of tags) if (!current.has(tag)) await client.putManifest(repo, tag, raw, desc.mediaType, o);
   return desc;
+}
+
+/** Whether the registry has `ref` (a failed check counts as no: the push then does the full work). */
+async function present(client: RegistryClient, ref: Reference, o: IoOptions): Promise<boolean> {
+  try {
+    return (await client.headManifest(ref, o)) !== undefined;
+  } catch (err) {
+    throwIfAborted(o.signal);
+    if (!(err instanceof GantryError)) throw err;
+    return false;
+  }
+}
+
+/** The tags of `repo` that already name `digest`. */
+async function namedAlready(
+  client: RegistryClient,
+  repo: Repo,
+  tags: readonly string[],
+  digest: string,
+  o: IoOptions,
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const tag of tags) {
+    try {
+      if ((await client.headManifest({ ...repo, tag }, o))?.digest === digest) out.add(tag);
+    } catch (err) {
+      throwIfAborted(o.signal);
+      if (!(err instanceof GantryError)) throw err;
+    }
+  }
+  return out;
 }

@@ -77,3 +77,31 @@ test('a blob seen in another repository of the registry is mounted, in a later p
     await proxy.close();
   }
 });
+
+test('a push of what a tag already names is one HEAD: no blob checks, no manifest PUT; a new tag of it is one PUT more', async () => {
+  const proxy = await startProxy(reg);
+  try {
+    const target = viaProxy(reg, proxy);
+    const ref: Reference = { registry: proxy.host, repository: 'same/app', tag: 'v1' };
+    const first = clientFor(target);
+    await pushImage(first.client, ref, await fixtureIndex());
+    const calls = () => proxy.requests.filter((r) => r.path !== '/v2/').map((r) => `${r.method} ${r.path}`);
+    proxy.requests.length = 0;
+    const again = clientFor(target);
+    const desc = await pushImage(again.client, ref, await fixtureIndex());
+    assert.equal(desc.digest, fixture.indexDigest);
+    assert.deepEqual(calls(), ['HEAD /v2/same/app/manifests/v1']);
+    assert.deepEqual(details(again.events), [], 'a blob was looked at');
+
+    proxy.requests.length = 0;
+    const tagged = clientFor(target);
+    await pushImage(tagged.client, ref, await fixtureIndex(), { tags: ['v2'] });
+    assert.deepEqual(calls(), [
+      'HEAD /v2/same/app/manifests/v1',
+      'HEAD /v2/same/app/manifests/v2',
+      'PUT /v2/same/app/manifests/v2',
+    ]);
+  } finally {
+    await proxy.close();
+  }
+});
