@@ -29,6 +29,9 @@ const PACKAGES = {
   'binfmt-support': 'update-binfmts, which registers qemu-user-static with binfmt_misc',
   'python3-hatchling': 'runs the Hatch build target and hook of integrations/python/hatch',
   'python3-poetry': 'runs the Poetry plugin of integrations/python/poetry',
+  gcc: 'compiles the amd64 C-extension wheel of the Python tests on the host (test/harness/cext-wheels.ts)',
+  'python3-dev': 'Python.h for that wheel',
+  'python3-setuptools': "builds that wheel with the host's Debian python3",
   zsh: 'runs the zsh completion script gantry completion zsh prints (test/cli/completion.test.ts)',
   fish: 'runs the fish completion script gantry completion fish prints (test/cli/completion.test.ts)',
 };

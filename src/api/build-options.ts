@@ -102,6 +102,8 @@ export interface ProjectOptions {
   readonly noDeps?: boolean;
   /** Python: pack this existing virtual environment as the dependency layer instead of installing (refused when its Python or architecture differs from the target). */
   readonly venv?: string;
+  /** Python: build a wheel of the project (its own build backend, from the base) and install it into the venv instead of copying its files. */
+  readonly wheel?: boolean;
   /** Where PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH... are read; default process.env. */
   readonly environment?: NodeJS.ProcessEnv;
   /** Node.js: the workspace package to build (name or directory), with only what it needs. */

@@ -51,6 +51,22 @@ export interface DirectoryLayerSpec {
   readonly compression?: Compression;
   /** Called each time a file's content is opened: to hash it for the key, or to write it. */
   readonly onFileRead?: (abs: string, purpose: 'hash' | 'layer') => void;
+  /** Files whose content the layer holds changed (the tree's checksum stays that of the files on disk). */
+  readonly transform?: ContentTransform;
+}
+
+/**
+ * A change to some files' content on their way into the layer (a relocated venv's script
+ * shebangs). Deterministic: the same content gives the same bytes, so the step's key is the
+ * tree's checksum plus `id`.
+ */
+export interface ContentTransform {
+  /** Names the transform (and its settings) in the step's key. */
+  readonly id: string;
+  /** Whether a file (tree-relative path, size) may change: only those are read whole. */
+  readonly selects: (rel: string, size: number) => boolean;
+  /** The new content, or undefined to keep the file as it is. */
+  readonly apply: (content: Buffer, rel: string) => Buffer | undefined;
 }
 
 export interface DirectoryLayerResult extends StepResult {
@@ -219,12 +235,41 @@ async function* reported(entries: AsyncIterable<WalkedInput>, spec: DirectoryLay
   }
 }
 
+async function readBody(body: NonNullable<WalkedInput['body']>): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) return body;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await body()) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** `entries` with spec.transform applied; a tap on a changed file still sees the bytes on disk. */
+async function* transformed(entries: AsyncIterable<WalkedInput>, t: ContentTransform): AsyncGenerator<WalkedInput> {
+  for await (const input of entries) {
+    const { entry, body, source } = input;
+    if (entry.type !== 'file' || body === undefined || !source || !t.selects(source.rel, entry.size)) {
+      yield input;
+      continue;
+    }
+    const content = await readBody(body);
+    const changed = t.apply(content, source.rel);
+    if (changed === undefined) {
+      yield { ...input, body: content };
+      continue;
+    }
+    input.observe?.(content);
+    const { observe: _tap, ...rest } = input;
+    yield { ...rest, entry: { ...entry, size: changed.length }, body: changed };
+  }
+}
+
 async function writeTree(
   solver: Solver,
-  entries: AsyncIterable<WalkedInput>,
+  walked: AsyncIterable<WalkedInput>,
   spec: DirectoryLayerSpec,
 ): Promise<StepLayer> {
-  const { info, layer } = await solver.store.writeLayer(spec.onFileRead ? reported(entries, spec) : entries, {
+  const read = spec.onFileRead ? reported(walked, spec) : walked;
+  const entries = spec.transform ? transformed(read, spec.transform) : read;
+  const { info, layer } = await solver.store.writeLayer(entries, {
     ...(spec.compression ? { compression: spec.compression } : {}),
     signal: solver.signal,
   });
@@ -238,7 +283,7 @@ async function writeTree(
 /** The tree as one layer step of `solver`: looked up when its key can be known, else written and recorded. */
 export async function directoryLayerStep(solver: Solver, spec: DirectoryLayerSpec): Promise<DirectoryLayerResult> {
   const { signal } = solver;
-  const inputs = spec.inputs ?? [];
+  const inputs = [...(spec.inputs ?? []), ...(spec.transform ? [`transform ${spec.transform.id}`] : [])];
   let route = await plan(spec, signal);
   if (route.kind === 'rehash') route = { kind: 'known', checksum: await checksumTree(spec, signal) };
   if (route.kind === 'known') {

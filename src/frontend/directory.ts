@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/config.js';
 import { FileHashCache } from '../engine/context/index.js';
-import { directoryLayerStep } from '../engine/directory-layer.js';
+import { type ContentTransform, directoryLayerStep } from '../engine/directory-layer.js';
 import { Solver, type StepResult } from '../engine/solver/solver.js';
 import { GantryError, type IoOptions } from '../errors.js';
 import type { WalkOptions } from '../layer/walk.js';
@@ -100,6 +100,8 @@ export interface DirectoryLayerSpec {
    * out, so it is reused when they change (another platform, new dependencies).
    */
   readonly detached?: boolean;
+  /** Files whose content changes on the way into the layer (see ContentTransform). */
+  readonly transform?: ContentTransform;
 }
 
 /**
@@ -125,6 +127,7 @@ export async function directoryLayer(solver: Solver, spec: DirectoryLayerSpec): 
       inputs: [prefix],
       name: spec.name,
       hashes,
+      ...(spec.transform ? { transform: spec.transform } : {}),
     });
   } finally {
     await hashes.save(signal ? { signal } : {}).catch(() => {});

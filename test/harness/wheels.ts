@@ -11,14 +11,17 @@ import { join } from 'node:path';
 import { run } from './run.js';
 
 const SCRIPT = `
-import base64, hashlib, sys, zipfile
+import base64, hashlib, json, sys, zipfile
 out, name, version, module, body = sys.argv[1:6]
+scripts = dict(json.loads(sys.argv[6])) if len(sys.argv) > 6 else {}
 dist = f"{name.replace('-', '_')}-{version}"
 files = {
     f"{module}.py": body,
     f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\nLicense: MIT\\n",
     f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: gantry-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
 }
+if scripts:
+    files[f"{dist}.dist-info/entry_points.txt"] = "[console_scripts]\\n" + "".join(f"{k} = {v}\\n" for k, v in scripts.items())
 record = []
 path = f"{out}/{dist}-py3-none-any.whl"
 with zipfile.ZipFile(path, "w") as z:
@@ -33,15 +36,28 @@ with zipfile.ZipFile(path, "w") as z:
 print(path)
 `;
 
-/** Writes NAME-VERSION-py3-none-any.whl holding MODULE.py with `body` into `dir`; returns its path. */
+/**
+ * Writes NAME-VERSION-py3-none-any.whl holding MODULE.py with `body` into `dir`, with console
+ * scripts (name -> `module:function`) when given; returns its path.
+ */
 export async function makeWheel(
   dir: string,
   name: string,
   version: string,
   module: string,
   body: string,
+  scripts?: Readonly<Record<string, string>>,
 ): Promise<string> {
-  const r = await run('python3', ['-c', SCRIPT, dir, name, version, module, body]);
+  const r = await run('python3', [
+    '-c',
+    SCRIPT,
+    dir,
+    name,
+    version,
+    module,
+    body,
+    ...(scripts ? [JSON.stringify(scripts)] : []),
+  ]);
   return r.stdout.trim();
 }
 

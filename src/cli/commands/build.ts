@@ -156,6 +156,7 @@ export const build: Command = async (args, ctx) => {
       findLinks: list(p, 'find-links'),
       noDeps: flag(p, 'no-deps') || undefined,
       venv: str(p, 'venv'),
+      wheel: flag(p, 'wheel') || undefined,
       workspace: str(p, 'workspace'),
       caCerts: list(p, 'ca-cert'),
       buildOn: buildOn as 'container' | 'host' | undefined,

@@ -61,6 +61,7 @@ Node.js project: package.json); else turn its files into one layer on top of --f
           help: 'pack this venv at /opt/venv instead of installing (not for another Python or arch)',
           complete: 'dir',
         },
+        { name: 'wheel', help: 'install a wheel of the project (its own build backend) into /opt/venv, not its files' },
       ],
     },
     {

@@ -35,6 +35,7 @@ export const PROJECT_CONFIG_SCHEMA = v.strictObject({
   'extra-index-url': v.optional(textList),
   'find-links': v.optional(textList),
   'no-deps': v.optional(v.boolean()),
+  wheel: v.optional(v.boolean()),
   python: v.optional(runtime),
   node: v.optional(runtime),
   workspace: v.optional(text),
@@ -65,6 +66,8 @@ export interface ProjectConfig {
   /** Context-relative (or absolute) directories of wheels or packages. */
   readonly findLinks?: readonly string[];
   readonly noDeps?: boolean;
+  /** Python: install a wheel of the project instead of copying its files. */
+  readonly wheel?: boolean;
   /** The runtime version wanted (`3.12`, `20`), per language. */
   readonly python?: { readonly version?: string };
   readonly node?: { readonly version?: string };
@@ -113,6 +116,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
   'extra-index-url': 'an array of URLs',
   'find-links': 'an array of directories or URLs',
   'no-deps': 'true or false',
+  wheel: 'true or false',
   workdir: 'an absolute path',
   'build-on': '"container" or "host"',
 };

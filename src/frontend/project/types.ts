@@ -43,6 +43,8 @@ export interface ProjectBuildOptions extends IoOptions {
   readonly noDeps?: boolean;
   /** Python: an existing virtual environment packed as the dependency layer (refused for another platform). */
   readonly venv?: string;
+  /** Python: build a wheel of the project and install it into the venv instead of copying its files. */
+  readonly wheel?: boolean;
   readonly isolation?: Isolation;
   /**
    * Build secrets, by id: `netrc` (index credentials) and `ca` (an extra CA bundle, PEM) are

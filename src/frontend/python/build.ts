@@ -33,8 +33,9 @@ import {
 import { dependencyStep, type IndexSettings, redactUrl, resolveFindLinks, VENV } from './deps.js';
 import { chooseEntrypoint } from './entrypoint.js';
 import { type PythonProject, readPythonProject } from './project.js';
-import { checkVirtualEnv, readVirtualEnv, type VirtualEnv } from './venv.js';
+import { checkVirtualEnv, readVirtualEnv, type VirtualEnv, venvRelocation } from './venv.js';
 import { pythonVersion } from './version.js';
+import { wheelStep } from './wheel.js';
 
 interface Prepared {
   readonly context: string;
@@ -45,6 +46,8 @@ interface Prepared {
   readonly withDeps: boolean;
   /** `--venv`: an existing virtual environment packed at /opt/venv instead of installing. */
   readonly venv?: VirtualEnv;
+  /** `--wheel`: the project's build system; the project is installed as a wheel instead of copied. */
+  readonly wheel?: NonNullable<PythonProject['buildSystem']>;
   readonly platforms: readonly Platform[];
   readonly labels: Readonly<Record<string, string>>;
   readonly epoch: { readonly seconds: number; readonly created: string };
@@ -98,6 +101,28 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
   const epoch = await sourceEpoch(context, env);
   decide('timestamps', epoch.created, epoch.why);
 
+  const wantWheel = options.wheel ?? cfg.wheel ?? false;
+  if (wantWheel && options.venv !== undefined) {
+    throw new GantryError('USAGE', '--wheel and --venv contradict each other', {
+      phase: 'usage',
+      suggestion:
+        '--venv packs an existing environment as it is; --wheel installs the project into the one gantry makes: give one',
+    });
+  }
+  if (wantWheel && !project.buildSystem) {
+    throw new GantryError('PYTHON_NOT_A_PACKAGE', `--wheel: ${context} is not a Python package`, {
+      phase: 'config',
+      suggestion:
+        'a wheel needs pyproject.toml with [build-system] or [project], setup.py or setup.cfg; or build without --wheel (the files are copied)',
+    });
+  }
+  const wheel = wantWheel ? project.buildSystem : undefined;
+  if (wheel)
+    decide(
+      'wheel',
+      wheel.backend,
+      `--wheel${options.wheel ? '' : ` (wheel in ${loaded.source})`}: the build backend of ${wheel.from}`,
+    );
   const explicit = execForm(options.entrypoint ?? cfg.entrypoint, options.entrypoint ? '--entrypoint' : 'entrypoint');
   const cmd = execForm(options.cmd ?? cfg.cmd, options.cmd ? '--cmd' : 'cmd');
   let entrypoint: readonly string[];
@@ -112,7 +137,8 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
     );
   } else {
     const chosen = await chooseEntrypoint(context, project);
-    entrypoint = chosen.entrypoint;
+    // An installed wheel has its console script in the venv: run that, as `pip install` users do.
+    entrypoint = wantWheel && chosen.script ? [`${VENV}/bin/${chosen.script}`] : chosen.entrypoint;
     ports = chosen.ports;
     decide('entrypoint', JSON.stringify(entrypoint), chosen.why);
   }
@@ -164,8 +190,9 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
   const projectEnv: Record<string, string> = {
     PYTHONUNBUFFERED: '1',
     PYTHONDONTWRITEBYTECODE: '1',
-    PYTHONPATH: project.srcLayout ? `${workdir}/src:${workdir}` : workdir,
-    ...(withDeps || venv ? { VIRTUAL_ENV: VENV } : {}),
+    // An installed wheel is imported from the venv; the sources on the path would shadow it.
+    ...(wheel ? {} : { PYTHONPATH: project.srcLayout ? `${workdir}/src:${workdir}` : workdir }),
+    ...(withDeps || venv || wheel ? { VIRTUAL_ENV: VENV } : {}),
     ...(cfg.env ?? {}),
     ...pairs(options.env),
   };
@@ -215,12 +242,22 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
       noDeps ? (options.noDeps ? '--no-deps' : `no-deps in ${loaded.source}`) : 'the project declares no dependencies',
     );
   }
-  layers.push({
-    name: `application: ${context} -> ${workdir}`,
-    files: counted.files,
-    bytes: counted.bytes,
-    why: `the project files${ignoreFiles.length > 0 ? `, less ${ignoreFiles.join(' and ')}` : ''}; reused whatever is below it`,
-  });
+  const less = ignoreFiles.length > 0 ? `, less ${ignoreFiles.join(' and ')}` : '';
+  layers.push(
+    wheel
+      ? {
+          name: `project wheel: pip wheel ${context} -> installed into ${VENV}`,
+          files: counted.files,
+          bytes: counted.bytes,
+          why: `the project files${less}, built by ${wheel.backend} (${wheel.from}) from the base; rebuilt only when they change`,
+        }
+      : {
+          name: `application: ${context} -> ${workdir}`,
+          files: counted.files,
+          bytes: counted.bytes,
+          why: `the project files${less}; reused whatever is below it`,
+        },
+  );
   const plan: ProjectPlan = {
     frontend: 'python',
     base: base.ref,
@@ -234,7 +271,19 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
     env: projectEnv,
     decisions,
   };
-  return { context, plan, project, filter, index, withDeps, ...(venv ? { venv } : {}), platforms, labels, epoch };
+  return {
+    context,
+    plan,
+    project,
+    filter,
+    index,
+    withDeps,
+    ...(venv ? { venv } : {}),
+    ...(wheel ? { wheel } : {}),
+    platforms,
+    labels,
+    epoch,
+  };
 }
 
 async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> {
@@ -272,6 +321,8 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         // Byte-code caches are rebuilt by the interpreter; they would only make the digest vary.
         filter: (rel) => !/(^|\/)__pycache__$/.test(rel),
         mtime: p.epoch.seconds,
+        // Console scripts name the venv's host path in their shebang: they must name /opt/venv.
+        transform: venvRelocation(p.venv.root, VENV),
       })
     : undefined;
   for (const platform of p.platforms) {
@@ -311,11 +362,13 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         history: { created_by: `COPY ${p.venv?.root} ${VENV} # gantry python --venv` },
       });
     }
+    const baseKey = cacheKey(['image', await base.digest(io)]);
+    let below = { chain: baseKey, layers: await base.layers(io) };
     if (p.withDeps) {
       const deps = await dependencyStep(
         solver,
-        cacheKey(['image', await base.digest(io)]),
-        await base.layers(io),
+        baseKey,
+        below.layers,
         baseEnv,
         {
           requirements: p.project.dependencies,
@@ -328,6 +381,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         },
         { sourceDateEpoch: p.epoch.seconds, ...(options.isolation ? { isolation: options.isolation } : {}) },
       );
+      if (deps.layer) below = { chain: deps.chain, layers: [...below.layers, deps.layer] };
       if (deps.layer) {
         layers.push({
           layer: deps.layer,
@@ -337,7 +391,31 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         });
       }
     }
-    layers.push({ layer: app.layer, history: { created_by: `COPY . ${plan.workdir} # gantry python` } });
+    if (p.wheel) {
+      const installed = await wheelStep(
+        solver,
+        below.chain,
+        [...below.layers, app.layer],
+        baseEnv,
+        {
+          appKey: app.key,
+          source: plan.workdir,
+          backend: p.wheel.backend,
+          backendFrom: p.wheel.from,
+          requires: p.wheel.requires,
+          platform,
+        },
+        { sourceDateEpoch: p.epoch.seconds, ...(options.isolation ? { isolation: options.isolation } : {}) },
+      );
+      if (!installed.layer)
+        throw new GantryError('NO_LAYER', 'installing the project wheel changed no file', { phase: 'build' });
+      layers.push({
+        layer: installed.layer,
+        history: {
+          created_by: `RUN pip wheel --no-deps --no-build-isolation . && pip install --no-deps *.whl # gantry python --wheel (${p.wheel.backend})`,
+        },
+      });
+    } else layers.push({ layer: app.layer, history: { created_by: `COPY . ${plan.workdir} # gantry python` } });
     const basePath =
       baseEnv.find((e) => e.startsWith('PATH='))?.slice(5) ??
       '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -348,7 +426,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         created: p.epoch.created,
         config: (cfg) =>
           projectImageConfig(cfg, {
-            env: { ...(p.withDeps || p.venv ? { PATH: `${VENV}/bin:${basePath}` } : {}), ...plan.env },
+            env: { ...(p.withDeps || p.venv || p.wheel ? { PATH: `${VENV}/bin:${basePath}` } : {}), ...plan.env },
             workdir: plan.workdir,
             user: plan.user,
             labels: p.labels,

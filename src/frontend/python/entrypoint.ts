@@ -17,6 +17,8 @@ export interface EntrypointChoice {
   readonly ports: readonly string[];
   readonly why: string;
   readonly framework?: 'fastapi' | 'flask' | 'django';
+  /** The console script chosen, by name (an installed wheel puts it in the venv's bin/). */
+  readonly script?: string;
 }
 
 const MAX_FILES = 400;
@@ -109,6 +111,7 @@ export async function chooseEntrypoint(context: string, project: PythonProject):
     const [name, target] = own ?? (scripts[0] as [string, string]);
     return {
       entrypoint: scriptCommand(target),
+      script: name,
       ports: [],
       why: `console script ${name} = "${target}" in pyproject.toml`,
     };

@@ -32,6 +32,12 @@ export interface PythonProject {
   readonly index: Pick<RequirementSet, 'extraIndexUrls' | 'findLinks' | 'noIndex'> & { readonly indexUrl?: string };
   /** `src/` layout: the importable code is under src/. */
   readonly srcLayout: boolean;
+  /**
+   * When the project is a package pip can build a wheel of (a pyproject `[build-system]` or
+   * `[project]` table, setup.py or setup.cfg): its PEP 517 backend (setuptools' legacy one when
+   * pyproject names none, as pip does) and the backend's requirements.
+   */
+  readonly buildSystem?: { readonly backend: string; readonly requires: readonly string[]; readonly from: string };
 }
 
 function invalid(file: string, message: string, suggestion: string): GantryError {
@@ -216,6 +222,7 @@ export async function readPythonProject(context: string): Promise<PythonProject>
     dependencySource = project?.dependencies ? 'pyproject.toml [project]' : 'pyproject.toml [tool.poetry]';
     dependencyFiles.push('pyproject.toml');
   }
+  const buildSystem = await buildSystemOf(context, doc);
   const names = new Set<string>();
   for (const line of [...declared, ...dependencies]) {
     const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(line);
@@ -234,5 +241,34 @@ export async function readPythonProject(context: string): Promise<PythonProject>
     dependencyFiles,
     index,
     srcLayout: existsSync(join(context, 'src')) && !existsSync(join(context, 'src', '__init__.py')),
+    ...(buildSystem ? { buildSystem } : {}),
   };
+}
+
+/** PEP 517/518: the backend pip would call for this project, or undefined when it is no package. */
+async function buildSystemOf(
+  context: string,
+  doc: Record<string, unknown>,
+): Promise<PythonProject['buildSystem'] | undefined> {
+  const declared = table(doc['build-system']);
+  const legacy = 'setuptools.build_meta:__legacy__';
+  if (declared) {
+    const backend = declared['build-backend'];
+    if (backend !== undefined && (typeof backend !== 'string' || !/^[\w.]+(:[\w.]+)?$/.test(backend)))
+      throw invalid(
+        'pyproject.toml',
+        '[build-system] build-backend is not module or module:object',
+        'write it as "pkg.module" or "pkg.module:object"',
+      );
+    return {
+      backend: typeof backend === 'string' ? backend : legacy,
+      requires: strings(declared.requires),
+      from: 'pyproject.toml [build-system]',
+    };
+  }
+  const setup = ['setup.py', 'setup.cfg'].find((f) => existsSync(join(context, f)));
+  if (setup) return { backend: legacy, requires: ['setuptools', 'wheel'], from: setup };
+  if (table(doc.project))
+    return { backend: legacy, requires: ['setuptools', 'wheel'], from: 'pyproject.toml [project]' };
+  return undefined;
 }

@@ -8,9 +8,12 @@
  */
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
+import type { ContentTransform } from '../../engine/directory-layer.js';
 import { GantryError } from '../../errors.js';
 import { formatPlatform } from '../../oci/platform.js';
 import type { Platform } from '../../oci/types.js';
+
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
 /** ELF e_machine values and the OCI architecture each is. */
 const MACHINES: Readonly<Record<number, string>> = {
@@ -120,4 +123,29 @@ export function checkVirtualEnv(venv: VirtualEnv, platform: Platform, python: st
       );
     }
   }
+}
+
+const SCRIPT_MAX = 1024 * 1024;
+
+/**
+ * The venv's scripts as they must read at `dest`: pip writes console scripts with a shebang
+ * naming the venv's own interpreter by its absolute host path (`#!/home/me/proj/.venv/bin/python3`,
+ * or a `#!/bin/sh` trampoline that execs it for long paths), and the activate scripts set
+ * VIRTUAL_ENV to it. In bin/, every mention of the host root (as a whole path component) becomes
+ * `dest`; ELF files and everything outside bin/ are left alone.
+ */
+export function venvRelocation(root: string, dest: string): ContentTransform {
+  const escaped = root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const mention = new RegExp(`${escaped}(?=[/"'\\s]|$)`, 'gm');
+  return {
+    id: `venv relocation v1 ${JSON.stringify([root, dest])}`,
+    selects: (rel, size) => rel.startsWith('bin/') && size < SCRIPT_MAX,
+    apply: (content) => {
+      if (content.subarray(0, 4).equals(ELF_MAGIC)) return undefined;
+      const text = content.toString('latin1');
+      if (!text.includes(root)) return undefined;
+      const out = text.replace(mention, dest);
+      return out === text ? undefined : Buffer.from(out, 'latin1');
+    },
+  };
 }
