@@ -5,11 +5,13 @@
 // store for the file so the base is unpacked once.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runInSandbox } from '../../../src/engine/executor/index.js';
+import { withImageRoot } from '../../harness/image-root.js';
 import { mirrorHome, pushPythonBase, pythonBaseImage } from '../../harness/python.js';
 import { startRegistry, type TestRegistry } from '../../harness/registry.js';
 import { makeWheel } from '../../harness/wheels.js';
@@ -78,10 +80,8 @@ test('--wheel: the console-script example is built by its own backend from the b
   assert.match(plan.stdout, /project wheel: pip wheel .*python-cli -> installed into \/opt\/venv \(4 files/);
   assert.match(plan.stdout, /entrypoint: \["\/opt\/venv\/bin\/hello-cli"\]/);
 
-  const out = join(tmp, 'cli-rootfs');
-  const build = (extra: string[]) =>
-    gantry(['build', cli, '--wheel', '-t', 'cli:wheel', '--progress', 'json', ...extra], { store, env });
-  const first = await build(['-o', `type=local,dest=${out}`, '--load']);
+  const build = () => gantry(['build', cli, '--wheel', '-t', 'cli:wheel', '--progress', 'json'], { store, env });
+  const first = await build();
   assert.equal(first.code, 0, first.stderr);
   const cfg = await configOf('docker.io/library/cli:wheel');
   assert.deepEqual(cfg.config.Entrypoint, ['/opt/venv/bin/hello-cli']);
@@ -98,19 +98,21 @@ test('--wheel: the console-script example is built by its own backend from the b
     'the base and the wheel layer, no app layer',
   );
 
-  const site = join(out, 'opt', 'venv', 'lib', 'python3.11', 'site-packages');
-  assert.match(await readFile(join(site, 'hello_cli-0.1.0.dist-info', 'METADATA'), 'utf8'), /^Name: hello-cli$/m);
-  assert.match(await readFile(join(site, 'hello_cli-0.1.0.dist-info', 'INSTALLER'), 'utf8'), /pip/);
-  assert.equal(
-    (await readFile(join(out, 'opt', 'venv', 'bin', 'hello-cli'), 'utf8')).split('\n')[0],
-    '#!/opt/venv/bin/python',
-  );
-  assert.throws(() => execFileSync('test', ['-e', join(out, 'app')]), 'no copy of the sources in /app');
-  const ran = await runIn(out, cfg, [...cfg.config.Entrypoint, ...(cfg.config.Cmd ?? [])]);
-  assert.equal(ran.code, 0, ran.lines.join('\n'));
-  assert.deepEqual(ran.lines, ['hello, world']);
+  await withImageRoot(store, 'docker.io/library/cli:wheel', async (out) => {
+    const site = join(out, 'opt', 'venv', 'lib', 'python3.11', 'site-packages');
+    assert.match(await readFile(join(site, 'hello_cli-0.1.0.dist-info', 'METADATA'), 'utf8'), /^Name: hello-cli$/m);
+    assert.match(await readFile(join(site, 'hello_cli-0.1.0.dist-info', 'INSTALLER'), 'utf8'), /pip/);
+    assert.equal(
+      (await readFile(join(out, 'opt', 'venv', 'bin', 'hello-cli'), 'utf8')).split('\n')[0],
+      '#!/opt/venv/bin/python',
+    );
+    assert.ok(!existsSync(join(out, 'app')), 'no copy of the sources in /app');
+    const ran = await runIn(out, cfg, [...cfg.config.Entrypoint, ...(cfg.config.Cmd ?? [])]);
+    assert.equal(ran.code, 0, ran.lines.join('\n'));
+    assert.deepEqual(ran.lines, ['hello, world']);
+  });
 
-  const again = await build([]);
+  const again = await build();
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.stdout, first.stdout, 'same source, same digest');
   const events = steps(again.stderr);
@@ -187,19 +189,18 @@ test('--venv: console scripts and activate scripts that name the host venv are r
   await mkdir(project);
   await writeFile(join(project, 'requirements.txt'), '# the packed venv has them\n');
   await writeFile(join(project, 'main.py'), 'from greeter import main\nmain()\n');
-  const out = join(tmp, 'venv-rootfs');
-  const r = await gantry(['build', project, '--venv', venv, '-t', 'venv:1', '-o', `type=local,dest=${out}`, '--load'], {
-    store,
-    env,
-  });
+  const r = await gantry(['build', project, '--venv', venv, '-t', 'venv:1'], { store, env });
   assert.equal(r.code, 0, r.stderr);
-  const packed = await readFile(join(out, 'opt', 'venv', 'bin', 'greet'), 'utf8');
-  assert.equal(packed, hostScript.replace(`#!${venv}/bin/python`, '#!/opt/venv/bin/python'));
-  assert.match(await readFile(join(out, 'opt', 'venv', 'bin', 'activate'), 'utf8'), /^VIRTUAL_ENV="?\/opt\/venv"?$/m);
-  const grep = spawnSync('grep', ['-rlF', venv, join(out, 'opt', 'venv', 'bin')], { encoding: 'utf8' });
-  assert.equal(grep.status, 1, `no file in bin/ names the host venv: ${grep.stdout}`);
+  const cfg = await configOf('docker.io/library/venv:1');
+  await withImageRoot(store, 'docker.io/library/venv:1', async (out) => {
+    const packed = await readFile(join(out, 'opt', 'venv', 'bin', 'greet'), 'utf8');
+    assert.equal(packed, hostScript.replace(`#!${venv}/bin/python`, '#!/opt/venv/bin/python'));
+    assert.match(await readFile(join(out, 'opt', 'venv', 'bin', 'activate'), 'utf8'), /^VIRTUAL_ENV="?\/opt\/venv"?$/m);
+    const grep = spawnSync('grep', ['-rlF', venv, join(out, 'opt', 'venv', 'bin')], { encoding: 'utf8' });
+    assert.equal(grep.status, 1, `no file in bin/ names the host venv: ${grep.stdout}`);
+    const ran = await runIn(out, cfg, ['/opt/venv/bin/greet']);
+    assert.equal(ran.code, 0, ran.lines.join('\n'));
+    assert.deepEqual(ran.lines, ['greetings from the venv']);
+  });
   assert.equal(await readFile(script, 'utf8'), hostScript, 'the host venv is not changed');
-  const ran = await runIn(out, await configOf('docker.io/library/venv:1'), ['/opt/venv/bin/greet']);
-  assert.equal(ran.code, 0, ran.lines.join('\n'));
-  assert.deepEqual(ran.lines, ['greetings from the venv']);
 });
