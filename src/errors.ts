@@ -304,8 +304,7 @@ export const ERROR_CODES = {
   WORKDIR_NOT_DIRECTORY: 'WORKDIR exists in the image and is not a directory.',
   WRONG_MEDIA_TYPE: 'A document has another media type than expected.',
   XATTRS_UNAVAILABLE: 'Extended attributes cannot be read here: neither attr nor GNU tar and coreutils cp.',
-  ZSTD_UNAVAILABLE: 'zstd needs a newer Node.js.',
-  ZSTD_UNSUPPORTED: 'zstd-compressed layers cannot be read with this Node.js.',
+  ZSTD_CORRUPT: 'A zstd-compressed blob is corrupt or truncated.',
 } as const satisfies Record<string, string>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,6 +16,10 @@ import type { CommonOptions } from './session.js';
 
 /** What every build takes, whatever the front end. */
 export interface BuildBaseOptions extends CommonOptions, SupplyChainOptions {
+  /** How the build's new layers are compressed: gzip (the default) or zstd (`--compression`). */
+  readonly compression?: 'gzip' | 'zstd';
+  /** gzip 0-9 (default 6) or zstd 1-22 (default 3) (`--compression-level`). */
+  readonly compressionLevel?: number;
   /**
    * The build context: a directory, `-` (a tar, tar.gz or Dockerfile read from `stdin`), an
    * `https://` URL of a tar.gz (or a Dockerfile), or a git URL (`https://host/repo.git#ref:dir`).

@@ -45,6 +45,7 @@ import { resolveInRoot } from '../util/rootpath.js';
 import { attachPushed, layoutArtifacts, makeAttestations, planSupply, writeSbomOutput } from './attest.js';
 import type { BuildBaseOptions, BuildOptions, DirectoryOptions, DockerfileOptions, FrontEnd } from './build-options.js';
 import { callerName } from './input.js';
+import { buildLayerFormat } from './layer-format.js';
 import { sessionOf } from './session.js';
 
 export type {
@@ -196,7 +197,7 @@ function plan(options: BuildOptions) {
   // A pushed image is not copied into the store unless asked (load): naming it there would
   // fetch every layer of a registry base, which the push itself never moves.
   const keep = pushTo.size === 0 ? names.length > 0 || outputs.length === 0 : options.load === true;
-  return { names, outputs, pushTo: [...pushTo], keep };
+  return { names, outputs, pushTo: [...pushTo], keep, layerFormat: buildLayerFormat(options, all) };
 }
 
 /** Builds an image from a Dockerfile or a directory and delivers it, as `gantry build` does. */
@@ -243,7 +244,7 @@ async function buildLocal(options: BuildOptions, distrust: ReadonlySet<Digest> =
 
 async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): Promise<BuildOutcome> {
   const { frontend, dockerfile, detection } = pickFrontEnd(options);
-  const { names, outputs, pushTo, keep } = plan(options);
+  const { names, outputs, pushTo, keep, layerFormat } = plan(options);
   const platforms = (options.platforms ?? []).map((p) => (typeof p === 'string' ? parsePlatform(p.trim()) : p));
   const mediaType = options.mediaType ?? 'oci';
   if (mediaType !== 'oci' && mediaType !== 'docker') {
@@ -283,6 +284,7 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
       labels: options.labels ?? {},
       mediaType,
       progress,
+      ...(layerFormat ? { layerFormat } : {}),
       ...io,
     };
     const cacheContext = { store, client: () => session.client(progress), progress, distrust, ...io };
@@ -300,6 +302,7 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
                 platforms,
                 mediaType,
                 progress,
+                ...(layerFormat ? { layerFormat } : {}),
               },
               detection,
             ),
@@ -427,7 +430,10 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
 
 function projectOptions(
   options: BuildOptions,
-  made: Pick<ProjectBuildOptions, 'store' | 'client' | 'platforms' | 'mediaType' | 'progress' | 'mirrors'>,
+  made: Pick<
+    ProjectBuildOptions,
+    'store' | 'client' | 'platforms' | 'mediaType' | 'progress' | 'mirrors' | 'layerFormat'
+  >,
   detection: Detection | undefined,
 ): ProjectBuildOptions {
   const pick = <K extends keyof BuildOptions>(k: K) => (options[k] === undefined ? {} : { [k]: options[k] });

@@ -25,7 +25,7 @@ import { createDigester, type Digester } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { FileHashCache } from './context/checksum.js';
 import type { Solver, StepResult } from './solver/solver.js';
-import type { StepLayer } from './solver/steps.js';
+import { layerWriteOptions, type StepLayer } from './solver/steps.js';
 
 /** How the tree is walked; the same options key the step and write the layer. */
 export type TreeWalkOptions = Omit<WalkOptions, 'prefix' | 'signal'>;
@@ -270,7 +270,7 @@ async function writeTree(
   const read = spec.onFileRead ? reported(walked, spec) : walked;
   const entries = spec.transform ? transformed(read, spec.transform) : read;
   const { info, layer } = await solver.store.writeLayer(entries, {
-    ...(spec.compression ? { compression: spec.compression } : {}),
+    ...(spec.compression ? { compression: spec.compression } : layerWriteOptions(solver.layerFormat)),
     signal: solver.signal,
   });
   return {

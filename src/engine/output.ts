@@ -11,13 +11,37 @@ import { exportRootfs, writeDockerArchive, writeOciArchive } from '../layer/arch
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 
+/**
+ * buildx's `compression=` and `compression-level=` of an image output: here they choose how the
+ * build writes its layers (one format per build), as `--compression` and `--compression-level` do.
+ */
+export interface OutputCompression {
+  readonly compression?: string;
+  readonly compressionLevel?: number;
+}
+
 export type OutputSpec =
-  | { readonly type: 'oci'; readonly dest: string; readonly tar: boolean; readonly name?: string }
-  | { readonly type: 'docker'; readonly dest: string; readonly name?: string }
+  | ({ readonly type: 'oci'; readonly dest: string; readonly tar: boolean; readonly name?: string } & OutputCompression)
+  | ({ readonly type: 'docker'; readonly dest: string; readonly name?: string } & OutputCompression)
   | { readonly type: 'local'; readonly dest: string }
   | { readonly type: 'tar'; readonly dest: string }
   /** Push to a registry under `name` (default: every -t name); `type=image,push=true` is the same. */
-  | { readonly type: 'registry'; readonly name?: string };
+  | ({ readonly type: 'registry'; readonly name?: string } & OutputCompression);
+
+function compressionOf(attrs: ReadonlyMap<string, string>, type: string): OutputCompression {
+  const compression = attrs.get('compression');
+  const level = attrs.get('compression-level');
+  if ((compression !== undefined || level !== undefined) && (type === 'local' || type === 'tar')) {
+    throw usage(`--output type=${type} has no layers to compress`, 'drop compression= and compression-level=');
+  }
+  if (level !== undefined && !/^-?\d+$/.test(level)) {
+    throw usage(`invalid compression-level=${level}`, 'give a whole number (gzip 0-9, zstd 1-22)');
+  }
+  return {
+    ...(compression !== undefined ? { compression } : {}),
+    ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
+  };
+}
 
 function usage(message: string, suggestion: string): GantryError {
   return new GantryError('INVALID_OUTPUT', message, { phase: 'usage', suggestion });
@@ -37,14 +61,18 @@ export function parseOutput(spec: string): OutputSpec {
   }
   const type = attrs.get('type') ?? 'local';
   const dest = attrs.get('dest');
-  const known = new Set(['type', 'dest', 'tar', 'name', 'push']);
+  const known = new Set(['type', 'dest', 'tar', 'name', 'push', 'compression', 'compression-level']);
   for (const key of attrs.keys()) {
     if (!known.has(key))
-      throw usage(`unknown --output attribute ${key}`, 'known attributes: type, dest, tar, name, push');
+      throw usage(
+        `unknown --output attribute ${key}`,
+        'known attributes: type, dest, tar, name, push, compression, compression-level',
+      );
   }
   const name = attrs.get('name');
+  const packing = compressionOf(attrs, type);
   if (type === 'registry' || (type === 'image' && attrs.get('push') === 'true')) {
-    return { type: 'registry', ...(name ? { name } : {}) };
+    return { type: 'registry', ...(name ? { name } : {}), ...packing };
   }
   if (type === 'image') {
     throw usage('type=image stores the image, which -t already does', 'use -t NAME, or type=image,push=true to push');
@@ -60,10 +88,10 @@ export function parseOutput(spec: string): OutputSpec {
     case 'oci': {
       const tar = attrs.get('tar') ?? 'true';
       if (tar !== 'true' && tar !== 'false') throw usage(`invalid tar=${tar}`, 'use tar=true or tar=false');
-      return { type, dest, tar: tar === 'true', ...(name ? { name } : {}) };
+      return { type, dest, tar: tar === 'true', ...(name ? { name } : {}), ...packing };
     }
     case 'docker':
-      return { type, dest, ...(name ? { name } : {}) };
+      return { type, dest, ...(name ? { name } : {}), ...packing };
     case 'local':
     case 'tar':
       return { type, dest };

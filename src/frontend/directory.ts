@@ -11,6 +11,7 @@ import { absoluteWorkdir, applyConfig, type ConfigOptions } from '../engine/conf
 import { FileHashCache } from '../engine/context/index.js';
 import { type ContentTransform, directoryLayerStep } from '../engine/directory-layer.js';
 import { Solver, type StepResult } from '../engine/solver/solver.js';
+import type { LayerFormat } from '../engine/solver/steps.js';
 import { GantryError, type IoOptions } from '../errors.js';
 import type { WalkOptions } from '../layer/walk.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
@@ -36,6 +37,8 @@ export interface DirectoryBuildOptions extends IoOptions, ConfigOptions {
   readonly exclude?: readonly string[];
   /** Pack `.git` directories too (`--include-vcs`). */
   readonly includeVcs?: boolean;
+  /** How the layer is compressed; gzip at its default level when unset. */
+  readonly layerFormat?: LayerFormat;
 }
 
 export interface BuildResult {
@@ -144,6 +147,7 @@ export async function buildDirectory(options: DirectoryBuildOptions): Promise<Bu
     });
   }
   const solver = new Solver({
+    ...(options.layerFormat ? { layerFormat: options.layerFormat } : {}),
     store: options.store,
     ...(options.progress ? { progress: options.progress } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

@@ -30,3 +30,4 @@ export { EntryAssembler, readTar } from './tar/reader.js';
 export type { TarEntry, TarEntryType, TarInput } from './tar/types.js';
 export { tarStream } from './tar/writer.js';
 export { sourceDateEpoch, type WalkOptions, walkDirectory } from './walk.js';
+export { checkZstdLevel, createZstdCompressor, ZSTD_DEFAULT_LEVEL, ZSTD_FRAME_SIZE, ZSTD_MAX_LEVEL } from './zstd.js';

@@ -10,9 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { AbortedError, GantryError, type IoOptions } from '../errors.js';
 import { type Digest, MediaType } from '../oci/types.js';
+import { createZstdDecompressor } from '../oci/zstd.js';
 import { createParallelGzip } from './gzip/parallel.js';
 import type { TarInput } from './tar/types.js';
 import { tarStream } from './tar/writer.js';
+import { createZstdCompressor } from './zstd.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -35,27 +37,9 @@ export interface WriteLayerOptions extends IoOptions {
   readonly level?: number;
 }
 
-type StreamFactory = (options?: Record<string, unknown>) => Transform;
-
-/** zlib's zstd (Node >= 22.15 / 23.8) looked up at run time: Node 20 and its types have none. */
-function zlibFunction(name: 'createZstdCompress' | 'createZstdDecompress'): StreamFactory | undefined {
-  const f = (zlib as unknown as Record<string, unknown>)[name];
-  return typeof f === 'function' ? (f as StreamFactory).bind(zlib) : undefined;
-}
-
+/** True: zstd layers are written and read on every Node.js (see ./zstd.ts and oci/zstd.ts). */
 export function zstdAvailable(): boolean {
-  return zlibFunction('createZstdCompress') !== undefined && zlibFunction('createZstdDecompress') !== undefined;
-}
-
-function zstdUnavailable(): GantryError {
-  return new GantryError(
-    'ZSTD_UNAVAILABLE',
-    `zstd needs a Node.js with zlib zstd support (this is ${process.version})`,
-    {
-      phase: 'layer',
-      suggestion: 'use gzip compression, or run on Node.js 22.15+ / 23.8+',
-    },
-  );
+  return true;
 }
 
 /** Passes bytes through while hashing and counting them. */
@@ -83,11 +67,7 @@ function compressor(compression: 'gzip' | 'zstd', level: number | undefined): Du
     // On every core, in blocks fixed by the tar's bytes alone: the same tar gives the same blob.
     return createParallelGzip(level === undefined ? {} : { level });
   }
-  const create = zlibFunction('createZstdCompress');
-  if (!create) throw zstdUnavailable();
-  const constants = zlib.constants as unknown as Record<string, number>;
-  const levelParam = constants.ZSTD_c_compressionLevel;
-  return create(level === undefined || levelParam === undefined ? {} : { params: { [levelParam]: level } });
+  return createZstdCompressor(level === undefined ? {} : { level });
 }
 
 const MEDIA_TYPES: Readonly<Record<Compression, string>> = {
@@ -194,12 +174,7 @@ export async function decompressStream(source: Readable): Promise<Readable> {
   const head = await peek(source, 4);
   if (head[0] === 0x1f && head[1] === 0x8b) return piped(source, zlib.createGunzip());
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
-    const create = zlibFunction('createZstdDecompress');
-    if (!create) {
-      source.destroy();
-      throw zstdUnavailable();
-    }
-    return piped(source, create());
+    return piped(source, createZstdDecompressor());
   }
   return source;
 }

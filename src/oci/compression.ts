@@ -1,13 +1,14 @@
 /**
  * Decompression by magic bytes, for reading a layer's tar whatever its media type says: gzip
- * (1f 8b), zstd (28 b5 2f fd, when this Node has zstd) or a plain tar. Media types lie often
+ * (1f 8b), zstd (28 b5 2f fd) or a plain tar. Media types lie often
  * enough in the wild (Docker media types on zstd blobs, uncompressed tars labelled gzip) that
  * the bytes decide, as containerd and go-containerregistry do.
  */
 import { PassThrough, pipeline as pipelineCb, type Readable, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../errors.js';
+import { AbortedError, type IoOptions, throwIfAborted } from '../errors.js';
 import { bindAbort } from './stream.js';
+import { createZstdDecompressor } from './zstd.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -20,31 +21,15 @@ export function detectCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
-type ZstdFactory = () => Transform;
-
-function zstdFactory(): ZstdFactory | undefined {
-  const f = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress;
-  return typeof f === 'function' ? f : undefined;
-}
-
-/** True when this Node can decompress zstd (Node >= 22.15 / 23.8). */
+/** True: zstd layers are read on every Node.js (Node's zlib zstd where it has one, else fzstd). */
 export function zstdAvailable(): boolean {
-  return zstdFactory() !== undefined;
+  return true;
 }
 
 /** A decompressing Transform for `kind`, or undefined for 'none'. */
 export function createDecompressor(kind: Compression): Transform | undefined {
   if (kind === 'gzip') return zlib.createGunzip();
-  if (kind === 'zstd') {
-    const f = zstdFactory();
-    if (f === undefined) {
-      throw new GantryError('ZSTD_UNSUPPORTED', `this Node.js (${process.version}) cannot decompress zstd layers`, {
-        phase: 'layer',
-        suggestion: 'run gantry on Node.js 22.15 or newer, or use images with gzip layers',
-      });
-    }
-    return f();
-  }
+  if (kind === 'zstd') return createZstdDecompressor();
   return undefined;
 }
 

@@ -370,3 +370,44 @@ test('a directory layer is a cached step: an unchanged tree is CACHED with the s
     assert.notEqual(changed.digest, first.digest);
   });
 });
+
+test('--compression zstd: OCI zstd layers that skopeo unpacks, cached apart from gzip ones; bad values are usage errors', async () => {
+  await withTempDir(async (tmp) => {
+    const store = join(tmp, 'store');
+    const layout = join(tmp, 'zstd');
+    const layerOf = async (dir: string) => {
+      const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+      const digest = (index.manifests[0]?.digest ?? '').replace('sha256:', '');
+      const manifest = JSON.parse(await readFile(join(dir, 'blobs', 'sha256', digest), 'utf8')) as {
+        layers: { mediaType: string; digest: string }[];
+      };
+      return manifest.layers[0];
+    };
+    // buildx's spelling on the output; --compression-level would do the same.
+    const z = await gantry(['build', example, '-o', `type=oci,dest=${layout},tar=false,compression=zstd`], { store });
+    assert.equal(z.code, 0, z.stderr);
+    assert.equal((await layerOf(layout))?.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
+    // The same tree as gzip is not the zstd layer from the cache.
+    const gz = await gantry(['build', example, '-o', `type=oci,dest=${join(tmp, 'gzip')},tar=false`], { store });
+    assert.equal(gz.code, 0, gz.stderr);
+    assert.equal((await layerOf(join(tmp, 'gzip')))?.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    // Another zstd decoder (containers/image's) reads the frames: skopeo repacks them as gzip for umoci.
+    await tool('skopeo', ['copy', '--dest-compress-format', 'gzip', `oci:${layout}`, `oci:${join(tmp, 'repacked')}:z`]);
+    await tool('umoci', ['unpack', '--rootless', '--image', `${join(tmp, 'repacked')}:z`, join(tmp, 'bundle')]);
+    assert.equal(
+      await readFile(join(tmp, 'bundle', 'rootfs', 'hello.txt'), 'utf8'),
+      await readFile(join(example, 'hello.txt'), 'utf8'),
+    );
+    for (const args of [
+      ['--compression', 'lz4'],
+      ['--compression', 'zstd', '--compression-level', '23'],
+      ['--compression-level', '10'],
+      ['--compression', 'gzip', '-o', `type=oci,dest=${join(tmp, 'x')},compression=zstd`],
+    ]) {
+      const bad = await gantry(['build', example, ...args], { store });
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+      assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    }
+    assert.deepEqual(await readdir(tmp).then((l) => l.includes('x')), false);
+  });
+});

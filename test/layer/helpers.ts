@@ -93,8 +93,8 @@ export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function bufferStream(data: Buffer): Readable {
-  return Readable.from([data], { objectMode: false });
+export function bufferStream(...chunks: Buffer[]): Readable {
+  return Readable.from(chunks, { objectMode: false });
 }
 
 /** True when `dir` holds no entries at all (nothing escaped into it). */

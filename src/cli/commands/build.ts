@@ -100,6 +100,12 @@ export const build: Command = async (args, ctx) => {
       suggestion: 'redirect stdout to a file or a pipe (gantry build -o - DIR > image.tar), or give dest=FILE',
     });
   }
+  const level = str(p, 'compression-level');
+  if (level !== undefined && !/^\d+$/.test(level.trim()))
+    throw usageError(`invalid --compression-level ${level}`, 'give a whole number: gzip 0-9, zstd 1-22');
+  const compression = str(p, 'compression');
+  if (compression !== undefined && compression !== 'gzip' && compression !== 'zstd')
+    throw usageError(`invalid --compression ${compression}`, 'use gzip or zstd');
   const buildOn = str(p, 'build-on');
   if (buildOn !== undefined && buildOn !== 'container' && buildOn !== 'host')
     throw usageError(`invalid --build-on ${buildOn}`, 'use container or host');
@@ -121,6 +127,8 @@ export const build: Command = async (args, ctx) => {
       platforms,
       mediaType: mediaTypes,
       labels: keyValues(list(p, 'label'), 'label'),
+      ...(compression === undefined ? {} : { compression: compression as 'gzip' | 'zstd' }),
+      ...(level === undefined ? {} : { compressionLevel: Number(level) }),
       annotations: list(p, 'annotation'),
       // Dockerfile builds
       dockerfile: str(p, 'file'),

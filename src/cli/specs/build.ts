@@ -189,6 +189,18 @@ type=local,src=DIR (repeatable; a bad cache is ignored with a warning)`,
         },
         { name: 'label', value: 'KEY=VALUE', multiple: true, help: 'label (repeatable)' },
         {
+          name: 'compression',
+          value: 'gzip|zstd',
+          complete: ['gzip', 'zstd'],
+          help: `how new layers are compressed: gzip (default) or zstd (OCI zstd
+layers; -o ...,compression=zstd does the same)`,
+        },
+        {
+          name: 'compression-level',
+          value: 'N',
+          help: 'gzip 0-9 (default 6) or zstd 1-22 (default 3)',
+        },
+        {
           name: 'annotation',
           value: '[TYPE[PLATFORM]:]KEY=VALUE',
           multiple: true,

@@ -22,7 +22,7 @@ import type { Isolation } from '../executor/index.js';
 import { openRemote } from '../source.js';
 import { cacheKey } from './keys.js';
 import { Filesystems } from './rootfs.js';
-import { type StepContext, type StepLayer, storedLayer } from './steps.js';
+import { type LayerFormat, type StepContext, type StepLayer, storedLayer } from './steps.js';
 
 export interface SolverOptions extends IoOptions {
   readonly store: Store;
@@ -38,6 +38,8 @@ export interface SolverOptions extends IoOptions {
   readonly snapshotter?: 'overlay' | 'walk';
   /** Records of imported caches (`--cache-from`), asked after a local miss. */
   readonly imports?: readonly ReadonlyMap<string, ImportedRecord>[];
+  /** How new layers are compressed; gzip at its default level when unset. */
+  readonly layerFormat?: LayerFormat;
 }
 
 /** A step this build used (run, or found in a cache), as a cache export writes it. */
@@ -155,7 +157,24 @@ export class Solver {
       fs: this.fs,
       ...(this.#options.isolation ? { isolation: this.#options.isolation } : {}),
       ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      ...(this.#options.layerFormat ? { layerFormat: this.#options.layerFormat } : {}),
     };
+  }
+
+  /** How new layers are compressed; gzip at its default level when unset. */
+  get layerFormat(): LayerFormat | undefined {
+    return this.#options.layerFormat;
+  }
+
+  /**
+   * Where a step's result is recorded: its key, or, for layers in another format than the
+   * default, the key and the format, so a zstd build never reuses a gzip layer (or the reverse).
+   * Chain keys stay the same: they follow diffIDs, which no compression changes.
+   */
+  #record(key: string): string {
+    const format = this.#options.layerFormat;
+    if (format === undefined || (format.compression === 'gzip' && format.level === undefined)) return key;
+    return cacheKey([key, 'layer format', format.compression, String(format.level ?? 'default')]);
   }
 
   /** The key a step will have: computed from its parent and inputs, before any work. */
@@ -211,7 +230,11 @@ export class Solver {
       const out = await this.#limit(() => spec.run({ id, log: (line) => this.#progress({ type: 'log', id, line }) }));
       made = out.layer;
       key = Solver.keyOf({ parent: spec.parent, inputs: out.inputs, ...(spec.detached ? { detached: true } : {}) });
-      await this.cache.put(key, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, io);
+      await this.cache.put(
+        this.#record(key),
+        made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {},
+        io,
+      );
       this.#progress({ type: 'done', id });
     } catch (err) {
       this.#progress({ type: 'error', id, message: messageOf(err) });
@@ -230,30 +253,31 @@ export class Solver {
 
   async #solve(key: string, id: string, spec: StepSpec): Promise<Outcome> {
     const io = { signal: this.signal };
+    const record = this.#record(key);
     this.#progress({ type: 'start', id, name: spec.name });
     try {
-      const hit = spec.noCache ? undefined : await this.cache.get(key, io);
+      const hit = spec.noCache ? undefined : await this.cache.get(record, io);
       if (hit) {
         this.#progress({ type: 'done', id, cached: true });
         const l = hit.layer;
         const layer = l ? { layer: storedLayer(this.store, l.descriptor, l.diffID), ...l } : undefined;
-        this.#used.set(key, layer);
+        this.#used.set(record, layer);
         return layer ? { layer, cached: true } : { cached: true };
       }
-      const imported = spec.noCache ? undefined : this.cache.imported(key);
+      const imported = spec.noCache ? undefined : this.cache.imported(record);
       if (imported) {
         // The layer stays where the cache keeps it until its content is needed. The local record
         // is a hit from the moment the blob is in the store (a fetch puts it there).
         const l = imported.layer;
-        await this.cache.put(key, l ? { layer: { descriptor: l.descriptor, diffID: l.diffID } } : {}, io);
+        await this.cache.put(record, l ? { layer: { descriptor: l.descriptor, diffID: l.diffID } } : {}, io);
         this.#progress({ type: 'done', id, cached: true, detail: 'imported cache' });
         const layer = l ? { layer: l.open, descriptor: l.descriptor, diffID: l.diffID } : undefined;
-        this.#used.set(key, layer);
+        this.#used.set(record, layer);
         return layer ? { layer, cached: true } : { cached: true };
       }
       const made = await this.#limit(() => spec.run({ id, log: (line) => this.#progress({ type: 'log', id, line }) }));
-      await this.cache.put(key, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, io);
-      this.#used.set(key, made);
+      await this.cache.put(record, made ? { layer: { descriptor: made.descriptor, diffID: made.diffID } } : {}, io);
+      this.#used.set(record, made);
       this.#progress({ type: 'done', id });
       return made ? { layer: made, cached: false } : { cached: false };
     } catch (err) {

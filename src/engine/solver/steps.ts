@@ -44,6 +44,21 @@ export interface StepContext extends IoOptions {
   readonly isolation?: Isolation;
   /** Clamp the mtimes of RUN snapshots to this (seconds); default SOURCE_DATE_EPOCH when set. */
   readonly sourceDateEpoch?: number;
+  /** How new layers are compressed; gzip at its default level when unset. */
+  readonly layerFormat?: LayerFormat;
+}
+
+/** The compression of the layers a build writes (`--compression`, `--compression-level`). */
+export interface LayerFormat {
+  readonly compression: 'gzip' | 'zstd';
+  /** gzip 0-9, zstd 1-22; the compression's default when unset. */
+  readonly level?: number;
+}
+
+/** The writeLayer options of `format`. */
+export function layerWriteOptions(format: LayerFormat | undefined): { compression?: 'gzip' | 'zstd'; level?: number } {
+  if (format === undefined) return {};
+  return { compression: format.compression, ...(format.level === undefined ? {} : { level: format.level }) };
 }
 
 export interface StepLayer {
@@ -70,7 +85,10 @@ export async function writeEntries(
   entries: AsyncIterable<TarInput> | Iterable<TarInput>,
   ctx: StepContext,
 ): Promise<StepLayer> {
-  const { info, layer } = await ctx.store.writeLayer(entries, { signal: ctx.signal });
+  const { info, layer } = await ctx.store.writeLayer(entries, {
+    ...layerWriteOptions(ctx.layerFormat),
+    signal: ctx.signal,
+  });
   return {
     layer,
     descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },

@@ -43,6 +43,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
   const instructions = parseInstructions(parsed, { file: options.dockerfile ?? 'Dockerfile' });
   const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
   const solver = new Solver({
+    ...(options.layerFormat ? { layerFormat: options.layerFormat } : {}),
     store: options.store,
     ...(options.progress ? { progress: options.progress } : {}),
     ...(options.client ? { client: options.client } : {}),

@@ -1,6 +1,7 @@
 /** What a Dockerfile build takes and gives. */
 import type { Isolation } from '../../engine/executor/index.js';
 import type { ResolvedImage, UsedRecord } from '../../engine/solver/solver.js';
+import type { LayerFormat } from '../../engine/solver/steps.js';
 import type { IoOptions } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Platform } from '../../oci/types.js';
@@ -21,6 +22,8 @@ export interface DockerfileBuildOptions extends IoOptions {
   readonly noCache?: boolean;
   readonly noCacheFilter?: readonly string[];
   readonly isolation?: Isolation;
+  /** How new layers are compressed; gzip at its default level when unset. */
+  readonly layerFormat?: LayerFormat;
   /** `--label`s for the final image. */
   readonly labels?: Readonly<Record<string, string>>;
   readonly store: Store;

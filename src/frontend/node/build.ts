@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Solver, type StepResult } from '../../engine/solver/solver.js';
+import { layerWriteOptions } from '../../engine/solver/steps.js';
 import { GantryError } from '../../errors.js';
 import { walkDirectory } from '../../layer/walk.js';
 import { createDigester } from '../../oci/digest.js';
@@ -183,7 +184,10 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
               const appRoot = join(snapshot.root, APP_DIR);
               if (plan.nextStandalone) {
                 const entries = standaloneEntries(appRoot, APP_DIR.slice(1), b.epoch, solver.signal, plan.dir);
-                const { info, layer } = await solver.store.writeLayer(entries, { signal: solver.signal });
+                const { info, layer } = await solver.store.writeLayer(entries, {
+                  ...layerWriteOptions(solver.layerFormat),
+                  signal: solver.signal,
+                });
                 return {
                   layer,
                   descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },
@@ -204,7 +208,10 @@ async function buildFor(b: PlatformBuild, platform: Platform): Promise<Image> {
                 mtime: b.epoch,
                 signal: solver.signal,
               });
-              const { info, layer } = await solver.store.writeLayer(entries, { signal: solver.signal });
+              const { info, layer } = await solver.store.writeLayer(entries, {
+                ...layerWriteOptions(solver.layerFormat),
+                signal: solver.signal,
+              });
               return {
                 layer,
                 descriptor: { mediaType: info.mediaType, digest: info.digest, size: info.size },
@@ -298,6 +305,7 @@ export async function buildNode(options: ProjectBuildOptions): Promise<ProjectBu
   const plan = await planNode(planInput(options));
   const env = options.environment ?? process.env;
   const solver = new Solver({
+    ...(options.layerFormat ? { layerFormat: options.layerFormat } : {}),
     store: options.store,
     client: options.client,
     ...(options.progress ? { progress: options.progress } : {}),

@@ -4,6 +4,7 @@
  */
 
 import type { Isolation } from '../../engine/executor/index.js';
+import type { LayerFormat } from '../../engine/solver/steps.js';
 import type { IoOptions } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
 import type { Platform } from '../../oci/types.js';
@@ -46,6 +47,8 @@ export interface ProjectBuildOptions extends IoOptions {
   /** Python: build a wheel of the project and install it into the venv instead of copying its files. */
   readonly wheel?: boolean;
   readonly isolation?: Isolation;
+  /** How new layers are compressed; gzip at its default level when unset. */
+  readonly layerFormat?: LayerFormat;
   /**
    * Build secrets, by id: `netrc` (index credentials) and `ca` (an extra CA bundle, PEM) are
    * given to the installer for the step only, never written to a layer or the history.

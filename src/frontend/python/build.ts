@@ -290,6 +290,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
   const p = await prepare(options);
   const { plan } = p;
   const solver = new Solver({
+    ...(options.layerFormat ? { layerFormat: options.layerFormat } : {}),
     store: options.store,
     client: options.client,
     ...(options.mirrors ? { mirrors: options.mirrors } : {}),
