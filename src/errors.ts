@@ -244,6 +244,8 @@ export const ERROR_CODES = {
   SANDBOX_HELPER: 'A helper the sandbox needs (ldd) failed.',
   SANDBOX_START_FAILED: 'The RUN sandbox process could not start.',
   SANDBOX_TOOL_MISSING: 'A tool the chosen sandbox needs is not installed.',
+  SBOM_BASE_UNKNOWN:
+    "Warning: the SBOM of a push marks a base image's contents (or build-cache layers) unknown: its layers are not in the store and it has no SBOM referrer (--sbom=full reads them).",
   SBOM_FILE_TOO_LARGE:
     "A package database in the image (dpkg status, apk db, package.json...) is over the SBOM reader's 64 MiB limit.",
   SCANNER_INPUT: 'The scanner cannot read that input (osv-scanner and an OCI layout).',

@@ -18,26 +18,33 @@ import type { ResolvedImage } from '../engine/solver/solver.js';
 import { GantryError, type IoOptions } from '../errors.js';
 import { digestOf } from '../oci/digest.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
+import { parseManifest } from '../oci/parse.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { Descriptor } from '../oci/types.js';
-import type { Reference } from '../reference/index.js';
+import { parseReference, type Reference } from '../reference/index.js';
 import type { RegistryClient } from '../registry/client/client.js';
-import { imageSbom, type Sbom, type SbomFormat } from '../sbom/index.js';
+import { MAX_SBOM_FILE } from '../sbom/files.js';
+import { imageSbom, SBOM_MEDIA_TYPES, type Sbom, type SbomFormat } from '../sbom/index.js';
 import type { Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress, type ProgressSink, step } from '../util/progress.js';
 import { pushArtifactTo } from './referrer-push.js';
 import { signImage } from './sign.js';
 
-/** What a build attests and signs; nothing unless asked. */
+/** What a build attests and signs: an SBOM and min provenance when it pushes, unless turned off. */
 export interface SupplyChainOptions {
-  /** An SBOM of every platform image; default off (on with `sbomOutput`). */
-  readonly sbom?: boolean;
+  /**
+   * An SBOM of every platform image; default on when the build pushes (or `sbomOutput` is given).
+   * A base image's layers that are not in the store are not downloaded for it: the base's own SBOM
+   * referrer gives its packages, else the document marks them unknown. 'full' reads (downloads)
+   * every layer instead.
+   */
+  readonly sbom?: boolean | 'full';
   /** Default cyclonedx. */
   readonly sbomFormat?: SbomFormat;
   /** Also write the SBOM here (several platforms: `FILE` gets `.os-arch` before its extension). */
   readonly sbomOutput?: string;
-  /** SLSA v1 provenance: 'min', 'max' (adds build args, target, labels), or false (default). */
+  /** SLSA v1 provenance: 'min' (the default when the build pushes), 'max' (adds build args, target, labels), or false. */
   readonly provenance?: boolean | ProvenanceMode;
   /** Sign every pushed digest with this ECDSA P-256 key (a PEM file, or env://VAR). */
   readonly signKey?: string;
@@ -45,6 +52,8 @@ export interface SupplyChainOptions {
 
 export interface SupplyPlan {
   readonly sbom: boolean;
+  /** Read every layer for the SBOM, downloading those not in the store. */
+  readonly sbomFull: boolean;
   readonly format: SbomFormat;
   readonly provenance: false | ProvenanceMode;
   readonly sbomOutput?: string;
@@ -67,10 +76,12 @@ export async function planSupply(options: SupplyChainOptions, pushing: boolean):
   if (p !== undefined && p !== true && p !== false && p !== 'min' && p !== 'max') {
     throw usage(`invalid provenance mode ${String(p)}`, 'use --provenance=mode=min or --provenance=mode=max');
   }
-  // Opt-in for now. On by default, a push on a registry base not in the store would download base
-  // layers for the SBOM that the push itself only mounts (the base's own SBOM referrer is not used
-  // yet); listings hide the referrers tags and the store caches the base's findings by diffIDs.
-  const provenance = p === undefined ? false : p === true ? 'min' : p;
+  const s = options.sbom;
+  if (s !== undefined && s !== true && s !== false && s !== 'full') {
+    throw usage(`invalid --sbom=${String(s)}`, 'use --sbom, --sbom=true, --sbom=full or --sbom=false');
+  }
+  // On for pushes, as ko and buildx do; an SBOM downloads no base layer the push only mounts.
+  const provenance = p === undefined ? (pushing ? 'min' : false) : p === true ? 'min' : p;
   if (options.signKey !== undefined && !pushing) {
     throw usage(
       '--sign-key signs what the build pushes, and this build pushes nothing',
@@ -78,7 +89,8 @@ export async function planSupply(options: SupplyChainOptions, pushing: boolean):
     );
   }
   return {
-    sbom: options.sbom ?? options.sbomOutput !== undefined,
+    sbom: s === undefined ? pushing || options.sbomOutput !== undefined : s !== false,
+    sbomFull: s === 'full',
     format,
     provenance,
     ...(options.sbomOutput !== undefined ? { sbomOutput: options.sbomOutput } : {}),
@@ -99,6 +111,8 @@ export interface BuildFacts {
   readonly startedOn: string;
   readonly store: Store;
   readonly progress?: ProgressSink;
+  /** For the base images' own SBOM referrers. */
+  readonly client?: () => Promise<RegistryClient>;
 }
 
 export interface PlatformAttestations {
@@ -185,6 +199,8 @@ async function attest(
   }
   const name = facts.names[0];
   const images: PlatformAttestations[] = [];
+  const unknownBases = new Set<string>();
+  let unreadLayers = 0;
   for (const { image, subject } of await platformImages(item, options)) {
     const config = await image.configFile(options);
     const platform =
@@ -198,6 +214,7 @@ async function attest(
     const artifacts: Artifact[] = [];
     let sbom: Sbom | undefined;
     if (plan.sbom) {
+      let counts = { read: 0, total: 0 };
       sbom = await imageSbom(image, {
         ...options,
         format: plan.format,
@@ -205,13 +222,24 @@ async function attest(
         bases: facts.bases.map((b) => ({ name: b.name, image: b.image })),
         toolVersion: gantryVersion(),
         cacheDir: join(facts.store.dir, 'cache', 'sbom'),
-        onRead: (read, total) =>
-          (facts.progress ?? noProgress)({
-            type: 'log',
-            id: 'attest',
-            line: `SBOM: read ${read} of ${total} layers (the others from the store's SBOM cache)`,
-          }),
+        ...(plan.sbomFull ? {} : { readable: (d: Descriptor) => facts.store.layout.hasBlob(d.digest) }),
+        baseSbom: (base) => baseSbomReferrer(facts, base, options),
+        onRead: (read, total) => {
+          counts = { read, total };
+        },
       });
+      const unread = sbom.subject.incomplete;
+      const others = [
+        ...(sbom.subject.base?.sbom ? [`the base's from its SBOM ${sbom.subject.base.sbom.slice(7, 19)}`] : []),
+        ...(unread ? ['those not in the store: unknown'] : []),
+      ];
+      (facts.progress ?? noProgress)({
+        type: 'log',
+        id: 'attest',
+        line: `SBOM: read ${counts.read} of ${counts.total} layers (the others: ${others.length > 0 ? others.join(', ') : "from the store's SBOM cache"})`,
+      });
+      if (sbom.subject.incomplete?.base && sbom.subject.base) unknownBases.add(sbom.subject.base.name);
+      unreadLayers += sbom.subject.incomplete?.layers.length ?? 0;
       artifacts.push(
         artifactManifest({
           subject,
@@ -249,7 +277,53 @@ async function attest(
     }
     images.push({ subject, ...(platform ? { platform } : {}), ...(sbom ? { sbom } : {}), artifacts });
   }
+  if (unknownBases.size > 0 || unreadLayers > 0) {
+    const what = [
+      ...(unknownBases.size > 0
+        ? [`the contents of ${[...unknownBases].join(', ')} (not in the store, no SBOM of its own)`]
+        : []),
+      ...(unreadLayers > 0
+        ? [`${unreadLayers} layer${unreadLayers === 1 ? '' : 's'} of the build cache not in the store`]
+        : []),
+    ].join(' and ');
+    (facts.progress ?? noProgress)({
+      type: 'warning',
+      code: 'SBOM_BASE_UNKNOWN',
+      message: `the SBOM does not list ${what}: they are marked unknown rather than downloaded; for a full SBOM use --sbom=full, or pull the base first (gantry pull)`,
+    });
+  }
   return { plan, images };
+}
+
+/** The newest CycloneDX SBOM referrer of a base image in its registry, if it has one (any failure: none). */
+async function baseSbomReferrer(
+  facts: BuildFacts,
+  base: { name: string; digest: string },
+  options: IoOptions,
+): Promise<{ digest: string; bytes: Buffer } | undefined> {
+  if (facts.client === undefined) return undefined;
+  let ref: Reference;
+  try {
+    ref = parseReference(base.name);
+  } catch {
+    return undefined; // a build context or a store name: not a registry image
+  }
+  try {
+    const client = await facts.client();
+    const repo = { registry: ref.registry, repository: ref.repository };
+    const found = await client.referrers(repo, base.digest, { ...options, artifactType: SBOM_MEDIA_TYPES.cyclonedx });
+    const last = found[found.length - 1];
+    if (!last) return undefined;
+    const m = parseManifest((await client.getManifest({ ...repo, digest: last.digest }, options)).bytes);
+    const layer = m.layers[0];
+    if (!layer || layer.size > MAX_SBOM_FILE) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const c of await client.openBlob(repo, layer, options)) chunks.push(c as Buffer);
+    return { digest: last.digest, bytes: Buffer.concat(chunks) };
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    return undefined;
+  }
 }
 
 /** Writes `--sbom-output` (one file per platform when there are several). */

@@ -351,6 +351,7 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
         startedOn,
         store,
         progress,
+        client: () => session.client(progress),
       },
       io,
     );

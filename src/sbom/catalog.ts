@@ -3,11 +3,12 @@
  * `status.d/*` as distroless writes it), Alpine's apk `installed` db, Python distributions
  * (`*.dist-info/METADATA` with RECORD hashes, `*.egg-info`), npm packages
  * (`node_modules/<name>/package.json`, with the integrity hashes of `node_modules/.package-lock.json`),
- * and the distribution from os-release. Nothing is guessed: a package is listed only when a
+ * the modules of Go executables (see ./golang.ts), and the distribution from os-release. Nothing is guessed: a package is listed only when a
  * database says it is installed.
  */
 import { posix } from 'node:path';
 import type { PickedFile } from './files.js';
+import { goPackages, isGoCandidate } from './golang.js';
 
 export type HashAlgorithm = 'MD5' | 'SHA-1' | 'SHA-256' | 'SHA-512';
 
@@ -23,7 +24,8 @@ export interface PackageFile {
 }
 
 export interface ImagePackage {
-  readonly ecosystem: 'deb' | 'apk' | 'pypi' | 'npm';
+  /** deb, apk, pypi, npm, golang; or a purl type from a base image's SBOM. */
+  readonly ecosystem: string;
   readonly name: string;
   readonly version: string;
   readonly purl: string;
@@ -32,7 +34,7 @@ export interface ImagePackage {
   readonly hashes: readonly PackageHash[];
   /** Files with their hashes, when the database lists them (Python RECORD). */
   readonly files: readonly PackageFile[];
-  /** The database file the package was found in. */
+  /** The database file the package was found in ('' when a base image's SBOM did not say). */
   readonly foundIn: string;
   readonly layer: number;
   readonly arch?: string;
@@ -351,6 +353,7 @@ export function catalog(files: readonly PickedFile[]): Catalog {
     if (f.path === DPKG_STATUS) packages.push(...dpkg(f, os, true));
     else if (f.path.startsWith(DPKG_STATUS_D)) packages.push(...dpkg(f, os, false));
     else if (f.path === APK_DB) packages.push(...apk(f, os));
+    else if (isGoCandidate(f.path)) packages.push(...goPackages(f));
   }
   packages.push(...python(files), ...npm(files));
   const key = (p: ImagePackage) => `${p.ecosystem}\u0000${p.name}\u0000${p.version}\u0000${p.foundIn}`;

@@ -51,6 +51,7 @@ export async function cycloneDx(subject: SbomSubject, cat: Catalog): Promise<str
       hashes: hashes([{ alg: 'SHA-256', content: subject.base.digest.replace(/^sha256:/, '') }]),
     });
     base.properties.add(new Models.Property('gantry:image:base', 'true'));
+    if (subject.base.sbom) base.properties.add(new Models.Property('gantry:sbom:source', subject.base.sbom));
     bom.components.add(base);
   }
   if (cat.os) {
@@ -71,8 +72,25 @@ export async function cycloneDx(subject: SbomSubject, cat: Catalog): Promise<str
     seen.add(ref);
     bom.components.add(packageComponent(CDX, p, ref, hashes));
   }
+  for (const d of subject.incomplete?.layers ?? [])
+    bom.metadata.properties.add(new Models.Property('gantry:sbom:unread-layer', d));
   const serializer = new CDX.Serialize.JsonSerializer(new CDX.Serialize.JSON.Normalize.Factory(CDX.Spec.Spec1dot6));
-  return serializer.serialize(bom, { sortLists: true, space: 2 });
+  const text = serializer.serialize(bom, { sortLists: true, space: 2 });
+  return subject.incomplete ? withCompositions(text, subject) : text;
+}
+
+/**
+ * CycloneDX `compositions` (the library has no model for them): the image's list is incomplete,
+ * and the base's contents are unknown when its layers were not read.
+ */
+function withCompositions(text: string, subject: SbomSubject): string {
+  const doc = JSON.parse(text) as Record<string, unknown>;
+  const compositions: { aggregate: string; assemblies: string[] }[] = [
+    { aggregate: 'incomplete', assemblies: [`image:${subject.digest}`] },
+  ];
+  if (subject.incomplete?.base && subject.base)
+    compositions.push({ aggregate: 'unknown', assemblies: [`base:${subject.base.digest}`] });
+  return JSON.stringify({ ...doc, compositions }, null, 2);
 }
 
 type Lib = typeof import('@cyclonedx/cyclonedx-library');
@@ -100,7 +118,7 @@ function packageComponent(
   }
   if (p.supplier) c.supplier = new Models.OrganizationalEntity({ name: p.supplier });
   c.properties.add(new Models.Property('gantry:package:type', p.ecosystem));
-  c.properties.add(new Models.Property('gantry:location:0:path', p.foundIn));
+  if (p.foundIn !== '') c.properties.add(new Models.Property('gantry:location:0:path', p.foundIn));
   c.properties.add(new Models.Property('gantry:location:0:layer', String(p.layer)));
   for (const f of p.files) {
     c.components.add(

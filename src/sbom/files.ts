@@ -63,10 +63,37 @@ interface SavedState {
   readonly holders: readonly string[];
 }
 
+/**
+ * What the bottom `depth` layers hold, known without reading them (e.g. from the base image's own
+ * SBOM): the picking starts from these files, and the layers above override or hide them as usual.
+ */
+export interface PickSeed {
+  readonly depth: number;
+  readonly files: readonly PickedFile[];
+}
+
 export interface PickOptions extends IoOptions {
   readonly cache?: PickCache;
   /** Told how many layers were read (the rest came from the cache). */
   readonly onRead?: (read: number, total: number) => void;
+  readonly seed?: PickSeed;
+  /**
+   * Whether layer `index` may be read (e.g. it is in the store). A layer that may not is skipped:
+   * what it holds is unknown, and it is listed in the result's `unread`.
+   */
+  readonly readable?: (index: number) => Promise<boolean>;
+  /**
+   * For a regular file at `path` whose content is not wanted whole: a reader that keeps only what
+   * matters of it (e.g. an executable's Go build info), or undefined. A file it returns nothing for
+   * is not picked.
+   */
+  readonly extract?: (path: string) => ((body: AsyncIterable<unknown>) => Promise<Buffer | undefined>) | undefined;
+}
+
+export interface PickResult {
+  readonly files: PickedFile[];
+  /** Layers skipped because `readable` said no (their contents are unknown). */
+  readonly unread: readonly number[];
 }
 
 function chainKeys(version: string, diffIDs: readonly string[]): string[] {
@@ -94,6 +121,15 @@ export async function pickFiles(
   want: (path: string) => boolean,
   options: PickOptions = {},
 ): Promise<PickedFile[]> {
+  return (await pick(image, want, options)).files;
+}
+
+/** `pickFiles`, also saying which layers were skipped as unreadable. */
+export async function pick(
+  image: Image,
+  want: (path: string) => boolean,
+  options: PickOptions = {},
+): Promise<PickResult> {
   const files = new Map<string, PickedFile>();
   // Directories holding a picked file: only those need a scan when something hides them.
   const holders = new Set<string>();
@@ -111,8 +147,25 @@ export async function pickFiles(
       start = depth;
     }
   }
+  const addHolders = (dir: string) => {
+    for (let d = dir; d !== '' && !holders.has(d); d = posix.dirname(d) === '.' ? '' : posix.dirname(d)) holders.add(d);
+  };
+  const seed = options.seed;
+  let seeded = false;
+  if (seed && start < seed.depth) {
+    seeded = true;
+    files.clear();
+    holders.clear();
+    for (const f of seed.files) {
+      files.set(f.path, f);
+      addHolders(posix.dirname(f.path) === '.' ? '' : posix.dirname(f.path));
+    }
+    start = seed.depth;
+  }
+  const unread: number[] = [];
   const save = async (depth: number) => {
-    if (!cache || keys.length !== layers.length || depth <= start) return;
+    // A state made from a seed or over a skipped layer is not what the layers hold: never kept.
+    if (!cache || keys.length !== layers.length || depth <= start || seeded || unread.length > 0) return;
     const state: SavedState = {
       files: [...files.values()].map((f) => ({ path: f.path, data: f.data.toString('base64'), layer: f.layer })),
       holders: [...holders],
@@ -129,6 +182,10 @@ export async function pickFiles(
     if (index < start) continue;
     if (cache?.checkpoints?.includes(index)) await save(index);
     throwIfAborted(options.signal);
+    if (options.readable && !(await options.readable(index))) {
+      unread.push(index);
+      continue;
+    }
     for await (const { entry, body } of readTar(await layer.uncompressed(options), options)) {
       const path = posix.normalize(entry.path).replace(/^(\.\/|\/)+/, '');
       const name = posix.basename(path);
@@ -145,6 +202,16 @@ export async function pickFiles(
         continue;
       }
       if (entry.type !== 'directory') hideUnder(path, index + 1);
+      const extract = entry.type === 'file' ? options.extract?.(path) : undefined;
+      if (extract) {
+        const kept = await extract(body);
+        if (kept === undefined) files.delete(path);
+        else {
+          files.set(path, { path, data: kept, layer: index });
+          addHolders(dir);
+        }
+        continue;
+      }
       if (!want(path)) {
         files.delete(path);
         continue;
@@ -162,11 +229,21 @@ export async function pickFiles(
         files.delete(path);
         continue;
       }
-      for (let d = dir; d !== '' && !holders.has(d); d = posix.dirname(d) === '.' ? '' : posix.dirname(d))
-        holders.add(d);
+      addHolders(dir);
     }
   }
   if (cache?.checkpoints?.includes(layers.length)) await save(layers.length);
-  options.onRead?.(layers.length - start, layers.length);
-  return [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  options.onRead?.(layers.length - start - unread.length, layers.length);
+  return { files: [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), unread };
+}
+
+/** Whether the cache holds the picking state after the bottom `depth` layers of a stack. */
+export async function hasPickState(
+  dir: string,
+  version: string,
+  diffIDs: readonly string[],
+  depth: number,
+): Promise<boolean> {
+  const key = chainKeys(version, diffIDs.slice(0, depth))[depth - 1];
+  return key !== undefined && (await loadState(dir, key)) !== undefined;
 }

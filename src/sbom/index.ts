@@ -7,9 +7,12 @@
 import type { IoOptions } from '../errors.js';
 import type { Image } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
+import type { Descriptor } from '../oci/types.js';
+import { type BaseSeed, baseSeed } from './base.js';
 import { type Catalog, catalog, wantedForSbom } from './catalog.js';
 import { cycloneDx } from './cyclonedx.js';
-import { pickFiles } from './files.js';
+import { hasPickState, type PickedFile, pick } from './files.js';
+import { extractBuildInfo, isGoCandidate } from './golang.js';
 import { spdx } from './spdx.js';
 import type { SbomSubject } from './subject.js';
 
@@ -47,6 +50,17 @@ export interface SbomOptions extends IoOptions {
   readonly cacheDir?: string;
   /** Told how many of the image's layers were read (the others came from `cacheDir`). */
   readonly onRead?: (read: number, total: number) => void;
+  /**
+   * Whether a layer may be read (e.g. it is in the store): a layer that may not is never
+   * downloaded. The base's packages then come from `baseSbom`, else the document says the base's
+   * contents are unknown (CycloneDX compositions). Default: every layer is read.
+   */
+  readonly readable?: (layer: Descriptor) => Promise<boolean>;
+  /** The base image's own CycloneDX SBOM, when it has one (asked only when its layers may not be read). */
+  readonly baseSbom?: (base: {
+    name: string;
+    digest: string;
+  }) => Promise<{ digest: string; bytes: Buffer } | undefined>;
 }
 
 export interface Sbom {
@@ -57,23 +71,52 @@ export interface Sbom {
   readonly catalog: Catalog;
 }
 
+/** What an image's catalog was made from, when not all of its layers were read. */
+interface CatalogSource {
+  readonly catalog: Catalog;
+  readonly unread: readonly number[];
+  readonly seed?: BaseSeed;
+}
+
 /** What `wantedForSbom` picks: a new value when it picks other files (cached states are then unused). */
-const PICK_VERSION = 'sbom-1';
+const PICK_VERSION = 'sbom-2';
 
 /** The packages of `image` (what the SBOM lists), without writing a document. */
 export async function imageCatalog(
   image: Image,
   options: IoOptions & Pick<SbomOptions, 'cacheDir' | 'onRead'> & { checkpoints?: readonly number[] } = {},
 ): Promise<Catalog> {
-  return catalog(
-    await pickFiles(image, wantedForSbom, {
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onRead ? { onRead: options.onRead } : {}),
-      ...(options.cacheDir !== undefined
-        ? { cache: { dir: options.cacheDir, version: PICK_VERSION, checkpoints: options.checkpoints ?? [] } }
-        : {}),
-    }),
-  );
+  return (await catalogOf(image, options)).catalog;
+}
+
+async function catalogOf(
+  image: Image,
+  options: IoOptions &
+    Pick<SbomOptions, 'cacheDir' | 'onRead'> & {
+      checkpoints?: readonly number[];
+      readable?: (index: number) => Promise<boolean>;
+      seed?: BaseSeed & { depth: number };
+    },
+): Promise<CatalogSource> {
+  const picked = await pick(image, wantedForSbom, {
+    extract: (path) => (isGoCandidate(path) ? extractBuildInfo : undefined),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onRead ? { onRead: options.onRead } : {}),
+    ...(options.readable ? { readable: options.readable } : {}),
+    ...(options.seed ? { seed: options.seed } : {}),
+    ...(options.cacheDir !== undefined
+      ? { cache: { dir: options.cacheDir, version: PICK_VERSION, checkpoints: options.checkpoints ?? [] } }
+      : {}),
+  });
+  const seed = options.seed;
+  if (!seed) return { catalog: catalog(picked.files), unread: picked.unread };
+  // The base's packages whose database no layer above replaced or removed, with what the layers hold.
+  const kept = picked.files.filter((f) => seed.packages.has(f));
+  const own = catalog(picked.files.filter((f: PickedFile) => !seed.packages.has(f)));
+  const key = (p: Catalog['packages'][number]) => `${p.ecosystem}\u0000${p.name}\u0000${p.version}\u0000${p.foundIn}`;
+  const packages = [...own.packages, ...kept.flatMap((f) => seed.packages.get(f) ?? [])];
+  packages.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return { catalog: { ...(own.os ? { os: own.os } : {}), packages }, unread: picked.unread, seed };
 }
 
 async function baseOf(image: Image, bases: readonly SbomBase[], options: IoOptions) {
@@ -110,7 +153,50 @@ export async function imageSbom(image: Image, options: SbomOptions = {}): Promis
     created: options.created ?? config.created ?? '1970-01-01T00:00:00Z',
     ...(options.toolVersion ? { toolVersion: options.toolVersion } : {}),
   };
-  const cat = await imageCatalog(image, { ...options, ...(base ? { checkpoints: [base.depth] } : {}) });
-  const text = format === 'spdx' ? spdx(subject, cat) : `${await cycloneDx(subject, cat)}\n`;
-  return { format, mediaType: SBOM_MEDIA_TYPES[format], bytes: Buffer.from(text), subject, catalog: cat };
+  const layers = (await image.manifest(options)).layers;
+  const readable = options.readable;
+  const may = readable ? (i: number) => readable(layers[i] as Descriptor) : undefined;
+  let seed: (BaseSeed & { depth: number; digest: string }) | undefined;
+  if (base && may && options.baseSbom) {
+    let baseUnreadable = false;
+    for (let i = 0; i < base.depth && !baseUnreadable; i++) baseUnreadable = !(await may(i));
+    const cached =
+      options.cacheDir !== undefined &&
+      (await hasPickState(options.cacheDir, PICK_VERSION, config.rootfs.diff_ids, base.depth));
+    if (baseUnreadable && !cached) {
+      const doc = await options.baseSbom({ name: base.name, digest: base.digest });
+      const parsed = doc ? baseSeed(doc.bytes, base.depth) : undefined;
+      if (doc && parsed) seed = { ...parsed, depth: base.depth, digest: doc.digest };
+    }
+  }
+  const source = await catalogOf(image, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onRead ? { onRead: options.onRead } : {}),
+    ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
+    ...(base ? { checkpoints: [base.depth] } : {}),
+    ...(may ? { readable: may } : {}),
+    ...(seed ? { seed } : {}),
+  });
+  const unread = source.unread;
+  const described: SbomSubject = {
+    ...subject,
+    ...(subject.base && seed ? { base: { ...subject.base, sbom: seed.digest } } : {}),
+    ...(unread.length > 0
+      ? {
+          incomplete: {
+            base: base !== undefined && unread.some((i) => i < base.depth),
+            layers: unread.filter((i) => !base || i >= base.depth).map((i) => (layers[i] as Descriptor).digest),
+          },
+        }
+      : {}),
+  };
+  const cat = source.catalog;
+  const text = format === 'spdx' ? spdx(described, cat) : `${await cycloneDx(described, cat)}\n`;
+  return {
+    format,
+    mediaType: SBOM_MEDIA_TYPES[format],
+    bytes: Buffer.from(text),
+    subject: described,
+    catalog: cat,
+  };
 }

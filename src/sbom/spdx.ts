@@ -62,6 +62,9 @@ export function spdx(subject: SbomSubject, cat: Catalog): string {
       filesAnalyzed: false,
       primaryPackagePurpose: 'CONTAINER',
       checksums: [{ algorithm: 'SHA256', checksumValue: subject.base.digest.replace(/^sha256:/, '') }],
+      ...(subject.incomplete?.base
+        ? { comment: 'contents unknown: its layers were not in the store and it has no SBOM of its own' }
+        : {}),
       externalRefs: [
         {
           referenceCategory: 'PACKAGE-MANAGER',

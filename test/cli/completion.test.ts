@@ -50,7 +50,7 @@ test('bash: the completion function completes commands, flags, flag values and p
       ['gantry build --isolation ', ['bwrap', 'chroot', 'none']],
       ['gantry build -o type=o', ['oci,dest=']],
       ['gantry build --platform linux/arm', ['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']],
-      ['gantry build --sbom=', ['true', 'false']],
+      ['gantry build --sbom=', ['true', 'full', 'false']],
       ['gantry push --pla', ['--platform', '--plain-http']],
       ['gantry append --new_', ['--new_layer', '--new_tag']],
       ['gantry index ', ['create', 'append']],

@@ -89,6 +89,14 @@ test('remote cache: a fresh store with --cache-from runs no RUN step and fetches
         ([d]) => cache.layers.some((l) => l.digest === d) || imageLayers.has(d),
       );
       assert.deepEqual(layerBytes, [], 'no layer downloaded for a push');
+      // Nor for its SBOM (on by default for a push): the base (no SBOM of its own) and the cache's
+      // layers are not in B's store, so the SBOM marks them unknown, with one note.
+      const notes = b.events.filter((e) => e.type === 'warning' && e.code === 'SBOM_BASE_UNKNOWN');
+      assert.equal(notes.length, 1, b.stderr);
+      assert.match(
+        notes[0]?.message ?? '',
+        new RegExp(`lib/busybox:1 .* and ${image.layers.length - 1} layers of the build cache`),
+      );
 
       // Machine C stores the image: it downloads exactly the image's layers, never the builder's.
       proxy.stats.reset();

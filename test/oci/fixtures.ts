@@ -17,7 +17,7 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
 }
 
 /** A tar of `files` made by the system tar (owner 0, fixed mtime), and its gzip. */
-export function makeTarLayer(files: Record<string, string>): TarLayer {
+export function makeTarLayer(files: Record<string, string | Buffer>): TarLayer {
   const { dir, cleanup } = tempDir('tar');
   try {
     for (const [name, body] of Object.entries(files)) {

@@ -16,11 +16,12 @@ import { buildSpec } from '../specs/build.js';
 
 export const buildHelp = renderHelp(buildSpec);
 
-function sbomFlag(value: string | undefined): boolean | undefined {
+function sbomFlag(value: string | undefined): boolean | 'full' | undefined {
   if (value === undefined) return undefined;
   if (value === 'true') return true;
   if (value === 'false') return false;
-  throw usageError(`invalid --sbom=${value}`, 'use --sbom, --sbom=true or --sbom=false');
+  if (value === 'full') return 'full';
+  throw usageError(`invalid --sbom=${value}`, 'use --sbom, --sbom=true, --sbom=full or --sbom=false');
 }
 
 function provenanceFlag(value: string | undefined): boolean | 'min' | 'max' | undefined {
@@ -42,9 +43,9 @@ export const build: Command = async (args, ctx) => {
   }
   if (str(p, 'driver') !== undefined) {
     const { buildWithDriver } = await import('./build-driver.js');
-    // The pod's command line as before the flag table: without --sbom and --provenance.
-    const forPod = args.filter((a) => !/^--(sbom|provenance)(=|$)/.test(a));
-    return buildWithDriver(forPod, p, ctx);
+    // The pod's gantry pushes, so it makes the SBOM and provenance (on by default for pushes, as
+    // here): --sbom and --provenance go to it as given.
+    return buildWithDriver(args, p, ctx);
   }
   const call = str(p, 'call');
   if (call !== undefined && call !== 'build' && call !== 'check')

@@ -295,10 +295,13 @@ and the digest come back; registry caches are shared between Jobs`,
       flags: [
         {
           name: 'sbom',
-          value: 'true|false',
+          value: 'true|full|false',
           optionalValue: true,
-          complete: ['true', 'false'],
-          help: 'an SBOM of the image (default: off)',
+          complete: ['true', 'full', 'false'],
+          help: `an SBOM of the image (default: on when pushing). Base layers not
+in the store are not downloaded for it: the base's own SBOM
+referrer lists them, else they are marked unknown; full reads
+(downloads) every layer`,
         },
         {
           name: 'sbom-format',
@@ -317,7 +320,7 @@ and the digest come back; registry caches are shared between Jobs`,
           value: 'mode=min|max|false',
           optionalValue: true,
           complete: ['mode=min', 'mode=max', 'false'],
-          help: 'SLSA v1 provenance (default: off; --provenance is mode=min)',
+          help: 'SLSA v1 provenance (default: mode=min when pushing; --provenance is mode=min)',
         },
         {
           name: 'sign-key',
