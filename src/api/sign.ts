@@ -7,6 +7,13 @@
 import type { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  bundleArtifact,
+  checkBundle,
+  isBundleMediaType,
+  SIGSTORE_BUNDLE_MEDIA_TYPE,
+  signBundle,
+} from '../attest/bundle.js';
+import {
   COSIGN_SIGNATURE_ARTIFACT_TYPE,
   checkSignedPayload,
   SIGNATURE_ANNOTATION,
@@ -24,13 +31,17 @@ import type { Reference } from '../reference/index.js';
 import type { RegistryClient } from '../registry/client/client.js';
 import { pushArtifactTo } from './referrer-push.js';
 
-export type SignatureForm = 'tag' | 'referrer' | 'both';
+/**
+ * Where a signature goes: the `.sig` tag, a simple-signing referrer, both (the default), or a
+ * sigstore bundle referrer (cosign's `--new-bundle-format`).
+ */
+export type SignatureForm = 'tag' | 'referrer' | 'both' | 'bundle';
 
 export interface SignResult {
   readonly digest: string;
   /** The `.sig` tag written, when the tag form was. */
   readonly tag?: string;
-  /** The digest of the referrer manifest, when the referrer form was written. */
+  /** The digest of the referrer manifest, when the referrer (or bundle) form was written. */
   readonly referrer?: string;
 }
 
@@ -59,6 +70,11 @@ export async function signImage(
   options: IoOptions & { readonly form?: SignatureForm } = {},
 ): Promise<SignResult> {
   const form = options.form ?? 'both';
+  if (form === 'bundle') {
+    const bundle = signBundle(`${ref.registry}/${ref.repository}`, subject.digest, key);
+    const pushed = await pushArtifactTo(client, ref, bundleArtifact(subject, bundle), options);
+    return { digest: subject.digest, referrer: pushed.digest };
+  }
   const payload = simpleSigningPayload(`${ref.registry}/${ref.repository}`, subject.digest);
   const signed = { payload, signature: signPayload(payload, key) };
   const repo = repoOf(ref);
@@ -76,7 +92,7 @@ export async function signImage(
 }
 
 export interface VerifiedSignature {
-  readonly source: 'tag' | 'referrer';
+  readonly source: 'tag' | 'referrer' | 'bundle';
   /** The repository the payload names (`docker-reference`). */
   readonly repository: string;
   readonly payloadDigest: string;
@@ -91,7 +107,7 @@ export async function verifyImage(
   options: IoOptions = {},
 ): Promise<VerifiedSignature[]> {
   const repo = repoOf(ref);
-  const candidates: { source: 'tag' | 'referrer'; layer: Descriptor }[] = [];
+  const candidates: { source: VerifiedSignature['source']; layer: Descriptor }[] = [];
   for (const layer of await signatureLayers(client, ref, subject.digest, options))
     if (layer.mediaType === SIMPLE_SIGNING_MEDIA_TYPE) candidates.push({ source: 'tag', layer });
   const referrers = await client.referrers(repo, subject.digest, {
@@ -103,16 +119,31 @@ export async function verifyImage(
     for (const layer of m.layers)
       if (layer.mediaType === SIMPLE_SIGNING_MEDIA_TYPE) candidates.push({ source: 'referrer', layer });
   }
+  const bundles = await client.referrers(repo, subject.digest, {
+    ...options,
+    artifactType: SIGSTORE_BUNDLE_MEDIA_TYPE,
+  });
+  for (const r of bundles) {
+    const m = parseManifest((await client.getManifest({ ...repo, digest: r.digest }, options)).bytes);
+    for (const layer of m.layers) if (isBundleMediaType(layer.mediaType)) candidates.push({ source: 'bundle', layer });
+  }
   const where = `${ref.registry}/${ref.repository}@${subject.digest}`;
   if (candidates.length === 0) {
     throw new GantryError('SIGNATURE_NOT_FOUND', `${where} has no signature`, {
       phase: 'supply',
-      suggestion: `sign it with gantry sign (no ${signatureTag(subject.digest)} tag and no signature referrer; a changed image has a new digest and no signature)`,
+      suggestion: `sign it with gantry sign (no ${signatureTag(subject.digest)} tag, no signature referrer and no sigstore bundle; a changed image has a new digest and no signature)`,
     });
   }
   const verified: VerifiedSignature[] = [];
   const reasons = new Set<string>();
   for (const c of candidates) {
+    if (c.source === 'bundle') {
+      const verdict = checkBundle(await collect(await client.openBlob(repo, c.layer, options)), subject.digest, key);
+      if (verdict.ok)
+        verified.push({ source: c.source, repository: verdict.repository, payloadDigest: c.layer.digest });
+      else reasons.add(verdict.reason);
+      continue;
+    }
     const signature = c.layer.annotations?.[SIGNATURE_ANNOTATION];
     if (signature === undefined) {
       reasons.add('a signature layer has no signature annotation');

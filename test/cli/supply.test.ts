@@ -5,7 +5,7 @@
 // hand-off to a stand-in scanner that records what it was given.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { debianImage } from '../harness/debian.js';
@@ -33,11 +33,16 @@ async function blob(registry: TestRegistry, repo: string, digest: string): Promi
   return Buffer.from(await res.arrayBuffer());
 }
 
+interface SbomDoc {
+  components: { version?: string; purl?: string; properties?: { name: string; value: string }[] }[];
+  compositions?: { aggregate: string; assemblies: string[] }[];
+}
+
 function tagOf(digest: string): string {
   return digest.replace(':', '-');
 }
 
-test('build --push attaches an SBOM and provenance that skopeo, gantry referrers and gantry sbom read through the tag-schema fallback', {
+test('build --push attaches an SBOM and provenance that skopeo, gantry referrers and gantry sbom read through the tag-schema fallback; a build on it in a fresh store takes the base packages from that SBOM and downloads no base layer', {
   timeout: 300_000,
 }, async () => {
   const fixture = await debianImage();
@@ -151,6 +156,80 @@ test('build --push attaches an SBOM and provenance that skopeo, gantry referrers
       const { startedOn, finishedOn } = statement.predicate.runDetails.metadata;
       assert.ok(Date.parse(startedOn) <= Date.parse(finishedOn));
       assert.doesNotMatch(JSON.stringify(statement), /s3cret/);
+
+      // On by default for a push. A fresh store builds on app:1 (its layers stay in the registry):
+      // the base's packages come from app:1's SBOM referrer, and no base layer is downloaded.
+      const baseLayers = (await skopeoRaw(ref)).layers.map((l) => l.digest);
+      const fresh = join(tmp, 'fresh');
+      const onApp = join(tmp, 'on-app');
+      await mkdir(onApp);
+      await writeFile(join(onApp, 'Dockerfile'), `FROM ${ref}\nCOPY --link b.txt /b.txt\n`);
+      await writeFile(join(onApp, 'b.txt'), 'b\n');
+      const sbomOf = async (image: string) => {
+        const d = await skopeoRaw(`${image.replace(/:[^:/]+$/, '')}:${tagOf(await pushedDigest(image))}`);
+        // The newest: a push of the same digest again appends to the tag-schema index.
+        const m = d.manifests?.filter((x) => x.artifactType === 'application/vnd.cyclonedx+json').at(-1);
+        assert.ok(m, `${image} has an SBOM referrer`);
+        assert.ok(
+          d.manifests?.some((x) => x.artifactType === 'application/vnd.in-toto+json'),
+          'and provenance',
+        );
+        const art = await skopeoRaw(`${image.replace(/:[^:/]+$/, '')}@${m.digest}`);
+        const repo = image.slice(registry.host.length + 1).replace(/:[^:/]+$/, '');
+        return {
+          digest: m.digest,
+          doc: JSON.parse((await blob(registry, repo, art.layers[0]?.digest as string)).toString('utf8')) as SbomDoc,
+        };
+      };
+      const pushedDigest = async (image: string) =>
+        JSON.parse(await tool('skopeo', ['inspect', '--tls-verify=false', `docker://${image}`])).Digest as string;
+      const onAppRef = `${registry.host}/on-app:1`;
+      const built = await gantry(['build', onApp, '-t', onAppRef, '--push'], { store: fresh, env });
+      assert.equal(built.code, 0, built.stderr);
+      assert.doesNotMatch(built.stderr, /does not list/, 'no note: the base has an SBOM');
+      assert.match(built.stderr, /SBOM: read 1 of 3 layers \(the others: the base's from its SBOM [0-9a-f]{12}\)/);
+      const storedBlobs = async () => readdir(join(fresh, 'blobs', 'sha256')).catch(() => [] as string[]);
+      for (const l of baseLayers)
+        assert.ok(!(await storedBlobs()).includes(l.slice(7)), `base layer ${l} not downloaded`);
+      const appSbom = await sbomOf(ref);
+      const onAppSbom = (await sbomOf(onAppRef)).doc;
+      const base = onAppSbom.components.find((c) => c.version === digest);
+      assert.equal(base?.properties?.find((p) => p.name === 'gantry:sbom:source')?.value, appSbom.digest);
+      assert.deepEqual(
+        onAppSbom.components
+          .map((c) => c.purl)
+          .filter(Boolean)
+          .sort(),
+        appSbom.doc.components
+          .map((c) => c.purl)
+          .filter(Boolean)
+          .sort(),
+        "the base's packages, from its SBOM",
+      );
+      assert.equal(onAppSbom.compositions, undefined);
+
+      // A base without an SBOM (gantry push makes none): its contents are marked unknown, with one
+      // note saying how to get them; --sbom=full reads (downloads) its layers instead.
+      const plainRef = `${registry.host}/plain:1`;
+      assert.equal((await gantry(['push', 'debian:fixture', plainRef], { store, env })).code, 0);
+      await writeFile(join(onApp, 'Dockerfile'), `FROM ${plainRef}\nCOPY --link b.txt /b.txt\n`);
+      const unknownRef = `${registry.host}/on-plain:1`;
+      const unknown = await gantry(['build', onApp, '-t', unknownRef, '--push'], { store: fresh, env });
+      assert.equal(unknown.code, 0, unknown.stderr);
+      assert.equal(unknown.stderr.match(/SBOM does not list the contents of/g)?.length, 1, unknown.stderr);
+      assert.match(unknown.stderr, /--sbom=full/);
+      for (const l of baseLayers)
+        assert.ok(!(await storedBlobs()).includes(l.slice(7)), `base layer ${l} not downloaded`);
+      const unknownSbom = (await sbomOf(unknownRef)).doc;
+      assert.deepEqual(unknownSbom.compositions?.find((c) => c.aggregate === 'unknown')?.assemblies, [
+        `base:${fixture.digest}`,
+      ]);
+      assert.ok(!unknownSbom.components.some((c) => c.purl?.startsWith('pkg:deb/')));
+      const full = await gantry(['build', onApp, '-t', unknownRef, '--push', '--sbom=full'], { store: fresh, env });
+      assert.equal(full.code, 0, full.stderr);
+      const fullSbom = (await sbomOf(unknownRef)).doc;
+      assert.equal(fullSbom.compositions, undefined);
+      assert.ok(fullSbom.components.some((c) => c.purl?.startsWith('pkg:deb/debian/bash@')));
     });
   } finally {
     await registry.stop();
@@ -203,10 +282,16 @@ test('sign makes cosign signatures that gantry verify and openssl accept; verify
       ]);
       assert.equal(ossl.stdout.trim(), 'Verified OK', ossl.stderr);
 
+      // The newer form: a sigstore bundle v0.3 as a referrer (cosign --new-bundle-format).
+      const bundled = await gantry(['sign', ref, '--key', key('cosign.key'), '--form', 'bundle'], { store, env });
+      assert.equal(bundled.code, 0, bundled.stderr);
+      const listed = (await skopeoRaw(`${registry.host}/signed:${tagOf(digest)}`)).manifests ?? [];
+      assert.ok(listed.some((m) => m.artifactType === 'application/vnd.dev.sigstore.bundle.v0.3+json'));
+
       const ok = await gantry(['verify', ref, '--key', key('cosign.pub')], { store, env });
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(ok.stdout.trim(), `${ref}@${digest}`);
-      assert.match(ok.stderr, /verified 2 signature\(s\) \(tag, referrer\)/);
+      assert.match(ok.stderr, /verified 3 signature\(s\) \(tag, referrer, bundle\)/);
       // Keys from the environment.
       const pem = await readFile(key('cosign.pub'), 'utf8');
       const fromEnv = await gantry(['verify', ref, '--key', 'env://COSIGN_PUB'], {
@@ -219,7 +304,7 @@ test('sign makes cosign signatures that gantry verify and openssl accept; verify
       assert.equal(wrongKey.code, 1);
       assert.match(
         wrongKey.stderr,
-        /^gantry: error: no signature of .* verifies \(2 checked: the signature does not verify with the key\)/,
+        /^gantry: error: no signature of .* verifies \(3 checked: the signature does not verify with the key\)/,
       );
       assert.equal(wrongKey.stderr.trim().split('\n').length, 1);
 

@@ -80,8 +80,8 @@ export const sign: Command = async (args, ctx) => {
   const key = str(p, 'key');
   if (!key) throw usageError('gantry sign needs --key', 'give --key cosign.key or --key env://VAR');
   const form = str(p, 'form');
-  if (form !== undefined && form !== 'tag' && form !== 'referrer' && form !== 'both')
-    throw usageError(`invalid --form ${form}`, 'use tag, referrer or both');
+  if (form !== undefined && form !== 'tag' && form !== 'referrer' && form !== 'both' && form !== 'bundle')
+    throw usageError(`invalid --form ${form}`, 'use tag, referrer, both or bundle');
   const done = await signImage(image, { ...common(ctx), key, ...(form ? { form } : {}) });
   ctx.stdout.write(`${done.reference}@${done.digest}\n`);
   return 0;

@@ -88,8 +88,10 @@ and as a referrer. cosign verify --key accepts it.`,
         {
           name: 'form',
           value: 'F',
-          complete: ['tag', 'referrer', 'both'],
-          help: 'tag, referrer or both (default both)',
+          complete: ['tag', 'referrer', 'both', 'bundle'],
+          help: `tag (cosign's sha256-<hex>.sig), referrer (the same as an OCI
+referrer), both (default), or bundle (a sigstore bundle v0.3
+referrer, as cosign --new-bundle-format; no transparency log)`,
         },
       ],
     },
@@ -101,8 +103,8 @@ export const verifySpec: CommandSpec = {
   summary: "check an image's cosign signatures against a public key",
   usage: `Usage: gantry verify [OPTIONS] IMAGE --key PUB
 
-Check the cosign signatures of an image in a registry (sha256-<hex>.sig tag and referrers) against
-a public key. Exits 0 and prints the image digest when one verifies; fails when none does (a
+Check the cosign signatures of an image in a registry (sha256-<hex>.sig tag, referrers, and
+sigstore bundle referrers) against a public key. Exits 0 and prints the image digest when one verifies; fails when none does (a
 changed image, a signature moved from another image, or another key).`,
   groups: [
     {
