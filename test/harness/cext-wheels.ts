@@ -9,7 +9,7 @@
  * under a key of the sources, the recipe and the arm64 fixture's digest: a few minutes once.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gantryBin } from '../cli/helpers.js';
 import { arm64ToolsImage } from './arm64.js';
@@ -131,11 +131,13 @@ export async function cExtensionWheels(): Promise<CExtensionWheels> {
         '--progress',
         'plain',
         '-o',
-        `type=local,dest=${out}`,
+        `type=local,dest=${join(tmp, 'arm64-out')}`,
         ctx,
       ],
       { env: { ...process.env, GANTRY_STORE: join(tmp, 'store'), SOURCE_DATE_EPOCH: '0' } },
     );
+    for (const name of await readdir(join(tmp, 'arm64-out')))
+      await rename(join(tmp, 'arm64-out', name), join(out, name));
     return out;
   });
   const names = await readdir(final);
