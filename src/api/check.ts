@@ -1,7 +1,6 @@
 /** `gantry build --check`: the Dockerfile's build checks (BuildKit's rules), without building. */
 import { join } from 'node:path';
 import type { Warning } from '../dockerfile/index.js';
-import { checkDockerfile as check } from '../frontend/dockerfile/index.js';
 
 export interface CheckDockerfileOptions {
   /** The build context (for .dockerignore). */
@@ -19,7 +18,9 @@ export interface CheckDockerfileOutcome {
 }
 
 /** Runs the build checks on a Dockerfile, as `docker build --check` does; nothing is built. */
-export function checkDockerfile(options: CheckDockerfileOptions): Promise<CheckDockerfileOutcome> {
+export async function checkDockerfile(options: CheckDockerfileOptions): Promise<CheckDockerfileOutcome> {
+  // Loaded on use: the Dockerfile front end is no fixed cost of every build (see api/build.ts).
+  const { checkDockerfile: check } = await import('../frontend/dockerfile/index.js');
   return check({
     context: options.context,
     dockerfile: options.dockerfile ?? join(options.context, 'Dockerfile'),

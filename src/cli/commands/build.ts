@@ -4,7 +4,9 @@ import { build as buildImage, planBuild } from '../../api/build.js';
 import { checkDockerfile } from '../../api/check.js';
 import type { Isolation } from '../../engine/executor/index.js';
 import { GantryError } from '../../errors.js';
-import { parseBuildContext, parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/index.js';
+// The two flag parsers, not the front end's index: a project build does not load the Dockerfile front end.
+import { parseBuildContext } from '../../frontend/dockerfile/contexts.js';
+import { parseSecretFlag, type SecretSource } from '../../frontend/dockerfile/mounts.js';
 import { formatPlan, parseFrontEnd } from '../../frontend/project/index.js';
 import { formatPlatform } from '../../oci/platform.js';
 import { commandWords, flag, keyValues, list, parse, str } from '../args.js';

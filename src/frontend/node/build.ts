@@ -321,7 +321,7 @@ export async function buildNode(options: ProjectBuildOptions): Promise<ProjectBu
   });
   const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
   try {
-    const epoch = await sourceEpoch(plan.root, env);
+    const epoch = await sourceEpoch(plan.root, env, join(options.store.dir, 'cache'));
     const b: PlatformBuild = {
       solver,
       plan,

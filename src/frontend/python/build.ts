@@ -5,7 +5,7 @@
  * on their contents and reused whatever is below it), with an exec-form entrypoint, a non-root
  * user and the project's settings. The plan is computed first and is also what `--dry-run` shows.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { cacheKey } from '../../engine/solver/keys.js';
 import { Solver } from '../../engine/solver/solver.js';
 import { GantryError } from '../../errors.js';
@@ -98,7 +98,7 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
     env,
   });
   decide('base', base.ref, base.why);
-  const epoch = await sourceEpoch(context, env);
+  const epoch = await sourceEpoch(context, env, join(options.store.dir, 'cache'));
   decide('timestamps', epoch.created, epoch.why);
 
   const wantWheel = options.wheel ?? cfg.wheel ?? false;
