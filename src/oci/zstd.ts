@@ -4,10 +4,18 @@
  * every zstd stream (one frame or many, from any encoder); a truncated or corrupt stream is an
  * error, never a short tar.
  */
+import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { Decompress } from 'fzstd';
+import type { Decompress } from 'fzstd';
 import { GantryError } from '../errors.js';
+
+/** fzstd is loaded on the first zstd blob, not by every command that may read one. */
+let fzstd: typeof import('fzstd') | undefined;
+function loadFzstd(): typeof import('fzstd') {
+  fzstd ??= createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
+  return fzstd;
+}
 
 type Factory = () => Transform;
 
@@ -30,7 +38,7 @@ class ZstdDecoder extends Transform {
 
   constructor() {
     super();
-    this.#decoder = new Decompress((chunk) => {
+    this.#decoder = new (loadFzstd().Decompress)((chunk) => {
       // Each block fzstd hands over is a fresh array (its window is a separate buffer).
       if (chunk.length > 0) this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     });
