@@ -28,7 +28,7 @@ import { imageSbom, SBOM_MEDIA_TYPES, type Sbom, type SbomFormat } from '../sbom
 import type { Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress, type ProgressSink, step } from '../util/progress.js';
-import { pushArtifactTo } from './referrer-push.js';
+import { pushArtifactsTo } from './referrer-push.js';
 import { signImage } from './sign.js';
 
 /** What a build attests and signs: an SBOM and min provenance when it pushes, unless turned off. */
@@ -358,6 +358,7 @@ export async function attachPushed(
   att: Attestations,
   options: IoOptions = {},
 ): Promise<void> {
-  for (const i of att.images) for (const a of i.artifacts) await pushArtifactTo(client, ref, a, options);
+  const artifacts = att.images.flatMap((i) => i.artifacts);
+  if (artifacts.length > 0) await pushArtifactsTo(client, ref, artifacts, options);
   if (att.plan.key !== undefined) await signImage(client, ref, pushed, att.plan.key, options);
 }

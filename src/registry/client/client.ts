@@ -139,8 +139,13 @@ export class RegistryClient {
     return { openBlob: (desc, o) => this.openBlob(repo, desc, o) };
   }
 
-  /** Adds `entry` to the referrers tag index of `subject`, for registries without the referrers API. */
-  addToReferrersTag(repo: Repo, subject: Digest, entry: Descriptor, o: IoOptions = {}): Promise<void> {
+  /** Adds `entry` (or several) to the referrers tag index of `subject`, for registries without the referrers API. */
+  addToReferrersTag(
+    repo: Repo,
+    subject: Digest,
+    entry: Descriptor | readonly Descriptor[],
+    o: IoOptions = {},
+  ): Promise<void> {
     return addToReferrersTag(this.#ep, repo, subject, entry, o);
   }
 }

@@ -138,16 +138,19 @@ export async function addToReferrersTag(
   ep: Endpoints,
   repo: Repo,
   subject: Digest,
-  entry: Descriptor,
+  entry: Descriptor | readonly Descriptor[],
   options: IoOptions = {},
 ): Promise<void> {
   const current = await readTagIndex(ep, repo, subject, options);
   const manifests = current?.manifests ?? [];
-  if (manifests.some((d) => d.digest === entry.digest)) return;
+  const added = (Array.isArray(entry) ? entry : [entry]).filter(
+    (e, i, all) => !manifests.some((d) => d.digest === e.digest) && all.findIndex((x) => x.digest === e.digest) === i,
+  );
+  if (added.length === 0) return;
   const next: Index = {
     schemaVersion: 2,
     mediaType: MediaType.OciIndex,
-    manifests: [...manifests, entry],
+    manifests: [...manifests, ...added],
     ...(current?.annotations !== undefined ? { annotations: current.annotations } : {}),
   };
   const bytes = Buffer.from(JSON.stringify(next));

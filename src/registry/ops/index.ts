@@ -2,4 +2,4 @@
 export { type CopyOptions, copyImage } from './copy.js';
 export { type PullOptions, pullItemToLayout, pullToLayout } from './pull.js';
 export { type PushImageOptions, pushImage } from './push.js';
-export { pushReferrer, type ReferrerArtifact } from './referrer.js';
+export { pushReferrer, pushReferrers, type ReferrerArtifact } from './referrer.js';

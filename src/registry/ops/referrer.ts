@@ -28,7 +28,40 @@ export async function pushReferrer(
   artifact: ReferrerArtifact,
   o: IoOptions = {},
 ): Promise<Descriptor> {
+  return (await pushReferrers(client, repo, [artifact], o))[0] as Descriptor;
+}
+
+/**
+ * Several artifacts at once (a build's SBOM and provenance): their blobs (each once) and manifests
+ * in parallel, then one update of each subject's referrers tag index where the registry needs it,
+ * instead of a read and a write of that index per artifact.
+ */
+export async function pushReferrers(
+  client: RegistryClient,
+  repo: Repo,
+  artifacts: readonly ReferrerArtifact[],
+  o: IoOptions = {},
+): Promise<Descriptor[]> {
   throwIfAborted(o.signal);
+  for (const a of artifacts) checkSubject(a);
+  const blobs = new Map<string, { readonly desc: Descriptor; readonly open: BlobOpener }>();
+  for (const a of artifacts) for (const b of a.blobs ?? []) blobs.set(b.desc.digest, b);
+  await Promise.all([...blobs.values()].map((b) => client.pushBlob(repo, b.desc, b.open, o)));
+  const put = await Promise.all(
+    artifacts.map((a) => client.putManifestDetailed(repo, digestOf(a.manifest), a.manifest, a.mediaType, o)),
+  );
+  const fallback = new Map<string, Descriptor[]>();
+  put.forEach(({ descriptor, ociSubject }, i) => {
+    if (ociSubject !== undefined) return;
+    const a = artifacts[i] as ReferrerArtifact;
+    const entry = referrerDescriptor(a.manifest, descriptor, a.artifactType);
+    fallback.set(a.subject.digest, [...(fallback.get(a.subject.digest) ?? []), entry]);
+  });
+  for (const [subject, entries] of fallback) await client.addToReferrersTag(repo, subject, entries, o);
+  return put.map((p) => p.descriptor);
+}
+
+function checkSubject(artifact: ReferrerArtifact): void {
   let subject: unknown;
   try {
     subject = (JSON.parse(artifact.manifest.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
@@ -42,18 +75,4 @@ export async function pushReferrer(
       { phase: 'push', suggestion: 'set the manifest field "subject" to the descriptor of the manifest it refers to' },
     );
   }
-  for (const blob of artifact.blobs ?? []) await client.pushBlob(repo, blob.desc, blob.open, o);
-  const digest = digestOf(artifact.manifest);
-  const { descriptor, ociSubject } = await client.putManifestDetailed(
-    repo,
-    digest,
-    artifact.manifest,
-    artifact.mediaType,
-    o,
-  );
-  if (ociSubject === undefined) {
-    const entry = referrerDescriptor(artifact.manifest, descriptor, artifact.artifactType);
-    await client.addToReferrersTag(repo, artifact.subject.digest, entry, o);
-  }
-  return descriptor;
 }
