@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { withImageRoot } from '../harness/image-root.js';
 import { gantry, rawConfig, readTree, repoRoot, withTempDir } from './helpers.js';
 import { HOST_CA, nodeBuild, nodeWorld, runAndFetch } from './node-helpers.js';
 
@@ -49,24 +50,22 @@ test('node: the TypeScript example is built in a stage, ships dist/ without devD
       const app = join(tmp, 'app');
       await cp(example, app, { recursive: true });
       const store = join(tmp, 'store');
-      const rootfs = join(tmp, 'rootfs');
-      const r = await nodeBuild(['--ca-cert', HOST_CA, '-t', 'fastify:1', '-o', `type=local,dest=${rootfs}`, app], {
-        store,
-        env,
-      });
+      const r = await nodeBuild(['--ca-cert', HOST_CA, '-t', 'fastify:1', app], { store, env });
       assert.equal(r.code, 0, r.stderr);
       assert.ok(r.steps.some((s) => s.name.startsWith('build: .: npm run build') && s.done));
       const cfg = await rawConfig(store, 'fastify:1');
       assert.deepEqual(cfg.config.Entrypoint, ['node', 'dist/server.js']);
       assert.equal(cfg.rootfs.diff_ids.length, 5, 'two base layers, dependencies, build output, app files');
-      const tree = await readTree(join(rootfs, 'app'));
-      assert.ok(tree.has('dist/server.js'), 'the build output ships');
-      assert.ok(tree.has('node_modules/fastify/package.json'), 'the production dependencies ship');
-      assert.equal(tree.has('node_modules/typescript'), false, 'a devDependency shipped');
-      assert.equal(tree.has('src/server.ts'), false, 'sources outside "files" shipped');
-      assert.equal(tree.has('tsconfig.json'), false);
-      const body = JSON.parse(await runAndFetch(rootfs, cfg)) as Record<string, unknown>;
-      assert.deepEqual(body, { hello: 'fastify', typescript: true, env: 'production' });
+      await withImageRoot(store, 'fastify:1', async (rootfs) => {
+        const tree = await readTree(join(rootfs, 'app'));
+        assert.ok(tree.has('dist/server.js'), 'the build output ships');
+        assert.ok(tree.has('node_modules/fastify/package.json'), 'the production dependencies ship');
+        assert.equal(tree.has('node_modules/typescript'), false, 'a devDependency shipped');
+        assert.equal(tree.has('src/server.ts'), false, 'sources outside "files" shipped');
+        assert.equal(tree.has('tsconfig.json'), false);
+        const body = JSON.parse(await runAndFetch(rootfs, cfg)) as Record<string, unknown>;
+        assert.deepEqual(body, { hello: 'fastify', typescript: true, env: 'production' });
+      });
 
       // --build-on host: the host's dist/ ships, the build stage does not run, the dependencies are reused.
       await mkdir(join(app, 'dist'));
@@ -74,14 +73,10 @@ test('node: the TypeScript example is built in a stage, ships dist/ without devD
         join(app, 'dist', 'server.js'),
         "import Fastify from 'fastify';\nconst app = Fastify();\napp.get('/', async () => ({ built: 'on the host' }));\nawait app.listen({ port: Number(process.env.PORT ?? 3000), host: '0.0.0.0' });\n",
       );
-      const hostRoot = join(tmp, 'rootfs-host');
-      const h = await nodeBuild(
-        ['--build-on', 'host', '--ca-cert', HOST_CA, '-o', `type=local,dest=${hostRoot}`, app],
-        {
-          store,
-          env,
-        },
-      );
+      const h = await nodeBuild(['--build-on', 'host', '--ca-cert', HOST_CA, '-t', 'fastify:host', app], {
+        store,
+        env,
+      });
       assert.equal(h.code, 0, h.stderr);
       assert.equal(h.steps.find((s) => s.name.startsWith('install dependencies'))?.cached, true);
       assert.equal(
@@ -89,7 +84,9 @@ test('node: the TypeScript example is built in a stage, ships dist/ without devD
         false,
         'the build stage ran with --build-on host',
       );
-      assert.deepEqual(JSON.parse(await runAndFetch(hostRoot, cfg)), { built: 'on the host' });
+      await withImageRoot(store, 'fastify:host', async (hostRoot) => {
+        assert.deepEqual(JSON.parse(await runAndFetch(hostRoot, cfg)), { built: 'on the host' });
+      });
     });
   } finally {
     await world.stop();

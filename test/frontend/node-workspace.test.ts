@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { withImageRoot } from '../harness/image-root.js';
 import { rawConfig, repoRoot, withTempDir } from './helpers.js';
 import { HOST_CA, nodeBuild, nodeWorld, runAndFetch } from './node-helpers.js';
 
@@ -20,21 +21,10 @@ test('node: a pnpm workspace member builds with only the members and packages it
     await withTempDir(async (tmp) => {
       const env = await world.env(tmp);
       const store = join(tmp, 'store');
-      const rootfs = join(tmp, 'rootfs');
-      const r = await nodeBuild(
-        [
-          '--workspace',
-          '@example/api',
-          '--ca-cert',
-          HOST_CA,
-          '-t',
-          'api:1',
-          '-o',
-          `type=local,dest=${rootfs}`,
-          example,
-        ],
-        { store, env },
-      );
+      const r = await nodeBuild(['--workspace', '@example/api', '--ca-cert', HOST_CA, '-t', 'api:1', example], {
+        store,
+        env,
+      });
       assert.equal(r.code, 0, r.stderr);
       const install = r.steps.find((s) => s.name.startsWith('install dependencies'));
       assert.match(
@@ -44,22 +34,24 @@ test('node: a pnpm workspace member builds with only the members and packages it
       const cfg = await rawConfig(store, 'api:1');
       assert.equal(cfg.config.WorkingDir, '/app/packages/api');
       assert.deepEqual(cfg.config.Entrypoint, ['node', 'server.js']);
-      const app = join(rootfs, 'app');
-      assert.ok(existsSync(join(app, 'packages', 'api', 'server.js')));
-      assert.ok(existsSync(join(app, 'packages', 'greeting', 'index.js')), 'the workspace dependency ships');
-      assert.equal(existsSync(join(app, 'packages', 'tools')), false, 'a member the api does not need shipped');
-      const store_ = await readdir(join(app, 'node_modules', '.pnpm'));
-      assert.ok(
-        store_.some((d) => d.startsWith('ms@')),
-        store_.join(' '),
-      );
-      assert.equal(
-        store_.some((d) => d.startsWith('left-pad@')),
-        false,
-        'a dependency of another member was installed',
-      );
-      const body = await runAndFetch(rootfs, cfg);
-      assert.equal(body, 'hello api from a pnpm workspace (a day is 86400000 ms)\n');
+      await withImageRoot(store, 'api:1', async (rootfs) => {
+        const app = join(rootfs, 'app');
+        assert.ok(existsSync(join(app, 'packages', 'api', 'server.js')));
+        assert.ok(existsSync(join(app, 'packages', 'greeting', 'index.js')), 'the workspace dependency ships');
+        assert.equal(existsSync(join(app, 'packages', 'tools')), false, 'a member the api does not need shipped');
+        const store_ = await readdir(join(app, 'node_modules', '.pnpm'));
+        assert.ok(
+          store_.some((d) => d.startsWith('ms@')),
+          store_.join(' '),
+        );
+        assert.equal(
+          store_.some((d) => d.startsWith('left-pad@')),
+          false,
+          'a dependency of another member was installed',
+        );
+        const body = await runAndFetch(rootfs, cfg);
+        assert.equal(body, 'hello api from a pnpm workspace (a day is 86400000 ms)\n');
+      });
     });
   } finally {
     await world.stop();
