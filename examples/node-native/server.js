@@ -1,17 +1,22 @@
-// A native addon: better-sqlite3 is compiled (or fetched) by npm inside the base image for the
-// target platform, never copied from the host's node_modules.
+// A native addon: fs-ext (flock and statvfs, C++ compiled by node-gyp) is installed by npm inside
+// the base image for the target platform, never copied from the host's node_modules.
 const http = require('node:http');
-const Database = require('better-sqlite3');
+const { openSync } = require('node:fs');
+const fsExt = require('fs-ext');
 
-const db = new Database(':memory:');
-db.exec('CREATE TABLE visits (n INTEGER)');
+// An exclusive, non-blocking flock on this file, taken through the addon (read-only: no write needed).
+fsExt.flockSync(openSync(__filename, 'r'), 'exnb');
 const port = Number(process.env.PORT || 3000);
 
 http
   .createServer((_req, res) => {
-    db.prepare('INSERT INTO visits VALUES (1)').run();
-    const { n } = db.prepare('SELECT count(*) AS n FROM visits').get();
-    const { v } = db.prepare('SELECT sqlite_version() AS v').get();
-    res.end(`sqlite ${v} on ${process.arch}, visits ${n}\n`);
+    fsExt.statVFS('/', (err, vfs) => {
+      if (err) {
+        res.statusCode = 500;
+        res.end(`${err.message}\n`);
+        return;
+      }
+      res.end(`fs-ext on ${process.arch}: flock held, / names up to ${vfs.f_namemax} bytes\n`);
+    });
   })
   .listen(port);

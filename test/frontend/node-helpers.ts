@@ -26,12 +26,19 @@ export interface NodeWorld {
 
 /** Starts a registry and pushes the Node base there as library/node:20-slim (and :20). */
 export async function nodeWorld(
-  options: { include?: readonly string[]; tags?: readonly string[]; arm64?: boolean } = {},
+  options: {
+    include?: readonly string[];
+    tags?: readonly string[];
+    arm64?: boolean;
+    /** Debian packages of the arm64 base (default: `include`). */
+    armInclude?: readonly string[];
+  } = {},
 ): Promise<NodeWorld> {
   const base = await nodeBaseImage(options.include ? { include: options.include } : {});
   // With arm64: node:TAG is an index of the host's base and the arm64 one (bootstrapped under qemu).
+  const armInclude = options.armInclude ?? options.include;
   const arm = options.arm64
-    ? await nodeBaseImage({ ...(options.include ? { include: options.include } : {}), arch: 'arm64' })
+    ? await nodeBaseImage({ ...(armInclude ? { include: armInclude } : {}), arch: 'arm64' })
     : undefined;
   const registry = await startRegistry({ mode: 'http' });
   const write = async (tmp: string): Promise<NodeJS.ProcessEnv> => {

@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { LayerCache, OverlaySnapshotter, overlayAvailable, WalkSnapshotter } from '../../src/engine/snapshot/index.js';
 import { isImageIndex } from '../../src/oci/image.js';
+import { resolvePlatform } from '../../src/oci/partial.js';
 import type { Digest } from '../../src/oci/types.js';
 import { Store } from '../../src/store/store.js';
 
@@ -20,6 +21,8 @@ export interface ImageRootOptions {
    * place by rename, so concurrent runs share them safely. Other layers go to the store's cache.
    */
   readonly sharedLayers?: { readonly dir: string; readonly shared: (digest: Digest) => boolean };
+  /** For a name that is an index: the architecture of the image to take from it (linux). */
+  readonly architecture?: string;
 }
 
 /**
@@ -33,7 +36,11 @@ export async function withImageRoot<T>(
   options: ImageRootOptions = {},
 ): Promise<T> {
   const store = await Store.open({ dir: storeDir });
-  const item = await store.openDescriptor((await store.resolve(name)).descriptor);
+  const top = await store.openDescriptor((await store.resolve(name)).descriptor);
+  const item =
+    isImageIndex(top) && options.architecture
+      ? await resolvePlatform(top, { os: 'linux', architecture: options.architecture })
+      : top;
   if (isImageIndex(item)) throw new Error(`${name} is an index: name one of its images by digest`);
   const own = new LayerCache(join(store.dir, 'cache', 'layers'));
   const shared = options.sharedLayers ? new LayerCache(options.sharedLayers.dir) : undefined;
