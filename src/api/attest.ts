@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { type Artifact, artifactImage, artifactManifest } from '../attest/artifact.js';
 import { loadPrivateKey } from '../attest/keys.js';
-import { type ProvenanceMode, provenanceArtifact } from '../attest/provenance.js';
+import { IN_TOTO_MEDIA_TYPE, type ProvenanceMode, provenanceArtifact } from '../attest/provenance.js';
 import { checksumSources } from '../engine/context/checksum.js';
 import { loadIgnore } from '../engine/context/ignore.js';
 import type { ResolvedImage } from '../engine/solver/solver.js';
@@ -166,6 +166,46 @@ async function contextDigest(facts: BuildFacts, options: IoOptions): Promise<str
     },
     { cacheDir: join(facts.store.dir, 'cache', 'context'), ...options },
   );
+}
+
+/**
+ * Whether every platform image of `item` already has, in every repository it is pushed to, the
+ * SBOM and provenance `plan` would attach: a rebuild that changed nothing (the same digests) then
+ * makes and pushes none again, as the image push itself skips what the registry holds. Not with
+ * --sbom=full, --sbom-output, an OCI layout output (they need the documents) or provenance
+ * mode=max (its build args may differ for the same image). A failed lookup answers no.
+ */
+export async function alreadyAttested(
+  item: Image | ImageIndex,
+  plan: SupplyPlan,
+  pushTo: readonly string[],
+  client: () => Promise<RegistryClient>,
+  options: IoOptions = {},
+): Promise<boolean> {
+  if (pushTo.length === 0 || plan.sbomFull || plan.sbomOutput !== undefined || plan.provenance === 'max') return false;
+  const wanted = [
+    ...(plan.sbom ? [SBOM_MEDIA_TYPES[plan.format]] : []),
+    ...(plan.provenance !== false ? [IN_TOTO_MEDIA_TYPE] : []),
+  ];
+  if (wanted.length === 0) return false;
+  try {
+    const c = await client();
+    for (const { subject } of await platformImages(item, options)) {
+      for (const name of pushTo) {
+        const ref = parseReference(name);
+        const found = await c.referrers(
+          { registry: ref.registry, repository: ref.repository },
+          subject.digest,
+          options,
+        );
+        if (!wanted.every((t) => found.some((d) => d.artifactType === t))) return false;
+      }
+    }
+    return true;
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    return false;
+  }
 }
 
 /** The SBOMs and provenance of every platform image of a finished build. */

@@ -33,7 +33,14 @@ import { parseReference } from '../reference/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress } from '../util/progress.js';
 import { resolveInRoot } from '../util/rootpath.js';
-import { attachPushed, layoutArtifacts, makeAttestations, planSupply, writeSbomOutput } from './attest.js';
+import {
+  alreadyAttested,
+  attachPushed,
+  layoutArtifacts,
+  makeAttestations,
+  planSupply,
+  writeSbomOutput,
+} from './attest.js';
 import type { BuildBaseOptions, BuildOptions, DirectoryOptions, DockerfileOptions, FrontEnd } from './build-options.js';
 import { callerName } from './input.js';
 import { buildLayerFormat } from './layer-format.js';
@@ -356,9 +363,21 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
             });
     const item = await annotate(result.item, annotations, io);
     const descriptorAnn = descriptorAnnotations(annotations);
+    // A rebuild that changed nothing: the registry already holds this image's SBOM and provenance.
+    const attested =
+      !outputs.some((o) => o.type === 'oci') &&
+      (await alreadyAttested(item, supply, pushTo, () => session.client(progress), io));
+    if (attested) {
+      progress({
+        type: 'start',
+        id: 'attest',
+        name: 'SBOM and provenance: already attached to this image in the registry',
+      });
+      progress({ type: 'done', id: 'attest', cached: true });
+    }
     const attestations = await makeAttestations(
       item,
-      supply,
+      attested ? { ...supply, sbom: false, provenance: false } : supply,
       {
         frontend,
         context: options.context,
