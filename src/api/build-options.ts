@@ -9,7 +9,7 @@ import type { CacheSpec } from '../engine/cache/spec.js';
 import type { Isolation } from '../engine/executor/index.js';
 import type { OutputSpec } from '../engine/output.js';
 import type { BuildContext, SecretSource, SshSpec } from '../frontend/dockerfile/index.js';
-import type { ProjectKind } from '../frontend/project/index.js';
+import type { ProjectFlags, ProjectKind } from '../frontend/project/index.js';
 import type { Platform } from '../oci/types.js';
 import type { SupplyChainOptions } from './attest.js';
 import type { CommonOptions } from './session.js';
@@ -96,27 +96,7 @@ export interface DirectoryOptions {
 }
 
 /** What only a project build (Python, Node.js) takes; the directory options apply too. */
-export interface ProjectOptions {
-  /** The package index (pip's --index-url; the npm registry for Node.js). */
-  readonly indexUrl?: string;
-  readonly extraIndexUrls?: readonly string[];
-  /** Directories (or URLs) of wheels and packages, as pip's --find-links. */
-  readonly findLinks?: readonly string[];
-  /** Skip the dependency layer. */
-  readonly noDeps?: boolean;
-  /** Python: pack this existing virtual environment as the dependency layer instead of installing (refused when its Python or architecture differs from the target). */
-  readonly venv?: string;
-  /** Python: build a wheel of the project (its own build backend, from the base) and install it into the venv instead of copying its files. */
-  readonly wheel?: boolean;
-  /** Where PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH... are read; default process.env. */
-  readonly environment?: NodeJS.ProcessEnv;
-  /** Node.js: the workspace package to build (name or directory), with only what it needs. */
-  readonly workspace?: string;
-  /** Extra CA certificates (PEM files) for dependency installs, as build secrets: never in a layer. */
-  readonly caCerts?: readonly string[];
-  /** Node.js: run the build script in a build stage (default) or take its output from the host. */
-  readonly buildOn?: 'container' | 'host';
-}
+export type ProjectOptions = ProjectFlags;
 
 export type FrontEnd = 'dockerfile' | 'directory' | ProjectKind;
 

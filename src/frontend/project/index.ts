@@ -25,4 +25,4 @@ export { type SourceEpoch, sourceEpoch } from './epoch.js';
 export { countFiles, type FileFilter, NEVER_PACKED, type ProjectFiles, projectFiles } from './files.js';
 export { DEFAULT_USER, execForm, type ProjectImageSettings, projectImageConfig } from './image-config.js';
 export { formatPlan, type PlanDecision, type PlanLayer, type ProjectPlan } from './plan.js';
-export type { ProjectBuildOptions, ProjectBuildResult, ProjectFrontEnd } from './types.js';
+export type { ProjectBuildOptions, ProjectBuildResult, ProjectFlags, ProjectFrontEnd } from './types.js';

@@ -15,7 +15,33 @@ import type { SecretSource } from '../dockerfile/index.js';
 import type { Detection } from './detect.js';
 import type { ProjectPlan } from './plan.js';
 
-export interface ProjectBuildOptions extends IoOptions {
+/**
+ * The options only a project build (Python, Node.js) takes, as the library's BuildOptions and
+ * `gantry build`'s flags give them; each wins over the project's configuration.
+ */
+export interface ProjectFlags {
+  /** The package index (pip's --index-url; the npm registry for Node.js). */
+  readonly indexUrl?: string;
+  readonly extraIndexUrls?: readonly string[];
+  /** Directories (or URLs) of wheels and packages, as pip's --find-links. */
+  readonly findLinks?: readonly string[];
+  /** Skip the dependency layer. */
+  readonly noDeps?: boolean;
+  /** Python: pack this existing virtual environment as the dependency layer instead of installing (refused when its Python or architecture differs from the target). */
+  readonly venv?: string;
+  /** Python: build a wheel of the project (its own build backend, from the base) and install it into the venv instead of copying its files. */
+  readonly wheel?: boolean;
+  /** Where PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH... are read; default process.env. */
+  readonly environment?: NodeJS.ProcessEnv;
+  /** Node.js: the workspace package to build (name or directory), with only what it needs. */
+  readonly workspace?: string;
+  /** Extra CA certificates (PEM files) for dependency installs, as build secrets: never in a layer. */
+  readonly caCerts?: readonly string[];
+  /** Node.js: run the build script in a build stage (default) or take its output from the host. */
+  readonly buildOn?: 'container' | 'host';
+}
+
+export interface ProjectBuildOptions extends IoOptions, ProjectFlags {
   readonly context: string;
   readonly store: Store;
   /** The registry client, for a base that is not in the store (mirrors apply). */
@@ -36,16 +62,6 @@ export interface ProjectBuildOptions extends IoOptions {
   /** `PORT[/PROTO]`. */
   readonly expose?: readonly string[];
   readonly labels?: Readonly<Record<string, string>>;
-  /** Package index settings (pip's; the npm registry for Node.js). */
-  readonly indexUrl?: string;
-  readonly extraIndexUrls?: readonly string[];
-  readonly findLinks?: readonly string[];
-  /** Skip the dependency layer. */
-  readonly noDeps?: boolean;
-  /** Python: an existing virtual environment packed as the dependency layer (refused for another platform). */
-  readonly venv?: string;
-  /** Python: build a wheel of the project and install it into the venv instead of copying its files. */
-  readonly wheel?: boolean;
   readonly isolation?: Isolation;
   /** How new layers are compressed; gzip at its default level when unset. */
   readonly layerFormat?: LayerFormat;
@@ -54,16 +70,8 @@ export interface ProjectBuildOptions extends IoOptions {
    * given to the installer for the step only, never written to a layer or the history.
    */
   readonly secrets?: Readonly<Record<string, SecretSource>>;
-  /** Node.js: the workspace package to build (a name or a directory), with what it needs. */
-  readonly workspace?: string;
-  /** Node.js: run the build script in a build stage (default) or take the host's output. */
-  readonly buildOn?: 'container' | 'host';
-  /** Extra CA files (PEM) for dependency installs, handed in as secrets (`--ca-cert`). */
-  readonly caCerts?: readonly string[];
   /** How the front end was chosen (for the plan's reasons). */
   readonly detection?: Detection;
-  /** The environment read for PIP_INDEX_URL, GANTRY_PYTHON_BASE, SOURCE_DATE_EPOCH...; default process.env. */
-  readonly environment?: NodeJS.ProcessEnv;
 }
 
 export interface ProjectBuildResult {
