@@ -11,8 +11,8 @@ import { type ClientRequest, Agent as HttpAgent, request as httpRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { rootCertificates } from 'node:tls';
 import { AbortedError, GantryError } from '../../errors.js';
+import { nodeTls } from '../../util/node-tls.js';
 import { TransportError } from '../errors.js';
 import { refuseBlocked } from './blocked.js';
 import {
@@ -275,7 +275,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         keepAlive: true,
         // Extra CAs are added to the system's: a registry's own CA must not distrust the rest.
         ...(settings.ca && settings.ca.length > 0
-          ? { ca: [...rootCertificates, ...settings.ca.map((c) => c.toString('utf8'))] }
+          ? { ca: [...nodeTls.rootCertificates, ...settings.ca.map((c) => c.toString('utf8'))] }
           : {}),
         ...(settings.clientCert ? { cert: settings.clientCert.cert, key: settings.clientCert.key } : {}),
         rejectUnauthorized: settings.insecure !== true,

@@ -7,8 +7,9 @@
  */
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
-import { rootCertificates, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { GantryError } from '../../errors.js';
+import { nodeTls } from '../../util/node-tls.js';
 import { TransportError } from '../errors.js';
 
 /** The proxies of one environment. */
@@ -278,7 +279,7 @@ export function proxyTlsOptions(proxy: URL, ca: readonly Buffer[] | undefined): 
   return {
     // Named explicitly: node would otherwise take the SNI name from the Host header (the registry's).
     servername: isIP(host) ? '' : host,
-    ...(ca && ca.length > 0 ? { ca: [...rootCertificates, ...ca.map((c) => c.toString('utf8'))] } : {}),
+    ...(ca && ca.length > 0 ? { ca: [...nodeTls.rootCertificates, ...ca.map((c) => c.toString('utf8'))] } : {}),
   };
 }
 
@@ -386,7 +387,7 @@ export class TunnelAgent extends HttpsAgent {
       const host = proxy.hostname.replace(/^\[|\]$/g, '');
       const secure = proxy.protocol === 'https:';
       const socket: Socket = secure
-        ? tlsConnect({ host, port: proxyPort(proxy), ...proxyTlsOptions(proxy, this.#proxyCa) })
+        ? nodeTls.connect({ host, port: proxyPort(proxy), ...proxyTlsOptions(proxy, this.#proxyCa) })
         : netConnect({ host, port: proxyPort(proxy) });
       let settled = false;
       let head = Buffer.alloc(0);
