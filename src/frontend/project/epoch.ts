@@ -8,10 +8,11 @@
  * directory, so with a cache directory it is kept by (HEAD commit, directory), HEAD being read
  * from the repository's files (HEAD, the ref, packed-refs; worktrees too): an unchanged checkout
  * asks git nothing. A shallow clone is never cached (a deeper fetch changes the history under
- * the same HEAD), and whatever the files do not say plainly falls back to asking git.
+ * the same HEAD), and whatever the files do not say plainly falls back to asking git. A context
+ * that no repository can hold (no .git above it) asks git nothing either.
  */
 import { execFile } from 'node:child_process';
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { sourceDateEpoch } from '../../layer/walk.js';
 import { writeFileAtomic } from '../../util/fs.js';
@@ -75,10 +76,32 @@ export async function headCommit(dir: string): Promise<{ readonly commit: string
 const CACHE_FILE = 'source-epoch.json';
 const CACHE_ENTRIES = 64;
 
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Whether no git repository can hold `dir`: no `.git` in it or any parent, no parent that looks
+ * like a bare repository (HEAD and objects), and no GIT_DIR / GIT_WORK_TREE in the environment.
+ * Then git would only answer "not a git repository": the process is not worth its start.
+ */
+export async function outsideAnyRepository(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  if (env.GIT_DIR !== undefined || env.GIT_WORK_TREE !== undefined) return false;
+  for (let top = dir; ; top = dirname(top)) {
+    if (await exists(join(top, '.git'))) return false;
+    if ((await exists(join(top, 'HEAD'))) && (await exists(join(top, 'objects')))) return false;
+    if (dirname(top) === top) return true;
+  }
+}
+
 /** The last commit time, from the cache when HEAD is known and was seen before. */
 async function cachedCommitTime(dir: string, cacheDir: string | undefined): Promise<number | undefined> {
-  if (cacheDir === undefined) return lastCommitTime(dir);
   const real = await realpath(dir).catch(() => undefined);
+  if (real !== undefined && (await outsideAnyRepository(real))) return undefined;
+  if (cacheDir === undefined) return lastCommitTime(dir);
   const head = real === undefined ? undefined : await headCommit(real);
   if (real === undefined || head === undefined) return lastCommitTime(dir);
   const key = `${head.commit} ${relative(head.top, real) || '.'}`;

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { headCommit, sourceEpoch } from '../../../src/frontend/project/epoch.js';
+import { headCommit, outsideAnyRepository, sourceEpoch } from '../../../src/frontend/project/epoch.js';
 
 function git(dir: string, args: string[], date?: number): string {
   return execFileSync('git', ['-C', dir, ...args], {
@@ -73,6 +73,37 @@ test('source epoch: HEAD read from the repository files as git reads it; the com
 
     assert.equal((await sourceEpoch(app, { SOURCE_DATE_EPOCH: '42' }, cache)).seconds, 42);
   } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test('source epoch: a context no repository can hold (no .git above it) asks git nothing; a .git, a bare repository or GIT_DIR above it does', async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'gantry-epoch-none-'));
+  const savedPath = process.env.PATH;
+  try {
+    const app = join(tmp, 'a', 'app');
+    await mkdir(app, { recursive: true });
+    // A `git` first on PATH that leaves a mark: it must not run for a context outside any repository.
+    const bin = join(tmp, 'bin');
+    const mark = join(tmp, 'git-ran');
+    await mkdir(bin);
+    await writeFile(join(bin, 'git'), `#!/bin/sh\ntouch '${mark}'\nexit 128\n`, { mode: 0o755 });
+    process.env.PATH = `${bin}:${savedPath ?? ''}`;
+    assert.equal(await outsideAnyRepository(app), true);
+    assert.equal((await sourceEpoch(app, {}, join(tmp, 'cache'))).seconds, 0);
+    assert.equal((await sourceEpoch(app, {})).seconds, 0);
+    await assert.rejects(readFile(mark), 'git was not started');
+    assert.equal(await outsideAnyRepository(app, { GIT_DIR: '/elsewhere/.git' }), false);
+    await mkdir(join(tmp, 'a', 'objects'));
+    await writeFile(join(tmp, 'a', 'HEAD'), 'ref: refs/heads/main\n');
+    assert.equal(await outsideAnyRepository(app), false, 'inside what looks like a bare repository');
+    await rm(join(tmp, 'a', 'HEAD'));
+    await writeFile(join(tmp, '.git'), 'gitdir: /nowhere\n');
+    assert.equal(await outsideAnyRepository(app), false, 'a .git file above it');
+    assert.equal((await sourceEpoch(app, {}, join(tmp, 'cache'))).seconds, 0);
+    await readFile(mark);
+  } finally {
+    process.env.PATH = savedPath;
     await rm(tmp, { recursive: true, force: true });
   }
 });
