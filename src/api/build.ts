@@ -30,6 +30,7 @@ import type { Image, ImageIndex } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Descriptor, Digest, Platform } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
+import { type PushImageOptions, type PushState, pushState } from '../registry/ops/push.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { noProgress } from '../util/progress.js';
 import { resolveInRoot } from '../util/rootpath.js';
@@ -363,9 +364,19 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
             });
     const item = await annotate(result.item, annotations, io);
     const descriptorAnn = descriptorAnnotations(annotations);
-    // A rebuild that changed nothing: the registry already holds this image's SBOM and provenance.
+    // What each repository pushed to holds of this image (a tag or manifest HEAD; the push then
+    // asks nothing again). A rebuild that changed nothing: the registry holds the image, and then
+    // maybe its SBOM and provenance (looked up only then: a new image has none).
+    const states = new Map<string, PushState>();
+    if (pushTo.length > 0) {
+      const digest = await item.digest(io);
+      for (const name of pushTo)
+        states.set(name, await pushState(await session.client(progress), parseReference(name), digest, io));
+    }
     const attested =
       !outputs.some((o) => o.type === 'oci') &&
+      pushTo.length > 0 &&
+      [...states.values()].every((s) => s.present) &&
       (await alreadyAttested(item, supply, pushTo, () => session.client(progress), io));
     if (attested) {
       progress({
@@ -413,11 +424,13 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
     const pushed: { name: string; digest: string }[] = [];
     for (const name of pushTo) {
       progress({ type: 'start', id: `push-${name}`, name: `pushing ${name}` });
+      const state = states.get(name);
+      const pushOptions: PushImageOptions = state ? { ...io, state } : io;
       const desc = await writeImage(
         item,
         { kind: 'registry', ref: parseReference(name) },
         { store: () => session.store(), client: () => session.client(progress) },
-        io,
+        pushOptions,
       );
       await attachPushed(await session.client(progress), parseReference(name), desc, attestations, io);
       pushed.push({ name, digest: desc.digest });

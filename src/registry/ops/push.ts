@@ -21,6 +21,31 @@ import { BlobProgress, shortDigest, TaskGroup } from './common.js';
 export interface PushImageOptions extends IoOptions {
   /** More tags for the top manifest, besides the reference's own. */
   readonly tags?: readonly string[];
+  /** What the registry holds, asked just before by `pushState` (the push does not ask again). */
+  readonly state?: PushState;
+}
+
+/** What a registry repository already holds of an image about to be pushed. */
+export interface PushState {
+  /** The tags that already name the image. */
+  readonly named: ReadonlySet<string>;
+  /** Whether the repository has the image's manifest (and so everything it refers to). */
+  readonly present: boolean;
+}
+
+/**
+ * What `ref`'s repository holds of `digest`: its tag naming it (one HEAD), else the manifest by
+ * digest (one HEAD more). A failed check counts as no: the push then does the full work.
+ */
+export async function pushState(
+  client: RegistryClient,
+  ref: Reference,
+  digest: string,
+  o: IoOptions = {},
+): Promise<PushState> {
+  const repo: Repo = { registry: ref.registry, repository: ref.repository };
+  const named = await namedAlready(client, repo, ref.tag !== undefined ? [ref.tag] : [], digest, o);
+  return { named, present: named.size > 0 || (await present(client, { ...repo, digest }, o)) };
 }
 
 interface BlobToPush {
@@ -207,8 +232,11 @@ export async function pushImage(
   }
   // A push of what the registry already has (a no-change rebuild): one HEAD per tag instead of a
   // HEAD per blob and a PUT per tag. A manifest the registry has comes with everything it refers to.
-  const current = await namedAlready(client, repo, tags, digest, o);
-  const have = current.size > 0 || (tags.length === 0 && (await present(client, { ...repo, digest }, o)));
+  // With a state asked before (a build asks it to know whether the image is new), a new tag for
+  // an image the repository has is its PUT alone.
+  const current = o.state?.named ?? (await namedAlready(client, repo, tags, digest, o));
+  const have =
+    o.state?.present ?? (current.size > 0 || (tags.length === 0 && (await present(client, { ...repo, digest }, o))));
   let desc: Descriptor;
   if (have) {
     desc = { mediaType: await item.mediaType(o), digest, size: await item.size(o) };

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import type { ImageIndex } from '../../../src/oci/image.js';
 import { OciLayout } from '../../../src/oci/layout.js';
 import type { Reference } from '../../../src/reference/index.js';
-import { pushImage } from '../../../src/registry/ops/push.js';
+import { pushImage, pushState } from '../../../src/registry/ops/push.js';
 import { BlobLocations } from '../../../src/store/blob-locations.js';
 import type { ProgressEvent } from '../../../src/util/progress.js';
 import { type BusyboxImage, busyboxImage } from '../../harness/fixtures.js';
@@ -101,6 +101,45 @@ test('a push of what a tag already names is one HEAD: no blob checks, no manifes
       'HEAD /v2/same/app/manifests/v2',
       'PUT /v2/same/app/manifests/v2',
     ]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('pushState asks a tag (then the digest) once; a push given it asks nothing again: a new tag of an image the repository has is one PUT, a new image its full push', async () => {
+  const proxy = await startProxy(reg);
+  try {
+    const target = viaProxy(reg, proxy);
+    const calls = () => proxy.requests.filter((r) => r.path !== '/v2/').map((r) => `${r.method} ${r.path}`);
+    const image = await fixtureIndex();
+    const digest = await image.digest();
+    const fresh = { registry: proxy.host, repository: 'state/app', tag: 'v1' };
+    const c = clientFor(target);
+    const none = await pushState(c.client, fresh, digest);
+    assert.deepEqual({ named: [...none.named], present: none.present }, { named: [], present: false });
+    assert.deepEqual(calls(), ['HEAD /v2/state/app/manifests/v1', `HEAD /v2/state/app/manifests/${digest}`]);
+    proxy.requests.length = 0;
+    await pushImage(c.client, fresh, image, { state: none });
+    assert.ok(
+      !calls().some((x) => x === 'HEAD /v2/state/app/manifests/v1' || x === `HEAD /v2/state/app/manifests/${digest}`),
+      'asked again',
+    );
+    assert.ok(calls().includes('PUT /v2/state/app/manifests/v1'));
+
+    proxy.requests.length = 0;
+    const other = { ...fresh, tag: 'v2' };
+    const have = await pushState(c.client, other, digest);
+    assert.deepEqual({ named: [...have.named], present: have.present }, { named: [], present: true });
+    await pushImage(c.client, other, image, { state: have });
+    assert.deepEqual(calls(), [
+      'HEAD /v2/state/app/manifests/v2',
+      `HEAD /v2/state/app/manifests/${digest}`,
+      'PUT /v2/state/app/manifests/v2',
+    ]);
+    proxy.requests.length = 0;
+    const same = await pushState(c.client, other, digest);
+    assert.deepEqual({ named: [...same.named], present: same.present }, { named: ['v2'], present: true });
+    assert.deepEqual(calls(), ['HEAD /v2/state/app/manifests/v2']);
   } finally {
     await proxy.close();
   }
