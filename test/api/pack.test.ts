@@ -4,6 +4,7 @@
 // `import ... from 'gantry'`. skopeo reads the pushed image back.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -123,6 +124,15 @@ test('examples/api/build-and-push.mjs runs from the packed tarball and pushes an
       };
       assert.deepEqual(cfg.config.Cmd, ['/hello']);
       assert.ok(cfg.config.Env?.includes('GREETING=hi'));
+
+      // The installed bin (the CLI bundle when the checkout has one, packed beside dist/src) runs.
+      if (existsSync(join(repoRoot, 'dist', 'bundle', 'main.js')))
+        assert.ok(paths.includes('dist/bundle/main.js'), 'the CLI bundle is not packed');
+      const version = await sh('node', [join(project, 'node_modules', 'gantry', 'bin', 'gantry.js'), '--version'], {
+        cwd: project,
+      });
+      assert.equal(version.code, 0, version.stderr);
+      assert.match(version.stdout, /^gantry \d+\.\d+\.\d+/);
 
       // Deep imports stay closed: only the entry (and package.json) are exported.
       const deep = await sh('node', ['--input-type=module', '-e', "await import('gantry/dist/src/oci/stream.js')"], {
