@@ -6,7 +6,6 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { load as loadYaml } from 'js-yaml';
 import { GantryError } from '../../errors.js';
 import { type PackageJson, type PackageManager, productionDependencies, readPackageJson } from './package.js';
 
@@ -20,9 +19,11 @@ async function patternsOf(root: string, pkg: PackageJson, pm: PackageManager): P
   if (pm.name === 'pnpm' || existsSync(join(root, 'pnpm-workspace.yaml'))) {
     const text = await readFile(join(root, 'pnpm-workspace.yaml'), 'utf8').catch(() => undefined);
     if (text !== undefined) {
+      // js-yaml (100 KB) loads for pnpm workspaces only.
+      const yaml = await import('js-yaml');
       let doc: unknown;
       try {
-        doc = loadYaml(text);
+        doc = yaml.load(text);
       } catch (err) {
         throw new GantryError(
           'NODE_WORKSPACE_INVALID',

@@ -6,42 +6,63 @@
  * CLI flags win over these values (the front end applies that order).
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
-import * as v from 'valibot';
+import type * as Valibot from 'valibot';
 import { GantryError } from '../../errors.js';
 import type { ProjectKind } from './detect.js';
 
-const text = v.pipe(v.string(), v.minLength(1));
-const textList = v.array(text);
-const port = v.union([v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), text]);
-const runtime = v.strictObject({ version: v.optional(text) });
+/**
+ * valibot and smol-toml (their CommonJS builds, one file each) load on the first project that has
+ * a configuration to read: most builds have none, and at start-up they cost ~40 ms of CPU.
+ */
+const requireHere = createRequire(import.meta.url);
+let valibot: typeof Valibot | undefined;
+let smolToml: typeof import('smol-toml') | undefined;
+const parseToml = (body: string) => {
+  smolToml ??= requireHere('smol-toml') as typeof import('smol-toml');
+  return smolToml.parse(body);
+};
 
 /** The schema, as the files spell it. */
-export const PROJECT_CONFIG_SCHEMA = v.strictObject({
-  tags: v.optional(textList),
-  base: v.optional(text),
-  platforms: v.optional(textList),
-  env: v.optional(v.record(v.string(), v.string())),
-  ports: v.optional(v.array(port)),
-  labels: v.optional(v.record(v.string(), v.string())),
-  user: v.optional(text),
-  workdir: v.optional(v.pipe(text, v.startsWith('/', 'an absolute path'))),
-  entrypoint: v.optional(v.pipe(textList, v.minLength(1, 'a non-empty array of strings'))),
-  cmd: v.optional(textList),
-  include: v.optional(textList),
-  exclude: v.optional(textList),
-  'index-url': v.optional(text),
-  'extra-index-url': v.optional(textList),
-  'find-links': v.optional(textList),
-  'no-deps': v.optional(v.boolean()),
-  wheel: v.optional(v.boolean()),
-  python: v.optional(runtime),
-  node: v.optional(runtime),
-  workspace: v.optional(text),
-  'build-on': v.optional(v.picklist(['container', 'host'])),
-  'build-output': v.optional(text),
-});
+function makeSchema(v: typeof Valibot) {
+  const text = v.pipe(v.string(), v.minLength(1));
+  const textList = v.array(text);
+  const port = v.union([v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), text]);
+  const runtime = v.strictObject({ version: v.optional(text) });
+  return v.strictObject({
+    tags: v.optional(textList),
+    base: v.optional(text),
+    platforms: v.optional(textList),
+    env: v.optional(v.record(v.string(), v.string())),
+    ports: v.optional(v.array(port)),
+    labels: v.optional(v.record(v.string(), v.string())),
+    user: v.optional(text),
+    workdir: v.optional(v.pipe(text, v.startsWith('/', 'an absolute path'))),
+    entrypoint: v.optional(v.pipe(textList, v.minLength(1, 'a non-empty array of strings'))),
+    cmd: v.optional(textList),
+    include: v.optional(textList),
+    exclude: v.optional(textList),
+    'index-url': v.optional(text),
+    'extra-index-url': v.optional(textList),
+    'find-links': v.optional(textList),
+    'no-deps': v.optional(v.boolean()),
+    wheel: v.optional(v.boolean()),
+    python: v.optional(runtime),
+    node: v.optional(runtime),
+    workspace: v.optional(text),
+    'build-on': v.optional(v.picklist(['container', 'host'])),
+    'build-output': v.optional(text),
+  });
+}
+
+let schema: ReturnType<typeof makeSchema> | undefined;
+/** The project configuration's valibot schema (valibot loaded on first use). */
+export function projectConfigSchema(): ReturnType<typeof makeSchema> {
+  valibot ??= requireHere('valibot') as typeof Valibot;
+  schema ??= makeSchema(valibot);
+  return schema;
+}
 
 /** What a project says about its image; every key optional. */
 export interface ProjectConfig {
@@ -85,7 +106,7 @@ export interface LoadedConfig {
   readonly source?: string;
 }
 
-type Raw = v.InferOutput<typeof PROJECT_CONFIG_SCHEMA>;
+type Raw = Valibot.InferOutput<ReturnType<typeof makeSchema>>;
 
 function configError(where: string, message: string, suggestion: string): GantryError {
   return new GantryError('PROJECT_CONFIG_INVALID', `${where}: ${message}`, { phase: 'config', suggestion });
@@ -94,7 +115,7 @@ function configError(where: string, message: string, suggestion: string): Gantry
 /** The keys a strict table at `path` allows (for "unknown key" errors). */
 function keysAt(path: readonly (string | number)[]): string[] {
   // biome-ignore lint/suspicious/noExplicitAny: walking valibot's schema tree by key
-  let schema: any = PROJECT_CONFIG_SCHEMA;
+  let schema: any = projectConfigSchema();
   for (const key of path) {
     while (schema?.wrapped) schema = schema.wrapped;
     schema = schema?.entries?.[key];
@@ -123,7 +144,8 @@ const EXPECTED: Readonly<Record<string, string>> = {
 
 /** Checks `value` against the schema; `where` names the file (and table) in errors. */
 export function validateProjectConfig(value: unknown, where: string): ProjectConfig {
-  const result = v.safeParse(PROJECT_CONFIG_SCHEMA, value);
+  const v = valibot ?? (requireHere('valibot') as typeof Valibot);
+  const result = v.safeParse(projectConfigSchema(), value);
   if (!result.success) {
     const issue = result.issues[0];
     const path = (issue.path ?? []).map((p) => p.key as string | number);

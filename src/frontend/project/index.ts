@@ -8,8 +8,8 @@ export { type BaseChoice, type BaseInputs, baseEnvName, chooseBase, defaultBaseF
 export {
   type LoadedConfig,
   loadProjectConfig,
-  PROJECT_CONFIG_SCHEMA,
   type ProjectConfig,
+  projectConfigSchema,
   validateProjectConfig,
 } from './config.js';
 export {
