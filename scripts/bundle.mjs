@@ -41,7 +41,7 @@ const bundle = await rollup({
   // npm packages and Node's built-ins load as before; only dist/src is bundled.
   external: (id) => !id.startsWith('.') && !id.startsWith('/'),
   plugins: [moduleUrls()],
-  treeshake: false,
+  treeshake: true,
   onwarn(warning, warn) {
     if (warning.code === 'CIRCULAR_DEPENDENCY') return;
     warn(warning);
