@@ -1,11 +1,20 @@
 // walkDirectory: byte order of paths, normalization of owners/modes/mtimes, prefix, filter,
 // hardlinks, special files.
 import assert from 'node:assert/strict';
-import { chmodSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type TarInput, type WalkOptions, walkDirectory } from '../../src/layer/index.js';
+import { type TarInput, tarStream, type WalkOptions, walkDirectory } from '../../src/layer/index.js';
 import { readAll, sh, tempDir } from './helpers.js';
 
 async function walk(root: string, options?: WalkOptions): Promise<TarInput[]> {
@@ -169,4 +178,39 @@ test('xattrs are read with getfattr when asked', async (t) => {
   assert.equal(input?.entry.xattrs?.['user.note']?.toString(), 'hello');
   const [plain] = await walk(root);
   assert.equal(plain?.entry.xattrs, undefined);
+});
+
+test('a file that grows, shrinks or becomes a symlink between the walk and its read is refused, small or large', async (t) => {
+  const root = tempDir(t);
+  // Small files are read whole in one synchronous read, large ones streamed: both ways are pinned.
+  for (const [name, size] of [
+    ['small', 300],
+    ['large', 200 * 1024],
+  ] as const) {
+    for (const change of ['grow', 'shrink', 'symlink'] as const) {
+      const file = join(root, `${name}-${change}`);
+      writeFileSync(file, Buffer.alloc(size, 7));
+      const inputs = await walk(root, { filter: (rel) => rel === `${name}-${change}` });
+      assert.equal(inputs.length, 1);
+      if (change === 'grow') appendFileSync(file, 'more');
+      else if (change === 'shrink') writeFileSync(file, Buffer.alloc(size - 10, 7));
+      else {
+        rmSync(file);
+        writeFileSync(`${file}.target`, Buffer.alloc(size, 7));
+        symlinkSync(`${file}.target`, file);
+      }
+      await assert.rejects(
+        readAll(tarStream(inputs)),
+        change === 'symlink' ? { code: 'ELOOP' } : { code: 'TAR_SIZE_MISMATCH' },
+        `${name} ${change}`,
+      );
+    }
+  }
+  // Unchanged, both come out whole.
+  writeFileSync(join(root, 'ok-small'), 'x'.repeat(300));
+  writeFileSync(join(root, 'ok-large'), Buffer.alloc(200 * 1024, 1));
+  const ok = await walk(root, { filter: (rel) => rel.startsWith('ok-') });
+  const tar = await readAll(tarStream(ok));
+  assert.ok(tar.includes(Buffer.from('x'.repeat(300))));
+  assert.equal(tar.length, 512 + 512 + 512 + 200 * 1024 + 1024);
 });
