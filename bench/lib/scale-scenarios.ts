@@ -6,9 +6,12 @@
  * - a 200-layer image copied between loopback registries, gantry vs skopeo;
  * - 50 pushes of a small image to one registry at once (separate processes), gantry vs skopeo:
  *   total time, and every push must succeed.
- * Sizes can be cut with BENCH_SCALE_FILES (e.g. "1000,10000").
+ * - one large file (1 GiB, then 10 GiB: sparse, so it costs no disk) built into an OCI layout:
+ *   peak memory must stay flat as the layer grows;
+ * Sizes can be cut with BENCH_SCALE_FILES (e.g. "1000,10000") and BENCH_SCALE_LARGE_GIB
+ * (e.g. "1,10"; "0" leaves the large layer out).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostPlatform } from '../../src/oci/platform.js';
@@ -104,6 +107,67 @@ async function directoryCurve(ctx: BenchContext): Promise<{ rows: ResultRow[]; n
     );
   }
   return { rows, notes };
+}
+
+function largeSizesGiB(): number[] {
+  const raw = process.env.BENCH_SCALE_LARGE_GIB;
+  if (!raw) return [1, 10];
+  return raw
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => n > 0);
+}
+
+/**
+ * (scale) one large file in a directory build, 1 GiB then 10 GiB: the file is sparse (zeros, no
+ * disk used), so the cost is reading, tarring, hashing and compressing it; peak RSS must not grow
+ * with its size (the layer streams through, nothing holds it whole).
+ */
+async function largeLayer(ctx: BenchContext): Promise<{ rows: ResultRow[]; notes: string[]; checks: Check[] }> {
+  const rows: ResultRow[] = [];
+  const notes: string[] = [];
+  const peaks: { gib: number; rssKiB: number }[] = [];
+  for (const gib of largeSizesGiB()) {
+    const dir = await mkdtemp(join(tmpdir(), 'gantry-bench-large-'));
+    try {
+      const bytes = Math.round(gib * 1024 * MiB);
+      await mkdir(join(dir, 'data'));
+      await writeFile(join(dir, 'data', 'big.bin'), '');
+      await truncate(join(dir, 'data', 'big.bin'), bytes);
+      ctx.log(
+        `data ${dir}/data/big.bin: ${gib} GiB sparse (${(await stat(join(dir, 'data', 'big.bin'))).blocks} blocks)`,
+      );
+      const title = `scale: dir with one ${gib} GiB file`;
+      const results = await runSeries([gantryBuild(dir, ctx.log)], {
+        runs: 1,
+        warmup: false,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+      const row = rowOf(title, 'gantry', bytes, results.get('gantry'));
+      rows.push(row);
+      if (row.summary) {
+        peaks.push({ gib, rssKiB: row.summary.maxRssKiB });
+        notes.push(
+          `${title}: ${(bytes / MiB / row.summary.cpuSec).toFixed(0)} MiB/s per cpu second, ` +
+            `peak ${(row.summary.maxRssKiB / 1024).toFixed(0)} MiB`,
+        );
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const checks: Check[] = [];
+  if (peaks.length > 1) {
+    const lo = Math.min(...peaks.map((p) => p.rssKiB));
+    const hi = Math.max(...peaks.map((p) => p.rssKiB));
+    checks.push({
+      name: 'scale: peak memory flat as the layer grows',
+      pass: hi <= lo * 1.25 + 16 * 1024,
+      detail: peaks.map((p) => `${p.gib} GiB: ${(p.rssKiB / 1024).toFixed(0)} MiB`).join(', '),
+    });
+  }
+  return { rows, notes, checks };
 }
 
 /** (scale) a 200-layer image copied to a fresh registry per run, gantry vs skopeo. */
@@ -234,12 +298,13 @@ async function concurrentPushes(ctx: BenchContext): Promise<{ rows: ResultRow[];
 
 export async function scenarioScale(ctx: BenchContext): Promise<ScenarioOutcome> {
   const dir = await directoryCurve(ctx);
+  const large = await largeLayer(ctx);
   const layers = await manyLayers(ctx);
   const pushes = await concurrentPushes(ctx);
   return {
-    rows: [...dir.rows, ...layers.rows, ...pushes.rows],
-    checks: pushes.checks,
+    rows: [...dir.rows, ...large.rows, ...layers.rows, ...pushes.rows],
+    checks: [...large.checks, ...pushes.checks],
     data: [],
-    notes: [...dir.notes, ...layers.notes],
+    notes: [...dir.notes, ...large.notes, ...layers.notes],
   };
 }
