@@ -112,10 +112,13 @@ const READ_CHUNK = 512 * 1024;
  * stream around them) costs far more CPU than the read itself (10k files of ~300 bytes: about
  * half the CPU of the whole build). The event loop is held for one small read at a time.
  */
-const SMALL_FILE = 64 * 1024;
+export const SMALL_FILE = 64 * 1024;
 
-/** A small file's bytes (at most size + 1, so a file that grew is seen), in one chunk. */
-function readSmall(abs: string, size: number): Readable {
+/**
+ * A small file's bytes, read whole with synchronous calls: at most `size + 1` bytes, so a file
+ * that grew since its stat is seen (the result is then longer than `size`).
+ */
+export function readSmallFile(abs: string, size: number): Buffer {
   const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   let got = 0;
   const buf = Buffer.allocUnsafe(size + 1);
@@ -124,7 +127,12 @@ function readSmall(abs: string, size: number): Readable {
   } finally {
     closeSync(fd);
   }
-  const bytes = buf.subarray(0, got);
+  return buf.subarray(0, got);
+}
+
+/** A small file's bytes in one chunk. */
+function readSmall(abs: string, size: number): Readable {
+  const bytes = readSmallFile(abs, size);
   return new Readable({
     read() {
       if (bytes.length > 0) this.push(bytes);
