@@ -61,7 +61,7 @@ test('node: the Express example builds, runs as node and answers; a source chang
         '-subj',
         '/CN=gantry node test CA',
       ]);
-      const store = join(tmp, 'store');
+      const store = await world.seed(join(tmp, 'store'));
       const args = ['--ca-cert', HOST_CA, '--ca-cert', ownCa, '-t', 'express:1', app];
       const first = await buildJson(args, { store, env });
       assert.equal(first.code, 0, first.stderr);
@@ -111,7 +111,7 @@ test('node: the Express example builds, runs as node and answers; a source chang
 
       // The same source in a fresh store (a fresh install): the same digest.
       const digestOf = (stdout: string) => /@(sha256:[0-9a-f]{64})/.exec(stdout)?.[1];
-      const again = await buildJson(args, { store: join(tmp, 'store2'), env });
+      const again = await buildJson(args, { store: await world.seed(join(tmp, 'store2')), env });
       assert.equal(again.code, 0, again.stderr);
       assert.ok(digestOf(second.stdout));
       assert.equal(digestOf(again.stdout), digestOf(second.stdout));

@@ -4,13 +4,18 @@
 // image's entrypoint in the sandbox with the host network until it answers HTTP.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runInSandbox } from '../../src/engine/executor/index.js';
+import { LayerCache } from '../../src/engine/snapshot/index.js';
+import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
+import { OciLayout } from '../../src/oci/layout.js';
+import { ensurePrivateDir } from '../../src/util/fs.js';
 import { isolatedHome } from '../cli/helpers.js';
-import { nodeBaseImage } from '../harness/node-base.js';
+import { buildInPlace, fixturesDir } from '../harness/fixtures.js';
+import { type NodeBaseImage, nodeBaseImage } from '../harness/node-base.js';
 import { freePort, startRegistry, type TestRegistry } from '../harness/registry.js';
 import { gantry } from './helpers.js';
 
@@ -21,10 +26,41 @@ export interface NodeWorld {
   readonly registry: TestRegistry;
   /** Environment for gantry: isolated HOME with the mirror config; no NODE_EXTRA_CA_CERTS (tests pass --ca-cert). */
   env(tmp: string): Promise<NodeJS.ProcessEnv>;
+  /**
+   * Readies a new store (`dir`, made if need be) for a build on the world's base(s): the base
+   * layers, extracted once per machine into <fixtures>/layer-cache, are linked into the store's
+   * layer cache, so the build's steps stack them instead of extracting ~600 MB per store (what
+   * the tests pin is the front end: base extraction is pinned by the engine tests). The build
+   * still resolves and pulls the base through the mirror as a user's does.
+   */
+  seed(dir: string): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** Starts a registry and pushes the Node base there as library/node:20-slim (and :20). */
+/** Bump when what the kept registry storage of nodeWorld holds changes. */
+const NODE_REGISTRY_RECIPE = 1;
+
+/** The image `node` of a base fixture's layout, each layer extracted in the machine's layer cache. */
+async function seedLayers(store: string, base: NodeBaseImage): Promise<void> {
+  const layout = await OciLayout.open(base.layoutDir);
+  const desc = (await layout.readIndex()).manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === base.tag);
+  assert.ok(desc, `no image ${base.tag} in ${base.layoutDir}`);
+  const shared = new LayerCache(join(fixturesDir(), 'layer-cache'));
+  const own = new LayerCache(join(store, 'cache', 'layers'), { form: shared.form });
+  const lowers: string[] = [];
+  for (const layer of await (await layout.image(desc)).layers()) {
+    const path = await shared.ensureExtracted(layer, { lowers: [...lowers] });
+    lowers.push(path);
+    const link = own.pathFor(await layer.diffID());
+    await ensurePrivateDir(join(link, '..', '..'));
+    await mkdir(join(link, '..'), { recursive: true, mode: 0o700 });
+    await symlink(path, link).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}
+
+/** Starts a registry holding the Node base as library/node:TAG (default 20-slim; with arm64 an index). */
 export async function nodeWorld(
   options: {
     include?: readonly string[];
@@ -40,42 +76,70 @@ export async function nodeWorld(
   const arm = options.arm64
     ? await nodeBaseImage({ ...(armInclude ? { include: armInclude } : {}), arch: 'arm64' })
     : undefined;
-  const registry = await startRegistry({ mode: 'http' });
-  const write = async (tmp: string): Promise<NodeJS.ProcessEnv> => {
-    const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), NODE_EXTRA_CA_CERTS: '' };
-    await mkdir(join(env.XDG_CONFIG_HOME as string, 'gantry'), { recursive: true });
-    await writeFile(
-      join(env.XDG_CONFIG_HOME as string, 'gantry', 'registries.toml'),
-      `[registry."docker.io"]\nmirrors = ["${registry.host}"]\n\n[registry."${registry.host}"]\nhttp = true\n`,
-    );
-    return env;
-  };
-  try {
-    const setup = await write(await mkdtemp(join(tmpdir(), 'gantry-node-world-')));
-    for (const tag of options.tags ?? ['20-slim']) {
-      const ref = `${registry.host}/library/node:${tag}`;
-      if (!arm) {
-        const r = await gantry(['copy', `oci:${base.layoutDir}:node`, ref], { env: setup });
-        assert.equal(r.code, 0, r.stderr);
-        continue;
-      }
-      const parts: string[] = [];
-      for (const [b, arch] of [
-        [base, base.platform.split('/')[1]],
-        [arm, 'arm64'],
-      ] as const) {
-        const r = await gantry(['copy', `oci:${b.layoutDir}:node`, `${ref}-${arch}`], { env: setup });
-        assert.equal(r.code, 0, r.stderr);
-        parts.push('-m', `${ref}-${arch}`);
-      }
-      const idx = await gantry(['--plain-http', 'index', 'create', '-t', ref, ...parts], { env: setup });
-      assert.equal(idx.code, 0, idx.stderr);
+  const tags = options.tags ?? ['20-slim'];
+  // The registry's storage with the base(s) pushed is kept per machine (pushing ~200-400 MB took
+  // 5-18 s per test); each world starts a registry on a copy of it (blobs hard-linked).
+  const key = createHash('sha256')
+    .update([`recipe=${NODE_REGISTRY_RECIPE}`, base.digest, arm?.digest ?? '-', ...tags].join('\n'))
+    .digest('hex')
+    .slice(0, 16);
+  const storage = await buildInPlace(join(fixturesDir(), `node-registry-${key}`), async (tmp) => {
+    const empty = await startRegistry({ mode: 'http' });
+    try {
+      await pushBases(empty, base, arm, tags, await writeEnv(empty, await mkdtemp(join(tmp, 'home-'))));
+      const kept = join(tmp, 'storage');
+      await cp(empty.storageDir, kept, { recursive: true });
+      return kept;
+    } finally {
+      await empty.stop();
     }
-  } catch (err) {
-    await registry.stop();
-    throw err;
+  });
+  const registry = await startRegistry({ mode: 'http', storageFrom: storage });
+  const seed = async (dir: string): Promise<string> => {
+    for (const b of arm ? [base, arm] : [base]) await seedLayers(dir, b);
+    return dir;
+  };
+  return { registry, env: (tmp) => writeEnv(registry, tmp), seed, stop: () => registry.stop() };
+}
+
+/** Environment for gantry: an isolated HOME whose registries.toml mirrors docker.io to `registry`. */
+async function writeEnv(registry: TestRegistry, tmp: string): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = { ...(await isolatedHome(tmp)), NODE_EXTRA_CA_CERTS: '' };
+  await mkdir(join(env.XDG_CONFIG_HOME as string, 'gantry'), { recursive: true });
+  await writeFile(
+    join(env.XDG_CONFIG_HOME as string, 'gantry', 'registries.toml'),
+    `[registry."docker.io"]\nmirrors = ["${registry.host}"]\n\n[registry."${registry.host}"]\nhttp = true\n`,
+  );
+  return env;
+}
+
+/** Pushes the base as library/node:TAG (with arm64: an index of both, each also as TAG-ARCH). */
+async function pushBases(
+  registry: TestRegistry,
+  base: NodeBaseImage,
+  arm: NodeBaseImage | undefined,
+  tags: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  for (const tag of tags) {
+    const ref = `${registry.host}/library/node:${tag}`;
+    if (!arm) {
+      const r = await gantry(['copy', `oci:${base.layoutDir}:node`, ref], { env });
+      assert.equal(r.code, 0, r.stderr);
+      continue;
+    }
+    const parts: string[] = [];
+    for (const [b, arch] of [
+      [base, base.platform.split('/')[1]],
+      [arm, 'arm64'],
+    ] as const) {
+      const r = await gantry(['copy', `oci:${b.layoutDir}:node`, `${ref}-${arch}`], { env });
+      assert.equal(r.code, 0, r.stderr);
+      parts.push('-m', `${ref}-${arch}`);
+    }
+    const idx = await gantry(['--plain-http', 'index', 'create', '-t', ref, ...parts], { env });
+    assert.equal(idx.code, 0, idx.stderr);
   }
-  return { registry, env: write, stop: () => registry.stop() };
 }
 
 /** Every blob of a store's layout, layers gunzipped: what a leak check greps. */

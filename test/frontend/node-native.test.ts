@@ -40,7 +40,7 @@ test('node: a native addon (fs-ext) is compiled by node-gyp in each platform bas
   try {
     await withTempDir(async (tmp) => {
       const env = await world.env(tmp);
-      const store = join(tmp, 'store');
+      const store = await world.seed(join(tmp, 'store'));
       const ca = ['--ca-cert', HOST_CA];
       const r = await nodeBuild([...ca, '--platform', 'linux/amd64,linux/arm64', '-t', 'native:1', example], {
         store,

@@ -19,7 +19,7 @@ test('node: a Next.js standalone build ships .next/standalone with .next/static 
   try {
     await withTempDir(async (tmp) => {
       const env = await world.env(tmp);
-      const store = join(tmp, 'store');
+      const store = await world.seed(join(tmp, 'store'));
       // Next.js standalone output built on the host (a prepared .next, no `next build` here): the
       // image is .next/standalone at /app with .next/static and public/ beside server.js.
       const web = join(tmp, 'web');

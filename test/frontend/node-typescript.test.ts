@@ -49,7 +49,7 @@ test('node: the TypeScript example is built in a stage, ships dist/ without devD
       const env = await world.env(tmp);
       const app = join(tmp, 'app');
       await cp(example, app, { recursive: true });
-      const store = join(tmp, 'store');
+      const store = await world.seed(join(tmp, 'store'));
       const r = await nodeBuild(['--ca-cert', HOST_CA, '-t', 'fastify:1', app], { store, env });
       assert.equal(r.code, 0, r.stderr);
       assert.ok(r.steps.some((s) => s.name.startsWith('build: .: npm run build') && s.done));

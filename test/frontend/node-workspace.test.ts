@@ -20,7 +20,7 @@ test('node: a pnpm workspace member builds with only the members and packages it
   try {
     await withTempDir(async (tmp) => {
       const env = await world.env(tmp);
-      const store = join(tmp, 'store');
+      const store = await world.seed(join(tmp, 'store'));
       const r = await nodeBuild(['--workspace', '@example/api', '--ca-cert', HOST_CA, '-t', 'api:1', example], {
         store,
         env,

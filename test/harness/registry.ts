@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -50,6 +50,12 @@ export interface StartRegistryOptions {
     readonly expiresIn?: number;
   };
   readonly signal?: AbortSignal;
+  /**
+   * Start with a copy of this storage directory (a registry's rootdirectory, kept as a fixture):
+   * blob data hard-linked (the registry never rewrites a blob's data), everything else copied
+   * (link and tag files are rewritten in place, which must not reach the fixture).
+   */
+  readonly storageFrom?: string;
 }
 
 export interface TestRegistry {
@@ -371,7 +377,8 @@ async function prepare(options: StartRegistryOptions): Promise<Prepared> {
   liveDirs.add(dir);
   try {
     const storageDir = join(dir, 'storage');
-    await mkdir(storageDir);
+    if (options.storageFrom) await copyStorage(options.storageFrom, storageDir);
+    else await mkdir(storageDir);
     const tls = usesTls(options) ? await generateTls(join(dir, 'tls'), options) : undefined;
     if (options.mode === 'token') return { dir, storageDir, tls, ...(await prepareToken(options, dir, tls)) };
     if (options.mode !== 'tls-basic') return { dir, storageDir, tls };
@@ -384,6 +391,18 @@ async function prepare(options: StartRegistryOptions): Promise<Prepared> {
   } catch (err) {
     await removeDir(dir);
     throw err;
+  }
+}
+
+/** A registry storage directory copied: files under a `blobs` directory hard-linked, others copied. */
+async function copyStorage(from: string, to: string): Promise<void> {
+  await mkdir(to);
+  for (const e of await readdir(from, { withFileTypes: true })) {
+    const src = join(from, e.name);
+    const dst = join(to, e.name);
+    if (e.isDirectory() && e.name === 'blobs') await run('cp', ['-al', src, dst]);
+    else if (e.isDirectory()) await copyStorage(src, dst);
+    else await copyFile(src, dst);
   }
 }
 
