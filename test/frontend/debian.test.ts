@@ -6,7 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { debianImage, debianMirror } from '../harness/debian.js';
-import { withImageRoot } from '../harness/image-root.js';
+import { seedLayerCache, withImageRoot } from '../harness/image-root.js';
 import { buildJson, gantry, rawConfig, withTempDir, writeTree } from './helpers.js';
 
 test('RUN apt-get install on the Debian fixture, then the installed binary runs in a later step', {
@@ -15,7 +15,8 @@ test('RUN apt-get install on the Debian fixture, then the installed binary runs 
   const fixture = await debianImage();
   const mirror = await debianMirror();
   await withTempDir(async (tmp) => {
-    const store = join(tmp, 'store');
+    // The fixture's layer is extracted once per machine (the Debian fixture test pins extracting it).
+    const store = await seedLayerCache(join(tmp, 'store'), fixture.layoutDir, fixture.tag);
     const loaded = await gantry(['load', fixture.layoutDir, '-t', 'debian:fixture'], { store });
     assert.equal(loaded.code, 0, loaded.stderr);
     const context = join(tmp, 'context');

@@ -5,16 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runInSandbox } from '../../src/engine/executor/index.js';
-import { LayerCache } from '../../src/engine/snapshot/index.js';
-import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
-import { OciLayout } from '../../src/oci/layout.js';
-import { ensurePrivateDir } from '../../src/util/fs.js';
 import { isolatedHome } from '../cli/helpers.js';
 import { buildInPlace, fixturesDir } from '../harness/fixtures.js';
+import { seedLayerCache } from '../harness/image-root.js';
 import { type NodeBaseImage, nodeBaseImage } from '../harness/node-base.js';
 import { freePort, startRegistry, type TestRegistry } from '../harness/registry.js';
 import { gantry } from './helpers.js';
@@ -39,26 +36,6 @@ export interface NodeWorld {
 
 /** Bump when what the kept registry storage of nodeWorld holds changes. */
 const NODE_REGISTRY_RECIPE = 1;
-
-/** The image `node` of a base fixture's layout, each layer extracted in the machine's layer cache. */
-async function seedLayers(store: string, base: NodeBaseImage): Promise<void> {
-  const layout = await OciLayout.open(base.layoutDir);
-  const desc = (await layout.readIndex()).manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === base.tag);
-  assert.ok(desc, `no image ${base.tag} in ${base.layoutDir}`);
-  const shared = new LayerCache(join(fixturesDir(), 'layer-cache'));
-  const own = new LayerCache(join(store, 'cache', 'layers'), { form: shared.form });
-  const lowers: string[] = [];
-  for (const layer of await (await layout.image(desc)).layers()) {
-    const path = await shared.ensureExtracted(layer, { lowers: [...lowers] });
-    lowers.push(path);
-    const link = own.pathFor(await layer.diffID());
-    await ensurePrivateDir(join(link, '..', '..'));
-    await mkdir(join(link, '..'), { recursive: true, mode: 0o700 });
-    await symlink(path, link).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-  }
-}
 
 /** Starts a registry holding the Node base as library/node:TAG (default 20-slim; with arm64 an index). */
 export async function nodeWorld(
@@ -96,7 +73,7 @@ export async function nodeWorld(
   });
   const registry = await startRegistry({ mode: 'http', storageFrom: storage });
   const seed = async (dir: string): Promise<string> => {
-    for (const b of arm ? [base, arm] : [base]) await seedLayers(dir, b);
+    for (const b of arm ? [base, arm] : [base]) await seedLayerCache(dir, b.layoutDir, b.tag);
     return dir;
   };
   return { registry, env: (tmp) => writeEnv(registry, tmp), seed, stop: () => registry.stop() };

@@ -6,12 +6,17 @@
  * image's entrypoint this way costs its new layers only, where `-o type=local` writes every file
  * of every layer again (hundreds of MB for a Python or Node.js base).
  */
-import { join } from 'node:path';
+import { mkdir, symlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { LayerCache, OverlaySnapshotter, overlayAvailable, WalkSnapshotter } from '../../src/engine/snapshot/index.js';
+import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { isImageIndex } from '../../src/oci/image.js';
+import { OciLayout } from '../../src/oci/layout.js';
 import { resolvePlatform } from '../../src/oci/partial.js';
 import type { Digest } from '../../src/oci/types.js';
 import { Store } from '../../src/store/store.js';
+import { ensurePrivateDir } from '../../src/util/fs.js';
+import { fixturesDir } from './fixtures.js';
 
 export interface ImageRootOptions {
   /**
@@ -60,4 +65,31 @@ export async function withImageRoot<T>(
   } finally {
     await snapshot.release();
   }
+}
+
+/**
+ * Readies a store for builds on an image of a cached fixture layout (`tag` in `layoutDir`): its
+ * layers, extracted once per machine into <fixtures>/layer-cache, are linked into the store's
+ * layer cache (`<store>/cache/layers`), so build steps stack them instead of extracting them again
+ * in every new store. For tests about what is built on a base, not about extracting it (the layer
+ * cache and snapshot tests pin that). Returns `storeDir`.
+ */
+export async function seedLayerCache(storeDir: string, layoutDir: string, tag: string): Promise<string> {
+  const layout = await OciLayout.open(layoutDir);
+  const desc = (await layout.readIndex()).manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === tag);
+  if (!desc) throw new Error(`no image ${tag} in ${layoutDir}`);
+  const shared = new LayerCache(join(fixturesDir(), 'layer-cache'));
+  const own = new LayerCache(join(storeDir, 'cache', 'layers'), { form: shared.form });
+  const lowers: string[] = [];
+  for (const layer of await (await layout.image(desc)).layers()) {
+    const path = await shared.ensureExtracted(layer, { lowers: [...lowers] });
+    lowers.push(path);
+    const link = own.pathFor(await layer.diffID());
+    await ensurePrivateDir(dirname(dirname(link)));
+    await mkdir(dirname(link), { recursive: true, mode: 0o700 });
+    await symlink(path, link).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+  return storeDir;
 }
