@@ -141,7 +141,11 @@ function readSmall(abs: string, size: number): Readable {
   });
 }
 
-function opener(abs: string, size: number): () => Promise<Readable> {
+/**
+ * The body of a regular file of `size` bytes (as its stat said), opened when the tar writer asks:
+ * a small file read whole at once, a larger one streamed. O_NOFOLLOW either way.
+ */
+export function fileOpener(abs: string, size: number): () => Promise<Readable> {
   if (size <= SMALL_FILE) return async () => readSmall(abs, size);
   return async () => {
     // O_NOFOLLOW: a file swapped for a symlink after the walk saw it is an error, not a read elsewhere.
@@ -240,7 +244,7 @@ export async function* walkDirectory(root: string, options: WalkOptions = {}): A
     }
     switch (type) {
       case 'file':
-        yield { entry: { ...entry, size: node.stat.size }, body: opener(node.abs, node.stat.size), source };
+        yield { entry: { ...entry, size: node.stat.size }, body: fileOpener(node.abs, node.stat.size), source };
         break;
       case 'symlink':
         yield { entry: { ...entry, linkname: await readlink(node.abs) }, source };

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
+import { readSmallFile, SMALL_FILE } from '../../layer/walk.js';
 import { createDigester } from '../../oci/digest.js';
 import type { Digest } from '../../oci/types.js';
 import { writeFileAtomic } from '../../util/fs.js';
@@ -149,10 +150,25 @@ export interface ChecksumOptions extends IoOptions {
 
 async function hashFile(
   abs: string,
+  size: number,
   contextPath: string,
   signal: AbortSignal | undefined,
 ): Promise<{ hex: string; bytes: number }> {
   const digester = createDigester('sha256');
+  // A small file in one synchronous read (no thread-pool round trips, no stream); one that grew
+  // since its stat is streamed whole below.
+  if (size <= SMALL_FILE) {
+    let bytes: Buffer;
+    try {
+      bytes = readSmallFile(abs, size);
+    } catch (err) {
+      throw unreadable(contextPath, err);
+    }
+    if (bytes.length <= size) {
+      digester.update(bytes);
+      return { hex: digester.digest().slice('sha256:'.length), bytes: digester.size };
+    }
+  }
   let fh: Awaited<ReturnType<typeof open>>;
   try {
     fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -192,7 +208,7 @@ export async function checksumSources(plan: CopyPlan, options: ChecksumOptions =
       content = cache?.lookup(planned.abs, planned.stat) ?? null;
       if (content === null) {
         const started = Date.now();
-        const hashed = await hashFile(planned.abs, e.path, signal);
+        const hashed = await hashFile(planned.abs, planned.stat.size, e.path, signal);
         content = hashed.hex;
         options.onFileHashed?.(planned.abs, hashed.bytes);
         cache?.record(planned.abs, planned.stat, content, started);

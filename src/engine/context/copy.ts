@@ -9,13 +9,11 @@
  * open lazily, one at a time.
  */
 import type { Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarEntry, TarEntryType, TarInput } from '../../layer/tar/types.js';
-import { deviceNumbers, entryTypeOf, sourceDateEpoch } from '../../layer/walk.js';
+import { deviceNumbers, entryTypeOf, fileOpener, sourceDateEpoch } from '../../layer/walk.js';
 import { readXattrPaths, readXattrTree, type XattrMap } from '../../layer/xattr.js';
 import { ByteKeyHeap } from '../../util/heap.js';
 import { DEVICE_MARK_PATTERN, deviceMarkOf } from '../snapshot/changes.js';
@@ -315,14 +313,6 @@ async function placeholderMarks(plan: CopyPlan, options: IoOptions): Promise<Xat
   return marks;
 }
 
-function opener(abs: string): () => Promise<Readable> {
-  return async () => {
-    // O_NOFOLLOW: a file swapped for a symlink after the walk saw it is an error, not a read elsewhere.
-    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    return fh.createReadStream({ autoClose: true });
-  };
-}
-
 /**
  * The layer entries of a COPY: sorted by path, the destination's missing parents created (0755,
  * owned by the copy's owner as BuildKit creates them) and existing ones as they are (`existing`),
@@ -331,6 +321,8 @@ function opener(abs: string): () => Promise<Readable> {
  */
 export async function* copyEntries(plan: CopyPlan, options: CopyEntriesOptions = {}): AsyncGenerator<TarInput> {
   for await (const planned of planEntries(plan, options)) {
-    yield planned.abs === undefined ? { entry: planned.entry } : { entry: planned.entry, body: opener(planned.abs) };
+    yield planned.abs === undefined
+      ? { entry: planned.entry }
+      : { entry: planned.entry, body: fileOpener(planned.abs, planned.entry.size) };
   }
 }

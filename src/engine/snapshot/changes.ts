@@ -10,13 +10,11 @@
  * under it. An mtime that moved on its own is not a change worth a layer.
  */
 import type { Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import type { TarEntry, TarInput } from '../../layer/tar/types.js';
-import { sourceDateEpoch } from '../../layer/walk.js';
+import { fileOpener, sourceDateEpoch } from '../../layer/walk.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
@@ -155,14 +153,6 @@ export async function settleChanges(raw: readonly Change[], ctx: SettleContext):
   return kept.sort((a, b) => byPathBytes(a.rel, b.rel));
 }
 
-function opener(abs: string): () => Promise<Readable> {
-  return async () => {
-    // O_NOFOLLOW: a file swapped for a symlink after the walk saw it fails instead of reading elsewhere.
-    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    return fh.createReadStream({ autoClose: true });
-  };
-}
-
 function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
   // Linux dev_t layout (glibc gnu_dev_major / gnu_dev_minor).
   const r = BigInt(rdev);
@@ -229,7 +219,7 @@ export async function layerEntries(changes: readonly Change[], clamp = sourceDat
       const { type, major, minor } = c.device;
       out.push({ entry: { ...base, type, devmajor: major, devminor: minor } });
     } else if (stat.isFile()) {
-      out.push({ entry: { ...base, size: stat.size }, body: opener(c.abs) });
+      out.push({ entry: { ...base, size: stat.size }, body: fileOpener(c.abs, stat.size) });
     } else if (stat.isSymbolicLink()) {
       out.push({ entry: { ...base, type: 'symlink', linkname: await readlink(c.abs) } });
     } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
