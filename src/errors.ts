@@ -216,10 +216,16 @@ export const ERROR_CODES = {
   PROJECT_FRONTEND_UNAVAILABLE: 'A project front end was asked for (--frontend) that this gantry does not have.',
   PROTOCOL_ERROR: "A registry's HTTP answer could not be parsed.",
   PYPROJECT_INVALID: 'pyproject.toml (or a lock file) is not valid, or a console script target is not module:function.',
+  PYTHON_BASE_NO_PYTHON:
+    'The base of a Python project build has no python interpreter (not on PATH, not in /usr/bin or /usr/local/bin).',
   PYTHON_BUILD_BACKEND_MISSING:
     "--wheel: the project's PEP 517 build backend (setuptools, hatchling, poetry-core...) is not importable in the base image.",
   PYTHON_NOT_A_PACKAGE:
     '--wheel on a project that is no package (no pyproject [build-system] or [project], setup.py or setup.cfg).',
+  PYTHON_TOOLS_NO_PIP:
+    'Neither the base nor the tools image python:<version>-slim has pip to install the dependencies.',
+  PYTHON_TOOLS_VERSION_MISMATCH:
+    "The tools image that installs for a base without pip runs another Python major.minor than the base's.",
   PYTHON_VERSION_UNSATISFIABLE: 'requires-python allows none of the Python versions gantry knows a base for.',
   RANGE_INVALID: 'Registry: a byte range was refused (HTTP 416).',
   REBASE_MISMATCH: "gantry rebase: the image's first layers are not the old base's layers.",

@@ -4,10 +4,25 @@
  * 1-2 min the first time), standing in for `python:3.11-slim`: Debian bookworm's python3 is 3.11.
  * `pushPythonBase` puts it in a loopback registry as `library/python:3.11-slim`, which gantry
  * reaches through a registries.toml mirror for docker.io, as a user's default base would be.
+ * `pythonWorld` is that setup for a test file; `shelllessPythonImage` a distroless-style base
+ * made from the fixture; `httpGet` asks an app over HTTP.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
+import { writeLayer } from '../../src/layer/layer.js';
+import { walkDirectory } from '../../src/layer/walk.js';
+import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
+import { newImage } from '../../src/oci/mutate.js';
+import { layerFromDescriptor } from '../../src/oci/partial.js';
+import { MediaType, type Platform } from '../../src/oci/types.js';
 import { type DebianImage, debianImage } from './debian.js';
+import { buildInPlace, fixturesDir } from './fixtures.js';
+import { startRegistry, type TestRegistry } from './registry.js';
 import { run } from './run.js';
 
 /** What the Python base holds besides minbase: pip and venv, and the frameworks of examples/ (Flask, FastAPI, Django). */
@@ -62,4 +77,187 @@ export async function mirrorHome(tmp: string, registryHost: string): Promise<Nod
     REGISTRY_USERNAME: '',
     REGISTRY_PASSWORD: '',
   };
+}
+
+export interface PythonWorld {
+  readonly tmp: string;
+  readonly registry: TestRegistry;
+  /** The environment of gantry runs: the mirror HOME, no PIP_* or SOURCE_DATE_EPOCH from the machine. */
+  readonly env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+/**
+ * A test file's Python setup: a temporary directory, a loopback registry holding the Python base
+ * as library/python:3.11-slim (unless `push: false`: the file pushes its own), and the
+ * environment reaching it through a docker.io mirror, with every index setting the test's own
+ * (`noIndex`: PIP_NO_INDEX=1, pip reads only --find-links).
+ */
+export async function pythonWorld(
+  prefix: string,
+  options: { readonly push?: boolean; readonly noIndex?: boolean } = {},
+): Promise<PythonWorld> {
+  const tmp = await mkdtemp(join(tmpdir(), prefix));
+  const registry = await startRegistry({ mode: 'http' });
+  try {
+    if (options.push !== false) await pushPythonBase(registry.host);
+    const env = {
+      ...(await mirrorHome(tmp, registry.host)),
+      PIP_FIND_LINKS: '',
+      PIP_INDEX_URL: '',
+      PIP_EXTRA_INDEX_URL: '',
+      PIP_NO_INDEX: options.noIndex ? '1' : '',
+      SOURCE_DATE_EPOCH: '',
+    };
+    return {
+      tmp,
+      registry,
+      env,
+      stop: async () => {
+        await registry.stop();
+        await rm(tmp, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await registry.stop();
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** GET / on 127.0.0.1:`port`: the body, or a rejection (refused, or no answer within `timeoutMs`). */
+export function httpGet(port: number, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+/** Bump when the way the shell-less Python base is assembled changes. */
+const SHELLLESS_RECIPE_VERSION = 1;
+const EPOCH = '1970-01-01T00:00:00Z';
+const PYTHON = 'usr/bin/python3.11';
+
+/**
+ * A distroless-style Python base (as gcr.io/distroless/python3-debian12) made from the Python
+ * fixture: Debian's /usr/bin/python3.11 and its standard library (no test suite), the shared
+ * libraries `ldd` names for the interpreter and its extension modules, /etc/passwd with root and
+ * nonroot (65532), /tmp; Entrypoint ["/usr/bin/python3.11"], and nothing else: no /bin/sh, no
+ * pip, no `python3` on PATH, no dist-packages. Cached in the fixtures dir by the Python fixture's
+ * digest. Returns an OCI layout whose index names it `python`.
+ */
+export async function shelllessPythonImage(): Promise<{ layoutDir: string; tag: 'python' }> {
+  const base = await pythonBaseImage();
+  const arch = base.platform.split('/')[1] as string;
+  const key = createHash('sha256')
+    .update([`shellless-python-recipe=${SHELLLESS_RECIPE_VERSION}`, base.digest].join('\n'))
+    .digest('hex')
+    .slice(0, 16);
+  const layoutDir = await buildInPlace(join(fixturesDir(), `python-shellless-${arch}-${key}`), async (tmp) => {
+    const layout = await OciLayout.open(base.layoutDir);
+    const desc = (await layout.readIndex()).manifests.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === base.tag);
+    if (!desc) throw new Error(`${base.layoutDir} names no ${base.tag} image`);
+    const layers = await (await layout.image(desc)).layers();
+    if (layers.length !== 1) throw new Error(`the Python fixture has ${layers.length} layers, not 1`);
+    const blob = layout.blobPath(await (layers[0] as (typeof layers)[0]).digest());
+    const stage = join(tmp, 'stage');
+    await mkdir(stage);
+    await run('tar', [
+      '-xzf',
+      blob,
+      '-C',
+      stage,
+      '--exclude=usr/lib/python3.11/test',
+      '--exclude=usr/lib/python3.11/*/tests',
+      '--exclude=__pycache__',
+      PYTHON,
+      'usr/lib/python3.11',
+    ]);
+    // `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)`: the fixture holds them under usr/lib.
+    const dynload = join(stage, 'usr', 'lib', 'python3.11', 'lib-dynload');
+    const modules = (await readdir(dynload)).filter((n) => n.endsWith('.so')).map((n) => join(dynload, n));
+    const ldd = (await run('ldd', [join(stage, PYTHON), ...modules])).stdout;
+    const libs = [
+      ...new Set(
+        [...ldd.matchAll(/=>\s+\/(?:usr\/)?lib\/([^\s]+)\/([^/\s]+)\s/g)].map((m) => `usr/lib/${m[1]}/${m[2]}*`),
+      ),
+    ];
+    if (libs.length === 0) throw new Error(`ldd named no library for python3.11: ${ldd}`);
+    const triplet = (libs[0] as string).split('/')[2] as string;
+    await run('tar', [
+      '-xzf',
+      blob,
+      '-C',
+      stage,
+      '--wildcards',
+      'lib',
+      'lib64',
+      'usr/lib64',
+      `usr/lib/${triplet}/ld-linux*`,
+      ...libs,
+    ]);
+    await mkdir(join(stage, 'etc'));
+    await writeFile(
+      join(stage, 'etc', 'passwd'),
+      'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n',
+    );
+    await writeFile(join(stage, 'etc', 'group'), 'root:x:0:\nnonroot:x:65532:\n');
+    await mkdir(join(stage, 'tmp'));
+    await chmod(join(stage, 'tmp'), 0o1777);
+    await mkdir(join(stage, 'home', 'nonroot'), { recursive: true });
+    await chown(join(stage, 'home', 'nonroot'), 65532, 65532);
+    const out = await OciLayout.init(join(tmp, 'layout'));
+    const layerFile = join(tmp, 'layer.tar.gz');
+    const info = await writeLayer(
+      walkDirectory(stage, { keepModes: true, keepOwners: true, mtime: 0 }),
+      createWriteStream(layerFile),
+      { compression: 'gzip' },
+    );
+    await out.writeBlob(createReadStream(layerFile), { digest: info.digest, size: info.size });
+    const platform: Platform = { architecture: arch, os: 'linux' };
+    const image = await newImage({
+      platform,
+      created: EPOCH,
+      layers: [
+        {
+          layer: layerFromDescriptor(
+            out,
+            { mediaType: info.mediaType, digest: info.digest, size: info.size },
+            info.diffID,
+          ),
+          history: {
+            created: EPOCH,
+            created_by: 'gantry test fixture: python3.11, its stdlib and libraries, no shell, no pip',
+          },
+        },
+      ],
+      config: (cfg) => ({
+        ...cfg,
+        config: {
+          Env: [
+            'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+            'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt',
+          ],
+          Entrypoint: ['/usr/bin/python3.11'],
+        },
+      }),
+    });
+    const written = await writeToLayout(out, image);
+    await out.writeIndex({
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: [{ ...written, platform, annotations: { [REF_NAME_ANNOTATION]: 'python' } }],
+    });
+    await rm(out.tempDir, { recursive: true, force: true }).catch(() => {});
+    return join(tmp, 'layout');
+  });
+  return { layoutDir, tag: 'python' };
 }

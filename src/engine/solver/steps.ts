@@ -101,15 +101,23 @@ export function storedLayer(store: Store, descriptor: Descriptor, diffID: Digest
 }
 
 /** RUN: the command in a sandbox on the stage's files; the changes become the layer. */
+/** Host-side edits of the step's root (its host path) before and after the run; they are part of the layer. */
+export interface RunHooks {
+  readonly before?: (root: string) => Promise<void>;
+  readonly after?: (root: string) => Promise<void>;
+}
+
 export async function runStep(
   layers: readonly Layer[],
   spec: Omit<RunSpec, 'rootfs'>,
   inlineFile: { name: string; content: string } | undefined,
   ctx: StepContext,
+  hooks: RunHooks = {},
 ): Promise<StepLayer | undefined> {
   return ctx.fs.with(
     layers,
     async (snapshot) => {
+      await hooks.before?.(snapshot.root);
       let tmp: string | undefined;
       const mounts = [...(spec.mounts ?? [])];
       let args = spec.args;
@@ -131,6 +139,7 @@ export async function runStep(
       } finally {
         if (tmp) await rm(tmp, { recursive: true, force: true });
       }
+      await hooks.after?.(snapshot.root);
       return commitSnapshot(snapshot, ctx);
     },
     ctx,

@@ -18,6 +18,7 @@ import {
   chooseBase,
   countFiles,
   DEFAULT_USER,
+  defaultBaseFor,
   execForm,
   type FileFilter,
   loadProjectConfig,
@@ -30,12 +31,26 @@ import {
   projectImageConfig,
   sourceEpoch,
 } from '../project/index.js';
+import { installPlace } from './base.js';
 import { dependencyStep, type IndexSettings, redactUrl, resolveFindLinks, VENV } from './deps.js';
 import { chooseEntrypoint } from './entrypoint.js';
 import { type PythonProject, readPythonProject } from './project.js';
 import { checkVirtualEnv, readVirtualEnv, type VirtualEnv, venvRelocation } from './venv.js';
 import { pythonVersion } from './version.js';
 import { wheelStep } from './wheel.js';
+
+/** Where `--dry-run` says the install runs (the base is looked into only by a build). */
+function installWhere(base: string, version: string): string {
+  return base === defaultBaseFor('python', version)
+    ? 'in the base'
+    : `in the base, or in ${defaultBaseFor('python', version)} if the base has no pip`;
+}
+
+function installWhy(base: string, version: string): string {
+  return base === defaultBaseFor('python', version)
+    ? `${base} has pip: the dependencies are installed by the base's own Python`
+    : `the build looks into ${base} once: with pip, it installs; without (distroless, shell-less) the tools image python:<its version>-slim does, and only ${VENV} is copied onto the base, pointed at its interpreter`;
+}
 
 interface Prepared {
   readonly context: string;
@@ -48,6 +63,8 @@ interface Prepared {
   readonly venv?: VirtualEnv;
   /** `--wheel`: the project's build system; the project is installed as a wheel instead of copied. */
   readonly wheel?: NonNullable<PythonProject['buildSystem']>;
+  /** The entrypoint was chosen by gantry (not given): `python3` may become the base's interpreter by path. */
+  readonly chosenEntrypoint: boolean;
   readonly platforms: readonly Platform[];
   readonly labels: Readonly<Record<string, string>>;
   readonly epoch: { readonly seconds: number; readonly created: string };
@@ -235,6 +252,7 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
       name: `dependencies: pip install into ${VENV} (system site-packages visible)`,
       why: `${project.dependencies.length} requirement(s) from ${project.dependencySource}${where.length ? `; ${where.join(', ')}` : ''}; rebuilt only when they change`,
     });
+    decide('install', installWhere(base.ref, version.value), installWhy(base.ref, version.value));
   } else {
     decide(
       'dependencies',
@@ -280,6 +298,7 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
     withDeps,
     ...(venv ? { venv } : {}),
     ...(wheel ? { wheel } : {}),
+    chosenEntrypoint: !explicit,
     platforms,
     labels,
     epoch,
@@ -301,6 +320,8 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
   const io = options.signal ? { signal: options.signal } : {};
   const env = options.environment ?? process.env;
   const images: { image: Image; platform: Platform }[] = [];
+  /** What only the build learns (where the install ran, the base's interpreter), for the plan it returns. */
+  const extra: PlanDecision[] = [];
   // The application layer first: its key needs no base, and a failure here costs no pull.
   const app = await directoryLayer(solver, {
     root: p.context,
@@ -364,21 +385,46 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
       });
     }
     const baseKey = cacheKey(['image', await base.digest(io)]);
-    let below = { chain: baseKey, layers: await base.layers(io) };
+    const pyVersion = plan.decisions.find((d) => d.topic === 'python')?.value ?? '';
+    const cacheDir = join(options.store.dir, 'cache');
+    const bareEntry = p.chosenEntrypoint && plan.entrypoint[0] === 'python3' && !p.withDeps && !p.wheel && !p.venv;
+    // Installs run where pip is: the base, or (distroless, shell-less) the tools image for it.
+    const place =
+      p.withDeps || p.wheel || bareEntry
+        ? await installPlace(solver, { ref: plan.base, image: base, key: baseKey }, platform, pyVersion, cacheDir, io)
+        : undefined;
+    if (place?.tools && (p.withDeps || p.wheel)) {
+      extra.push({ topic: 'install', value: `in the tools image ${place.tools.ref}`, why: place.tools.why });
+    } else if (place && (p.withDeps || p.wheel)) {
+      extra.push({ topic: 'install', value: 'in the base', why: 'the base has pip and the venv module' });
+    }
+    const tools = p.withDeps || p.wheel ? place?.tools : undefined;
+    // No python3 on the base's PATH and no venv to put one there: the entrypoint names it by path.
+    const python = bareEntry && place && !place.base.onPath ? place.base.python : undefined;
+    const entrypoint = python ? [python, ...plan.entrypoint.slice(1)] : plan.entrypoint;
+    if (python)
+      extra.push({
+        topic: 'entrypoint',
+        value: JSON.stringify(entrypoint),
+        why: `python3 is not on the PATH of ${plan.base}`,
+      });
+    const runOn = place ?? { key: baseKey, layers: await base.layers(io), env: baseEnv };
+    let below = { chain: runOn.key, layers: runOn.layers };
     if (p.withDeps) {
       const deps = await dependencyStep(
         solver,
-        baseKey,
+        runOn.key,
         below.layers,
-        baseEnv,
+        runOn.env,
         {
           requirements: p.project.dependencies,
           constraints: p.project.constraints,
           index: p.index,
           platform,
-          pythonVersion: plan.decisions.find((d) => d.topic === 'python')?.value ?? '',
+          pythonVersion: pyVersion,
           secrets: options.secrets ?? {},
           environment: env,
+          ...(tools ? { tools } : {}),
         },
         { sourceDateEpoch: p.epoch.seconds, ...(options.isolation ? { isolation: options.isolation } : {}) },
       );
@@ -387,7 +433,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         layers.push({
           layer: deps.layer,
           history: {
-            created_by: `RUN python3 -m venv --system-site-packages ${VENV} && pip install -r requirements.txt # gantry python: ${p.project.dependencySource}`,
+            created_by: `RUN python3 -m venv --system-site-packages ${VENV} && pip install -r requirements.txt # gantry python: ${p.project.dependencySource}${tools ? ` (in the tools image ${tools.ref})` : ''}`,
           },
         });
       }
@@ -397,7 +443,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
         solver,
         below.chain,
         [...below.layers, app.layer],
-        baseEnv,
+        runOn.env,
         {
           appKey: app.key,
           source: plan.workdir,
@@ -405,6 +451,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
           backendFrom: p.wheel.from,
           requires: p.wheel.requires,
           platform,
+          ...(tools ? { tools } : {}),
         },
         { sourceDateEpoch: p.epoch.seconds, ...(options.isolation ? { isolation: options.isolation } : {}) },
       );
@@ -432,7 +479,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
             user: plan.user,
             labels: p.labels,
             ports: plan.ports,
-            entrypoint: plan.entrypoint,
+            entrypoint,
             ...(plan.cmd ? { cmd: plan.cmd } : {}),
             created: p.epoch.created,
           }),
@@ -446,7 +493,17 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
   if (!first) throw new GantryError('NO_PLATFORM', 'no platform to build', { phase: 'build' });
   const item =
     images.length === 1 ? first.image : await newIndex(images, { ...io, mediaType: options.mediaType ?? 'oci' });
-  return { item, platforms: p.platforms, plan };
+  const learnt = extra.filter((d, i) => extra.findIndex((x) => x.topic === d.topic && x.value === d.value) === i);
+  const entry = learnt.find((d) => d.topic === 'entrypoint');
+  return {
+    item,
+    platforms: p.platforms,
+    plan: {
+      ...plan,
+      ...(entry ? { entrypoint: JSON.parse(entry.value) as string[] } : {}),
+      decisions: [...plan.decisions.filter((d) => !learnt.some((x) => x.topic === d.topic)), ...learnt],
+    },
+  };
 }
 
 /** The Python front end, as src/api/build.ts registers it. */

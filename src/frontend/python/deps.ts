@@ -19,6 +19,7 @@ import type { Layer } from '../../oci/image.js';
 import { formatPlatform } from '../../oci/platform.js';
 import type { Platform } from '../../oci/types.js';
 import type { SecretSource } from '../dockerfile/index.js';
+import { pointVenvAt } from './venv.js';
 
 export const VENV = '/opt/venv';
 const WORK = '/run/gantry-pip';
@@ -41,6 +42,19 @@ export interface DependencyInputs {
   readonly secrets: Readonly<Record<string, SecretSource>>;
   /** The host environment: proxy settings are passed to pip (never into the image). */
   readonly environment: NodeJS.ProcessEnv;
+  /** The base cannot install (no pip, distroless): the install runs in this tools image instead. */
+  readonly tools?: ToolsImage;
+}
+
+/** A tools image that installs for a base without pip: its ref, and the two interpreters. */
+export interface ToolsImage {
+  readonly ref: string;
+  /** The base's interpreter (absolute): the venv is pointed at it once made. */
+  readonly basePython: string;
+  /** The tools image's interpreter: a venv is pointed back at it for a later step in the tools image. */
+  readonly toolsPython: string;
+  /** Why the install runs there (for the step name and the plan). */
+  readonly why: string;
 }
 
 /** A URL without its user info, for keys, plans and messages. */
@@ -126,6 +140,8 @@ export async function dependencyKey(inputs: DependencyInputs): Promise<string[]>
       noIndex: inputs.index.noIndex,
     }),
     JSON.stringify(links),
+    // Installed in a tools image, the venv names the base's interpreter: another base, another layer.
+    ...(inputs.tools ? [`tools ${inputs.tools.basePython}`] : []),
   ];
 }
 
@@ -142,7 +158,7 @@ export async function dependencyStep(
   return solver.step({
     parent,
     inputs: key,
-    name: `pip install ${inputs.requirements.length} requirement(s) into ${VENV} (${formatPlatform(inputs.platform)})`,
+    name: `pip install ${inputs.requirements.length} requirement(s) into ${VENV} (${formatPlatform(inputs.platform)})${inputs.tools ? ` in the tools image ${inputs.tools.ref} (${inputs.tools.why})` : ''}`,
     run: (step) => install(solver, baseLayers, baseEnv, inputs, ctx, step),
   });
 }
@@ -160,6 +176,8 @@ async function install(
     await writeFile(join(dir, 'install.py'), INSTALL_SCRIPT);
     await writeFile(join(dir, 'requirements.txt'), `${inputs.requirements.join('\n')}\n`);
     const args = ['-r', `${WORK}/requirements.txt`];
+    // In a tools image, what its own site-packages hold is not on the base: install everything.
+    if (inputs.tools) args.push('--ignore-installed');
     if (inputs.constraints.length > 0) {
       await writeFile(join(dir, 'constraints.txt'), `${inputs.constraints.join('\n')}\n`);
       args.push('-c', `${WORK}/constraints.txt`);
@@ -217,6 +235,7 @@ async function install(
           sourceDateEpoch: ctx.sourceDateEpoch,
           ...(ctx.isolation ? { isolation: ctx.isolation } : {}),
         },
+        inputs.tools ? { after: (root) => pointVenvAt(join(root, VENV), (inputs.tools as ToolsImage).basePython) } : {},
       );
     } finally {
       await rm(secrets, { recursive: true, force: true });

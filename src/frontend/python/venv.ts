@@ -6,8 +6,8 @@
  * architecture. A venv made on an amd64 laptop is refused for linux/arm64, which is the mistake
  * pycontainer-build makes silently.
  */
-import { open, readdir, readFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { lstat, open, readdir, readFile, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join, posix, relative, resolve } from 'node:path';
 import type { ContentTransform } from '../../engine/directory-layer.js';
 import { GantryError } from '../../errors.js';
 import { formatPlatform } from '../../oci/platform.js';
@@ -148,4 +148,55 @@ export function venvRelocation(root: string, dest: string): ContentTransform {
       return out === text ? undefined : Buffer.from(out, 'latin1');
     },
   };
+}
+
+/**
+ * Points the venv at `dir` (a host path) at the interpreter `python` (its absolute path in the
+ * image the venv runs on): pyvenv.cfg's `home`, `executable` and `command`, the bin/ links that
+ * name an interpreter outside the venv (`python -> /usr/local/bin/python3`), and bin/ scripts
+ * naming that interpreter (rewritten as `venvRelocation` rewrites a host venv's root). A venv made
+ * by python:3.11-slim's /usr/local/bin/python3 then runs on a base whose Python is
+ * /usr/bin/python3.11 (Debian, distroless). Links inside the venv (`python3 -> python`) stay.
+ */
+export async function pointVenvAt(dir: string, python: string): Promise<void> {
+  const cfgPath = join(dir, 'pyvenv.cfg');
+  const cfg = await readFile(cfgPath, 'utf8');
+  const old = new Set<string>();
+  const lines = cfg.split('\n').map((line) => {
+    const m = /^(\s*)(home|executable|command)(\s*=\s*)(.*)$/.exec(line);
+    if (!m) return line;
+    const [, lead, k, eq, value] = m as unknown as [string, string, string, string, string];
+    if (k === 'home') return `${lead}${k}${eq}${posix.dirname(python)}`;
+    if (k === 'executable') {
+      if (value !== python) old.add(value);
+      return `${lead}${k}${eq}${python}`;
+    }
+    const first = value.split(' ')[0] ?? '';
+    if (first !== python && posix.isAbsolute(first)) old.add(first);
+    return `${lead}${k}${eq}${[python, ...value.split(' ').slice(1)].join(' ')}`;
+  });
+  const text = lines.join('\n');
+  if (text !== cfg) await writeFile(cfgPath, text);
+  const bin = join(dir, 'bin');
+  const entries = await readdir(bin, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isSymbolicLink()) continue;
+    const target = await readlink(join(bin, e.name));
+    if (!posix.isAbsolute(target) || target === python || !/^python[0-9.]*$/.test(posix.basename(target))) continue;
+    old.add(target);
+    await unlink(join(bin, e.name));
+    await symlink(python, join(bin, e.name));
+  }
+  if (old.size === 0) return;
+  const moves = [...old].map((o) => venvRelocation(o, python));
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const path = join(bin, e.name);
+    const st = await lstat(path);
+    if (st.size >= SCRIPT_MAX) continue;
+    const before: Buffer = await readFile(path);
+    let content = before;
+    for (const m of moves) content = m.apply(content, `bin/${e.name}`) ?? content;
+    if (content !== before) await writeFile(path, content);
+  }
 }

@@ -8,6 +8,7 @@
  * backend and the platform, so an unchanged project is a cache hit and a source change rebuilds
  * only this layer. A backend the base lacks is a clear error before pip's own noise.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,8 @@ import { GantryError } from '../../errors.js';
 import type { Layer } from '../../oci/image.js';
 import { formatPlatform } from '../../oci/platform.js';
 import type { Platform } from '../../oci/types.js';
-import { VENV } from './deps.js';
+import { type ToolsImage, VENV } from './deps.js';
+import { pointVenvAt } from './venv.js';
 
 const SCRATCH = '/run/gantry-wheel';
 const MISSING = 'gantry: build backend missing:';
@@ -47,6 +49,14 @@ r = subprocess.run(pip + ["install", "--no-deps", "--no-index", "--no-compile", 
 sys.exit(r.returncode)
 `;
 
+/** A venv made for the base runs in the tools image pointed at its interpreter, and is pointed back after. */
+function venvHooks(tools: ToolsImage) {
+  const point = (python: string) => async (root: string) => {
+    if (existsSync(join(root, VENV, 'pyvenv.cfg'))) await pointVenvAt(join(root, VENV), python);
+  };
+  return { before: point(tools.toolsPython), after: point(tools.basePython) };
+}
+
 export interface WheelInputs {
   /** The app layer's step key: the project files' contents. */
   readonly appKey: string;
@@ -57,6 +67,8 @@ export interface WheelInputs {
   readonly backendFrom: string;
   readonly requires: readonly string[];
   readonly platform: Platform;
+  /** The base cannot build (no pip): the wheel is built in this tools image. */
+  readonly tools?: ToolsImage;
 }
 
 /** The project's wheel built and installed into /opt/venv, as a solver step on `parent` (the dependency layer's chain, or the base's key). */
@@ -70,8 +82,15 @@ export function wheelStep(
 ): Promise<StepResult> {
   return solver.step({
     parent,
-    inputs: ['python project wheel v1', formatPlatform(inputs.platform), inputs.appKey, inputs.source, inputs.backend],
-    name: `pip wheel the project (${inputs.backend}) and install it into ${VENV} (${formatPlatform(inputs.platform)})`,
+    inputs: [
+      'python project wheel v1',
+      formatPlatform(inputs.platform),
+      inputs.appKey,
+      inputs.source,
+      inputs.backend,
+      ...(inputs.tools ? [`tools ${inputs.tools.basePython}`] : []),
+    ],
+    name: `pip wheel the project (${inputs.backend}) and install it into ${VENV} (${formatPlatform(inputs.platform)})${inputs.tools ? ` in the tools image ${inputs.tools.ref}` : ''}`,
     run: (step) => buildWheel(solver, layers, baseEnv, inputs, ctx, step),
   });
 }
@@ -84,6 +103,7 @@ async function buildWheel(
   ctx: { readonly sourceDateEpoch: number; readonly isolation?: Isolation },
   step: RunningStep,
 ) {
+  const { tools } = inputs;
   const scratch = await mkdtemp(join(tmpdir(), 'gantry-wheel-'));
   let missing: string | undefined;
   try {
@@ -118,6 +138,7 @@ async function buildWheel(
         sourceDateEpoch: ctx.sourceDateEpoch,
         ...(ctx.isolation ? { isolation: ctx.isolation } : {}),
       },
+      tools ? venvHooks(tools) : {},
     );
   } catch (err) {
     if (missing === undefined) throw err;
