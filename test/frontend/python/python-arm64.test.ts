@@ -8,9 +8,7 @@
 // loopback registry, reached through a docker.io mirror as a user's default base would be.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runInSandbox } from '../../../src/engine/executor/index.js';
@@ -18,28 +16,20 @@ import type { Platform } from '../../../src/oci/types.js';
 import { arm64ToolsImage } from '../../harness/arm64.js';
 import { type CExtensionWheels, cExtensionWheels } from '../../harness/cext-wheels.js';
 import { withImageRoot } from '../../harness/image-root.js';
-import { mirrorHome, pythonBaseImage } from '../../harness/python.js';
-import { startRegistry, type TestRegistry } from '../../harness/registry.js';
+import { httpGet, type PythonWorld, pythonBaseImage, pythonWorld } from '../../harness/python.js';
 import { freePort } from '../../harness/run.js';
 import { gantry, tool } from '../helpers.js';
 
-let registry: TestRegistry;
+let world: PythonWorld;
 let tmp: string;
 let env: NodeJS.ProcessEnv;
 let wheels: CExtensionWheels;
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'gantry-python-arm64-'));
-  registry = await startRegistry({ mode: 'http' });
-  env = {
-    ...(await mirrorHome(tmp, registry.host)),
-    PIP_FIND_LINKS: '',
-    PIP_INDEX_URL: '',
-    PIP_EXTRA_INDEX_URL: '',
-    PIP_NO_INDEX: '1',
-    SOURCE_DATE_EPOCH: '',
-  };
-  const ref = `${registry.host}/library/python:3.11-slim`;
+  // python:3.11-slim is this file's own index of two platforms, not the pushed amd64 base.
+  world = await pythonWorld('gantry-python-arm64-', { push: false, noIndex: true });
+  ({ tmp, env } = world);
+  const ref = `${world.registry.host}/library/python:3.11-slim`;
   const parts: string[] = [];
   for (const [image, arch] of [
     [await pythonBaseImage(), 'amd64'],
@@ -55,8 +45,7 @@ before(async () => {
 });
 
 after(async () => {
-  await registry?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await world?.stop();
 });
 
 const APP = `import platform
@@ -74,21 +63,6 @@ def index():
 
 interface Config {
   config: { Entrypoint: string[]; Env: string[]; User: string; WorkingDir: string };
-}
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
 }
 
 /** Runs the image's entrypoint (port 5000 swapped for a free one) in the sandbox, for `platform`, and asks it over HTTP. */
@@ -117,7 +91,7 @@ async function answer(rootfs: string, cfg: Config, platform: Platform): Promise<
     // Flask under qemu-user takes seconds to start on a loaded machine: wait for the answer or the exit.
     for (let i = 0; i < 900 && !exited; i++) {
       try {
-        return await get(Number(free));
+        return await httpGet(Number(free), 5000);
       } catch {
         await new Promise((r) => setTimeout(r, 200));
       }

@@ -7,20 +7,17 @@
 // `-o type=local` copy of their ~300 MB of files (the local exporter has its tests in test/cli).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runInSandbox } from '../../../src/engine/executor/index.js';
 import { withImageRoot } from '../../harness/image-root.js';
-import { mirrorHome, pushPythonBase } from '../../harness/python.js';
-import { startRegistry, type TestRegistry } from '../../harness/registry.js';
+import { httpGet, type PythonWorld, pythonWorld } from '../../harness/python.js';
 import { freePort } from '../../harness/run.js';
 import { makeWheel, startSimpleIndex } from '../../harness/wheels.js';
 import { gantry, repoRoot, tool } from '../helpers.js';
 
-let registry: TestRegistry;
+let world: PythonWorld;
 let tmp: string;
 let env: NodeJS.ProcessEnv;
 let wheels: string;
@@ -28,43 +25,18 @@ let wheels: string;
 let store: string;
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'gantry-python-'));
-  store = join(tmp, 'store');
-  registry = await startRegistry({ mode: 'http' });
-  await pushPythonBase(registry.host);
   // No PIP_* settings from the machine: every index setting in these builds is the test's own.
-  env = {
-    ...(await mirrorHome(tmp, registry.host)),
-    PIP_FIND_LINKS: '',
-    PIP_INDEX_URL: '',
-    PIP_EXTRA_INDEX_URL: '',
-    PIP_NO_INDEX: '',
-    SOURCE_DATE_EPOCH: '',
-  };
+  world = await pythonWorld('gantry-python-');
+  ({ tmp, env } = world);
+  store = join(tmp, 'store');
   wheels = join(tmp, 'wheels');
   await mkdir(wheels);
   await makeWheel(wheels, 'gantry-greeting', '1.0', 'gantry_greeting', 'def greet():\n    return "hi from a wheel"\n');
 });
 
 after(async () => {
-  await registry?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await world?.stop();
 });
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
 
 interface Config {
   config: {
@@ -95,7 +67,7 @@ async function answer(rootfs: string, cfg: Config, port: string): Promise<string
   try {
     for (let i = 0; i < 150; i++) {
       try {
-        return await get(Number(free));
+        return await httpGet(Number(free));
       } catch {
         await new Promise((r) => setTimeout(r, 200));
       }

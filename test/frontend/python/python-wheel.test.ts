@@ -6,40 +6,28 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runInSandbox } from '../../../src/engine/executor/index.js';
 import { withImageRoot } from '../../harness/image-root.js';
-import { mirrorHome, pushPythonBase, pythonBaseImage } from '../../harness/python.js';
-import { startRegistry, type TestRegistry } from '../../harness/registry.js';
+import { type PythonWorld, pythonBaseImage, pythonWorld } from '../../harness/python.js';
 import { makeWheel } from '../../harness/wheels.js';
 import { gantry, repoRoot, tool } from '../helpers.js';
 
-let registry: TestRegistry;
+let world: PythonWorld;
 let tmp: string;
 let env: NodeJS.ProcessEnv;
 let store: string;
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'gantry-python-wheel-'));
-  registry = await startRegistry({ mode: 'http' });
-  await pushPythonBase(registry.host);
-  env = {
-    ...(await mirrorHome(tmp, registry.host)),
-    PIP_FIND_LINKS: '',
-    PIP_INDEX_URL: '',
-    PIP_EXTRA_INDEX_URL: '',
-    PIP_NO_INDEX: '',
-    SOURCE_DATE_EPOCH: '',
-  };
+  world = await pythonWorld('gantry-python-wheel-');
+  ({ tmp, env } = world);
   store = join(tmp, 'store');
 });
 
 after(async () => {
-  await registry?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await world?.stop();
 });
 
 interface Config {
