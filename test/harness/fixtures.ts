@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import {
   chmod,
+  chown,
   copyFile,
   mkdir,
   mkdtemp,
@@ -384,4 +385,70 @@ export async function busyboxImage(): Promise<BusyboxImage> {
     }),
   );
   return describeBusyboxLayout(layoutDir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distroless-style images made from a directory
+
+/** /etc/passwd and /etc/group with root and nonroot (65532), a sticky /tmp and /home/nonroot, as distroless has. */
+export async function nonrootSkeleton(stage: string): Promise<void> {
+  await mkdir(join(stage, 'etc'), { recursive: true });
+  await writeFile(
+    join(stage, 'etc', 'passwd'),
+    'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n',
+  );
+  await writeFile(join(stage, 'etc', 'group'), 'root:x:0:\nnonroot:x:65532:\n');
+  await mkdir(join(stage, 'tmp'), { mode: 0o1777 });
+  await chmod(join(stage, 'tmp'), 0o1777);
+  await mkdir(join(stage, 'home', 'nonroot'), { recursive: true });
+  await chown(join(stage, 'home', 'nonroot'), 65532, 65532);
+}
+
+/**
+ * Writes the directory `stage` (owners and modes kept, mtimes 0) as the one layer of an image for
+ * linux/`arch` with `config` and `createdBy` in its history, into a new OCI layout at `layoutDir`
+ * whose index names it `refName`.
+ */
+export async function singleLayerLayout(
+  stage: string,
+  layoutDir: string,
+  image: {
+    readonly arch: string;
+    readonly refName: string;
+    readonly createdBy: string;
+    readonly config: { Env: string[]; Entrypoint?: string[]; Cmd?: string[] };
+  },
+): Promise<void> {
+  const out = await OciLayout.init(layoutDir);
+  const layerFile = join(dirname(layoutDir), `${image.refName}-layer.tar.gz`);
+  const info = await writeLayer(
+    walkDirectory(stage, { keepModes: true, keepOwners: true, mtime: 0 }),
+    createWriteStream(layerFile),
+    { compression: 'gzip' },
+  );
+  await out.writeBlob(createReadStream(layerFile), { digest: info.digest, size: info.size });
+  await rm(layerFile, { force: true });
+  const platform: Platform = { architecture: image.arch, os: 'linux' };
+  const made = await newImage({
+    platform,
+    created: EPOCH,
+    layers: [
+      {
+        layer: layerFromDescriptor(
+          out,
+          { mediaType: info.mediaType, digest: info.digest, size: info.size },
+          info.diffID,
+        ),
+        history: { created: EPOCH, created_by: image.createdBy },
+      },
+    ],
+    config: (cfg) => ({ ...cfg, config: image.config }),
+  });
+  const written = await writeToLayout(out, made);
+  await out.writeIndex({
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: [{ ...written, platform, annotations: { [REF_NAME_ANNOTATION]: image.refName } }],
+  });
+  await rmdir(out.tempDir).catch(() => {});
 }

@@ -11,19 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import {
-  appendFile,
-  chmod,
-  chown,
-  mkdir,
-  mkdtemp,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { appendFile, chown, mkdir, mkdtemp, readdir, rename, rm, rmdir, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DEFAULT_PATH } from '../../src/engine/config.js';
 import { GantryError } from '../../src/errors.js';
@@ -35,7 +23,7 @@ import { newImage } from '../../src/oci/mutate.js';
 import { layerFromDescriptor } from '../../src/oci/partial.js';
 import { type Index, MediaType, type Platform } from '../../src/oci/types.js';
 import { debianImage } from './debian.js';
-import { buildInPlace, fixturesDir } from './fixtures.js';
+import { buildInPlace, fixturesDir, nonrootSkeleton, singleLayerLayout } from './fixtures.js';
 import { run } from './run.js';
 
 /** Bump when the way the Node base is assembled changes. */
@@ -246,50 +234,13 @@ export async function shelllessNodeImage(): Promise<NodeBaseImage> {
         `usr/lib/${triplet}/ld-linux*`,
         ...libs,
       ]);
-      await mkdir(join(stage, 'etc'));
-      await writeFile(
-        join(stage, 'etc', 'passwd'),
-        'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n',
-      );
-      await writeFile(join(stage, 'etc', 'group'), 'root:x:0:\nnonroot:x:65532:\n');
-      await mkdir(join(stage, 'tmp'), { mode: 0o1777 });
-      await chmod(join(stage, 'tmp'), 0o1777);
-      await mkdir(join(stage, 'home', 'nonroot'), { recursive: true });
-      await chown(join(stage, 'home', 'nonroot'), 65532, 65532);
-      const out = await OciLayout.init(join(tmp, 'layout'));
-      const layerFile = join(tmp, 'layer.tar.gz');
-      const info = await writeLayer(
-        walkDirectory(stage, { keepModes: true, keepOwners: true, mtime: 0 }),
-        createWriteStream(layerFile),
-        { compression: 'gzip' },
-      );
-      await out.writeBlob(createReadStream(layerFile), { digest: info.digest, size: info.size });
-      const platform: Platform = { architecture: arch, os: 'linux' };
-      const image = await newImage({
-        platform,
-        created: EPOCH,
-        layers: [
-          {
-            layer: layerFromDescriptor(
-              out,
-              { mediaType: info.mediaType, digest: info.digest, size: info.size },
-              info.diffID,
-            ),
-            history: { created: EPOCH, created_by: 'gantry test fixture: node binary and its libraries, no shell' },
-          },
-        ],
-        config: (cfg) => ({
-          ...cfg,
-          config: { Env: [DEFAULT_PATH], Entrypoint: ['/nodejs/bin/node'] },
-        }),
+      await nonrootSkeleton(stage);
+      await singleLayerLayout(stage, join(tmp, 'layout'), {
+        arch,
+        refName: 'node',
+        createdBy: 'gantry test fixture: node binary and its libraries, no shell',
+        config: { Env: [DEFAULT_PATH], Entrypoint: ['/nodejs/bin/node'] },
       });
-      const written = await writeToLayout(out, image);
-      await out.writeIndex({
-        schemaVersion: 2,
-        mediaType: MediaType.OciIndex,
-        manifests: [{ ...written, platform, annotations: { [REF_NAME_ANNOTATION]: 'node' } }],
-      });
-      await rmdir(out.tempDir).catch(() => {});
       try {
         await rename(join(tmp, 'layout'), final);
       } catch (err) {

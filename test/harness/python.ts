@@ -8,20 +8,14 @@
  * made from the fixture; `httpGet` asks an app over HTTP.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
-import { writeLayer } from '../../src/layer/layer.js';
-import { walkDirectory } from '../../src/layer/walk.js';
-import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
-import { newImage } from '../../src/oci/mutate.js';
-import { layerFromDescriptor } from '../../src/oci/partial.js';
-import { MediaType, type Platform } from '../../src/oci/types.js';
+import { OciLayout } from '../../src/oci/layout.js';
 import { type DebianImage, debianImage } from './debian.js';
-import { buildInPlace, fixturesDir } from './fixtures.js';
+import { buildInPlace, fixturesDir, nonrootSkeleton, singleLayerLayout } from './fixtures.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { run } from './run.js';
 
@@ -142,8 +136,7 @@ export function httpGet(port: number, timeoutMs = 2000): Promise<string> {
 }
 
 /** Bump when the way the shell-less Python base is assembled changes. */
-const SHELLLESS_RECIPE_VERSION = 1;
-const EPOCH = '1970-01-01T00:00:00Z';
+const SHELLLESS_RECIPE_VERSION = 2;
 const PYTHON = 'usr/bin/python3.11';
 
 /**
@@ -204,59 +197,16 @@ export async function shelllessPythonImage(): Promise<{ layoutDir: string; tag: 
       `usr/lib/${triplet}/ld-linux*`,
       ...libs,
     ]);
-    await mkdir(join(stage, 'etc'));
-    await writeFile(
-      join(stage, 'etc', 'passwd'),
-      'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n',
-    );
-    await writeFile(join(stage, 'etc', 'group'), 'root:x:0:\nnonroot:x:65532:\n');
-    await mkdir(join(stage, 'tmp'));
-    await chmod(join(stage, 'tmp'), 0o1777);
-    await mkdir(join(stage, 'home', 'nonroot'), { recursive: true });
-    await chown(join(stage, 'home', 'nonroot'), 65532, 65532);
-    const out = await OciLayout.init(join(tmp, 'layout'));
-    const layerFile = join(tmp, 'layer.tar.gz');
-    const info = await writeLayer(
-      walkDirectory(stage, { keepModes: true, keepOwners: true, mtime: 0 }),
-      createWriteStream(layerFile),
-      { compression: 'gzip' },
-    );
-    await out.writeBlob(createReadStream(layerFile), { digest: info.digest, size: info.size });
-    const platform: Platform = { architecture: arch, os: 'linux' };
-    const image = await newImage({
-      platform,
-      created: EPOCH,
-      layers: [
-        {
-          layer: layerFromDescriptor(
-            out,
-            { mediaType: info.mediaType, digest: info.digest, size: info.size },
-            info.diffID,
-          ),
-          history: {
-            created: EPOCH,
-            created_by: 'gantry test fixture: python3.11, its stdlib and libraries, no shell, no pip',
-          },
-        },
-      ],
-      config: (cfg) => ({
-        ...cfg,
-        config: {
-          Env: [
-            'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-            'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt',
-          ],
-          Entrypoint: ['/usr/bin/python3.11'],
-        },
-      }),
+    await nonrootSkeleton(stage);
+    await singleLayerLayout(stage, join(tmp, 'layout'), {
+      arch,
+      refName: 'python',
+      createdBy: 'gantry test fixture: python3.11, its stdlib and libraries, no shell, no pip',
+      config: {
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        Entrypoint: ['/usr/bin/python3.11'],
+      },
     });
-    const written = await writeToLayout(out, image);
-    await out.writeIndex({
-      schemaVersion: 2,
-      mediaType: MediaType.OciIndex,
-      manifests: [{ ...written, platform, annotations: { [REF_NAME_ANNOTATION]: 'python' } }],
-    });
-    await rm(out.tempDir, { recursive: true, force: true }).catch(() => {});
     return join(tmp, 'layout');
   });
   return { layoutDir, tag: 'python' };
