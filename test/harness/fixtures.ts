@@ -390,6 +390,34 @@ export async function busyboxImage(): Promise<BusyboxImage> {
 // ---------------------------------------------------------------------------------------------
 // Distroless-style images made from a directory
 
+/**
+ * Extracts from the gzip layer `blob` (a Debian root) into `stage` the shared libraries `ldd`
+ * names for `binaries` (host paths inside `stage`), the loader and the lib/lib64 links.
+ * `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)`: the Debian layer holds them under usr/lib.
+ */
+export async function extractLibraries(blob: string, stage: string, binaries: readonly string[]): Promise<void> {
+  const ldd = (await run('ldd', [...binaries])).stdout;
+  const libs = [
+    ...new Set(
+      [...ldd.matchAll(/=>\s+\/(?:usr\/)?lib\/([^\s]+)\/([^/\s]+)\s/g)].map((m) => `usr/lib/${m[1]}/${m[2]}*`),
+    ),
+  ];
+  if (libs.length === 0) throw new Error(`ldd named no library for ${binaries.join(' ')}: ${ldd}`);
+  const triplet = (libs[0] as string).split('/')[2] as string;
+  await run('tar', [
+    '-xzf',
+    blob,
+    '-C',
+    stage,
+    '--wildcards',
+    'lib',
+    'lib64',
+    'usr/lib64',
+    `usr/lib/${triplet}/ld-linux*`,
+    ...libs,
+  ]);
+}
+
 /** /etc/passwd and /etc/group with root and nonroot (65532), a sticky /tmp and /home/nonroot, as distroless has. */
 export async function nonrootSkeleton(stage: string): Promise<void> {
   await mkdir(join(stage, 'etc'), { recursive: true });

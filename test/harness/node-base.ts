@@ -23,7 +23,7 @@ import { newImage } from '../../src/oci/mutate.js';
 import { layerFromDescriptor } from '../../src/oci/partial.js';
 import { type Index, MediaType, type Platform } from '../../src/oci/types.js';
 import { debianImage } from './debian.js';
-import { buildInPlace, fixturesDir, nonrootSkeleton, singleLayerLayout } from './fixtures.js';
+import { buildInPlace, extractLibraries, fixturesDir, nonrootSkeleton, singleLayerLayout } from './fixtures.js';
 import { run } from './run.js';
 
 /** Bump when the way the Node base is assembled changes. */
@@ -215,24 +215,8 @@ export async function shelllessNodeImage(): Promise<NodeBaseImage> {
       await mkdir(join(stage, 'nodejs', 'bin'), { recursive: true });
       await run('tar', ['-xzf', layout.blobPath(await nodeLayer.digest()), '-C', tmp, 'usr/local/bin/node']);
       await rename(join(tmp, 'usr', 'local', 'bin', 'node'), join(stage, 'nodejs', 'bin', 'node'));
-      // `libstdc++.so.6 => /lib/x86_64-linux-gnu/libstdc++.so.6 (0x...)`: the Debian layer holds it under usr/lib.
-      const ldd = (await run('ldd', [join(stage, 'nodejs', 'bin', 'node')])).stdout;
-      const libs = [...ldd.matchAll(/=>\s+\/(?:usr\/)?lib\/([^\s]+)\/([^/\s]+)\s/g)].map(
-        (m) => `usr/lib/${m[1]}/${m[2]}*`,
-      );
-      if (libs.length === 0) throw fixtureError(`ldd named no library for node: ${ldd}`);
-      const triplet = (libs[0] as string).split('/')[2] as string;
-      await run('tar', [
-        '-xzf',
-        layout.blobPath(await debianLayer.digest()),
-        '-C',
-        stage,
-        '--wildcards',
-        'lib',
-        'lib64',
-        'usr/lib64',
-        `usr/lib/${triplet}/ld-linux*`,
-        ...libs,
+      await extractLibraries(layout.blobPath(await debianLayer.digest()), stage, [
+        join(stage, 'nodejs', 'bin', 'node'),
       ]);
       await nonrootSkeleton(stage);
       await singleLayerLayout(stage, join(tmp, 'layout'), {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { OciLayout } from '../../src/oci/layout.js';
 import { type DebianImage, debianImage } from './debian.js';
-import { buildInPlace, fixturesDir, nonrootSkeleton, singleLayerLayout } from './fixtures.js';
+import { buildInPlace, extractLibraries, fixturesDir, nonrootSkeleton, singleLayerLayout } from './fixtures.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { run } from './run.js';
 
@@ -174,29 +174,9 @@ export async function shelllessPythonImage(): Promise<{ layoutDir: string; tag: 
       PYTHON,
       'usr/lib/python3.11',
     ]);
-    // `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)`: the fixture holds them under usr/lib.
     const dynload = join(stage, 'usr', 'lib', 'python3.11', 'lib-dynload');
     const modules = (await readdir(dynload)).filter((n) => n.endsWith('.so')).map((n) => join(dynload, n));
-    const ldd = (await run('ldd', [join(stage, PYTHON), ...modules])).stdout;
-    const libs = [
-      ...new Set(
-        [...ldd.matchAll(/=>\s+\/(?:usr\/)?lib\/([^\s]+)\/([^/\s]+)\s/g)].map((m) => `usr/lib/${m[1]}/${m[2]}*`),
-      ),
-    ];
-    if (libs.length === 0) throw new Error(`ldd named no library for python3.11: ${ldd}`);
-    const triplet = (libs[0] as string).split('/')[2] as string;
-    await run('tar', [
-      '-xzf',
-      blob,
-      '-C',
-      stage,
-      '--wildcards',
-      'lib',
-      'lib64',
-      'usr/lib64',
-      `usr/lib/${triplet}/ld-linux*`,
-      ...libs,
-    ]);
+    await extractLibraries(blob, stage, [join(stage, PYTHON), ...modules]);
     await nonrootSkeleton(stage);
     await singleLayerLayout(stage, join(tmp, 'layout'), {
       arch,
