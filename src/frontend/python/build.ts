@@ -250,7 +250,7 @@ async function prepare(options: ProjectBuildOptions): Promise<Prepared> {
     ].filter(Boolean);
     layers.push({
       name: `dependencies: pip install into ${VENV} (system site-packages visible)`,
-      why: `${project.dependencies.length} requirement(s) from ${project.dependencySource}${where.length ? `; ${where.join(', ')}` : ''}; rebuilt only when they change`,
+      why: `${project.dependencies.length} requirement(s) from ${project.dependencySource}${where.length ? `; ${where.join(', ')}` : ''}; rebuilt only when they change; installed ${installWhere(base.ref, version.value)}`,
     });
     decide('install', installWhere(base.ref, version.value), installWhy(base.ref, version.value));
   } else {

@@ -106,6 +106,10 @@ test('distroless-style base (no shell, no pip, no python3 on PATH): the dependen
     plan.stdout,
     /install: in the base, or in python:3\.11-slim if the base has no pip -- the build looks into/,
   );
+  assert.match(
+    plan.stdout,
+    /1\. dependencies: .*; installed in the base, or in python:3\.11-slim if the base has no pip\)/,
+  );
 
   const r = await gantry([...args, '-t', 'app:1', '--progress', 'json'], { store, env: world.env });
   assert.equal(r.code, 0, r.stderr);
