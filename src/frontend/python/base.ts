@@ -232,6 +232,8 @@ export async function installPlace(
     io,
   );
   if (canInstall(probed)) return { key: base.key, layers, env, base: probed };
+  // Nothing to point a venv at: refused before the tools image is fetched.
+  if (probed.python === undefined) checkTools(probed, base.ref, probed, '');
   const ref = defaultBaseFor('python', probed.version ?? version);
   const tools = await solver.source(['image', ref, formatPlatform(platform)], `FROM ${ref} (tools)`, () =>
     solver.image(ref, platform),

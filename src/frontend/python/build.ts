@@ -31,7 +31,7 @@ import {
   projectImageConfig,
   sourceEpoch,
 } from '../project/index.js';
-import { installPlace } from './base.js';
+import { installPlace, probePythonBase } from './base.js';
 import { dependencyStep, type IndexSettings, redactUrl, resolveFindLinks, VENV } from './deps.js';
 import { chooseEntrypoint } from './entrypoint.js';
 import { type PythonProject, readPythonProject } from './project.js';
@@ -390,17 +390,25 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
     const bareEntry = p.chosenEntrypoint && plan.entrypoint[0] === 'python3' && !p.withDeps && !p.wheel && !p.venv;
     // Installs run where pip is: the base, or (distroless, shell-less) the tools image for it.
     const place =
-      p.withDeps || p.wheel || bareEntry
+      p.withDeps || p.wheel
         ? await installPlace(solver, { ref: plan.base, image: base, key: baseKey }, platform, pyVersion, cacheDir, io)
         : undefined;
-    if (place?.tools && (p.withDeps || p.wheel)) {
+    if (place?.tools) {
       extra.push({ topic: 'install', value: `in the tools image ${place.tools.ref}`, why: place.tools.why });
-    } else if (place && (p.withDeps || p.wheel)) {
+    } else if (place) {
       extra.push({ topic: 'install', value: 'in the base', why: 'the base has pip and the venv module' });
     }
-    const tools = p.withDeps || p.wheel ? place?.tools : undefined;
+    const tools = place?.tools;
     // No python3 on the base's PATH and no venv to put one there: the entrypoint names it by path.
-    const python = bareEntry && place && !place.base.onPath ? place.base.python : undefined;
+    const probed = bareEntry
+      ? await probePythonBase(
+          solver.fs,
+          { digest: await base.digest(io), layers: () => base.layers(io), cfg: baseConfig },
+          cacheDir,
+          io,
+        )
+      : undefined;
+    const python = probed && !probed.onPath ? probed.python : undefined;
     const entrypoint = python ? [python, ...plan.entrypoint.slice(1)] : plan.entrypoint;
     if (python)
       extra.push({
