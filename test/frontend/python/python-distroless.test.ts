@@ -11,8 +11,8 @@ import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runInSandbox } from '../../../src/engine/executor/index.js';
-import { withImageRoot } from '../../harness/image-root.js';
-import { httpGet, type PythonWorld, pythonWorld, shelllessPythonImage } from '../../harness/python.js';
+import { seedLayerCache, withImageRoot } from '../../harness/image-root.js';
+import { httpGet, type PythonWorld, pythonBaseImage, pythonWorld, shelllessPythonImage } from '../../harness/python.js';
 import { freePort } from '../../harness/run.js';
 import { makeWheel } from '../../harness/wheels.js';
 import { gantry, repoRoot, tool } from '../helpers.js';
@@ -26,6 +26,9 @@ before(async () => {
   world = await pythonWorld('gantry-python-distroless-', { noIndex: true });
   store = join(world.tmp, 'store');
   const shellless = await shelllessPythonImage();
+  // The tools image's and the base's layers, extracted once per machine: this file is about what is built on them.
+  await seedLayerCache(store, (await pythonBaseImage()).layoutDir, 'debian');
+  await seedLayerCache(store, shellless.layoutDir, shellless.tag);
   base = `${world.registry.host}/distroless/python3-debian12:latest`;
   const pushed = await gantry(['copy', `oci:${shellless.layoutDir}:${shellless.tag}`, base], { env: world.env });
   assert.equal(pushed.code, 0, pushed.stderr);
