@@ -4,12 +4,15 @@
 // the sections later modes rely on.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { busyboxImage } from './fixtures.js';
 import { freePort, type RegistryMode, registryConfig, registryRequest, startRegistry } from './registry.js';
 import { run } from './run.js';
 
@@ -113,6 +116,61 @@ describe('startRegistry', () => {
       await assert.rejects(registryRequest({ url }, '/v2/', { timeoutMs: 2000 }), /ECONNREFUSED/);
     });
   }
+
+  test('storageFrom: a registry on a kept storage serves its images; a push there never reaches the kept files', async () => {
+    const fixture = await busyboxImage();
+    const kept = await mkdtemp(join(tmpdir(), 'gantry-kept-storage-'));
+    try {
+      const first = await startRegistry({ mode: 'http' });
+      try {
+        await run('skopeo', [
+          'copy',
+          '--all',
+          '--dest-tls-verify=false',
+          `oci:${fixture.layoutDir}:busybox`,
+          `docker://${first.host}/lib/bb:1`,
+        ]);
+        await cp(first.storageDir, join(kept, 'storage'), { recursive: true });
+      } finally {
+        await first.stop();
+      }
+      const storage = join(kept, 'storage');
+      const tagLink = join(
+        storage,
+        'docker',
+        'registry',
+        'v2',
+        'repositories',
+        'lib',
+        'bb',
+        '_manifests',
+        'tags',
+        '1',
+        'current',
+        'link',
+      );
+      const before = await readFile(tagLink, 'utf8');
+      const reg = await startRegistry({ mode: 'http', storageFrom: storage });
+      try {
+        const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/lib/bb:1`]);
+        assert.equal(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`, before.trim());
+        // The tag moved in the copy (one platform's manifest instead of the index): rewritten there only.
+        await run('skopeo', [
+          'copy',
+          '--dest-tls-verify=false',
+          `oci:${fixture.layoutDir}:busybox`,
+          `docker://${reg.host}/lib/bb:1`,
+        ]);
+        assert.notEqual(await readFile(join(reg.storageDir, tagLink.slice(storage.length)), 'utf8'), before);
+        assert.equal(await readFile(tagLink, 'utf8'), before, 'a push reached the kept storage');
+      } finally {
+        await reg.stop();
+      }
+      assert.equal(await readFile(tagLink, 'utf8'), before);
+    } finally {
+      await rm(kept, { recursive: true, force: true });
+    }
+  });
 
   test('a port that is taken fails with the registry log in the message and leaves no files', async () => {
     const port = await freePort();
