@@ -16,6 +16,7 @@ import { REF_NAME_ANNOTATION } from '../../src/layer/archive/names.js';
 import { OciLayout } from '../../src/oci/layout.js';
 import { type DebianImage, debianImage } from './debian.js';
 import { buildInPlace, extractLibraries, fixturesDir, nonrootSkeleton, singleLayerLayout } from './fixtures.js';
+import { seedLayerCache } from './image-root.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { run } from './run.js';
 
@@ -78,6 +79,8 @@ export interface PythonWorld {
   readonly registry: TestRegistry;
   /** The environment of gantry runs: the mirror HOME, no PIP_* or SOURCE_DATE_EPOCH from the machine. */
   readonly env: NodeJS.ProcessEnv;
+  /** Links the Python base's layers, extracted once per machine, into `store`'s layer cache (seedLayerCache); returns `store`. */
+  seed(store: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +110,10 @@ export async function pythonWorld(
       tmp,
       registry,
       env,
+      seed: async (store) => {
+        const base = await pythonBaseImage();
+        return seedLayerCache(store, base.layoutDir, base.tag);
+      },
       stop: async () => {
         await registry.stop();
         await rm(tmp, { recursive: true, force: true });

@@ -28,7 +28,8 @@ before(async () => {
   // No PIP_* settings from the machine: every index setting in these builds is the test's own.
   world = await pythonWorld('gantry-python-');
   ({ tmp, env } = world);
-  store = join(tmp, 'store');
+  // The base's layers from the machine's layer cache; store-b below stays empty (a fresh store's digest).
+  store = await world.seed(join(tmp, 'store'));
   wheels = join(tmp, 'wheels');
   await mkdir(wheels);
   await makeWheel(wheels, 'gantry-greeting', '1.0', 'gantry_greeting', 'def greet():\n    return "hi from a wheel"\n');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runInSandbox } from '../../../src/engine/executor/index.js';
 import { seedLayerCache, withImageRoot } from '../../harness/image-root.js';
-import { httpGet, type PythonWorld, pythonBaseImage, pythonWorld, shelllessPythonImage } from '../../harness/python.js';
+import { httpGet, type PythonWorld, pythonWorld, shelllessPythonImage } from '../../harness/python.js';
 import { freePort } from '../../harness/run.js';
 import { makeWheel } from '../../harness/wheels.js';
 import { gantry, repoRoot, tool } from '../helpers.js';
@@ -27,7 +27,7 @@ before(async () => {
   store = join(world.tmp, 'store');
   const shellless = await shelllessPythonImage();
   // The tools image's and the base's layers, extracted once per machine: this file is about what is built on them.
-  await seedLayerCache(store, (await pythonBaseImage()).layoutDir, 'debian');
+  await world.seed(store);
   await seedLayerCache(store, shellless.layoutDir, shellless.tag);
   base = `${world.registry.host}/distroless/python3-debian12:latest`;
   const pushed = await gantry(['copy', `oci:${shellless.layoutDir}:${shellless.tag}`, base], { env: world.env });

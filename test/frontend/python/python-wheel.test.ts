@@ -23,7 +23,7 @@ let store: string;
 before(async () => {
   world = await pythonWorld('gantry-python-wheel-');
   ({ tmp, env } = world);
-  store = join(tmp, 'store');
+  store = await world.seed(join(tmp, 'store'));
 });
 
 after(async () => {
