@@ -26,7 +26,8 @@ function moduleUrls() {
       if (!code.includes('import.meta.url')) return null;
       const out = code.replace(pattern, (_m, q, rel) => {
         const target = resolve(dirname(id), rel);
-        let fromBundle = relative(outDir, target).split('\\').join('/');
+        // Both formats sit one level below outDir (esm/, cjs/): the same relative path fits both.
+        let fromBundle = relative(join(outDir, 'esm'), target).split('\\').join('/');
         if (!fromBundle.startsWith('.')) fromBundle = `./${fromBundle}`;
         return `new URL(${q}${fromBundle}${q}, import.meta.url)`;
       });
@@ -51,14 +52,26 @@ const bundle = await rollup({
 const tmp = `${outDir}.tmp-${process.pid}`;
 await rm(tmp, { recursive: true, force: true });
 await bundle.write({
-  dir: tmp,
+  dir: join(tmp, 'esm'),
   format: 'es',
   entryFileNames: '[name].js',
   chunkFileNames: '[name]-[hash].js',
   generatedCode: 'es2015',
 });
+// The same chunks as CommonJS, for bin/load-bundle.js: compiled through vm.Script with a V8 code
+// cache (Node 20 has none for ES modules).
+await bundle.write({
+  dir: join(tmp, 'cjs'),
+  format: 'cjs',
+  entryFileNames: '[name].js',
+  chunkFileNames: '[name]-[hash].js',
+  generatedCode: 'es2015',
+  dynamicImportInCjs: true,
+  interop: 'auto',
+});
 await bundle.close();
-await writeFile(join(tmp, 'package.json'), '{ "type": "module" }\n');
+await writeFile(join(tmp, 'esm', 'package.json'), '{ "type": "module" }\n');
+await writeFile(join(tmp, 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
 await rm(outDir, { recursive: true, force: true });
 await mkdir(dirname(outDir), { recursive: true });
 await rename(tmp, outDir);

@@ -1,8 +1,9 @@
-// The CLI bundle (scripts/bundle.mjs -> dist/bundle, run by bin/gantry.js when it is fresh): the
-// same commands give the same output, exit code and digests as dist/src; every file the bundle
-// finds beside itself (package.json, the deflate worker) exists; and the bin never runs a stale
-// bundle. The bundle under test is dist/bundle when it is newer than the last compile (as
-// `npm test` leaves it), else one built here into a directory of dist/.
+// The CLI bundle (scripts/bundle.mjs -> dist/bundle/{esm,cjs}, run by bin/gantry.js when it is
+// fresh; the CommonJS build through bin/load-bundle.js with a V8 code cache): the same commands
+// give the same output, exit code and digests as dist/src, with a cold, a warm and a corrupt code
+// cache; every file the bundle finds beside itself (package.json, the deflate worker) exists; and
+// the bin never runs a stale bundle. The bundle under test is dist/bundle when it is newer than the
+// last compile (as `npm test` leaves it), else one built here into a directory of dist/.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,7 +43,7 @@ const mtime = (path: string) =>
 /** A bundle to test: dist/bundle if fresh, else a new one in dist/ (removed by the caller). */
 async function bundleUnderTest(): Promise<{ dir: string; built: boolean }> {
   const dir = join(repoRoot, 'dist', 'bundle');
-  const bundled = await mtime(join(dir, 'main.js'));
+  const bundled = await mtime(join(dir, 'esm', 'main.js'));
   const compiled = await mtime(join(repoRoot, 'dist', '.tsbuildinfo'));
   if (bundled !== undefined && (compiled === undefined || bundled >= compiled)) return { dir, built: false };
   const out = join(repoRoot, 'dist', `.bundle-test-${process.pid}`);
@@ -57,22 +58,45 @@ function cli(main: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd:
   return sh(process.execPath, ['--input-type=module', '-e', script, main, ...args], env, cwd);
 }
 
-test('the CLI bundle runs the same commands as dist/src: output, exit codes, digests; every file it finds beside itself exists', async () => {
+/** The same through bin/load-bundle.js: the CommonJS bundle in `dir` with its code cache. */
+function cachedCli(dir: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Ran> {
+  const script = [
+    'const { loadBundle } = await import(process.argv[1]);',
+    'const { run, save } = loadBundle(process.argv[2]);',
+    'process.exitCode = await run(process.argv.slice(3));',
+    'save();',
+  ].join(' ');
+  const loader = join(repoRoot, 'bin', 'load-bundle.js');
+  return sh(process.execPath, ['--input-type=module', '-e', script, loader, dir, ...args], env, cwd);
+}
+
+async function cacheFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const sub of await readdir(dir).catch(() => [] as string[]))
+    for (const f of await readdir(join(dir, sub))) out.push(join(dir, sub, f));
+  return out.sort();
+}
+
+test('the CLI bundle runs the same commands as dist/src (ES build, CommonJS build with a cold, warm and corrupt code cache): output, exit codes, digests; every file it finds beside itself exists', async () => {
   const bundle = await bundleUnderTest();
   try {
-    const chunks = (await readdir(bundle.dir)).filter((f) => f.endsWith('.js'));
-    assert.ok(chunks.includes('main.js'));
     // new URL('…', import.meta.url) in the bundle: rewritten from dist/src's places, each must exist.
     let urls = 0;
-    for (const chunk of chunks) {
-      const code = await readFile(join(bundle.dir, chunk), 'utf8');
-      for (const m of code.matchAll(/new URL\((['"])(\.{1,2}\/[^'"]+)\1, import\.meta\.url\)/g)) {
-        urls++;
-        const target = join(bundle.dir, m[2] as string);
-        assert.ok(await mtime(target), `${chunk} refers to ${m[2]}, which does not exist`);
+    for (const [sub, pattern] of [
+      ['esm', /new URL\((['"])(\.{1,2}\/[^'"]+)\1, import\.meta\.url\)/g],
+      ['cjs', /new URL\((['"])(\.{1,2}\/[^'"]+)\1, \(typeof document/g],
+    ] as const) {
+      const chunks = (await readdir(join(bundle.dir, sub))).filter((f) => f.endsWith('.js'));
+      assert.ok(chunks.includes('main.js'), sub);
+      for (const chunk of chunks) {
+        const code = await readFile(join(bundle.dir, sub, chunk), 'utf8');
+        for (const m of code.matchAll(pattern)) {
+          urls++;
+          assert.ok(await mtime(join(bundle.dir, sub, m[2] as string)), `${sub}/${chunk} refers to ${m[2]}: missing`);
+        }
       }
     }
-    assert.ok(urls >= 3, `only ${urls} module-relative URLs found`);
+    assert.ok(urls >= 6, `only ${urls} module-relative URLs found`);
 
     await withTempDir(async (tmp) => {
       const ctx = join(tmp, 'ctx');
@@ -81,8 +105,14 @@ test('the CLI bundle runs the same commands as dist/src: output, exit codes, dig
       await writeFile(join(ctx, 'a.txt'), 'a\n');
       // Three 1 MiB gzip blocks: the layer is deflated by the worker pool (its worker file found).
       await writeFile(join(ctx, 'big.bin'), randomBytes(3 * 1024 * 1024));
-      const env = { SOURCE_DATE_EPOCH: '1700000000', HOME: tmp, GANTRY_PROGRESS: 'quiet' };
-      const mains = { src: join(repoRoot, 'dist', 'src', 'cli', 'main.js'), bundle: join(bundle.dir, 'main.js') };
+      const cache = join(tmp, 'cache');
+      const env = { SOURCE_DATE_EPOCH: '1700000000', HOME: tmp, XDG_CACHE_HOME: cache, GANTRY_PROGRESS: 'quiet' };
+      type Runner = (args: readonly string[]) => Promise<Ran>;
+      const runners: Record<string, Runner> = {
+        src: (args) => cli(join(repoRoot, 'dist', 'src', 'cli', 'main.js'), args, env, tmp),
+        esm: (args) => cli(join(bundle.dir, 'esm', 'main.js'), args, env, tmp),
+        cjs: (args) => cachedCli(join(bundle.dir, 'cjs'), args, env, tmp),
+      };
       const commands: { args: string[]; code: number }[] = [
         { args: ['--version'], code: 0 },
         { args: ['--help'], code: 0 },
@@ -91,65 +121,87 @@ test('the CLI bundle runs the same commands as dist/src: output, exit codes, dig
         { args: ['build', '--no-such-flag', ctx], code: 2 },
         { args: ['digest', `oci:${join(tmp, 'missing')}`], code: 1 },
       ];
-      for (const { args, code } of commands) {
-        const [a, b] = await Promise.all([cli(mains.src, args, env, tmp), cli(mains.bundle, args, env, tmp)]);
-        assert.equal(a.code, code, `dist/src ${args.join(' ')}: ${a.stderr}`);
-        assert.deepEqual(b, a, `gantry ${args.join(' ')}`);
-      }
+      // dist/src's answers, then the ES build's and the CommonJS build's (cold code cache) beside them.
+      const want = new Map<string, Ran>();
+      await Promise.all(
+        commands.map(async ({ args, code }) => {
+          const [a, esm, cjs] = await Promise.all([runners.src?.(args), runners.esm?.(args), runners.cjs?.(args)]);
+          assert.equal(a?.code, code, `dist/src ${args.join(' ')}: ${a?.stderr}`);
+          assert.deepEqual(esm, a, `esm: ${args.join(' ')}`);
+          assert.deepEqual(cjs, a, `cjs, cold cache: ${args.join(' ')}`);
+          want.set(args.join(' '), a as Ran);
+        }),
+      );
+      const again = async (round: string, n: number) => {
+        for (const { args } of commands.slice(0, n))
+          assert.deepEqual(await runners.cjs?.(args), want.get(args.join(' ')), `${round}: ${args.join(' ')}`);
+      };
+      const written = await cacheFiles(join(cache, 'gantry', 'v8'));
+      assert.ok(written.length >= 2, `no code cache written: ${written.join(' ')}`);
+      await again('warm cache', 4);
+      // A corrupt cache is ignored (the chunk compiles as usual) and written again.
+      for (const f of written) await writeFile(f, 'not a V8 code cache');
+      await again('corrupt cache', commands.length);
+      for (const f of await cacheFiles(join(cache, 'gantry', 'v8')))
+        assert.notEqual(await readFile(f, 'utf8').catch(() => ''), 'not a V8 code cache', `${f} not rewritten`);
+
       const digests: string[] = [];
-      for (const [name, main] of Object.entries(mains)) {
+      for (const [name, runner] of Object.entries(runners)) {
         const out = join(tmp, `out-${name}`);
-        const built = await cli(
-          main,
-          ['build', ctx, '--store', join(tmp, `store-${name}`), '-o', `type=oci,dest=${out}`],
-          env,
-          tmp,
-        );
+        const built = await runner(['build', ctx, '--store', join(tmp, `store-${name}`), '-o', `type=oci,dest=${out}`]);
         assert.equal(built.code, 0, `${name}: ${built.stderr}`);
-        const d = await cli(main, ['digest', `oci-archive:${out}`], env, tmp);
+        const d = await runner(['digest', `oci-archive:${out}`]);
         assert.equal(d.code, 0, d.stderr);
         digests.push(d.stdout.trim());
       }
       assert.match(digests[0] as string, /^sha256:[0-9a-f]{64}$/);
-      assert.equal(digests[1], digests[0], 'the bundle built another image');
+      assert.deepEqual(digests.slice(1), [digests[0], digests[0]], 'a bundle built another image');
     });
   } finally {
     if (bundle.built) await rm(bundle.dir, { recursive: true, force: true });
   }
 });
 
-test('bin/gantry.js runs the bundle only when it is at least as new as the last compile (never a stale one); GANTRY_BUNDLE=0 runs dist/src', async () => {
+test('bin/gantry.js runs the bundle only when it is at least as new as the last compile (never a stale one), its CommonJS build with a code cache; GANTRY_BUNDLE=esm the ES build, GANTRY_BUNDLE=0 dist/src', async () => {
   await withTempDir(async (tmp) => {
-    // A package laid out as the repository: the real bin over two stand-in CLIs that say which ran.
+    // A package laid out as the repository: the real bin over stand-in CLIs that say which ran.
     await mkdir(join(tmp, 'bin'));
-    await copyFile(join(repoRoot, 'bin', 'gantry.js'), join(tmp, 'bin', 'gantry.js'));
+    for (const f of ['gantry.js', 'load-bundle.js']) await copyFile(join(repoRoot, 'bin', f), join(tmp, 'bin', f));
     await writeFile(join(tmp, 'package.json'), '{ "type": "module" }\n');
     const stand = (which: string) =>
       `export async function run(args) { console.log('${which}', ...args); return 3; }\n`;
-    const src = join(tmp, 'dist', 'src', 'cli', 'main.js');
-    const bundled = join(tmp, 'dist', 'bundle', 'main.js');
+    const esm = join(tmp, 'dist', 'bundle', 'esm', 'main.js');
     const info = join(tmp, 'dist', '.tsbuildinfo');
     for (const [file, text] of [
-      [src, stand('src')],
-      [bundled, stand('bundle')],
+      [join(tmp, 'dist', 'src', 'cli', 'main.js'), stand('src')],
+      [esm, stand('esm')],
+      [
+        join(tmp, 'dist', 'bundle', 'cjs', 'main.js'),
+        stand('cjs').replace('export async function run', 'exports.run = async function'),
+      ],
+      [join(tmp, 'dist', 'bundle', 'cjs', 'package.json'), '{ "type": "commonjs" }\n'],
       [info, '{}'],
     ] as const) {
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, text);
     }
-    const which = async (env: NodeJS.ProcessEnv = {}) => {
-      const r = await sh(process.execPath, [join(tmp, 'bin', 'gantry.js'), 'x'], env, tmp);
+    const env = { XDG_CACHE_HOME: join(tmp, 'cache') };
+    const which = async (more: NodeJS.ProcessEnv = {}) => {
+      const r = await sh(process.execPath, [join(tmp, 'bin', 'gantry.js'), 'x'], { ...env, ...more }, tmp);
       assert.equal(r.code, 3, r.stderr);
       return r.stdout.trim();
     };
     await utimes(info, 1000, 1000);
-    await utimes(bundled, 2000, 2000);
-    assert.equal(await which(), 'bundle x', 'a bundle newer than the compile');
+    await utimes(esm, 2000, 2000);
+    assert.equal(await which(), 'cjs x', 'a bundle newer than the compile: its CommonJS build, code-cached');
+    assert.ok((await cacheFiles(join(tmp, 'cache', 'gantry', 'v8'))).length > 0, 'no code cache written');
+    assert.equal(await which(), 'cjs x', 'again, from the code cache');
+    assert.equal(await which({ GANTRY_BUNDLE: 'esm' }), 'esm x');
     assert.equal(await which({ GANTRY_BUNDLE: '0' }), 'src x');
     await utimes(info, 3000, 3000);
     assert.equal(await which(), 'src x', 'a compile after the bundle: the bundle is stale');
     await rm(info);
-    assert.equal(await which(), 'bundle x', 'an installed package (no .tsbuildinfo)');
+    assert.equal(await which(), 'cjs x', 'an installed package (no .tsbuildinfo)');
     await rm(join(tmp, 'dist', 'bundle'), { recursive: true });
     assert.equal(await which(), 'src x', 'no bundle');
   });

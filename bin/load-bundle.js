@@ -1,0 +1,70 @@
+// Loads the CommonJS build of the CLI bundle (dist/bundle/cjs) through vm.Script with a V8 code
+// cache, so that a run compiles almost none of it: the code V8 compiled in an earlier run (the
+// functions it ran included) is read back from ~/.cache/gantry/v8 (XDG_CACHE_HOME), one file per
+// chunk, keyed by the chunk's name, size and mtime and by Node's version and architecture.
+// A cache V8 rejects (another V8, corrupt) or a missing one is written again, atomically, when the
+// command is done; any error of the cache is ignored (the chunk then compiles as usual).
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import vm from 'node:vm';
+
+const cacheDir = join(
+  process.env.XDG_CACHE_HOME || join(homedir(), '.cache'),
+  'gantry',
+  'v8',
+  `${process.version}-${process.arch}`,
+);
+const modules = new Map();
+const pending = [];
+
+function cacheFile(file) {
+  const st = statSync(file);
+  const key = createHash('sha256').update(`${file}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
+  return join(cacheDir, `${basename(file, '.js')}-${key}.bin`);
+}
+
+function load(file) {
+  const known = modules.get(file);
+  if (known) return known.exports;
+  const module = { exports: {} };
+  modules.set(file, module);
+  const source = readFileSync(file, 'utf8');
+  let cached;
+  let where;
+  try {
+    where = cacheFile(file);
+    cached = readFileSync(where);
+  } catch {}
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    ...(cached ? { cachedData: cached } : {}),
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  if (where && (!cached || script.cachedDataRejected)) pending.push({ script, where });
+  const dir = dirname(file);
+  const outside = createRequire(file);
+  const require = (id) => (id.startsWith('./') ? load(join(dir, id)) : outside(id));
+  script.runInThisContext()(module.exports, require, module, file, dir);
+  return module.exports;
+}
+
+/** Writes the code caches missing or rejected this run (after the command: they hold what it ran). */
+function save() {
+  if (pending.length === 0) return;
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    for (const { script, where } of pending.splice(0)) {
+      const tmp = `${where}.${process.pid}.tmp`;
+      writeFileSync(tmp, script.createCachedData());
+      renameSync(tmp, where);
+    }
+  } catch {}
+}
+
+/** The CLI's `run` from the CommonJS bundle in `dir`, and the function that keeps its code cache. */
+export function loadBundle(dir) {
+  return { run: load(join(dir, 'main.js')).run, save };
+}
