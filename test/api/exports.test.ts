@@ -95,5 +95,6 @@ test('package.json exports the entry and package.json only', () => {
     files: string[];
   };
   assert.deepEqual(Object.keys(pkg.exports).sort(), ['.', './package.json']);
-  assert.deepEqual(pkg.files, ['bin', 'dist/src']);
+  // dist/bundle: the CLI's bundle (bin/gantry.js), not importable (no export names it).
+  assert.deepEqual(pkg.files, ['bin', 'dist/src', 'dist/bundle']);
 });
