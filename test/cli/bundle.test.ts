@@ -156,6 +156,29 @@ test('the CLI bundle runs the same commands as dist/src (ES build, CommonJS buil
       }
       assert.match(digests[0] as string, /^sha256:[0-9a-f]{64}$/);
       assert.deepEqual(digests.slice(1), [digests[0], digests[0]], 'a bundle built another image');
+
+      // import() of npm packages (zstd's WebAssembly, CycloneDX) from chunks read back from the
+      // code cache: the second run finds those chunks cached (V8 drops vm's import() callback there).
+      const small = join(tmp, 'small');
+      await mkdir(small);
+      await writeFile(join(small, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\n');
+      await writeFile(join(small, 'a.txt'), 'a\n');
+      const zstd: string[] = [];
+      for (const round of ['cold', 'warm']) {
+        const sbom = join(tmp, `sbom-${round}.json`);
+        const args = ['build', small, '--store', join(tmp, `store-z-${round}`), '--compression', 'zstd'];
+        const r = await runners.cjs?.([
+          ...args,
+          '--sbom-output',
+          sbom,
+          '-o',
+          `type=oci,dest=${join(tmp, `z-${round}`)}`,
+        ]);
+        assert.equal(r?.code, 0, `${round}: ${r?.stderr}`);
+        assert.equal((JSON.parse(await readFile(sbom, 'utf8')) as { bomFormat: string }).bomFormat, 'CycloneDX');
+        zstd.push((await runners.cjs?.(['digest', `oci-archive:${join(tmp, `z-${round}`)}`]))?.stdout ?? '');
+      }
+      assert.equal(zstd[1], zstd[0]);
     });
   } finally {
     if (bundle.built) await rm(bundle.dir, { recursive: true, force: true });
