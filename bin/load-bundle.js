@@ -1,22 +1,25 @@
 // Loads the CommonJS build of the CLI bundle (dist/bundle/cjs) through vm.Script with a V8 code
 // cache, so that a run compiles almost none of it: the code V8 compiled in an earlier run (the
 // functions it ran included) is read back from ~/.cache/gantry/v8 (XDG_CACHE_HOME), one file per
-// chunk, keyed by the chunk's name, size and mtime and by Node's version and architecture.
+// chunk, keyed by the chunk's name, size and mtime and by Node's version and architecture, in a
+// directory per bundle build (the 4 most recent kept: a rebuilt bundle's chunks have new names).
 // A cache V8 rejects (another V8, corrupt) or a missing one is written again, atomically, when the
 // command is done; any error of the cache is ignored (the chunk then compiles as usual).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import vm from 'node:vm';
 
-const cacheDir = join(
+const cacheRoot = join(
   process.env.XDG_CACHE_HOME || join(homedir(), '.cache'),
   'gantry',
   'v8',
   `${process.version}-${process.arch}`,
 );
+const KEEP = 4;
+let cacheDir = cacheRoot;
 const modules = new Map();
 const pending = [];
 
@@ -61,10 +64,18 @@ function save() {
       writeFileSync(tmp, script.createCachedData());
       renameSync(tmp, where);
     }
+    // Older bundle builds' caches: all but the most recent KEEP go.
+    const builds = readdirSync(cacheRoot, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => ({ path: join(cacheRoot, d.name), mtime: statSync(join(cacheRoot, d.name)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime);
+    for (const old of builds.slice(KEEP)) if (old.path !== cacheDir) rmSync(old.path, { recursive: true, force: true });
   } catch {}
 }
 
 /** The CLI's `run` from the CommonJS bundle in `dir`, and the function that keeps its code cache. */
 export function loadBundle(dir) {
+  const main = statSync(join(dir, 'main.js'));
+  cacheDir = join(cacheRoot, createHash('sha256').update(`${dir}\0${main.mtimeMs}`).digest('hex').slice(0, 16));
   return { run: load(join(dir, 'main.js')).run, save };
 }

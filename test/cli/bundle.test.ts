@@ -71,10 +71,11 @@ function cachedCli(dir: string, args: readonly string[], env: NodeJS.ProcessEnv,
 }
 
 async function cacheFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const sub of await readdir(dir).catch(() => [] as string[]))
-    for (const f of await readdir(join(dir, sub))) out.push(join(dir, sub, f));
-  return out.sort();
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
 test('the CLI bundle runs the same commands as dist/src (ES build, CommonJS build with a cold, warm and corrupt code cache): output, exit codes, digests; every file it finds beside itself exists', async () => {
@@ -219,6 +220,15 @@ test('bin/gantry.js runs the bundle only when it is at least as new as the last 
     assert.equal(await which(), 'cjs x', 'a bundle newer than the compile: its CommonJS build, code-cached');
     assert.ok((await cacheFiles(join(tmp, 'cache', 'gantry', 'v8'))).length > 0, 'no code cache written');
     assert.equal(await which(), 'cjs x', 'again, from the code cache');
+    // A cache directory per bundle build; only the 4 most recent stay.
+    const v8 = join(tmp, 'cache', 'gantry', 'v8', `${process.version}-${process.arch}`);
+    for (let i = 0; i < 5; i++) {
+      await mkdir(join(v8, `old-${i}`));
+      await utimes(join(v8, `old-${i}`), 100 + i, 100 + i);
+    }
+    await utimes(join(tmp, 'dist', 'bundle', 'cjs', 'main.js'), 2500, 2500);
+    assert.equal(await which(), 'cjs x', 'a rebuilt bundle');
+    assert.deepEqual((await readdir(v8)).filter((d) => d.startsWith('old-')).sort(), ['old-3', 'old-4']);
     assert.equal(await which({ GANTRY_BUNDLE: 'esm' }), 'esm x');
     assert.equal(await which({ GANTRY_BUNDLE: '0' }), 'src x');
     await utimes(info, 3000, 3000);
