@@ -6,7 +6,7 @@
 // A cache V8 rejects (another V8, corrupt) or a missing one is written again, atomically, when the
 // command is done; any error of the cache is ignored (the chunk then compiles as usual).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -54,11 +54,21 @@ function load(file) {
   return module.exports;
 }
 
+/**
+ * Makes `dir` and its missing parents one at a time: Node's recursive mkdir never returns where a
+ * parent exists but refuses children with ENOENT (a cache under /proc), where this throws.
+ */
+function mkdirp(dir) {
+  const missing = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  for (const d of missing) mkdirSync(d);
+}
+
 /** Writes the code caches missing or rejected this run (after the command: they hold what it ran). */
 function save() {
   if (pending.length === 0) return;
   try {
-    mkdirSync(cacheDir, { recursive: true });
+    mkdirp(cacheDir);
     for (const { script, where } of pending.splice(0)) {
       const tmp = `${where}.${process.pid}.tmp`;
       writeFileSync(tmp, script.createCachedData());

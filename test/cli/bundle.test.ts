@@ -20,7 +20,13 @@ interface Ran {
 
 function sh(file: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<Ran> {
   return new Promise((done, fail) => {
-    const child = spawn(file, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A command that hangs is killed (code null) rather than holding the test to its timeout.
+    const child = spawn(file, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -220,6 +226,10 @@ test('bin/gantry.js runs the bundle only when it is at least as new as the last 
     assert.equal(await which(), 'cjs x', 'a bundle newer than the compile: its CommonJS build, code-cached');
     assert.ok((await cacheFiles(join(tmp, 'cache', 'gantry', 'v8'))).length > 0, 'no code cache written');
     assert.equal(await which(), 'cjs x', 'again, from the code cache');
+    // A cache that cannot be written is skipped: under /proc (where Node's recursive mkdir never
+    // returns) and below a file.
+    assert.equal(await which({ XDG_CACHE_HOME: '/proc/1/gantry-cache' }), 'cjs x');
+    assert.equal(await which({ XDG_CACHE_HOME: join(tmp, 'package.json', 'cache') }), 'cjs x');
     // A cache directory per bundle build; only the 4 most recent stay.
     const v8 = join(tmp, 'cache', 'gantry', 'v8', `${process.version}-${process.arch}`);
     for (let i = 0; i < 5; i++) {
