@@ -361,6 +361,7 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
               expose: options.expose ?? [],
               ...(options.exclude !== undefined ? { exclude: options.exclude } : {}),
               ...(options.includeVcs ? { includeVcs: true } : {}),
+              ...(options.noCache ? { noCache: true } : {}),
             });
     const item = await annotate(result.item, annotations, io);
     const descriptorAnn = descriptorAnnotations(annotations);
@@ -509,6 +510,7 @@ function projectOptions(
     ...pick('venv'),
     ...pick('wheel'),
     ...pick('isolation'),
+    ...pick('noCache'),
     ...pick('secrets'),
     ...pick('environment'),
     ...pick('workspace'),

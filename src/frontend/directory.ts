@@ -35,6 +35,8 @@ export interface DirectoryBuildOptions extends IoOptions, ConfigOptions {
   readonly progress?: ProgressSink;
   /** Patterns to leave out after .dockerignore and .gantryignore (`--exclude`). */
   readonly exclude?: readonly string[];
+  /** Run every step again (`--no-cache`). */
+  readonly noCache?: boolean;
   /** Pack `.git` directories too (`--include-vcs`). */
   readonly includeVcs?: boolean;
   /** How the layer is compressed; gzip at its default level when unset. */
@@ -150,6 +152,7 @@ export async function buildDirectory(options: DirectoryBuildOptions): Promise<Bu
     ...(options.layerFormat ? { layerFormat: options.layerFormat } : {}),
     store: options.store,
     ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.noCache ? { noCache: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const from = options.from ?? 'scratch';

@@ -141,6 +141,21 @@ test('the chain goes on from what a step produced: a re-run that makes the same 
   });
 });
 
+test('a solver made with noCache (--no-cache of a project build) runs every recorded step again, and records them', async () => {
+  await withStore(async (store) => {
+    const runs = new Map<string, number>();
+    const defs = { a: 'a1', b: 'b1', c: 'c1', d: 'd1' };
+    await graph(build(store).solver, runs, defs);
+    runs.clear();
+    const again = await graph(build(store, { noCache: true }).solver, runs, defs);
+    assert.deepEqual(again, { a: false, b: false, c: false, d: false });
+    assert.deepEqual([...runs.keys()].sort(), ['a', 'b', 'c', 'd']);
+    runs.clear();
+    assert.deepEqual(await graph(build(store).solver, runs, defs), { a: true, b: true, c: true, d: true });
+    assert.equal(runs.size, 0);
+  });
+});
+
 test('a detached step (COPY --link) is keyed without its parent, and the chain still goes on from the parent', async () => {
   await withStore(async (store) => {
     const runs = new Map<string, number>();

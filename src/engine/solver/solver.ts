@@ -40,6 +40,8 @@ export interface SolverOptions extends IoOptions {
   readonly imports?: readonly ReadonlyMap<string, ImportedRecord>[];
   /** How new layers are compressed; gzip at its default level when unset. */
   readonly layerFormat?: LayerFormat;
+  /** Every step runs again (`--no-cache` of a build without a Dockerfile); results are still recorded. */
+  readonly noCache?: boolean;
 }
 
 /** A step this build used (run, or found in a cache), as a cache export writes it. */
@@ -191,7 +193,8 @@ export class Solver {
    * Keys the step, then looks it up, or runs it within the CPU budget and records it. A step
    * whose key was already asked for in this build runs once: every caller gets that result.
    */
-  async step(spec: StepSpec): Promise<StepResult> {
+  async step(given: StepSpec): Promise<StepResult> {
+    const spec = this.#options.noCache && !given.noCache ? { ...given, noCache: true } : given;
     const key = Solver.keyOf(spec);
     const memo = spec.noCache ? `no-cache:${key}` : key;
     let outcome = this.#steps.get(memo);

@@ -311,6 +311,7 @@ export async function buildNode(options: ProjectBuildOptions): Promise<ProjectBu
     ...(options.progress ? { progress: options.progress } : {}),
     ...(options.mirrors ? { mirrors: options.mirrors } : {}),
     ...(options.isolation ? { isolation: options.isolation } : {}),
+    ...(options.noCache ? { noCache: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const caFromSecret = await caSecret(options);

@@ -63,6 +63,8 @@ export interface ProjectBuildOptions extends IoOptions, ProjectFlags {
   readonly expose?: readonly string[];
   readonly labels?: Readonly<Record<string, string>>;
   readonly isolation?: Isolation;
+  /** Run every step again (`--no-cache`). */
+  readonly noCache?: boolean;
   /** How new layers are compressed; gzip at its default level when unset. */
   readonly layerFormat?: LayerFormat;
   /**

@@ -315,6 +315,7 @@ async function build(options: ProjectBuildOptions): Promise<ProjectBuildResult> 
     ...(options.mirrors ? { mirrors: options.mirrors } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
     ...(options.isolation ? { isolation: options.isolation } : {}),
+    ...(options.noCache ? { noCache: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const io = options.signal ? { signal: options.signal } : {};
