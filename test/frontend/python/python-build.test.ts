@@ -228,6 +228,22 @@ test('dependency layer: installed from --find-links, reused across an app change
   assert.equal(layers3.length, layers1.length);
   assert.deepEqual(layers3.slice(0, -1), layers1.slice(0, -1), 'base and dependency layers unchanged');
   assert.notEqual(layers3.at(-1), layers1.at(-1), 'the app layer changed');
+
+  // --no-cache runs the dependency step again (as buildx's does every step); pip writes the same
+  // files, so the image is the same.
+  const fourth = await build(a, ['--no-cache']);
+  assert.equal(fourth.code, 0, fourth.stderr);
+  const again = fourth.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { type: string; name?: string; id: string; cached?: boolean });
+  const pip4 = again.find((e) => e.type === 'start' && e.name?.startsWith('pip install'));
+  assert.ok(pip4, fourth.stderr);
+  assert.ok(
+    again.some((e) => e.type === 'done' && e.id === pip4.id && e.cached !== true),
+    'with --no-cache the dependency step ran',
+  );
+  assert.equal(fourth.stdout, third.stdout, 'the same image');
 });
 
 test('--venv packs an existing venv at /opt/venv (nothing installed) and it runs; a venv for another Python or architecture is refused', async () => {
