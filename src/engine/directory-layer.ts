@@ -14,20 +14,9 @@
  *   result is recorded under the key those digests give.
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from '../errors.js';
 import type { Compression } from '../layer/layer.js';
-import {
-  normalizePrefix,
-  readSmallFile,
-  SMALL_FILE,
-  type WalkedInput,
-  type WalkOptions,
-  walkDirectory,
-} from '../layer/walk.js';
+import { hashRegularFile, normalizePrefix, type WalkedInput, type WalkOptions, walkDirectory } from '../layer/walk.js';
 import { createDigester, type Digester } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { FileHashCache } from './context/checksum.js';
@@ -117,24 +106,6 @@ function line(digester: Digester, entry: unknown, content: string | null): void 
   digester.update(Buffer.from(`${JSON.stringify([entry, content])}\n`));
 }
 
-async function hashFile(abs: string, size: number, signal: AbortSignal | undefined): Promise<string> {
-  const hash = createHash('sha256');
-  // A small file in one synchronous read (see SMALL_FILE); one that grew since its stat is streamed.
-  if (size <= SMALL_FILE) {
-    const bytes = readSmallFile(abs, size);
-    if (bytes.length <= size) return hash.update(bytes).digest('hex');
-  }
-  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      callback();
-    },
-  });
-  await pipeline(fh.createReadStream({ autoClose: true, highWaterMark: 512 * 1024 }), sink, { signal });
-  return hash.digest('hex');
-}
-
 type Plan = { readonly kind: 'known'; readonly checksum: Digest } | { readonly kind: 'rehash' | 'write' };
 
 /** One walk without reading: the checksum if every digest is cached, else which path to take. */
@@ -167,7 +138,7 @@ async function checksumTree(spec: DirectoryLayerSpec, signal: AbortSignal | unde
       if (content === null) {
         const started = Date.now();
         spec.onFileRead?.(source.abs, 'hash');
-        content = await hashFile(source.abs, source.stat.size, signal);
+        content = (await hashRegularFile(source.abs, source.stat.size, signal)).hex;
         spec.hashes.record(source.abs, source.stat, content, started);
       }
     }

@@ -4,11 +4,13 @@
  * asked to keep them, and hardlinks detected by (dev, ino). File bodies are opened lazily, one at
  * a time, when the tar writer reaches them.
  */
+import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { closeSync, constants, lstatSync, openSync, readSync } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
 import { ByteKeyHeap } from '../util/heap.js';
 import type { TarEntry, TarEntryType, TarInput } from './tar/types.js';
@@ -128,6 +130,33 @@ export function readSmallFile(abs: string, size: number): Buffer {
     closeSync(fd);
   }
   return buf.subarray(0, got);
+}
+
+/**
+ * sha256 (hex) of a regular file's content and its length: a small file (by its stat's `size`)
+ * from one synchronous read, a larger one (or one that grew since its stat) streamed. O_NOFOLLOW.
+ */
+export async function hashRegularFile(
+  abs: string,
+  size: number,
+  signal?: AbortSignal,
+): Promise<{ readonly hex: string; readonly bytes: number }> {
+  const hash = createHash('sha256');
+  if (size <= SMALL_FILE) {
+    const bytes = readSmallFile(abs, size);
+    if (bytes.length <= size) return { hex: hash.update(bytes).digest('hex'), bytes: bytes.length };
+  }
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  let bytes = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      callback();
+    },
+  });
+  await pipeline(fh.createReadStream({ autoClose: true, highWaterMark: READ_CHUNK }), sink, signal ? { signal } : {});
+  return { hex: hash.digest('hex'), bytes };
 }
 
 /** A small file's bytes in one chunk. */

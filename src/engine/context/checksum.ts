@@ -7,13 +7,10 @@
  * in a small JSON file, so a rebuild with nothing changed reads no file content.
  */
 import type { Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
-import { readSmallFile, SMALL_FILE } from '../../layer/walk.js';
+import { hashRegularFile } from '../../layer/walk.js';
 import { createDigester } from '../../oci/digest.js';
 import type { Digest } from '../../oci/types.js';
 import { writeFileAtomic } from '../../util/fs.js';
@@ -148,41 +145,20 @@ export interface ChecksumOptions extends IoOptions {
   readonly onFileHashed?: (abs: string, bytes: number) => void;
 }
 
+/** The file's sha256 and length; a file that cannot be opened or read is named by its context path. */
 async function hashFile(
   abs: string,
   size: number,
   contextPath: string,
   signal: AbortSignal | undefined,
 ): Promise<{ hex: string; bytes: number }> {
-  const digester = createDigester('sha256');
-  // A small file in one synchronous read (no thread-pool round trips, no stream); one that grew
-  // since its stat is streamed whole below.
-  if (size <= SMALL_FILE) {
-    let bytes: Buffer;
-    try {
-      bytes = readSmallFile(abs, size);
-    } catch (err) {
-      throw unreadable(contextPath, err);
-    }
-    if (bytes.length <= size) {
-      digester.update(bytes);
-      return { hex: digester.digest().slice('sha256:'.length), bytes: digester.size };
-    }
-  }
-  let fh: Awaited<ReturnType<typeof open>>;
   try {
-    fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return await hashRegularFile(abs, size, signal);
   } catch (err) {
-    throw unreadable(contextPath, err);
+    if (typeof (err as NodeJS.ErrnoException).code === 'string' && (err as Error).name !== 'AbortError')
+      throw unreadable(contextPath, err);
+    throw err;
   }
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      digester.update(chunk);
-      callback();
-    },
-  });
-  await pipeline(fh.createReadStream({ autoClose: true }), sink, { signal });
-  return { hex: digester.digest().slice('sha256:'.length), bytes: digester.size };
 }
 
 /**
