@@ -5,39 +5,15 @@
 // the bin never runs a stale bundle. The bundle under test is dist/bundle when it is newer than the
 // last compile (as `npm test` leaves it), else one built here into a directory of dist/.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, withTempDir } from './helpers.js';
+import { type Result, repoRoot, run, withTempDir } from './helpers.js';
 
-interface Ran {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function sh(file: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<Ran> {
-  return new Promise((done, fail) => {
-    // A command that hangs is killed (code null) rather than holding the test to its timeout.
-    const child = spawn(file, args, {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
+/** A command that hangs is killed (code null) rather than holding the test to its timeout. */
+function sh(file: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<Result> {
+  return run(file, args, { cwd, env, timeoutMs: 60_000 });
 }
 
 const mtime = (path: string) =>
@@ -59,13 +35,13 @@ async function bundleUnderTest(): Promise<{ dir: string; built: boolean }> {
 }
 
 /** Runs `run(args)` of the CLI module `main` in a new process, as bin/gantry.js does. */
-function cli(main: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Ran> {
+function cli(main: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Result> {
   const script = 'const { run } = await import(process.argv[1]); process.exitCode = await run(process.argv.slice(2));';
   return sh(process.execPath, ['--input-type=module', '-e', script, main, ...args], env, cwd);
 }
 
 /** The same through bin/load-bundle.js: the CommonJS bundle in `dir` with its code cache. */
-function cachedCli(dir: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Ran> {
+function cachedCli(dir: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Result> {
   const script = [
     'const { loadBundle } = await import(process.argv[1]);',
     'const { run, save } = loadBundle(process.argv[2]);',
@@ -114,7 +90,7 @@ test('the CLI bundle runs the same commands as dist/src (ES build, CommonJS buil
       await writeFile(join(ctx, 'big.bin'), randomBytes(3 * 1024 * 1024));
       const cache = join(tmp, 'cache');
       const env = { SOURCE_DATE_EPOCH: '1700000000', HOME: tmp, XDG_CACHE_HOME: cache, GANTRY_PROGRESS: 'quiet' };
-      type Runner = (args: readonly string[]) => Promise<Ran>;
+      type Runner = (args: readonly string[]) => Promise<Result>;
       const runners: Record<string, Runner> = {
         src: (args) => cli(join(repoRoot, 'dist', 'src', 'cli', 'main.js'), args, env, tmp),
         esm: (args) => cli(join(bundle.dir, 'esm', 'main.js'), args, env, tmp),
@@ -129,14 +105,14 @@ test('the CLI bundle runs the same commands as dist/src (ES build, CommonJS buil
         { args: ['digest', `oci:${join(tmp, 'missing')}`], code: 1 },
       ];
       // dist/src's answers, then the ES build's and the CommonJS build's (cold code cache) beside them.
-      const want = new Map<string, Ran>();
+      const want = new Map<string, Result>();
       await Promise.all(
         commands.map(async ({ args, code }) => {
           const [a, esm, cjs] = await Promise.all([runners.src?.(args), runners.esm?.(args), runners.cjs?.(args)]);
           assert.equal(a?.code, code, `dist/src ${args.join(' ')}: ${a?.stderr}`);
           assert.deepEqual(esm, a, `esm: ${args.join(' ')}`);
           assert.deepEqual(cjs, a, `cjs, cold cache: ${args.join(' ')}`);
-          want.set(args.join(' '), a as Ran);
+          want.set(args.join(' '), a as Result);
         }),
       );
       const again = async (round: string, n: number) => {

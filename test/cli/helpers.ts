@@ -56,9 +56,22 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   }
 }
 
-export function run(cmd: string, args: readonly string[], options: { cwd?: string } = {}): Promise<Result> {
+/**
+ * Runs `cmd args` without a shell and collects its output. `env` is added to this process's
+ * environment; a command still running after `timeoutMs` is killed (code null).
+ */
+export function run(
+  cmd: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<Result> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(cmd, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+      ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
