@@ -3,21 +3,49 @@
 // else from dist/src (a `tsc` after an edit makes the bundle stale: never run it). The bundle's
 // CommonJS build runs with a V8 code cache (load-bundle.js) where Node's vm can give it dynamic
 // import (Node >= 20.12), else its ES build. GANTRY_BUNDLE=0: dist/src; GANTRY_BUNDLE=esm: the ES build.
-import { statSync } from 'node:fs';
-import vm from 'node:vm';
+// CommonJS (bin/package.json): Node starts a CommonJS entry without its ES module loader (~15 ms).
+'use strict';
+const { statSync } = require('node:fs');
+const { join } = require('node:path');
+const { pathToFileURL } = require('node:url');
+const vm = require('node:vm');
 
-const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs;
+const mtime = (rel) => statSync(join(__dirname, rel), { throwIfNoEntry: false })?.mtimeMs;
 const mode = process.env.GANTRY_BUNDLE;
 const bundled = mtime('../dist/bundle/esm/main.js');
 const compiled = mtime('../dist/.tsbuildinfo');
 const fresh = mode !== '0' && bundled !== undefined && (compiled === undefined || bundled >= compiled);
 
-if (fresh && mode !== 'esm' && vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER && mtime('../dist/bundle/cjs/main.js')) {
-  const { loadBundle } = await import('./load-bundle.js');
-  const { run, save } = loadBundle(new URL('../dist/bundle/cjs/', import.meta.url).pathname);
-  process.exitCode = await run(process.argv.slice(2));
-  save();
-} else {
-  const { run } = await import(fresh ? '../dist/bundle/esm/main.js' : '../dist/src/cli/main.js');
-  process.exitCode = await run(process.argv.slice(2));
+/**
+ * Ends the process once the command is done and its output written (an empty write's callback
+ * runs after every earlier write of the stream went out: a pipe to a busy reader can hold output
+ * in Node's queue). A command awaits all its work before it returns, so what is left is idle
+ * (keep-alive sockets, unref'd timers) or the heap's teardown, which the process need not wait for.
+ */
+function finish(code) {
+  process.exitCode = code;
+  let open = 2;
+  const done = () => {
+    if (--open === 0) process.exit(code);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.writableLength === 0 || stream.destroyed) done();
+    else stream.write('', done);
+  }
 }
+
+async function main() {
+  if (fresh && mode !== 'esm' && vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER && mtime('../dist/bundle/cjs/main.js')) {
+    const { loadBundle } = require('./load-bundle.js');
+    const { run, save } = loadBundle(join(__dirname, '..', 'dist', 'bundle', 'cjs'));
+    const code = await run(process.argv.slice(2));
+    save();
+    finish(code);
+  } else {
+    const entry = join(__dirname, '..', 'dist', ...(fresh ? ['bundle', 'esm', 'main.js'] : ['src', 'cli', 'main.js']));
+    const { run } = await import(pathToFileURL(entry).href);
+    finish(await run(process.argv.slice(2)));
+  }
+}
+
+main();

@@ -5,12 +5,13 @@
 // directory per bundle build (the 4 most recent kept: a rebuilt bundle's chunks have new names).
 // A cache V8 rejects (another V8, corrupt) or a missing one is written again, atomically, when the
 // command is done; any error of the cache is ignored (the chunk then compiles as usual).
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import vm from 'node:vm';
+'use strict';
+const { createHash } = require('node:crypto');
+const { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { homedir } = require('node:os');
+const { basename, dirname, join } = require('node:path');
+const vm = require('node:vm');
 
 const cacheRoot = join(
   process.env.XDG_CACHE_HOME || join(homedir(), '.cache'),
@@ -84,8 +85,10 @@ function save() {
 }
 
 /** The CLI's `run` from the CommonJS bundle in `dir`, and the function that keeps its code cache. */
-export function loadBundle(dir) {
+function loadBundle(dir) {
   const main = statSync(join(dir, 'main.js'));
   cacheDir = join(cacheRoot, createHash('sha256').update(`${dir}\0${main.mtimeMs}`).digest('hex').slice(0, 16));
   return { run: load(join(dir, 'main.js')).run, save };
 }
+
+module.exports = { loadBundle };

@@ -172,7 +172,8 @@ test('bin/gantry.js runs the bundle only when it is at least as new as the last 
   await withTempDir(async (tmp) => {
     // A package laid out as the repository: the real bin over stand-in CLIs that say which ran.
     await mkdir(join(tmp, 'bin'));
-    for (const f of ['gantry.js', 'load-bundle.js']) await copyFile(join(repoRoot, 'bin', f), join(tmp, 'bin', f));
+    for (const f of ['gantry.js', 'load-bundle.js', 'package.json'])
+      await copyFile(join(repoRoot, 'bin', f), join(tmp, 'bin', f));
     await writeFile(join(tmp, 'package.json'), '{ "type": "module" }\n');
     const stand = (which: string) =>
       `export async function run(args) { console.log('${which}', ...args); return 3; }\n`;
@@ -223,5 +224,51 @@ test('bin/gantry.js runs the bundle only when it is at least as new as the last 
     assert.equal(await which(), 'cjs x', 'an installed package (no .tsbuildinfo)');
     await rm(join(tmp, 'dist', 'bundle'), { recursive: true });
     assert.equal(await which(), 'src x', 'no bundle');
+  });
+});
+
+test('bin/gantry.js ends the process when the command returns: its whole output written, its exit code kept, idle keep-alive sockets and a pending timer not waited on (bundle and dist/src)', async () => {
+  await withTempDir(async (tmp) => {
+    await mkdir(join(tmp, 'bin'));
+    for (const f of ['gantry.js', 'load-bundle.js', 'package.json'])
+      await copyFile(join(repoRoot, 'bin', f), join(tmp, 'bin', f));
+    await writeFile(join(tmp, 'package.json'), '{ "type": "module" }\n');
+    // A command that leaves a keep-alive connection to a live server and a 10-minute timer behind
+    // (before, the process waited for them), after writing 2 MiB to stdout and a line to stderr.
+    const body = [
+      'const http = HTTP;',
+      "const server = http.createServer((_q, r) => r.end('ok')); await new Promise((r) => server.listen(0, '127.0.0.1', r));",
+      'const agent = new http.Agent({ keepAlive: true });',
+      "await new Promise((ok, ko) => http.get({ host: '127.0.0.1', port: server.address().port, agent }, (r) => { r.resume(); r.on('end', ok); }).on('error', ko));",
+      'setTimeout(() => {}, 600_000);',
+      "process.stdout.write('x'.repeat(2 * 1024 * 1024) + '\\nend\\n'); process.stderr.write('done\\n');",
+      'return 3;',
+    ].join('\n');
+    for (const [file, text] of [
+      [
+        join(tmp, 'dist', 'src', 'cli', 'main.js'),
+        `import * as HTTP from 'node:http';\nexport async function run() {\n${body}\n}\n`,
+      ],
+      [
+        join(tmp, 'dist', 'bundle', 'esm', 'main.js'),
+        `import * as HTTP from 'node:http';\nexport async function run() {\n${body}\n}\n`,
+      ],
+      [
+        join(tmp, 'dist', 'bundle', 'cjs', 'main.js'),
+        `const HTTP = require('node:http');\nexports.run = async function () {\n${body}\n};\n`,
+      ],
+      [join(tmp, 'dist', 'bundle', 'cjs', 'package.json'), '{ "type": "commonjs" }\n'],
+    ] as const) {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, text);
+    }
+    for (const mode of ['cjs', 'esm', '0']) {
+      const env = { XDG_CACHE_HOME: join(tmp, 'cache'), GANTRY_BUNDLE: mode };
+      const r = await sh(process.execPath, [join(tmp, 'bin', 'gantry.js')], env, tmp);
+      assert.equal(r.code, 3, `${mode}: ${r.stderr}`);
+      assert.equal(r.stdout.length, 2 * 1024 * 1024 + 5, `${mode}: the whole output`);
+      assert.ok(r.stdout.endsWith('x\nend\n'));
+      assert.equal(r.stderr, 'done\n');
+    }
   });
 });
