@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +21,11 @@ import {
   type TarInput,
   writeLayer,
 } from '../../src/layer/index.js';
+import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
+import { newImage } from '../../src/oci/mutate.js';
+import { layerFromDescriptor } from '../../src/oci/partial.js';
+import { parsePlatform } from '../../src/oci/platform.js';
+import { MediaType } from '../../src/oci/types.js';
 import { collector, run, sha256, tempDir } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -286,4 +291,129 @@ test('an idle pool lets the process exit, and a busy one keeps it alive until th
   assert.equal(res.stderr, '');
   assert.equal(res.stdout.trim(), 'done true');
   assert.equal(res.status, 0);
+});
+
+/** Bytes that look random to deflate (xorshift32), the same on every run. */
+function noiseBytes(size: number, seed: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Source-like text that deflate shrinks well. */
+function textBytes(size: number, seed: number): Buffer {
+  const words = ['const', 'layer', 'return', 'await', 'digest', 'function', 'block', '{', '}', '(', ');', '\n  '];
+  const parts: string[] = [];
+  let x = seed;
+  for (let n = 0; n < size; ) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const word = `${words[x % words.length]}${x % 7 === 0 ? `_${x % 1000}` : ''} `;
+    parts.push(word);
+    n += word.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+test('incompressible segments are stored: no larger than zlib level 6, the same bytes with 1 or 3 workers, read by gzip, Node and Python', async (t) => {
+  const dir = tempDir(t);
+  const one = withPool(t, 1);
+  const three = withPool(t, 3);
+  // Text, noise across a block edge, text, a short noise run, text, noise to the end: stored
+  // and deflated runs inside one block, and a stored run that ends the stream.
+  const parts = [
+    textBytes(300_000, 1),
+    noiseBytes(2 * GZIP_BLOCK_SIZE + 12_345, 2),
+    textBytes(700_000, 3),
+    noiseBytes(100_000, 4),
+    textBytes(50_000, 5),
+    noiseBytes(GZIP_BLOCK_SIZE + 77, 6),
+  ];
+  const data = Buffer.concat(parts);
+  const reference = await gzipWith([data], { pool: one });
+  for (const [pool, seed] of [
+    [three, 1],
+    [one, 2],
+  ] as const) {
+    const again = await gzipWith(chunked(data, seed), { pool });
+    assert.ok(again.equals(reference), `pool of ${pool.size}, chunking ${seed}`);
+  }
+  assert.ok(zlib.gunzipSync(reference).equals(data));
+  const file = join(dir, 'mixed.gz');
+  writeFileSync(file, reference);
+  assert.equal(run('gzip', ['-t', file]).status, 0);
+  assert.equal(sha256(run('gzip', ['-dc', file]).stdout), sha256(data));
+  const python = run('python3', [
+    '-c',
+    'import gzip,hashlib,sys;print(hashlib.sha256(gzip.open(sys.argv[1]).read()).hexdigest())',
+    file,
+  ]);
+  assert.equal(python.stdout.toString().trim(), sha256(data), python.stderr);
+
+  // Noise alone: stored blocks of up to 64 KiB (5 bytes each) between the gzip header and
+  // trailer, with a sync-flush marker where a block's last segment is followed by another.
+  const noise = noiseBytes(3 * GZIP_BLOCK_SIZE, 7);
+  const stored = await gzipWith([noise], { pool: three });
+  const zlib6 = zlib.gzipSync(noise, { level: 6 });
+  assert.ok(zlib.gunzipSync(stored).equals(noise));
+  assert.ok(stored.length < zlib6.length, `stored ${stored.length} bytes, zlib level 6 ${zlib6.length}`);
+  assert.ok(
+    stored.length <= noise.length + 18 + 5 * Math.ceil(noise.length / 0xffff) + 3 * 5,
+    `${stored.length} bytes`,
+  );
+  // The mix is no larger than zlib level 6 over the same blocks, each block on its own.
+  let blockwise = 18;
+  for (let at = 0; at < data.length; at += GZIP_BLOCK_SIZE) {
+    const block = data.subarray(at, at + GZIP_BLOCK_SIZE);
+    const dictionary = data.subarray(Math.max(0, at - 32 * 1024), at);
+    blockwise += zlib.deflateRawSync(block, {
+      level: 6,
+      finishFlush: at + GZIP_BLOCK_SIZE >= data.length ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+      ...(at > 0 ? { dictionary } : {}),
+    }).length;
+  }
+  assert.ok(reference.length <= blockwise, `mixed ${reference.length} bytes, zlib level 6 per block ${blockwise}`);
+  // Level 0 is zlib's own stored format, untouched; text is deflated as before.
+  assert.ok(zlib.gunzipSync(await gzipWith([data], { pool: one, level: 0 })).equals(data));
+});
+
+test('a layer with stored segments unpacks byte for byte through umoci (Go readers)', async (t) => {
+  const dir = tempDir(t);
+  const files: Array<[string, Buffer]> = [
+    ['a/readme.txt', textBytes(200_000, 8)],
+    ['a/blob.bin', noiseBytes(GZIP_BLOCK_SIZE + 300_000, 9)],
+    ['a/z.txt', textBytes(90_000, 10)],
+  ];
+  const inputs: TarInput[] = files.map(([path, body]) => ({
+    entry: { path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: body.length },
+    body: () => Readable.from([body]),
+  }));
+  const layout = await OciLayout.init(join(dir, 'layout'));
+  const out = collector();
+  const info = await writeLayer(inputs, out.sink);
+  const blob = out.bytes();
+  const { digest, size } = await layout.writeBlobBytes(blob);
+  assert.equal(digest, info.digest);
+  const image = await newImage({
+    platform: parsePlatform('linux/amd64'),
+    layers: [{ layer: layerFromDescriptor(layout, { mediaType: MediaType.OciLayerGzip, digest, size }, info.diffID) }],
+  });
+  const desc = await writeToLayout(layout, image);
+  const index = await layout.readIndex();
+  await layout.writeIndex({
+    ...index,
+    manifests: [...index.manifests, { ...desc, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }],
+  });
+  // umoci checks the diffID while it unpacks.
+  const bundle = join(dir, 'bundle');
+  const unpack = run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'layout')}:v1`, bundle]);
+  assert.equal(unpack.status, 0, unpack.stderr);
+  for (const [path, body] of files) assert.ok(readFileSync(join(bundle, path)).equals(body), path);
 });

@@ -6,6 +6,10 @@ import { parentPort } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { crc32 } from './crc32.js';
 import type { DeflateReply, DeflateRequest } from './protocol.js';
+import { SEGMENT_SIZE, storedBlocks, storedSegments } from './stored.js';
+
+/** deflate's window: how much of the bytes before a run primes it. */
+const WINDOW = 32 * 1024;
 
 /**
  * Room for deflate's worst case (a block's length plus about 0.03%, and the flush marker), so
@@ -16,25 +20,25 @@ function outputRoom(length: number): number {
   return length + 4096;
 }
 
-function compress(request: DeflateRequest): { output: ArrayBuffer; outputLength: number; crc: number } {
+type Compressed = { output: ArrayBuffer; outputLength: number; crc: number };
+
+function compress(request: DeflateRequest): Compressed {
   const data = new Uint8Array(request.buffer, request.dataOffset, request.length);
-  const chunkSize = outputRoom(request.length);
-  const options: zlib.ZlibOptions = {
-    level: request.level,
-    chunkSize,
-    // A sync flush ends the block on a byte boundary without ending the stream, so the next
-    // block's bytes can follow it directly (pigz's layout).
-    finishFlush: request.last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
-  };
-  if (request.dictionaryLength > 0) {
-    options.dictionary = new Uint8Array(
-      request.buffer,
-      request.dataOffset - request.dictionaryLength,
-      request.dictionaryLength,
-    );
-  }
-  const deflated = zlib.deflateRawSync(data, options);
   const crc = crc32(data);
+  const stored =
+    request.level === 0
+      ? undefined
+      : storedSegments(new Uint8Array(request.buffer), request.dataOffset, request.dictionaryLength, request.length);
+  if (stored) return mixed(request, stored, crc);
+  const chunkSize = outputRoom(request.length);
+  const deflated = deflate(
+    request,
+    request.dataOffset,
+    request.length,
+    request.dictionaryLength,
+    request.last,
+    chunkSize,
+  );
   // zlib's single output chunk is its own ArrayBuffer: hand it over whole.
   if (deflated.byteOffset === 0 && deflated.buffer.byteLength === chunkSize && deflated.buffer instanceof ArrayBuffer) {
     return { output: deflated.buffer, outputLength: deflated.length, crc };
@@ -42,6 +46,55 @@ function compress(request: DeflateRequest): { output: ArrayBuffer; outputLength:
   const copy = new ArrayBuffer(deflated.length);
   new Uint8Array(copy).set(deflated);
   return { output: copy, outputLength: deflated.length, crc };
+}
+
+/** Raw deflate of `length` bytes at `offset`, primed with the `dictionaryLength` bytes before. */
+function deflate(
+  request: DeflateRequest,
+  offset: number,
+  length: number,
+  dictionaryLength: number,
+  finish: boolean,
+  chunkSize: number,
+): Buffer {
+  const options: zlib.ZlibOptions = {
+    level: request.level,
+    chunkSize,
+    // A sync flush ends the block on a byte boundary without ending the stream, so the next
+    // block's bytes can follow it directly (pigz's layout).
+    finishFlush: finish ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+  };
+  if (dictionaryLength > 0) {
+    options.dictionary = new Uint8Array(request.buffer, offset - dictionaryLength, dictionaryLength);
+  }
+  return zlib.deflateRawSync(new Uint8Array(request.buffer, offset, length), options);
+}
+
+/**
+ * A block with incompressible segments: runs of them as stored blocks, the runs between them
+ * deflated (each primed with the 32 KiB before it, as a whole block is), all byte-aligned.
+ */
+function mixed(request: DeflateRequest, stored: Uint8Array, crc: number): Compressed {
+  const out = new Uint8Array(outputRoom(request.length) + 64 * stored.length);
+  const window = request.dataOffset - request.dictionaryLength;
+  let at = 0;
+  for (let segment = 0; segment < stored.length; ) {
+    let end = segment + 1;
+    while (end < stored.length && stored[end] === stored[segment]) end++;
+    const offset = request.dataOffset + segment * SEGMENT_SIZE;
+    const length = Math.min(end * SEGMENT_SIZE, request.length) - segment * SEGMENT_SIZE;
+    const finish = request.last && end === stored.length;
+    if (stored[segment] === 1) {
+      at = storedBlocks(new Uint8Array(request.buffer, offset, length), finish, out, at);
+    } else {
+      const dictionaryLength = Math.min(WINDOW, offset - window);
+      const deflated = deflate(request, offset, length, dictionaryLength, finish, outputRoom(length));
+      out.set(deflated, at);
+      at += deflated.length;
+    }
+    segment = end;
+  }
+  return { output: out.buffer, outputLength: at, crc };
 }
 
 const port = parentPort;
