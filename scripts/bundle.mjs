@@ -36,13 +36,44 @@ function moduleUrls() {
   };
 }
 
+/**
+ * Built-ins a no-change build never calls (spawning, compressing, the deflate workers) load on first
+ * use in the CommonJS build: each costs ~1 ms to compile at start-up. Their uses are member accesses
+ * (`node_zlib.createGunzip()`), so a proxy that requires the module on the first access stands in.
+ */
+const LAZY_BUILTINS = ['node:zlib', 'node:child_process', 'node:worker_threads'];
+const LAZY_HELPER =
+  'function __gantryLazy(id) { let m; const get = () => (m ??= require(id)); return new Proxy({}, { get: (_t, k) => get()[k], has: (_t, k) => k in get(), ownKeys: () => Reflect.ownKeys(get()), getOwnPropertyDescriptor: (_t, k) => { const d = Reflect.getOwnPropertyDescriptor(get(), k); return d && { ...d, configurable: true }; } }); }';
+function lazyBuiltins() {
+  const ids = LAZY_BUILTINS.map((id) => id.replace('/', '\\/')).join('|');
+  const declared = new RegExp(`^const (\\w+) = require\\('(${ids})'\\);$`, 'gm');
+  return {
+    name: 'gantry-lazy-builtins',
+    renderChunk(code, _chunk, options) {
+      if (options.format !== 'cjs') return null;
+      const names = [];
+      let out = code.replace(declared, (_m, name, id) => {
+        names.push(name);
+        return `const ${name} = __gantryLazy('${id}');`;
+      });
+      if (names.length === 0) return null;
+      // A namespace copy (`_interopNamespace(x)`) would read every key at once: the proxy serves as is.
+      for (const name of names)
+        out = out.replace(new RegExp(`/\\*#__PURE__\\*/_interopNamespace(?:Default)?\\(${name}\\)`, 'g'), name);
+      return { code: `${LAZY_HELPER}\n${out}`, map: null };
+    },
+  };
+}
+
 const started = Date.now();
 const bundle = await rollup({
   input: { main: entry },
   // npm packages and Node's built-ins load as before; only dist/src is bundled.
   external: (id) => !id.startsWith('.') && !id.startsWith('/'),
   plugins: [moduleUrls()],
-  treeshake: true,
+  // Node's built-ins and the npm packages used have no side effect on import (src imports none for
+  // its side effects): a chunk that does not use one does not load it.
+  treeshake: { moduleSideEffects: 'no-external' },
   onwarn(warning, warn) {
     if (warning.code === 'CIRCULAR_DEPENDENCY') return;
     warn(warning);
@@ -70,6 +101,10 @@ await bundle.write({
   // back from a code cache (Node 20: "A dynamic import callback was not specified").
   dynamicImportInCjs: false,
   interop: 'auto',
+  plugins: [lazyBuiltins()],
+  // No empty require() of what the chunks a chunk needs require themselves (they load it anyway,
+  // when they run: a lazy built-in stays lazy).
+  hoistTransitiveImports: false,
 });
 await bundle.close();
 await writeFile(join(tmp, 'esm', 'package.json'), '{ "type": "module" }\n');

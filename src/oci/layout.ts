@@ -95,6 +95,15 @@ export class OciLayout implements BlobSource {
 
   /** Creates the layout if missing (index.json first, oci-layout last), opens it if present. */
   static async init(dir: string): Promise<OciLayout> {
+    // A complete layout opens with two stats and a read, nothing written (a no-change build).
+    const present = await Promise.all([stat(join(dir, 'blobs', 'sha256')), stat(join(dir, INDEX_FILE))]).then(
+      ([blobs, index]) => blobs.isDirectory() && index.isFile(),
+      () => false,
+    );
+    if (present) {
+      const opened = await OciLayout.open(dir).catch(() => undefined);
+      if (opened) return opened;
+    }
     await mkdirp(join(dir, 'blobs', 'sha256'));
     const empty: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
     await createIfAbsent(join(dir, INDEX_FILE), JSON.stringify(empty));

@@ -2,7 +2,7 @@
 // manager, Node.js major, entrypoint, framework and port, workspaces, install commands and the
 // manifest they see, which files ship, and the refusals (each a GantryError with its code).
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -12,6 +12,7 @@ import { nodeFiles } from '../../src/frontend/node/files.js';
 import { installManifest, installPlan } from '../../src/frontend/node/install.js';
 import { detectPackageManager, majorOf, nodeMajor, readPackageJson } from '../../src/frontend/node/package.js';
 import { planNode } from '../../src/frontend/node/plan.js';
+import { installSecrets } from '../../src/frontend/node/secrets.js';
 import { selectWorkspace, workspaceMembers } from '../../src/frontend/node/workspace.js';
 import { countFiles } from '../../src/frontend/project/files.js';
 import { gantry } from './helpers.js';
@@ -427,4 +428,35 @@ test('gantry build: --build-on and --workspace are checked before any work (usag
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--workspace is for project builds/);
   });
+});
+
+test('install secrets: one CA file given as --ca-cert and NODE_EXTRA_CA_CERTS (or twice) is handed in once, every source still described; a second CA is appended', async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'gantry-secrets-'));
+  try {
+    const pem = (n: number) => `-----BEGIN CERTIFICATE-----\nMII${n}\n-----END CERTIFICATE-----\n`;
+    await writeFile(join(tmp, 'a.pem'), pem(1));
+    await writeFile(join(tmp, 'b.pem'), pem(2));
+    const root = join(tmp, 'app');
+    await mkdir(root);
+    const env = { NODE_EXTRA_CA_CERTS: join(tmp, 'a.pem'), NPM_CONFIG_USERCONFIG: join(tmp, 'none') };
+    const once = await installSecrets({ root, caCerts: [join(tmp, 'a.pem'), join(tmp, '.', 'a.pem')], env });
+    try {
+      const ca = once.mounts.find((m) => m.target.endsWith('/ca.pem'));
+      assert.ok(ca);
+      assert.equal(await readFile(ca.source, 'utf8'), pem(1));
+      assert.equal(once.described.filter((d) => d.startsWith('CA')).length, 3);
+    } finally {
+      await once.dispose();
+    }
+    const two = await installSecrets({ root, caCerts: [join(tmp, 'b.pem')], env });
+    try {
+      const ca = two.mounts.find((m) => m.target.endsWith('/ca.pem'));
+      assert.ok(ca);
+      assert.equal(await readFile(ca.source, 'utf8'), pem(2) + pem(1));
+    } finally {
+      await two.dispose();
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 });

@@ -1,7 +1,7 @@
 // OCI image layouts: write an image, read it back, and let umoci and skopeo read what we wrote;
 // atomic, verified blob writes; corrupt blobs; digests that try to escape the blobs directory.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -66,6 +66,25 @@ test('init creates a layout that open accepts; init again keeps index.json', asy
     const again = await OciLayout.init(dir);
     assert.equal((await again.readIndex()).manifests.length, 1);
     assert.equal((await OciLayout.open(dir)).dir, dir);
+  } finally {
+    cleanup();
+  }
+});
+
+test('init of a complete layout writes nothing (a no-change build); one missing index.json or blobs/ is completed', async () => {
+  const { dir, cleanup } = tempDir('init-again');
+  try {
+    await OciLayout.init(dir);
+    const old = new Date(1_000_000_000_000);
+    for (const f of ['.', 'oci-layout', 'index.json']) utimesSync(join(dir, f), old, old);
+    await OciLayout.init(dir);
+    for (const f of ['.', 'oci-layout', 'index.json'])
+      assert.equal(statSync(join(dir, f)).mtimeMs, old.getTime(), `${f} untouched`);
+    rmSync(join(dir, 'index.json'));
+    rmSync(join(dir, 'blobs'), { recursive: true });
+    const layout = await OciLayout.init(dir);
+    assert.deepEqual((await layout.readIndex()).manifests, []);
+    assert.ok(statSync(join(dir, 'blobs', 'sha256')).isDirectory());
   } finally {
     cleanup();
   }

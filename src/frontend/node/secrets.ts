@@ -8,7 +8,7 @@
  */
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { BindMount } from '../../engine/executor/index.js';
 import { GantryError } from '../../errors.js';
 
@@ -67,14 +67,17 @@ export async function installSecrets(input: SecretsInput): Promise<InstallSecret
         suggestion: 'give a PEM file (-----BEGIN CERTIFICATE-----)',
       });
     }
-    cas.push(text);
+    // The same certificates twice (one file given twice, or as --ca-cert and NODE_EXTRA_CA_CERTS,
+    // as in the bench): written once (a system bundle is ~440 KB).
+    if (!cas.includes(text)) cas.push(text);
     described.push(`CA ${ca}`);
   }
   const hostExtra = input.env.NODE_EXTRA_CA_CERTS;
   if (hostExtra) {
-    const text = await readFile(hostExtra, 'utf8').catch(() => undefined);
+    const given = input.caCerts.some((ca) => resolve(ca) === resolve(hostExtra));
+    const text = given ? '' : await readFile(hostExtra, 'utf8').catch(() => undefined);
     if (text !== undefined) {
-      cas.push(text);
+      if (text !== '' && !cas.includes(text)) cas.push(text);
       described.push(`CA from NODE_EXTRA_CA_CERTS (${hostExtra})`);
     }
   }

@@ -18,6 +18,8 @@ function toml(): typeof import('smol-toml') {
  * line (smol-toml's own message goes on to show the code around it).
  */
 export function parseTomlFile(text: string, path: string): TomlTable {
+  // Only comments (a distribution's registries.conf as shipped): nothing to load or parse.
+  if (/^(?:[ \t]*(?:#[^\n]*)?(?:\r?\n|$))*$/.test(text)) return {};
   const { parse, TomlError } = toml();
   try {
     return parse(text);

@@ -114,6 +114,15 @@ describe('parseRegistriesConfig', () => {
     });
   });
 
+  test('a file of comments and blank lines is an empty config (not parsed); a bad line after comments is still an error', () => {
+    const comments = '# registries.conf\n\n  # [registry."r"]\r\n\t# http = true\n#';
+    assert.equal(registryConfigFor(parseRegistriesConfig(comments, { path: 'R' }), 'r'), undefined);
+    assert.throws(() => parseRegistriesConfig(`${comments}\nhttp = yes\n`, { path: '/p/registries.toml' }), {
+      code: 'BAD_CONFIG',
+      message: '/p/registries.toml:6:8: invalid value',
+    });
+  });
+
   // The hand-written subset parser refused these as syntax errors; smol-toml reads full TOML 1.0
   // and the checks after parsing decide what registries.toml may say.
   test('inline tables parse and mean the same as [registry."HOST"] tables', () => {
