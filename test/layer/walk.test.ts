@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type TarInput, tarStream, type WalkOptions, walkDirectory } from '../../src/layer/index.js';
+import { SMALL_FILE } from '../../src/layer/walk.js';
 import { readAll, sh, tempDir } from './helpers.js';
 
 async function walk(root: string, options?: WalkOptions): Promise<TarInput[]> {
@@ -185,7 +186,7 @@ test('a file that grows, shrinks or becomes a symlink between the walk and its r
   // Small files are read whole in one synchronous read, large ones streamed: both ways are pinned.
   for (const [name, size] of [
     ['small', 300],
-    ['large', 200 * 1024],
+    ['large', SMALL_FILE + 64 * 1024],
   ] as const) {
     for (const change of ['grow', 'shrink', 'symlink'] as const) {
       const file = join(root, `${name}-${change}`);
@@ -208,9 +209,9 @@ test('a file that grows, shrinks or becomes a symlink between the walk and its r
   }
   // Unchanged, both come out whole.
   writeFileSync(join(root, 'ok-small'), 'x'.repeat(300));
-  writeFileSync(join(root, 'ok-large'), Buffer.alloc(200 * 1024, 1));
+  writeFileSync(join(root, 'ok-large'), Buffer.alloc(SMALL_FILE + 64 * 1024, 1));
   const ok = await walk(root, { filter: (rel) => rel.startsWith('ok-') });
   const tar = await readAll(tarStream(ok));
   assert.ok(tar.includes(Buffer.from('x'.repeat(300))));
-  assert.equal(tar.length, 512 + 512 + 512 + 200 * 1024 + 1024);
+  assert.equal(tar.length, 512 + 512 + 512 + SMALL_FILE + 64 * 1024 + 1024);
 });
