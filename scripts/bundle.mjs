@@ -44,6 +44,16 @@ function moduleUrls() {
 const LAZY_BUILTINS = ['node:zlib', 'node:child_process', 'node:worker_threads'];
 const LAZY_HELPER =
   'function __gantryLazy(id) { let m; const get = () => (m ??= require(id)); return new Proxy({}, { get: (_t, k) => get()[k], has: (_t, k) => k in get(), ownKeys: () => Reflect.ownKeys(get()), getOwnPropertyDescriptor: (_t, k) => { const d = Reflect.getOwnPropertyDescriptor(get(), k); return d && { ...d, configurable: true }; } }); }';
+/**
+ * Escapes non-ASCII characters (`…`, `—` in messages and comments) as \uXXXX, the same text in
+ * strings, templates and regular expressions: V8 holds an all-ASCII source as one byte a character,
+ * else two (the CommonJS chunks are read as strings on every run: ~0.7 MB less to allocate).
+ */
+function ascii(code) {
+  const out = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return out === code ? null : { code: out, map: null };
+}
+
 function lazyBuiltins() {
   const ids = LAZY_BUILTINS.map((id) => id.replace('/', '\\/')).join('|');
   const declared = new RegExp(`^const (\\w+) = require\\('(${ids})'\\);$`, 'gm');
@@ -56,11 +66,11 @@ function lazyBuiltins() {
         names.push(name);
         return `const ${name} = __gantryLazy('${id}');`;
       });
-      if (names.length === 0) return null;
+      if (names.length === 0) return ascii(code);
       // A namespace copy (`_interopNamespace(x)`) would read every key at once: the proxy serves as is.
       for (const name of names)
         out = out.replace(new RegExp(`/\\*#__PURE__\\*/_interopNamespace(?:Default)?\\(${name}\\)`, 'g'), name);
-      return { code: `${LAZY_HELPER}\n${out}`, map: null };
+      return ascii(`${LAZY_HELPER}\n${out}`);
     },
   };
 }

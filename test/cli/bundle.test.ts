@@ -73,6 +73,8 @@ test('the CLI bundle runs the same commands as dist/src (ES build, CommonJS buil
       assert.ok(chunks.includes('main.js'), sub);
       for (const chunk of chunks) {
         const code = await readFile(join(bundle.dir, sub, chunk), 'utf8');
+        // The CommonJS chunks are all ASCII (V8 keeps them one byte a character): `…` is \u2026.
+        if (sub === 'cjs') assert.doesNotMatch(code, /[^\x00-\x7f]/, `cjs/${chunk} is not all ASCII`);
         for (const m of code.matchAll(pattern)) {
           urls++;
           assert.ok(await mtime(join(bundle.dir, sub, m[2] as string)), `${sub}/${chunk} refers to ${m[2]}: missing`);
