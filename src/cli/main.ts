@@ -33,7 +33,12 @@ interface CommandModule {
 const loaders: Record<string, () => Promise<CommandModule>> = {
   build: async () => {
     const m = await import('./commands/build.js');
-    return { run: m.build, help: m.buildHelp };
+    return {
+      run: m.build,
+      get help() {
+        return m.buildHelp();
+      },
+    };
   },
   images: async () => storeCommand('images'),
   rmi: async () => storeCommand('rmi'),

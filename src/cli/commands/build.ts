@@ -16,7 +16,12 @@ import { renderHelp } from '../flags.js';
 import { explainGiteaPush, idpbuilderNames } from '../idpbuilder.js';
 import { buildSpec } from '../specs/build.js';
 
-export const buildHelp = renderHelp(buildSpec);
+let helpText: string | undefined;
+/** The help of `gantry build`, rendered on first use (~1 ms: not on every build). */
+export function buildHelp(): string {
+  helpText ??= renderHelp(buildSpec);
+  return helpText;
+}
 
 function sbomFlag(value: string | undefined): boolean | 'full' | undefined {
   if (value === undefined) return undefined;
@@ -37,7 +42,7 @@ function provenanceFlag(value: string | undefined): boolean | 'min' | 'max' | un
 export const build: Command = async (args, ctx) => {
   const p = parse(buildSpec, args);
   if (flag(p, 'help')) {
-    ctx.stdout.write(buildHelp);
+    ctx.stdout.write(buildHelp());
     return 0;
   }
   if (p.positionals.length !== 1) {
