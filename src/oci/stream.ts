@@ -59,3 +59,19 @@ export async function readBounded(
   }
   return Buffer.concat(chunks, size);
 }
+
+/**
+ * Takes a stream's bytes synchronously, piece by piece; a piece is valid only during the call (its
+ * memory is reused for the next read), so a sink hashes it, writes it out or copies it.
+ */
+export type ChunkSink = (chunk: Uint8Array) => void;
+
+/** A Readable that can also hand its bytes to a ChunkSink, without a stream or a copy per piece. */
+export interface SinkSource {
+  /** Resolves when every byte went to `sink`; rejects with the source's failure or what `sink` threw. */
+  drainTo(sink: ChunkSink): Promise<void>;
+}
+
+export function drainsTo(stream: unknown): stream is Readable & SinkSource {
+  return typeof (stream as Partial<SinkSource> | null)?.drainTo === 'function';
+}

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { ContentCheck, markSelfVerifying, parseDigest, type SelfVerifying } from '../../oci/digest.js';
-import { bindAbort } from '../../oci/stream.js';
+import { bindAbort, type ChunkSink, drainsTo, type SinkSource } from '../../oci/stream.js';
 import type { Digest } from '../../oci/types.js';
 import type { HttpResponse } from '../transport/types.js';
 import type { Endpoints } from './endpoint.js';
@@ -77,6 +77,7 @@ async function fetchFrom(state: ResumeState, offset: number): Promise<HttpRespon
       url: state.url,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
       scopes: [pullScope(repo.repository)],
+      bulk: true,
       signal: state.signal,
     },
     offset > 0 ? [200, 206] : [200],
@@ -90,15 +91,24 @@ async function fetchFrom(state: ResumeState, offset: number): Promise<HttpRespon
  * on as they arrive, with no other stream or promise per chunk between the socket and the reader.
  * The response is paused while the reader does not take more (backpressure), and the body starts
  * flowing at once, so bytes that arrive before a dropped connection are kept and a resume asks
- * only for the rest.
+ * only for the rest. A body read by the transport itself (raw.ts: plain HTTP) waits for the reader
+ * instead, who may take it through `drainTo`: each piece straight from the socket's read buffer,
+ * checked, then handed to the sink (pull writes it to the file), with no copy or stream per piece.
  */
-class BlobBody extends Readable implements SelfVerifying {
+class BlobBody extends Readable implements SelfVerifying, SinkSource {
   readonly #state: ResumeState;
   readonly #check: ContentCheck | undefined;
   #res: HttpResponse | undefined;
   #offset = 0;
   #skip = 0;
   #resumes = 0;
+  /** 'idle' until the reader chooses (only for a body that waits for it, see #attach). */
+  #mode: 'idle' | 'stream' | 'sink' = 'idle';
+  #sink: ChunkSink | undefined;
+  #sinkError: unknown;
+  #drained: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  /** Every byte arrived and checked (pushed to the stream's buffer, whoever reads it). */
+  #ended = false;
 
   constructor(state: ResumeState, first: HttpResponse, check: ContentCheck | undefined) {
     super({ highWaterMark: 64 * 1024 });
@@ -122,9 +132,73 @@ class BlobBody extends Readable implements SelfVerifying {
 
   #attach(res: HttpResponse): void {
     this.#res = res;
+    if (this.#mode === 'sink' && drainsTo(res.body)) {
+      // Failures come through the promise; the body's 'error' event must not go unheard.
+      res.body.on('error', () => {});
+      res.body.drainTo(this.#onData).then(
+        () => {
+          if (this.#res === res) this.#onEnd();
+        },
+        (err: unknown) => {
+          if (this.#res !== res) return;
+          if (this.#sinkError !== undefined) this.destroy(this.#sinkError as Error);
+          else this.#onError(err);
+        },
+      );
+      return;
+    }
+    res.body.once('error', this.#onError);
+    // A body that waits for its reader (raw.ts) stays paused until one comes; any other flows now.
+    if (this.#mode === 'idle' && drainsTo(res.body)) return;
     res.body.on('data', this.#onData);
     res.body.once('end', this.#onEnd);
-    res.body.once('error', this.#onError);
+  }
+
+  /**
+   * Hands the blob's bytes to `sink` (checked first, resumed across dropped connections as for a
+   * reader), each piece valid only during the call. Only before the stream is read.
+   */
+  drainTo(sink: ChunkSink): Promise<void> {
+    if (this.#mode !== 'idle') return Promise.reject(new Error('the blob is already being read'));
+    this.#mode = 'sink';
+    // Failures reach the caller through the promise; the 'error' event must not go unheard.
+    this.on('error', () => {});
+    this.#sink = (piece) => {
+      try {
+        sink(piece);
+      } catch (err) {
+        this.#sinkError = err;
+        throw err;
+      }
+    };
+    return new Promise<void>((resolve, reject) => {
+      this.#drained = { resolve, reject };
+      if (this.destroyed) {
+        reject(this.errored ?? new AbortedError());
+        return;
+      }
+      const res = this.#res;
+      if (res !== undefined && drainsTo(res.body)) {
+        res.body.off('error', this.#onError);
+        this.#attach(res);
+        return;
+      }
+      // Already flowing into this stream (or all in it): what it holds goes to the sink first;
+      // without a response, a resume is on its way and attaches in sink mode.
+      try {
+        for (let chunk = this.read() as Buffer | null; chunk !== null; chunk = this.read() as Buffer | null) {
+          this.#sink?.(chunk);
+        }
+      } catch (err) {
+        this.destroy(err as Error);
+        return;
+      }
+      if (this.#ended) {
+        this.#drained = undefined;
+        resolve();
+        this.destroy();
+      } else res?.body.resume(); // paused if this stream's buffer was full
+    });
   }
 
   #detach(): void {
@@ -138,7 +212,7 @@ class BlobBody extends Readable implements SelfVerifying {
     res.body.destroy();
   }
 
-  readonly #onData = (chunk: Buffer | string): void => {
+  readonly #onData = (chunk: Uint8Array | string): void => {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (this.#skip > 0) {
       if (buf.byteLength <= this.#skip) {
@@ -155,10 +229,12 @@ class BlobBody extends Readable implements SelfVerifying {
       return;
     }
     this.#state.onProgress?.(this.#offset);
-    if (!this.push(buf)) this.#res?.body.pause();
+    if (this.#sink) this.#sink(buf);
+    else if (!this.push(buf)) this.#res?.body.pause();
   };
 
   readonly #onEnd = (): void => {
+    if (this.destroyed) return;
     const { total } = this.#state;
     // A clean end short of the size the descriptor promised is a drop too (a proxy that closes).
     if (total !== undefined && this.#offset < total) {
@@ -168,7 +244,15 @@ class BlobBody extends Readable implements SelfVerifying {
     this.#detach();
     const wrong = this.#check?.finish();
     if (wrong) this.destroy(wrong);
-    else this.push(null);
+    else if (this.#drained) {
+      const drained = this.#drained;
+      this.#drained = undefined;
+      drained.resolve();
+      this.destroy();
+    } else {
+      this.#ended = true;
+      this.push(null);
+    }
   };
 
   readonly #onError = (err: unknown): void => {
@@ -224,11 +308,21 @@ class BlobBody extends Readable implements SelfVerifying {
   }
 
   override _read(): void {
-    this.#res?.body.resume();
+    const res = this.#res;
+    // Read as a stream: a body that waited for its reader starts flowing (with copies).
+    if (this.#mode === 'idle' && res && drainsTo(res.body)) {
+      this.#mode = 'stream';
+      res.body.on('data', this.#onData);
+      res.body.once('end', this.#onEnd);
+    }
+    res?.body.resume();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.#detach();
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained?.reject(err ?? new AbortedError());
     callback(err);
   }
 }

@@ -19,6 +19,8 @@ export interface SendOptions {
   readonly scopes?: readonly string[];
   readonly followRedirects?: boolean;
   readonly signal?: AbortSignal;
+  /** See HttpRequest.bulk. */
+  readonly bulk?: boolean;
 }
 
 export class Endpoints {
@@ -74,6 +76,7 @@ export class Endpoints {
       ...(options.scopes ? { scopes: options.scopes } : {}),
       ...(options.followRedirects !== undefined ? { followRedirects: options.followRedirects } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.bulk ? { bulk: true } : {}),
     };
     return this.#transport(registry)(request);
   }

@@ -15,6 +15,7 @@ import { AbortedError, GantryError } from '../../errors.js';
 import { nodeTls } from '../../util/node-tls.js';
 import { TransportError } from '../errors.js';
 import { refuseBlocked } from './blocked.js';
+import { DEFAULT_TEXT_LIMIT, discardBody, flatHeaders, readText } from './body.js';
 import {
   type ProxySettings,
   proxyAuthorization,
@@ -27,6 +28,7 @@ import {
   TunnelAgent,
   tunnelOption,
 } from './proxy.js';
+import { rawGet } from './raw.js';
 import type { HostSettings, HostSettingsResolver, HttpRequest, HttpResponse, RoundTripper } from './types.js';
 
 export interface HttpTransportOptions {
@@ -39,6 +41,11 @@ export interface HttpTransportOptions {
   readonly idleTimeoutMs?: number;
   /** Forward proxies; default from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, ...). */
   readonly proxy?: ProxySettings;
+  /**
+   * Bulk GETs (HttpRequest.bulk) over plain HTTP without a proxy read on a connection of their own
+   * (raw.ts); default true. false: every request goes through node:http.
+   */
+  readonly rawBulkReads?: boolean;
 }
 
 export type HttpTransport = RoundTripper & {
@@ -56,9 +63,6 @@ function idleError(ms: number): Error {
 }
 const DEFAULT_MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
-/** Bodies larger than this are dropped (socket closed) rather than drained by discard(). */
-const DISCARD_DRAIN_LIMIT = 1024 * 1024;
-const DEFAULT_TEXT_LIMIT = 4 * 1024 * 1024;
 
 /** Headers that carry credentials: never sent to an origin other than the one they were meant for. */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
@@ -181,58 +185,6 @@ function settingsKey(protocol: string, host: string, s: HostSettings): string {
   for (const ca of s.ca ?? []) h.update(ca).update('\0');
   if (s.clientCert) h.update(s.clientCert.cert).update('\0').update(s.clientCert.key);
   return h.digest('hex');
-}
-
-function flatHeaders(res: IncomingMessage): { headers: Record<string, string>; all: (name: string) => string[] } {
-  const multi = new Map<string, string[]>();
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    const value = raw[i + 1] as string;
-    const list = multi.get(name);
-    if (list) list.push(value);
-    else multi.set(name, [value]);
-  }
-  const headers: Record<string, string> = {};
-  for (const [name, values] of multi) {
-    // Joining challenges or cookies with ', ' would make them ambiguous; see all().
-    headers[name] = name === 'set-cookie' || name === 'www-authenticate' ? (values[0] as string) : values.join(', ');
-  }
-  return { headers, all: (name) => multi.get(name.toLowerCase()) ?? [] };
-}
-
-async function readText(body: Readable, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    if (size + buf.length >= limit) {
-      chunks.push(buf.subarray(0, limit - size));
-      size = limit;
-      body.destroy();
-      break;
-    }
-    chunks.push(buf);
-    size += buf.length;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function discardBody(body: Readable, contentLength: string | undefined): Promise<void> {
-  if (body.readableEnded || body.destroyed) return;
-  const length = contentLength === undefined ? Number.NaN : Number(contentLength);
-  if (!(length <= DISCARD_DRAIN_LIMIT)) {
-    // Draining a blob to keep one socket would cost more than a new connection.
-    body.destroy();
-    return;
-  }
-  try {
-    for await (const _ of body) {
-      // drain
-    }
-  } catch {
-    // A body that fails while being thrown away changes nothing for the caller.
-  }
 }
 
 interface Attempt {
@@ -478,7 +430,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
   }
 
   function wrapResponse(request: HttpRequest, url: URL, res: IncomingMessage, req: ClientRequest): HttpResponse {
-    const { headers, all } = flatHeaders(res);
+    const { headers, all } = flatHeaders(res.rawHeaders);
     // Socket errors in the body become TransportErrors too, so a reader (e.g. a resuming blob
     // fetch) can tell a dropped connection from its own failures. The body is a Readable fed by
     // res's 'data' events (no PassThrough: one stream hop less per chunk); res is paused while the
@@ -540,6 +492,63 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     };
   }
 
+  /** A bulk GET over plain HTTP with no proxy: read by raw.ts on a connection of its own. */
+  const rawEligible = (request: HttpRequest, url: URL): boolean =>
+    request.bulk === true && request.method === 'GET' && options.rawBulkReads !== false && url.protocol === 'http:'
+      ? proxyFor(url, proxies) === undefined
+      : false;
+
+  async function rawExchange(request: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> {
+    const settings = (await options.hostSettings?.(url.host)) ?? {};
+    if (settings.blocked) refuseBlocked(url, settings.blocked);
+    const res = await rawGet(url, {
+      headers,
+      connectTimeoutMs: request.connectTimeoutMs ?? connectTimeoutMs,
+      idleTimeoutMs: idleFor(request),
+      ...(request.signal ? { signal: request.signal } : {}),
+      mapError: (err, connected) => transportError(err, url, connected),
+      idleError,
+      connectTimeoutError: (ms) =>
+        Object.assign(new Error(`no connection within ${ms} ms`), { code: 'CONNECT_TIMEOUT' }),
+    });
+    const flat = flatHeaders(res.rawHeaders);
+    return {
+      status: res.status,
+      statusText: res.statusText,
+      headers: flat.headers,
+      all: flat.all,
+      url,
+      request,
+      body: res.body,
+      text: (limit = DEFAULT_TEXT_LIMIT) => readText(res.body, limit),
+      discard: () => discardBody(res.body, flat.headers['content-length']),
+    };
+  }
+
+  /** One exchange; `redirected` (the response's body already dropped) when it is a redirect to follow. */
+  async function exchangeFollowing(
+    request: HttpRequest,
+    url: URL,
+    headers: Record<string, string>,
+    first: boolean,
+    follow: boolean,
+  ): Promise<{ response: HttpResponse; location?: undefined } | { response?: undefined; location: string }> {
+    if (rawEligible(request, url)) {
+      const response = await rawExchange(request, url, headers);
+      const location = response.headers.location;
+      if (!follow || !REDIRECT_STATUSES.has(response.status) || location === undefined) return { response };
+      response.body.destroy();
+      return { location };
+    }
+    const { res, req } = await exchange(request, url, headers, first);
+    const location = res.headers.location;
+    if (!follow || !REDIRECT_STATUSES.has(res.statusCode ?? 0) || location === undefined) {
+      return { response: wrapResponse(request, url, res, req) };
+    }
+    res.resume();
+    return { location };
+  }
+
   const roundTrip = async (request: HttpRequest): Promise<HttpResponse> => {
     const follow = request.followRedirects ?? (request.method === 'GET' || request.method === 'HEAD');
     let url = request.url;
@@ -547,12 +556,8 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     for (const [k, v] of Object.entries(request.headers ?? {})) headers[k.toLowerCase()] = v;
     const origin = request.url.origin;
     for (let hop = 0; ; hop++) {
-      const { res, req } = await exchange(request, url, headers, hop === 0);
-      const location = res.headers.location;
-      if (!follow || !REDIRECT_STATUSES.has(res.statusCode ?? 0) || location === undefined) {
-        return wrapResponse(request, url, res, req);
-      }
-      res.resume();
+      const { response, location } = await exchangeFollowing(request, url, headers, hop === 0, follow);
+      if (response) return response;
       if (hop >= maxRedirects) {
         throw new TransportError(
           'TOO_MANY_REDIRECTS',

@@ -38,6 +38,11 @@ export interface HttpRequest {
   readonly idleTimeoutMs?: number;
   /** Whether redirects are followed (default true for GET/HEAD, false otherwise). */
   readonly followRedirects?: boolean;
+  /**
+   * A GET of bulk data (a blob) whose body is read once, start to end: over plain HTTP without a
+   * proxy the transport reads it on a connection of its own into a reused buffer (raw.ts).
+   */
+  readonly bulk?: boolean;
 }
 
 export interface HttpResponse {

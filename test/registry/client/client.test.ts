@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GantryError } from '../../../src/errors.js';
 import { digestOf } from '../../../src/oci/digest.js';
+import { drainsTo } from '../../../src/oci/stream.js';
 import { type Descriptor, MediaType } from '../../../src/oci/types.js';
 import { referrersTag } from '../../../src/registry/client/referrers.js';
 import { SMALL_BLOB_SIZE } from '../../../src/registry/client/upload.js';
@@ -324,6 +325,74 @@ describe('registry client (http registry)', () => {
         (e: unknown) => e,
       );
       assert.equal(code(err), 'DIGEST_MISMATCH', String(err));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a blob taken through drainTo (as a pull writes it) resumes after cuts and is checked', async () => {
+    const repo = { registry: reg.host, repository: 'blobs/drain' };
+    const { bytes, desc } = randomBlob(3 * MiB + 5);
+    await clientFor(reg).client.pushBlob(repo, desc, opener(bytes));
+    let cuts = 0;
+    const proxy = await startProxy(reg, {
+      plan: (seen, status) =>
+        seen.method === 'GET' && seen.path.includes('/blobs/') && status < 300 && cuts++ < 2
+          ? { cutAfter: 900_000 + cuts }
+          : undefined,
+    });
+    try {
+      const { client } = clientFor(viaProxy(reg, proxy), { plainHttp: [proxy.host] });
+      const stream = await client.openBlob({ ...repo, registry: proxy.host }, desc);
+      assert.ok(drainsTo(stream));
+      const pieces: Buffer[] = [];
+      // Each piece is valid only during the call: a sink that keeps it must copy it.
+      await stream.drainTo((piece) => pieces.push(Buffer.from(piece)));
+      assert.deepEqual(Buffer.concat(pieces), bytes);
+      const gets = proxy.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+      assert.deepEqual(
+        gets.map((r) => r.headers.range),
+        [undefined, 'bytes=900001-', 'bytes=1800003-'],
+      );
+
+      // Tampered bytes: drainTo rejects with DIGEST_MISMATCH at the end.
+      const flipping = await startProxy(reg, {
+        plan: (seen) => (seen.method === 'GET' && seen.path.includes('/blobs/') ? { flipAt: 4321 } : undefined),
+      });
+      try {
+        const other = clientFor(viaProxy(reg, flipping), { plainHttp: [flipping.host] }).client;
+        const tampered = await other.openBlob({ ...repo, registry: flipping.host }, desc);
+        assert.ok(drainsTo(tampered));
+        const err = await tampered.drainTo(() => {}).catch((e: unknown) => e);
+        assert.equal(code(err), 'DIGEST_MISMATCH', String(err));
+      } finally {
+        await flipping.close();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a sink that fails ends the download with its own error: no resume, no other request', async () => {
+    const repo = { registry: reg.host, repository: 'blobs/sinkfail' };
+    const { bytes, desc } = randomBlob(2 * MiB);
+    await clientFor(reg).client.pushBlob(repo, desc, opener(bytes));
+    const proxy = await startProxy(reg);
+    try {
+      const { client } = clientFor(viaProxy(reg, proxy), { plainHttp: [proxy.host] });
+      const stream = await client.openBlob({ ...repo, registry: proxy.host }, desc);
+      assert.ok(drainsTo(stream));
+      let seen = 0;
+      const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      const err = await stream
+        .drainTo((piece) => {
+          seen += piece.byteLength;
+          if (seen > 100_000) throw full;
+        })
+        .catch((e: unknown) => e);
+      assert.equal(err, full);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(proxy.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).length, 1);
     } finally {
       await proxy.close();
     }
