@@ -20,7 +20,11 @@ import { unreadable } from './visibility.js';
 
 const CACHE_FILE = 'file-hashes.json';
 const CACHE_VERSION = 1;
-/** Entries beyond this are dropped on save, those not used in this session first. */
+/**
+ * On save, entries not used in this session are kept up to this many in all; those used in this
+ * session are all kept, however many: a tree of 1M files must find every file again on the next
+ * build, not re-read 800k of them (as when this capped them too).
+ */
 const MAX_ENTRIES = 200_000;
 
 /** [size, mtimeMs, ctimeMs, ino, dev, sha256 hex] */
@@ -33,6 +37,8 @@ export interface FileHashCacheOptions extends IoOptions {
    * 0 remembers every file.
    */
   readonly racyWindowMs?: number;
+  /** See MAX_ENTRIES (tests set a small one). */
+  readonly maxEntries?: number;
 }
 
 /** Content digests of files by stat identity, kept in `<dir>/file-hashes.json`. */
@@ -41,12 +47,14 @@ export class FileHashCache {
   readonly #entries: Map<string, CacheRecord>;
   readonly #used = new Set<string>();
   readonly #racyWindowMs: number;
+  readonly #maxEntries: number;
   #dirty = false;
 
-  private constructor(file: string, entries: Map<string, CacheRecord>, racyWindowMs: number, dirty: boolean) {
+  private constructor(file: string, entries: Map<string, CacheRecord>, options: FileHashCacheOptions, dirty: boolean) {
     this.file = file;
     this.#entries = entries;
-    this.#racyWindowMs = racyWindowMs;
+    this.#racyWindowMs = options.racyWindowMs ?? 2000;
+    this.#maxEntries = options.maxEntries ?? MAX_ENTRIES;
     this.#dirty = dirty;
   }
 
@@ -70,7 +78,7 @@ export class FileHashCache {
       // corrupt file on the next save.
       corrupt = (err as NodeJS.ErrnoException).code !== 'ENOENT';
     }
-    return new FileHashCache(file, entries, options.racyWindowMs ?? 2000, corrupt);
+    return new FileHashCache(file, entries, options, corrupt);
   }
 
   /** Digests that can answer a lookup (paths only known as hashed are not counted). */
@@ -123,11 +131,11 @@ export class FileHashCache {
   async save(options: IoOptions = {}): Promise<void> {
     if (!this.#dirty) return;
     let keys = [...this.#entries.keys()];
-    if (keys.length > MAX_ENTRIES) {
-      keys = [...keys.filter((k) => this.#used.has(k)), ...keys.filter((k) => !this.#used.has(k))].slice(
-        0,
-        MAX_ENTRIES,
-      );
+    if (keys.length > this.#maxEntries) {
+      // Every entry used in this session stays; the others fill what room is left.
+      const room = Math.max(0, this.#maxEntries - this.#used.size);
+      const unused = keys.filter((k) => !this.#used.has(k)).slice(0, room);
+      keys = [...keys.filter((k) => this.#used.has(k)), ...unused];
     }
     const entries: { [path: string]: CacheRecord } = {};
     for (const k of keys) entries[k] = this.#entries.get(k) as CacheRecord;

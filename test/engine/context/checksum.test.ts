@@ -161,3 +161,31 @@ test('cacheDir opens and saves a cache; a corrupt cache file starts empty', asyn
   const saved = JSON.parse(readFileSync(join(cacheDir, 'file-hashes.json'), 'utf8')) as { version: number };
   assert.equal(saved.version, 1);
 });
+
+test('a tree larger than the cache cap keeps every file it used: the next run reads none again', async (t) => {
+  const root = fixture(t);
+  const cacheDir = tempDir(t);
+  // A cap of 2 for a 4-file tree: the cap used to drop 2 of the files this build had just hashed.
+  const cache = await FileHashCache.open(cacheDir, { racyWindowMs: 0, maxEntries: 2 });
+  const digest = await sum(root, { cache });
+  await cache.save();
+  const reopened = await FileHashCache.open(cacheDir, { racyWindowMs: 0, maxEntries: 2 });
+  assert.equal(reopened.size, 4);
+  const again: string[] = [];
+  assert.equal(await sum(root, { cache: reopened, hashed: again }), digest);
+  assert.deepEqual(again, []);
+
+  // Entries this session did not use are what the cap trims: a build of one file keeps that one
+  // and one other (2 in all).
+  const other = tempDir(t);
+  writeFileSync(join(other, 'only.txt'), 'x');
+  const third = await FileHashCache.open(cacheDir, { racyWindowMs: 0, maxEntries: 2 });
+  await checksumSources(planCopy(await resolveSources(other, ['only.txt']), '/a/'), { cache: third });
+  await third.save();
+  const saved = JSON.parse(readFileSync(join(cacheDir, 'file-hashes.json'), 'utf8')) as {
+    entries: Record<string, unknown>;
+  };
+  const kept = Object.keys(saved.entries);
+  assert.equal(kept.length, 2);
+  assert.ok(kept.includes(join(other, 'only.txt')), kept.join(', '));
+});
