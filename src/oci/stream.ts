@@ -61,10 +61,12 @@ export async function readBounded(
 }
 
 /**
- * Takes a stream's bytes synchronously, piece by piece; a piece is valid only during the call (its
- * memory is reused for the next read), so a sink hashes it, writes it out or copies it.
+ * Takes a stream's bytes piece by piece. A piece is valid only during the call (its memory is
+ * reused for the next read), so a sink hashes it, writes it out or copies it; or the sink returns
+ * a promise and holds the piece until it settles (a socket write): the source reads nothing more
+ * meanwhile. A rejected promise ends the source with that error.
  */
-export type ChunkSink = (chunk: Uint8Array) => void;
+export type ChunkSink = (chunk: Uint8Array) => void | Promise<void>;
 
 /** A Readable that can also hand its bytes to a ChunkSink, without a stream or a copy per piece. */
 export interface SinkSource {

@@ -164,12 +164,17 @@ class BlobBody extends Readable implements SelfVerifying, SinkSource {
     // Failures reach the caller through the promise; the 'error' event must not go unheard.
     this.on('error', () => {});
     this.#sink = (piece) => {
+      let held: void | Promise<void>;
       try {
-        sink(piece);
+        held = sink(piece);
       } catch (err) {
         this.#sinkError = err;
         throw err;
       }
+      return held?.catch((err: unknown) => {
+        this.#sinkError = err;
+        throw err;
+      });
     };
     return new Promise<void>((resolve, reject) => {
       this.#drained = { resolve, reject };
@@ -212,7 +217,7 @@ class BlobBody extends Readable implements SelfVerifying, SinkSource {
     res.body.destroy();
   }
 
-  readonly #onData = (chunk: Uint8Array | string): void => {
+  readonly #onData = (chunk: Uint8Array | string): void | Promise<void> => {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (this.#skip > 0) {
       if (buf.byteLength <= this.#skip) {
@@ -229,8 +234,21 @@ class BlobBody extends Readable implements SelfVerifying, SinkSource {
       return;
     }
     this.#state.onProgress?.(this.#offset);
-    if (this.#sink) this.#sink(buf);
-    else if (!this.push(buf)) this.#res?.body.pause();
+    if (this.#sink) {
+      const held = this.#sink(buf);
+      const body = this.#res?.body;
+      // A body that drains into us (raw.ts) waits for what the sink holds itself; one that emits
+      // 'data' is paused until then.
+      if (held && body && !drainsTo(body)) {
+        body.pause();
+        held.then(
+          () => body.resume(),
+          (err: unknown) => this.destroy(err as Error),
+        );
+      }
+      return held;
+    }
+    if (!this.push(buf)) this.#res?.body.pause();
   };
 
   readonly #onEnd = (): void => {

@@ -17,7 +17,7 @@ import { readBounded } from '../../oci/stream.js';
 import type { Descriptor } from '../../oci/types.js';
 import { isTemporary } from '../errors.js';
 import { blobSize } from './blobs.js';
-import { CountingStream } from './counting.js';
+import { CountingStream, counted } from './counting.js';
 import { appendQuery, type Endpoints, locationOf } from './endpoint.js';
 import { type PushBlobOptions, type PushBlobResult, pullScope, pushScope, type Repo } from './types.js';
 
@@ -390,7 +390,7 @@ export async function pushBlob(
       // is not hashed a second time: that would double the CPU of a copy and check nothing more.
       const wrap = (raw: Readable): Readable =>
         verifiesItself(raw, desc)
-          ? pipelineCb(raw, new CountingStream(options.onProgress), onError)
+          ? counted(raw, options.onProgress, onError)
           : pipelineCb(
               raw,
               new CountingStream(options.onProgress),

@@ -1,9 +1,10 @@
 /**
- * Response heads and bodies as the transport hands them out, whichever connection read them
- * (node:http in http.ts, a socket of its own in raw.ts): headers flattened, text read with a limit,
- * bodies discarded.
+ * Bodies as the transport handles them, whichever connection carries them (node:http in http.ts,
+ * a socket of its own in raw.ts): response headers flattened, text read with a limit, bodies
+ * discarded; request bodies drained into the request without a copy.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { SinkSource } from '../../oci/stream.js';
 
 /** Bodies larger than this are dropped (socket closed) rather than drained by discard(). */
 const DISCARD_DRAIN_LIMIT = 1024 * 1024;
@@ -61,4 +62,33 @@ export async function discardBody(body: Readable, contentLength: string | undefi
   } catch {
     // A body that fails while being thrown away changes nothing for the caller.
   }
+}
+
+/**
+ * Sends what `source` drains into `req`, each piece held until the socket took it (so the source
+ * reads nothing into that memory meanwhile: no copy per piece), then ends the request. A failure
+ * of the source itself goes to `onSourceError`; a failed write is the request's own error.
+ */
+export function sendDrained(source: SinkSource, req: Writable, onSourceError: (err: unknown) => void): void {
+  let writeFailed = false;
+  source
+    .drainTo(
+      (piece) =>
+        new Promise<void>((resolve, reject) => {
+          req.write(piece, (err) => {
+            if (!err) resolve();
+            else {
+              writeFailed = true;
+              reject(err);
+            }
+          });
+        }),
+    )
+    .then(
+      () => req.end(),
+      (err: unknown) => {
+        if (!writeFailed) onSourceError(err);
+        req.destroy(err as Error);
+      },
+    );
 }

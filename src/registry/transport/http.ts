@@ -12,10 +12,11 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError, GantryError } from '../../errors.js';
+import { drainsTo } from '../../oci/stream.js';
 import { nodeTls } from '../../util/node-tls.js';
 import { TransportError } from '../errors.js';
 import { refuseBlocked } from './blocked.js';
-import { DEFAULT_TEXT_LIMIT, discardBody, flatHeaders, readText } from './body.js';
+import { DEFAULT_TEXT_LIMIT, discardBody, flatHeaders, readText, sendDrained } from './body.js';
 import {
   type ProxySettings,
   proxyAuthorization,
@@ -414,13 +415,16 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
 
       if (source) {
         // A failure of the body's own source is the caller's error, not a connection problem.
-        source.once('error', (err) => {
+        const onSourceError = (err: unknown): void => {
           if (!settled) bodyError ??= err;
-        });
-        pipeline(source, req).catch(() => {
-          // Reported through req's 'error' (fail). After the response head arrived the server has
-          // spoken (e.g. 413 before reading the whole body), so a broken upload no longer matters.
-        });
+        };
+        source.once('error', onSourceError);
+        if (drainsTo(source)) sendDrained(source, req, onSourceError);
+        else
+          pipeline(source, req).catch(() => {
+            // Reported through req's 'error' (fail). After the response head arrived the server has
+            // spoken (e.g. 413 before reading the whole body), so a broken upload no longer matters.
+          });
       } else if (Buffer.isBuffer(body)) {
         req.end(body);
       } else {

@@ -126,6 +126,8 @@ export class RawBody extends Readable {
   #sink: ChunkSink | undefined;
   #complete = false;
   #drained: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  /** Pieces a sink still holds (see ChunkSink). */
+  #holds = 0;
   /** A failure before the consumer chose how to read: reported when it does. */
   #failure: Error | undefined;
 
@@ -174,7 +176,7 @@ export class RawBody extends Readable {
         return; // #deliver destroyed the body with the sink's error
       }
       if (this.#complete) this.#settle();
-      else if (!this.destroyed) this.#socket.resume();
+      else if (!this.destroyed && this.#holds === 0) this.#socket.resume();
     });
   }
 
@@ -285,18 +287,32 @@ export class RawBody extends Readable {
   #deliver(piece: Uint8Array): void {
     if (piece.byteLength === 0) return;
     if (this.#mode === 'sink') {
+      let held: void | Promise<void>;
       try {
-        (this.#sink as ChunkSink)(piece);
+        held = (this.#sink as ChunkSink)(piece);
       } catch (err) {
         this.destroy(err as Error);
         throw err;
       }
+      if (held) this.#hold(held);
     } else if (this.#mode === 'stream') {
       if (!this.push(Buffer.from(piece))) this.#socket.pause();
     } else {
       this.#pending.push(Buffer.from(piece));
       this.#socket.pause();
     }
+  }
+
+  /** The sink holds a piece of the read buffer until `held` settles: no read may overwrite it. */
+  #hold(held: Promise<void>): void {
+    this.#holds++;
+    this.#socket.pause();
+    held.then(
+      () => {
+        if (--this.#holds === 0 && !this.#complete && !this.destroyed) this.#socket.resume();
+      },
+      (err: unknown) => this.destroy(err as Error),
+    );
   }
 
   #finish(): void {

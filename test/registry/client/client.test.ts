@@ -347,7 +347,9 @@ describe('registry client (http registry)', () => {
       assert.ok(drainsTo(stream));
       const pieces: Buffer[] = [];
       // Each piece is valid only during the call: a sink that keeps it must copy it.
-      await stream.drainTo((piece) => pieces.push(Buffer.from(piece)));
+      await stream.drainTo((piece) => {
+        pieces.push(Buffer.from(piece));
+      });
       assert.deepEqual(Buffer.concat(pieces), bytes);
       const gets = proxy.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
       assert.deepEqual(

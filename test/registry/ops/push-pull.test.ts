@@ -19,7 +19,8 @@ import { pushImage } from '../../../src/registry/ops/push.js';
 import { RemoteImage, RemoteIndex, remoteImage } from '../../../src/registry/remote.js';
 import type { ProgressEvent } from '../../../src/util/progress.js';
 import { type BusyboxImage, busyboxImage } from '../../harness/fixtures.js';
-import { type RegistryMode, startRegistry, type TestRegistry } from '../../harness/registry.js';
+import { rejectLargeBodies, startFaultProxy } from '../../harness/proxy.js';
+import { type RegistryMode, registryRequest, startRegistry, type TestRegistry } from '../../harness/registry.js';
 import { skopeoCopy, skopeoInspect, skopeoInspectRaw, transportFor, umociStat } from '../../harness/validate.js';
 import { clientFor, clientForMany, startProxy, viaProxy, withTempDir } from '../client/helpers.js';
 
@@ -246,6 +247,91 @@ describe('pull, copy and faults (http registry)', () => {
       const config = await skopeoInspect(`docker://${other.host}/mirror/busybox:arm64`, transportFor(other));
       assert.equal(config.Architecture, 'arm64');
     } finally {
+      await other.stop();
+    }
+  });
+
+  test('copy between two plain-HTTP registries: a cut source resumes, a tampered one fails and no manifest lands', async () => {
+    // Both ends plain HTTP: each layer goes from the download's read buffer to the upload (drainTo).
+    const other = await startRegistry({ mode: 'http' });
+    let cuts = 0;
+    const amd64 = fixture.manifests.find((m) => m.platform === 'linux/amd64');
+    const layout0 = await OciLayout.open(fixture.layoutDir);
+    const layerDigest = parseManifest(await layout0.readBlob({ digest: amd64?.digest ?? '' })).layers[0]?.digest ?? '';
+    const proxy = await startProxy(reg, {
+      plan: (seen, status, headers) => {
+        if (seen.method !== 'GET' || !seen.path.includes('/blobs/') || status !== 200) return undefined;
+        if (seen.path.includes('tampered') && seen.path.endsWith(layerDigest)) return { flipAt: 4096 };
+        return Number(headers['content-length']) > 100_000 && cuts++ === 0 ? { cutAfter: 60_000 } : undefined;
+      },
+    });
+    try {
+      const client = clientForMany([viaProxy(reg, proxy), other]);
+      const src: Reference = { registry: proxy.host, repository: 'base/busybox', tag: 'v1' };
+      const desc = await copyImage(
+        client,
+        src,
+        { registry: other.host, repository: 'mirror/all', tag: 'v1' },
+        {
+          allPlatforms: true,
+        },
+      );
+      assert.equal(desc.digest, fixture.indexDigest);
+      assert.ok(proxy.requests.some((r) => r.headers.range === 'bytes=60000-'));
+      await withTempDir(async (dir) => {
+        await skopeoCopy(`docker://${other.host}/mirror/all:v1`, `oci:${dir}:all`, {
+          src: transportFor(other),
+          all: true,
+        });
+        assert.deepEqual(await blobFiles(dir), await blobFiles(fixture.layoutDir));
+      });
+
+      // A destination that refuses the first large upload body (413 while the drained layer is on
+      // its way): the copy goes on in chunks, from a fresh read of the source.
+      const strict = await startFaultProxy({
+        upstream: other.url,
+        rules: [{ name: 'big', method: 'PATCH', path: /\/blobs\/uploads\//, action: rejectLargeBodies(100_000, 1) }],
+      });
+      try {
+        const viaStrict = clientForMany([viaProxy(reg, proxy), viaProxy(other, strict)]);
+        // Every platform: one busybox layer is over 1 MiB, so it goes out as a PATCH (drained).
+        const all = await copyImage(
+          viaStrict,
+          src,
+          { registry: strict.host, repository: 'mirror/strict', tag: 'v1' },
+          { allPlatforms: true },
+        );
+        assert.equal(all.digest, fixture.indexDigest);
+        assert.equal(strict.stats.rule('big').faults, 1, 'the 413 was served');
+        const inspected = await skopeoInspectRaw(`docker://${other.host}/mirror/strict:v1`, transportFor(other));
+        assert.equal(inspected.digest, all.digest);
+      } finally {
+        await strict.stop();
+      }
+
+      // The same layer, flipped on the way from another repository: refused before any manifest.
+      await copyImage(
+        clientFor(reg).client,
+        { registry: reg.host, repository: 'base/busybox', tag: 'v1' },
+        {
+          registry: reg.host,
+          repository: 'tampered/busybox',
+          tag: 'v1',
+        },
+      );
+      const err = await copyImage(
+        client,
+        { registry: proxy.host, repository: 'tampered/busybox', tag: 'v1' },
+        { registry: other.host, repository: 'mirror/tampered', tag: 'v1' },
+        { platform: { os: 'linux', architecture: 'amd64' } },
+      ).catch((e: unknown) => e);
+      assert.equal(code(err), 'DIGEST_MISMATCH', String(err));
+      const head = await registryRequest(other, '/v2/mirror/tampered/manifests/v1', { method: 'HEAD' });
+      assert.equal(head.status, 404);
+      const blob = await registryRequest(other, `/v2/mirror/tampered/blobs/${layerDigest}`, { method: 'HEAD' });
+      assert.equal(blob.status, 404);
+    } finally {
+      await proxy.close();
       await other.stop();
     }
   });

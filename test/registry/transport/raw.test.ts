@@ -14,7 +14,9 @@ const payload = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 
 async function drained(body: unknown): Promise<Buffer> {
   assert.ok(drainsTo(body), 'a bulk GET over plain HTTP is read by raw.ts');
   const pieces: Buffer[] = [];
-  await body.drainTo((piece) => pieces.push(Buffer.from(piece)));
+  await body.drainTo((piece) => {
+    pieces.push(Buffer.from(piece));
+  });
   return Buffer.concat(pieces);
 }
 
