@@ -160,6 +160,35 @@ describe('raw bulk reads: framing', () => {
     }
   });
 
+  test('a redirect to another origin is followed without the credentials, and read raw there too', async () => {
+    const target = await startServer((_req, res) => {
+      res.setHeader('content-length', payload.length);
+      res.end(payload);
+    });
+    const origin = await startServer((_req, res) => {
+      res.writeHead(307, { location: `${target.url}/blob?sig=1` });
+      res.end('moved');
+    });
+    try {
+      const res = await http({
+        method: 'GET',
+        url: new URL('/v2/r/blobs/sha256:x', origin.url),
+        headers: { authorization: 'Bearer secret', cookie: 'c=1' },
+        bulk: true,
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.url.href, `${target.url}/blob?sig=1`);
+      assert.deepEqual(await drained(res.body), payload);
+      assert.equal(origin.requests[0]?.headers.authorization, 'Bearer secret');
+      assert.equal(target.requests[0]?.headers.authorization, undefined);
+      assert.equal(target.requests[0]?.headers.cookie, undefined);
+      assert.equal(target.requests[0]?.url, '/blob?sig=1');
+    } finally {
+      await origin.close();
+      await target.close();
+    }
+  });
+
   test('a header value with CR or LF is refused before anything is sent', async () => {
     let connections = 0;
     const server = await tcpServer(() => {
