@@ -8,16 +8,16 @@
  */
 import { createHash } from 'node:crypto';
 import { type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError, GantryError } from '../../errors.js';
 import { drainsTo } from '../../oci/stream.js';
-import { nodeTls } from '../../util/node-tls.js';
+import { nodeHttps, nodeTls } from '../../util/node-tls.js';
 import { TransportError } from '../errors.js';
 import { refuseBlocked } from './blocked.js';
 import { DEFAULT_TEXT_LIMIT, discardBody, flatHeaders, readText, sendDrained } from './body.js';
 import {
+  createTunnelAgent,
   type ProxySettings,
   proxyAuthorization,
   proxyError,
@@ -26,7 +26,6 @@ import {
   proxyHeaders,
   proxyPort,
   proxyTlsOptions,
-  TunnelAgent,
   tunnelOption,
 } from './proxy.js';
 import { rawGet } from './raw.js';
@@ -214,7 +213,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       if (!agent) {
         agent =
           proxy.protocol === 'https:'
-            ? new HttpsAgent({ keepAlive: true, ...proxyTlsOptions(proxy, proxies.proxyCa) })
+            ? new (nodeHttps().Agent)({ keepAlive: true, ...proxyTlsOptions(proxy, proxies.proxyCa) })
             : new HttpAgent({ keepAlive: true });
         agents.set(key, agent);
       }
@@ -228,12 +227,12 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
         keepAlive: true,
         // Extra CAs are added to the system's: a registry's own CA must not distrust the rest.
         ...(settings.ca && settings.ca.length > 0
-          ? { ca: [...nodeTls.rootCertificates, ...settings.ca.map((c) => c.toString('utf8'))] }
+          ? { ca: [...nodeTls().rootCertificates, ...settings.ca.map((c) => c.toString('utf8'))] }
           : {}),
         ...(settings.clientCert ? { cert: settings.clientCert.cert, key: settings.clientCert.key } : {}),
         rejectUnauthorized: settings.insecure !== true,
       };
-      agent = proxy ? new TunnelAgent(proxy, tls, proxies.proxyCa) : new HttpsAgent(tls);
+      agent = proxy ? createTunnelAgent(proxy, tls, proxies.proxyCa) : new (nodeHttps().Agent)(tls);
     } else {
       agent = new HttpAgent({ keepAlive: true });
     }
@@ -305,10 +304,10 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       let bodyError: unknown;
       let timer: NodeJS.Timeout | undefined;
       let headTimer: NodeJS.Timeout | undefined;
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const send = url.protocol === 'https:' ? nodeHttps().request : httpRequest;
       const req =
         proxy && url.protocol === 'http:'
-          ? (proxy.protocol === 'https:' ? httpsRequest : httpRequest)({
+          ? (proxy.protocol === 'https:' ? nodeHttps().request : httpRequest)({
               // Absolute form: the proxy reads the target from the request line.
               host: proxy.hostname.replace(/^\[|\]$/g, ''),
               port: proxyPort(proxy),

@@ -5,11 +5,11 @@
  * and the CONNECT tunnel that carries https through an http:// proxy. Plain http goes to the
  * proxy in absolute form (http.ts). Loopback hosts are never proxied, as in Go.
  */
-import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
+import type { Agent as HttpsAgent, AgentOptions as HttpsAgentOptions } from 'node:https';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { GantryError } from '../../errors.js';
-import { nodeTls } from '../../util/node-tls.js';
+import { nodeHttps, nodeTls } from '../../util/node-tls.js';
 import { TransportError } from '../errors.js';
 
 /** The proxies of one environment. */
@@ -279,7 +279,7 @@ export function proxyTlsOptions(proxy: URL, ca: readonly Buffer[] | undefined): 
   return {
     // Named explicitly: node would otherwise take the SNI name from the Host header (the registry's).
     servername: isIP(host) ? '' : host,
-    ...(ca && ca.length > 0 ? { ca: [...nodeTls.rootCertificates, ...ca.map((c) => c.toString('utf8'))] } : {}),
+    ...(ca && ca.length > 0 ? { ca: [...nodeTls().rootCertificates, ...ca.map((c) => c.toString('utf8'))] } : {}),
   };
 }
 
@@ -329,132 +329,143 @@ type ConnectCallback = Parameters<HttpsAgent['createConnection']>[1];
  * registry's name), so the proxy sees only the host:port. The connect timeout and abort cover
  * the proxy connection, the CONNECT answer and the TLS handshake.
  */
-export class TunnelAgent extends HttpsAgent {
-  readonly #proxy: URL;
-  readonly #proxyCa: readonly Buffer[] | undefined;
+export function createTunnelAgent(proxy: URL, options: HttpsAgentOptions, proxyCa?: readonly Buffer[]): HttpsAgent {
+  tunnelAgentClass ??= defineTunnelAgent(nodeHttps().Agent);
+  return new tunnelAgentClass(proxy, options, proxyCa);
+}
 
-  /** `proxyCa`: extra CAs for an https:// proxy's own certificate (the system's are trusted). */
-  constructor(proxy: URL, options: HttpsAgentOptions, proxyCa?: readonly Buffer[]) {
-    super(options);
-    this.#proxy = proxy;
-    this.#proxyCa = proxyCa;
-  }
+type TunnelAgentClass = new (proxy: URL, options: HttpsAgentOptions, proxyCa?: readonly Buffer[]) => HttpsAgent;
+let tunnelAgentClass: TunnelAgentClass | undefined;
 
-  // Node's Agent accepts an asynchronous createConnection that answers through the callback.
-  override createConnection(options: ConnectOptions, callback?: ConnectCallback): undefined {
-    if (!callback) throw new Error('TunnelAgent.createConnection needs a callback');
-    const target = `${options.host}:${options.port}`;
-    const tunnel = ((options as Record<string, unknown>)[TUNNEL_OPTION] as TunnelRequestOptions | undefined) ?? {
-      timeoutMs: 30_000,
-    };
-    this.#open(target, tunnel).then(
-      (socket) => {
-        const tls = (HttpsAgent.prototype.createConnection as (o: object) => TLSSocket).call(this, {
-          ...options,
-          socket,
-        });
-        let timer: NodeJS.Timeout | undefined;
-        const done = (err: Error | null): void => {
-          if (timer) clearTimeout(timer);
+/** The class, defined once node:https is loaded (only when a tunnel is needed). */
+function defineTunnelAgent(Base: typeof HttpsAgent): TunnelAgentClass {
+  return class TunnelAgent extends Base {
+    readonly #proxy: URL;
+    readonly #proxyCa: readonly Buffer[] | undefined;
+
+    /** `proxyCa`: extra CAs for an https:// proxy's own certificate (the system's are trusted). */
+    constructor(proxy: URL, options: HttpsAgentOptions, proxyCa?: readonly Buffer[]) {
+      super(options);
+      this.#proxy = proxy;
+      this.#proxyCa = proxyCa;
+    }
+
+    // Node's Agent accepts an asynchronous createConnection that answers through the callback.
+    override createConnection(options: ConnectOptions, callback?: ConnectCallback): undefined {
+      if (!callback) throw new Error('TunnelAgent.createConnection needs a callback');
+      const target = `${options.host}:${options.port}`;
+      const tunnel = ((options as Record<string, unknown>)[TUNNEL_OPTION] as TunnelRequestOptions | undefined) ?? {
+        timeoutMs: 30_000,
+      };
+      this.#open(target, tunnel).then(
+        (socket) => {
+          const tls = (Base.prototype.createConnection as (o: object) => TLSSocket).call(this, {
+            ...options,
+            socket,
+          });
+          let timer: NodeJS.Timeout | undefined;
+          const done = (err: Error | null): void => {
+            if (timer) clearTimeout(timer);
+            tunnel.signal?.removeEventListener('abort', onAbort);
+            tls.off('secureConnect', onSecure);
+            tls.off('error', onError);
+            if (err) {
+              tls.destroy();
+              (callback as (err: Error) => void)(err);
+            } else callback(null, tls);
+          };
+          const onSecure = (): void => done(null);
+          const onError = (err: Error): void => done(err);
+          const onAbort = (): void => done(new Error('aborted'));
+          timer = setTimeout(
+            () => done(Object.assign(new Error('TLS handshake timed out'), { code: 'TLS_HANDSHAKE_TIMEOUT' })),
+            tunnel.timeoutMs,
+          );
+          tunnel.signal?.addEventListener('abort', onAbort, { once: true });
+          tls.once('secureConnect', onSecure);
+          tls.once('error', onError);
+        },
+        (err: Error) => (callback as (err: Error) => void)(err),
+      );
+      return undefined;
+    }
+
+    /** Connects to the proxy and asks it for a tunnel to `target`; resolves with the raw socket. */
+    #open(target: string, tunnel: TunnelRequestOptions): Promise<Socket> {
+      const proxy = this.#proxy;
+      return new Promise<Socket>((resolve, reject) => {
+        const host = proxy.hostname.replace(/^\[|\]$/g, '');
+        const secure = proxy.protocol === 'https:';
+        const socket: Socket = secure
+          ? nodeTls().connect({ host, port: proxyPort(proxy), ...proxyTlsOptions(proxy, this.#proxyCa) })
+          : netConnect({ host, port: proxyPort(proxy) });
+        let settled = false;
+        let head = Buffer.alloc(0);
+        const finish = (err: Error | null): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
           tunnel.signal?.removeEventListener('abort', onAbort);
-          tls.off('secureConnect', onSecure);
-          tls.off('error', onError);
+          socket.off('data', onData);
+          socket.off('error', onError);
+          socket.off('close', onClose);
+          socket.pause();
           if (err) {
-            tls.destroy();
-            (callback as (err: Error) => void)(err);
-          } else callback(null, tls);
+            socket.destroy();
+            reject(err);
+          } else resolve(socket);
         };
-        const onSecure = (): void => done(null);
-        const onError = (err: Error): void => done(err);
-        const onAbort = (): void => done(new Error('aborted'));
-        timer = setTimeout(
-          () => done(Object.assign(new Error('TLS handshake timed out'), { code: 'TLS_HANDSHAKE_TIMEOUT' })),
+        const timer = setTimeout(
+          () => finish(proxyError(proxy, target, `gave no tunnel within ${tunnel.timeoutMs} ms`, 'timeout')),
           tunnel.timeoutMs,
         );
+        const onAbort = (): void => finish(new Error('aborted'));
+        const onError = (err: NodeJS.ErrnoException): void =>
+          finish(proxyError(proxy, target, `cannot be reached: ${err.code ?? err.message}`, 'connect', err));
+        const onClose = (): void =>
+          finish(proxyError(proxy, target, 'closed the connection before answering CONNECT', 'connect'));
+        const onData = (chunk: Buffer): void => {
+          head = Buffer.concat([head, chunk]);
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) {
+            if (head.length > 64 * 1024) finish(proxyError(proxy, target, 'sent an oversized CONNECT answer', 'proxy'));
+            return;
+          }
+          const statusLine = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
+          const m = /^HTTP\/1\.[01] (\d{3})\s*(.*)$/.exec(statusLine);
+          if (!m) {
+            finish(
+              proxyError(proxy, target, `answered CONNECT with ${JSON.stringify(statusLine.slice(0, 80))}`, 'proxy'),
+            );
+            return;
+          }
+          const status = Number(m[1]);
+          if (status < 200 || status > 299) {
+            const why =
+              status === 407
+                ? proxyAuthorization(proxy)
+                  ? 'rejected the credentials'
+                  : 'requires credentials'
+                : 'refused the tunnel';
+            finish(proxyError(proxy, target, `${why}: ${status} ${m[2] ?? ''}`.trimEnd(), 'proxy'));
+            return;
+          }
+          // Bytes after the answer belong to the tunnel (a server speaking first); give them back.
+          const rest = head.subarray(end + 4);
+          finish(null);
+          if (rest.length > 0) socket.unshift(rest);
+        };
         tunnel.signal?.addEventListener('abort', onAbort, { once: true });
-        tls.once('secureConnect', onSecure);
-        tls.once('error', onError);
-      },
-      (err: Error) => (callback as (err: Error) => void)(err),
-    );
-    return undefined;
-  }
-
-  /** Connects to the proxy and asks it for a tunnel to `target`; resolves with the raw socket. */
-  #open(target: string, tunnel: TunnelRequestOptions): Promise<Socket> {
-    const proxy = this.#proxy;
-    return new Promise<Socket>((resolve, reject) => {
-      const host = proxy.hostname.replace(/^\[|\]$/g, '');
-      const secure = proxy.protocol === 'https:';
-      const socket: Socket = secure
-        ? nodeTls.connect({ host, port: proxyPort(proxy), ...proxyTlsOptions(proxy, this.#proxyCa) })
-        : netConnect({ host, port: proxyPort(proxy) });
-      let settled = false;
-      let head = Buffer.alloc(0);
-      const finish = (err: Error | null): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        tunnel.signal?.removeEventListener('abort', onAbort);
-        socket.off('data', onData);
-        socket.off('error', onError);
-        socket.off('close', onClose);
-        socket.pause();
-        if (err) {
-          socket.destroy();
-          reject(err);
-        } else resolve(socket);
-      };
-      const timer = setTimeout(
-        () => finish(proxyError(proxy, target, `gave no tunnel within ${tunnel.timeoutMs} ms`, 'timeout')),
-        tunnel.timeoutMs,
-      );
-      const onAbort = (): void => finish(new Error('aborted'));
-      const onError = (err: NodeJS.ErrnoException): void =>
-        finish(proxyError(proxy, target, `cannot be reached: ${err.code ?? err.message}`, 'connect', err));
-      const onClose = (): void =>
-        finish(proxyError(proxy, target, 'closed the connection before answering CONNECT', 'connect'));
-      const onData = (chunk: Buffer): void => {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) {
-          if (head.length > 64 * 1024) finish(proxyError(proxy, target, 'sent an oversized CONNECT answer', 'proxy'));
-          return;
-        }
-        const statusLine = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
-        const m = /^HTTP\/1\.[01] (\d{3})\s*(.*)$/.exec(statusLine);
-        if (!m) {
-          finish(
-            proxyError(proxy, target, `answered CONNECT with ${JSON.stringify(statusLine.slice(0, 80))}`, 'proxy'),
+        socket.on('error', onError);
+        socket.on('close', onClose);
+        socket.on('data', onData);
+        socket.once(secure ? 'secureConnect' : 'connect', () => {
+          const auth = proxyAuthorization(proxy);
+          socket.write(
+            `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ''}\r\n`,
           );
-          return;
-        }
-        const status = Number(m[1]);
-        if (status < 200 || status > 299) {
-          const why =
-            status === 407
-              ? proxyAuthorization(proxy)
-                ? 'rejected the credentials'
-                : 'requires credentials'
-              : 'refused the tunnel';
-          finish(proxyError(proxy, target, `${why}: ${status} ${m[2] ?? ''}`.trimEnd(), 'proxy'));
-          return;
-        }
-        // Bytes after the answer belong to the tunnel (a server speaking first); give them back.
-        const rest = head.subarray(end + 4);
-        finish(null);
-        if (rest.length > 0) socket.unshift(rest);
-      };
-      tunnel.signal?.addEventListener('abort', onAbort, { once: true });
-      socket.on('error', onError);
-      socket.on('close', onClose);
-      socket.on('data', onData);
-      socket.once(secure ? 'secureConnect' : 'connect', () => {
-        const auth = proxyAuthorization(proxy);
-        socket.write(
-          `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ''}\r\n`,
-        );
+        });
       });
-    });
-  }
+    }
+  };
 }
