@@ -11,6 +11,7 @@
  * Sizes can be cut with BENCH_SCALE_FILES (e.g. "1000,10000") and BENCH_SCALE_LARGE_GIB
  * (e.g. "1,10"; "0" leaves the large layer out).
  */
+import { setMaxListeners } from 'node:events';
 import { mkdir, mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,6 +249,8 @@ async function concurrentPushes(ctx: BenchContext): Promise<{ rows: ResultRow[];
     });
   }
   const title = 'scale: 50 concurrent pushes';
+  // Each of the 50 commands listens on the bench's signal (to be killed on ^C): not a leak.
+  if (ctx.signal) setMaxListeners(64, ctx.signal);
   for (const tool of tools) {
     const reg = await startLoopbackRegistry(ctx);
     try {
