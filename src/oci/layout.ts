@@ -17,7 +17,7 @@ import { createDigester, type Digester, parseDigest, VerifyingStream, verifiesIt
 import { type BlobSource, type Image, type ImageIndex, isImageIndex } from './image.js';
 import { isIndexMediaType, isManifestMediaType, parseIndex } from './parse.js';
 import { imageFromManifest, indexFromManifest } from './partial.js';
-import { bindAbort, drainsTo, readBounded, rethrowAborted, type SinkSource } from './stream.js';
+import { bindAbort, drainsTo, markBlobFile, readBounded, rethrowAborted, type SinkSource } from './stream.js';
 import { type Descriptor, type Digest, type Index, MediaType } from './types.js';
 
 const LAYOUT_FILE = 'oci-layout';
@@ -67,6 +67,8 @@ export type BlobRetainer = (digests: readonly Digest[], options: IoOptions) => P
 export class OciLayout implements BlobSource {
   readonly dir: string;
   #retainer: BlobRetainer | undefined;
+  /** Blobs this process wrote (and hashed on the way) into this layout. */
+  readonly #written = new Set<Digest>();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -169,10 +171,13 @@ export class OciLayout implements BlobSource {
       throw err;
     }
     const file = createReadStream('', { fd: fh, autoClose: true });
-    return bindAbort(
+    const stream = bindAbort(
       pipelineCb(file, verify, () => {}),
       options.signal,
     );
+    // A blob this process wrote and hashed: a copier may copy the file (never read or hashed here
+    // again) instead of the stream; the stream itself still checks every byte.
+    return this.#written.has(desc.digest) ? markBlobFile(stream, path) : stream;
   }
 
   /** Reads a small blob (manifest, config) whole; refuses anything over MAX_SMALL_BLOB. */
@@ -201,6 +206,15 @@ export class OciLayout implements BlobSource {
     const target = this.blobPath(digest);
     await mkdirp(join(target, '..'));
     await rename(tmp, target);
+    this.#written.add(digest);
+  }
+
+  /**
+   * Says that this process put the blob file of `digest` in place itself, from bytes it hashed as
+   * it wrote them (Store.writeLayer): see openBlob.
+   */
+  noteWritten(digest: Digest): void {
+    this.#written.add(digest);
   }
 
   async #tempFile(): Promise<string> {

@@ -77,3 +77,20 @@ export interface SinkSource {
 export function drainsTo(stream: unknown): stream is Readable & SinkSource {
   return typeof (stream as Partial<SinkSource> | null)?.drainTo === 'function';
 }
+
+const BLOB_FILE = Symbol('gantry.blobFile');
+
+/**
+ * Marks `stream` as the content of the blob file at `path`, which this process wrote and hashed
+ * itself: a copier that writes the blob to a file may copy that file instead (no byte read or
+ * hashed again: "verification never hashes a byte twice"). The stream stays usable as it is.
+ */
+export function markBlobFile<T extends Readable>(stream: T, path: string): T {
+  (stream as unknown as { [BLOB_FILE]?: string })[BLOB_FILE] = path;
+  return stream;
+}
+
+/** The file behind a stream marked by markBlobFile, if any. */
+export function blobFileOf(stream: Readable): string | undefined {
+  return (stream as unknown as { [BLOB_FILE]?: string })[BLOB_FILE];
+}

@@ -362,6 +362,7 @@ export class Store {
       const target = this.layout.blobPath(info.digest);
       await mkdirp(join(target, '..'));
       await rename(tmp, target);
+      this.layout.noteWritten(info.digest);
       const descriptor: Descriptor = { mediaType: info.mediaType, digest: info.digest, size: info.size };
       return { info, layer: layerFromDescriptor(this.layout, descriptor, info.diffID) };
     } catch (err) {

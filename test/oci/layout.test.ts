@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { GantryError } from '../../src/errors.js';
+import { writeOciArchive } from '../../src/layer/archive/oci-archive.js';
 import { digestOf } from '../../src/oci/digest.js';
 import type { Image } from '../../src/oci/image.js';
 import { OciLayout, writeToLayout } from '../../src/oci/layout.js';
 import { newImage, newIndex } from '../../src/oci/mutate.js';
 import { layerFromDescriptor } from '../../src/oci/partial.js';
 import { parsePlatform } from '../../src/oci/platform.js';
-import { readBounded } from '../../src/oci/stream.js';
+import { blobFileOf, readBounded } from '../../src/oci/stream.js';
 import { type Descriptor, MediaType } from '../../src/oci/types.js';
 import { hasTool, makeTarLayer, runTool, tempDir } from './fixtures.js';
 
@@ -223,6 +224,43 @@ test('a corrupted blob on disk fails with DIGEST_MISMATCH when read', async () =
     ac.abort();
     await assert.rejects(readBounded(configStream), (e) => code(e) === 'ABORTED');
     await assert.rejects(layout.openBlob({ digest: desc.digest }, { signal: ac.signal }), (e) => code(e) === 'ABORTED');
+  } finally {
+    cleanup();
+  }
+});
+
+test('an OCI directory output copies the files of blobs this process wrote; any other blob is read and verified', async () => {
+  const { dir, cleanup } = tempDir('blobfile');
+  try {
+    const layout = await OciLayout.init(dir);
+    const { image } = await makeImage(layout, 'linux/amd64');
+    const desc = await writeToLayout(layout, image);
+    const layerDigest = (await image.manifest()).layers[0]!.digest;
+    const path = layout.blobPath(layerDigest);
+    // Written by this layout object: marked with its file (the stream still checks its bytes).
+    const mine = await layout.openBlob({ digest: layerDigest });
+    assert.equal(blobFileOf(mine), path);
+    assert.equal(digestOf(await readBounded(mine)), layerDigest);
+    // The same blob as another process sees it (a fresh open): not marked, so a copier reads it
+    // through the verifying stream, and a file changed on disk is caught.
+    const other = await OciLayout.open(dir);
+    const theirs = await other.openBlob({ digest: layerDigest });
+    assert.equal(blobFileOf(theirs), undefined);
+    theirs.destroy();
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
+    writeFileSync(path, bytes);
+    const out = join(dir, '..', `${dir.split('/').pop()}-out`);
+    const err = await writeOciArchive([{ item: await other.image(desc), names: [] }], out, { tar: false }).catch(
+      (e: unknown) => e,
+    );
+    assert.equal(code(err), 'DIGEST_MISMATCH', String(err));
+    assert.equal(existsSync(out), false, 'nothing half-written');
+    // A blob this process wrote is trusted for the life of the process (hashed once, as it was
+    // written): the output gets the file copied as it is, with no second read or hash.
+    await writeOciArchive([{ item: await layout.image(desc), names: [] }], out, { tar: false });
+    assert.deepEqual(readFileSync(join(out, 'blobs', 'sha256', layerDigest.slice(7))), bytes);
+    rmSync(out, { recursive: true, force: true });
   } finally {
     cleanup();
   }

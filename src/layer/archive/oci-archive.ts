@@ -3,13 +3,14 @@
  * `skopeo copy oci-archive:` and buildx `type=oci` produce) or a layout directory. index.json names
  * each item the way buildx and containerd do, so `ctr import` and `skopeo` find it by name.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type IoOptions, throwIfAborted } from '../../errors.js';
 import type { Image, ImageIndex } from '../../oci/image.js';
+import { blobFileOf } from '../../oci/stream.js';
 import { type Descriptor, type Index, MediaType } from '../../oci/types.js';
 import { mkdirp } from '../../util/fs.js';
 import type { TarInput } from '../tar/types.js';
@@ -60,6 +61,14 @@ async function writeBlobFile(dir: string, blob: BlobToWrite, options: IoOptions)
   const path = join(dir, blobPathOf(blob.digest));
   await mkdirp(join(path, '..'));
   const source = Buffer.isBuffer(blob.body) ? Readable.from([blob.body]) : await blob.body();
+  const file = blobFileOf(source);
+  if (file !== undefined) {
+    // A blob this process just wrote and hashed (a layer it built): the kernel copies the file
+    // (a reflink where the filesystem can), nothing is read or hashed again.
+    source.destroy();
+    await copyFile(file, path, constants.COPYFILE_FICLONE);
+    return;
+  }
   await pipeline(source, createWriteStream(path, { mode: 0o644 }), { signal: options.signal });
 }
 
