@@ -16,7 +16,7 @@ import type { Descriptor } from '../oci/types.js';
 import { formatReference, parseReference, type Reference } from '../reference/index.js';
 import type { RegistryClient } from '../registry/client/client.js';
 import { pushImage } from '../registry/ops/push.js';
-import { remoteImage } from '../registry/remote.js';
+import { type ManifestKeeper, remoteImage } from '../registry/remote.js';
 import { ownerTag } from '../store/cleanup.js';
 import { normalizeName, REF_NAME_ANNOTATION, type Store } from '../store/store.js';
 
@@ -152,21 +152,23 @@ async function fromLayout(
 /**
  * Opens a registry image, trying the mirrors in order first: a mirror that fails or lacks the
  * image is passed over, and the upstream answers last. Blobs then come from where the manifest did.
+ * With a keeper, the manifests and config read are kept in it.
  */
 export async function openRemote(
   client: RegistryClient,
   ref: Reference,
   mirrors: readonly string[],
   options: IoOptions,
+  keeper?: ManifestKeeper,
 ): Promise<Image | ImageIndex> {
   for (const mirror of mirrors) {
     try {
-      return await remoteImage(client, { ...ref, registry: mirror }, options);
+      return await remoteImage(client, { ...ref, registry: mirror }, options, keeper);
     } catch (err) {
       if (options.signal?.aborted) throw err;
     }
   }
-  return remoteImage(client, ref, options);
+  return remoteImage(client, ref, options, keeper);
 }
 
 /** Opens an image wherever it lives. Call `close()` when done with it. */

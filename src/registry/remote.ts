@@ -5,15 +5,43 @@
  * manifests from the blob endpoint). Remote images and layers say which repository they live in
  * (`source`), so a push to the same registry can mount instead of moving bytes.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { GantryError, type IoOptions } from '../errors.js';
 import type { BlobSource, Image, ImageIndex, Layer } from '../oci/image.js';
 import { isIndexMediaType } from '../oci/parse.js';
 import { imageFromManifest, indexFromManifest } from '../oci/partial.js';
+import { readBounded } from '../oci/stream.js';
 import type { Descriptor, Digest, ImageConfig, Index, Manifest } from '../oci/types.js';
 import type { Reference } from '../reference/index.js';
 import type { RegistryClient } from './client/client.js';
 import type { Repo } from './client/types.js';
+
+/**
+ * Where the manifests and configs of remote images may be kept (the store): read from it first,
+ * kept in it when fetched. Layers never go through it.
+ */
+export interface ManifestKeeper {
+  /** The bytes of a kept blob (verified against `digest`), or undefined when it is not kept. */
+  read(digest: Digest, o?: IoOptions): Promise<Buffer | undefined>;
+  keep(bytes: Buffer, o?: IoOptions): Promise<void>;
+}
+
+/** The image's blobs with its config read from (and kept in) `keeper`. */
+function keptConfig(remote: BlobSource, keeper: ManifestKeeper, config: () => Promise<Digest>): BlobSource {
+  return {
+    async openBlob(desc, o) {
+      if (desc.digest !== (await config())) return remote.openBlob(desc, o);
+      const kept = await keeper.read(desc.digest, o);
+      if (kept !== undefined) return Readable.from([kept]);
+      const bytes = await readBounded(await remote.openBlob(desc, o), undefined, {
+        ...(o?.signal ? { signal: o.signal } : {}),
+        what: `blob ${desc.digest}`,
+      });
+      await keeper.keep(bytes, o);
+      return Readable.from([bytes]);
+    },
+  };
+}
 
 /** A layer that lives in a registry repository. */
 export interface RemoteLayer extends Layer {
@@ -54,10 +82,11 @@ export class RemoteImage implements Image {
   readonly #blobs: BlobSource;
   readonly #inner: Image;
 
-  constructor(client: RegistryClient, source: Repo, bytes: Buffer, desc: Descriptor) {
+  constructor(client: RegistryClient, source: Repo, bytes: Buffer, desc: Descriptor, keeper?: ManifestKeeper) {
     this.source = source;
     this.#blobs = client.blobSource(source);
-    this.#inner = imageFromManifest(this.#blobs, bytes, desc);
+    const blobs = keeper ? keptConfig(this.#blobs, keeper, () => this.#inner.configName()) : this.#blobs;
+    this.#inner = imageFromManifest(blobs, bytes, desc);
   }
 
   /**
@@ -105,10 +134,12 @@ export class RemoteIndex implements ImageIndex {
   readonly source: Repo;
   readonly #client: RegistryClient;
   readonly #inner: ImageIndex;
+  readonly #keeper: ManifestKeeper | undefined;
 
-  constructor(client: RegistryClient, source: Repo, bytes: Buffer, desc: Descriptor) {
+  constructor(client: RegistryClient, source: Repo, bytes: Buffer, desc: Descriptor, keeper?: ManifestKeeper) {
     this.source = source;
     this.#client = client;
+    this.#keeper = keeper;
     this.#inner = indexFromManifest(client.blobSource(source), bytes, desc);
   }
 
@@ -136,6 +167,10 @@ export class RemoteIndex implements ImageIndex {
         suggestion: 'list the manifests of the index; the digest belongs to another index',
       });
     }
+    const kept = await this.#keeper?.read(digest, o);
+    if (kept !== undefined && kept.byteLength === desc.size) {
+      return { bytes: kept, descriptor: desc };
+    }
     const got = await this.#client.getManifest({ ...this.source, digest }, o);
     if (got.bytes.byteLength !== desc.size) {
       throw new GantryError(
@@ -144,32 +179,48 @@ export class RemoteIndex implements ImageIndex {
         { phase: 'pull', suggestion: 'the index is corrupt; re-push the image' },
       );
     }
+    await this.#keeper?.keep(got.bytes, o);
     // The index's descriptor (platform, annotations) describes the child better than the response.
     return { bytes: got.bytes, descriptor: { ...desc, mediaType: got.descriptor.mediaType } };
   }
 
   async image(digest: Digest, o?: IoOptions): Promise<Image> {
     const { bytes, descriptor } = await this.#child(digest, o);
-    return new RemoteImage(this.#client, this.source, bytes, descriptor);
+    return new RemoteImage(this.#client, this.source, bytes, descriptor, this.#keeper);
   }
 
   async imageIndex(digest: Digest, o?: IoOptions): Promise<ImageIndex> {
     const { bytes, descriptor } = await this.#child(digest, o);
-    return new RemoteIndex(this.#client, this.source, bytes, descriptor);
+    return new RemoteIndex(this.#client, this.source, bytes, descriptor, this.#keeper);
   }
 }
 
-/** The image or index a reference names, fetched (manifest only) and verified. */
+/**
+ * The image or index a reference names, fetched (manifest only) and verified. With a keeper, the
+ * manifest is kept, and so are the config and the children's manifests when they are read.
+ */
 export async function remoteImage(
   client: RegistryClient,
   ref: Reference,
   o: IoOptions = {},
+  keeper?: ManifestKeeper,
 ): Promise<RemoteImage | RemoteIndex> {
   const { bytes, descriptor } = await client.getManifest(ref, o);
-  const source: Repo = { registry: ref.registry, repository: ref.repository };
+  await keeper?.keep(bytes, o);
+  return keptRemoteImage(client, { registry: ref.registry, repository: ref.repository }, bytes, descriptor, keeper);
+}
+
+/** A remote image or index over manifest bytes already at hand (kept earlier, verified). */
+export function keptRemoteImage(
+  client: RegistryClient,
+  source: Repo,
+  bytes: Buffer,
+  descriptor: Descriptor,
+  keeper?: ManifestKeeper,
+): RemoteImage | RemoteIndex {
   return isIndexMediaType(descriptor.mediaType)
-    ? new RemoteIndex(client, source, bytes, descriptor)
-    : new RemoteImage(client, source, bytes, descriptor);
+    ? new RemoteIndex(client, source, bytes, descriptor, keeper)
+    : new RemoteImage(client, source, bytes, descriptor, keeper);
 }
 
 /** The repository a remote image, index or layer lives in; undefined for anything else. */

@@ -18,8 +18,8 @@ import { BuildCache, type ImportedRecord } from '../../store/cache.js';
 import type { Store } from '../../store/store.js';
 import { limiter } from '../../util/limiter.js';
 import { noProgress, type ProgressSink } from '../../util/progress.js';
+import { openBase } from '../base.js';
 import type { Isolation } from '../executor/index.js';
-import { openRemote } from '../source.js';
 import { cacheKey } from './keys.js';
 import { Filesystems } from './rootfs.js';
 import { type LayerFormat, type StepContext, type StepLayer, storedLayer } from './steps.js';
@@ -42,6 +42,11 @@ export interface SolverOptions extends IoOptions {
   readonly layerFormat?: LayerFormat;
   /** Every step runs again (`--no-cache` of a build without a Dockerfile); results are still recorded. */
   readonly noCache?: boolean;
+  /**
+   * Registry bases are fetched though the store keeps their manifest and config (`--no-cache`);
+   * default `noCache`.
+   */
+  readonly fresh?: boolean;
 }
 
 /** A step this build used (run, or found in a cache), as a cache export writes it. */
@@ -348,7 +353,8 @@ export class Solver {
       }
       const ref = parseReference(name);
       const mirrors = (await this.#options.mirrors?.(ref.registry)) ?? [];
-      item = await openRemote(await this.#options.client(), ref, mirrors, o);
+      const fresh = this.#options.fresh ?? this.#options.noCache ?? false;
+      item = await openBase(await this.#options.client(), this.store, ref, mirrors, o, fresh);
     }
     const image = isImageIndex(item) ? await resolvePlatform(item, platform, o) : item;
     this.#resolved.push({ name, platform, image });

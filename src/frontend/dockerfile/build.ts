@@ -51,6 +51,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
     ...(options.snapshotter ? { snapshotter: options.snapshotter } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.cacheImports ? { imports: options.cacheImports } : {}),
+    ...(options.noCache ? { fresh: true } : {}),
   });
   const ignore = await loadIgnore(context, dockerfile, options);
   const lintOptions = { ignored: (p: string) => ignore.matches(p), buildArgs: options.buildArgs ?? {} };
