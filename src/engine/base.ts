@@ -9,26 +9,37 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GantryError, type IoOptions } from '../errors.js';
+import type { IoOptions } from '../errors.js';
 import type { Image, ImageIndex } from '../oci/image.js';
 import { type Descriptor, type Digest, MediaType } from '../oci/types.js';
 import { formatReference, type Reference } from '../reference/index.js';
 import type { RegistryClient } from '../registry/client/client.js';
+import { MAX_MANIFEST_SIZE } from '../registry/client/manifests.js';
 import { keptRemoteImage, type ManifestKeeper } from '../registry/remote.js';
 import type { Store } from '../store/store.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { openRemote } from './source.js';
 
+/** A kept manifest or config larger than this is not one (the registry client's bound for manifests). */
+const MAX_KEPT = MAX_MANIFEST_SIZE;
+
 /** The store as a keeper of manifests and configs. */
 export function storeKeeper(store: Store): ManifestKeeper {
   return {
+    // A manifest or config is a few KiB: read whole and hashed once, no stream (a no-change build
+    // reads two of them, and a stream pipeline costs more than the read).
     async read(digest, o) {
+      let bytes: Buffer;
       try {
-        return await store.layout.readBlob({ digest }, o);
+        bytes = await readFile(store.layout.blobPath(digest), { signal: o?.signal });
       } catch (err) {
-        if (GantryError.is(err) && err.code === 'BLOB_NOT_FOUND') return undefined;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
       }
+      if (bytes.byteLength > MAX_KEPT || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
+        return undefined; // not what it is named (a torn write, a changed file): fetched again
+      }
+      return bytes;
     },
     async keep(bytes, o) {
       await store.layout.writeBlobBytes(bytes, o);

@@ -2,7 +2,7 @@
 // the tag's digest, a moved tag is followed, a digest reference the store keeps asks nothing, and
 // --no-cache fetches. Counted on the wire through a loopback proxy in front of a real registry.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -74,6 +74,13 @@ describe('registry bases kept in the store', () => {
       `the new config is fetched: ${moved.requests}`,
     );
     assert.deepEqual((await resolve(store, name)).requests, ['HEAD manifests/1']);
+
+    // A kept config that is not what it is named (a torn or changed file) is fetched again.
+    const config = (await (await image('V=2')).manifest()).config.digest;
+    await writeFile(store.layout.blobPath(config), '{}');
+    const torn = await resolve(store, name);
+    assert.deepEqual(torn.env, ['V=2']);
+    assert.deepEqual(torn.requests, ['HEAD manifests/1', `GET blobs/${config}`]);
 
     const fresh = await resolve(store, name, { noCache: true });
     assert.deepEqual(fresh.env, ['V=2']);
