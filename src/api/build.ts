@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { annotate, descriptorAnnotations, parseAnnotation } from '../engine/annotate.js';
 import { corruptCacheLayer, exportCache, importCaches, layerDigests } from '../engine/cache/remote.js';
 import { parseCacheSpec } from '../engine/cache/spec.js';
-import { fetchContext, isRemoteContext } from '../engine/context/remote.js';
+import { isRemoteContext } from '../engine/context/remote-spec.js';
 import { type OutputSpec, parseOutput, toStdout, writeOutput } from '../engine/output.js';
 import { writeImage } from '../engine/source.js';
 import { GantryError } from '../errors.js';
@@ -225,6 +225,7 @@ export async function build(options: BuildOptions): Promise<BuildOutcome> {
   if (!isRemoteContext(options.context)) return buildLocal(options);
   // Checked before anything is fetched: a bad flag costs no download.
   plan(options);
+  const { fetchContext } = await import('../engine/context/remote.js');
   const fetched = await fetchContext(options.context, {
     progress: options.progress ?? noProgress,
     ...(options.stdin ? { stdin: options.stdin } : {}),
@@ -418,7 +419,7 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
           ...(Object.keys(descriptorAnn).length > 0 ? { descriptorAnnotations: descriptorAnn } : {}),
           ...(options.stdout ? { stdout: options.stdout } : {}),
         },
-        spec.type === 'oci' ? layoutArtifacts(attestations) : [],
+        spec.type === 'oci' ? await layoutArtifacts(attestations) : [],
       );
       progress({ type: 'done', id: `output-${i}` });
     }

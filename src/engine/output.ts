@@ -7,7 +7,6 @@
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { GantryError, type IoOptions } from '../errors.js';
-import { exportRootfs, writeDockerArchive, writeOciArchive } from '../layer/archive/index.js';
 import { type Image, type ImageIndex, isImageIndex } from '../oci/image.js';
 import { formatPlatform } from '../oci/platform.js';
 
@@ -132,6 +131,8 @@ export async function writeOutput(
     });
   }
   const file = toStdout(spec) ? (stdout as Writable) : spec.type === 'registry' ? '' : spec.dest;
+  // The archive writers (tar, gzip, rootfs export) load with the first output that needs them.
+  const { exportRootfs, writeDockerArchive, writeOciArchive } = await import('../layer/archive/index.js');
   switch (spec.type) {
     case 'registry':
       throw new GantryError('REGISTRY_OUTPUT', 'type=registry is pushed by the caller, with a registry client', {

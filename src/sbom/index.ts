@@ -13,19 +13,13 @@ import { type Catalog, catalog, wantedForSbom } from './catalog.js';
 import { cycloneDx } from './cyclonedx.js';
 import { hasPickState, type PickedFile, pick } from './files.js';
 import { extractBuildInfo, isGoCandidate } from './golang.js';
+import { SBOM_MEDIA_TYPES, type SbomFormat } from './media-types.js';
 import { spdx } from './spdx.js';
 import type { SbomSubject } from './subject.js';
 
 export type { Catalog, ImagePackage, OsRelease, PackageHash } from './catalog.js';
+export { SBOM_MEDIA_TYPES, type SbomFormat } from './media-types.js';
 export type { SbomSubject } from './subject.js';
-
-export type SbomFormat = 'cyclonedx' | 'spdx';
-
-/** The media type (and referrer artifactType) of each format. */
-export const SBOM_MEDIA_TYPES: Readonly<Record<SbomFormat, string>> = {
-  cyclonedx: 'application/vnd.cyclonedx+json',
-  spdx: 'application/spdx+json',
-};
 
 /** A base image the build used, by the name it was asked for. */
 export interface SbomBase {

@@ -28,5 +28,4 @@ export {
   resolveSources,
   type SourceType,
 } from './sources.js';
-export { addEntries } from './unpack.js';
 export type { SourceFilter } from './visibility.js';

@@ -52,19 +52,7 @@ export interface GitSource {
   readonly subdir: string;
 }
 
-/**
- * True when `spec` names a context that is fetched or unpacked rather than a local directory: `-`,
- * a URL, or a local file (a tar or tar.gz of the context, as Kaniko's `tar://` and the kubernetes
- * driver's ConfigMap give it).
- */
-export function isRemoteContext(spec: string): boolean {
-  return (
-    spec === '-' ||
-    /^(https?|git|ssh):\/\//i.test(spec) ||
-    /^git@[^:]+:/.test(spec) ||
-    statSync(spec, { throwIfNoEntry: false })?.isFile() === true
-  );
-}
+export { isRemoteContext } from './remote-spec.js';
 
 /**
  * The git repository a context names, as BuildKit reads it: `git://`, `ssh://`, `git@host:path`,

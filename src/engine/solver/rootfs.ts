@@ -7,29 +7,32 @@ import { join } from 'node:path';
 import type { IoOptions } from '../../errors.js';
 import type { Layer } from '../../oci/image.js';
 import type { Store } from '../../store/store.js';
-import {
-  LayerCache,
-  OverlaySnapshotter,
-  overlayAvailable,
-  type Snapshot,
-  type Snapshotter,
-  WalkSnapshotter,
-} from '../snapshot/index.js';
+import type { LayerCache, Snapshot, Snapshotter } from '../snapshot/index.js';
+
+/**
+ * The snapshotters and the layer cache (extraction, overlay mounts, tar reading: a few chunks of
+ * the bundle), loaded when a step first needs files: a build whose steps are all cached never does.
+ */
+function snapshots(): Promise<typeof import('../snapshot/index.js')> {
+  return import('../snapshot/index.js');
+}
 
 export class Filesystems {
-  readonly #cache: LayerCache;
+  readonly #cacheDir: string;
+  #cache: Promise<LayerCache> | undefined;
   readonly #workDir: string;
   #snapshotter: Promise<Snapshotter> | undefined;
   readonly #forced: 'overlay' | 'walk' | undefined;
 
   constructor(store: Store, options: { snapshotter?: 'overlay' | 'walk' } = {}) {
-    this.#cache = new LayerCache(join(store.dir, 'cache', 'layers'));
+    this.#cacheDir = join(store.dir, 'cache', 'layers');
     this.#workDir = join(store.dir, 'cache', 'snapshots');
     this.#forced = options.snapshotter;
   }
 
   snapshotter(): Promise<Snapshotter> {
     this.#snapshotter ??= (async () => {
+      const { OverlaySnapshotter, overlayAvailable, WalkSnapshotter } = await snapshots();
       const overlay =
         this.#forced === 'walk'
           ? false
@@ -41,16 +44,19 @@ export class Filesystems {
 
   /** True when overlayfs could not be mounted and the walk snapshotter was chosen for it (not asked for). */
   async fellBack(): Promise<boolean> {
-    return this.#forced === undefined && (await this.snapshotter()) instanceof WalkSnapshotter;
+    if (this.#forced !== undefined) return false;
+    const snapshotter = await this.snapshotter();
+    return snapshotter instanceof (await snapshots()).WalkSnapshotter;
   }
 
   /** A writable root with `layers` (bottom first) below it. Release it when done. */
   async prepare(layers: readonly Layer[], options: IoOptions = {}): Promise<Snapshot> {
+    this.#cache ??= snapshots().then(({ LayerCache }) => new LayerCache(this.#cacheDir));
+    const cache = await this.#cache;
     const lowers: string[] = [];
     // In order, one at a time: extraction is disk-bound and the cache dedupes concurrent callers.
     // Each layer knows the ones below it: a hardlink to a lower file is copied up, as overlay does.
-    for (const layer of layers)
-      lowers.push(await this.#cache.ensureExtracted(layer, { ...options, lowers: [...lowers] }));
+    for (const layer of layers) lowers.push(await cache.ensureExtracted(layer, { ...options, lowers: [...lowers] }));
     return (await this.snapshotter()).prepare(lowers, options);
   }
 

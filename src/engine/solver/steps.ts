@@ -18,7 +18,6 @@ import type { Descriptor, Digest } from '../../oci/types.js';
 import { ownerTag } from '../../store/cleanup.js';
 import type { Store } from '../../store/store.js';
 import {
-  addEntries,
   type CopyPlan,
   copyEntries,
   type ExistingDirectory,
@@ -253,7 +252,11 @@ export async function copyStep(plan: CopyPlan, o: CopyOptions, ctx: StepContext)
     ...(o.existing ? { existing: o.existing } : {}),
     signal: ctx.signal,
   };
-  return writeEntries(o.unpack ? addEntries(plan, options) : copyEntries(plan, options), ctx);
+  // ADD's archive unpacking (extraction, decompression) loads with the first ADD that unpacks.
+  const entries = o.unpack
+    ? (await import('../context/unpack.js')).addEntries(plan, options)
+    : copyEntries(plan, options);
+  return writeEntries(entries, ctx);
 }
 
 /** ADD https://...: fetched, checked against --checksum, written as one file. */
