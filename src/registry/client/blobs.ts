@@ -192,7 +192,9 @@ class BlobBody extends Readable implements SelfVerifying, SinkSource {
       // without a response, a resume is on its way and attaches in sink mode.
       try {
         for (let chunk = this.read() as Buffer | null; chunk !== null; chunk = this.read() as Buffer | null) {
-          this.#sink?.(chunk);
+          // These pieces are this stream's own: a sink holding one needs no pause, but its failure
+          // ends the read (and must not go unhandled).
+          this.#sink?.(chunk)?.then(undefined, (err: unknown) => this.destroy(err as Error));
         }
       } catch (err) {
         this.destroy(err as Error);
