@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IoOptions } from '../errors.js';
+import { digestOf } from '../oci/digest.js';
 import type { Image, ImageIndex } from '../oci/image.js';
 import { type Descriptor, type Digest, MediaType } from '../oci/types.js';
 import { formatReference, type Reference } from '../reference/index.js';
@@ -36,7 +37,7 @@ export function storeKeeper(store: Store): ManifestKeeper {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
       }
-      if (bytes.byteLength > MAX_KEPT || `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
+      if (bytes.byteLength > MAX_KEPT || digestOf(bytes) !== digest) {
         return undefined; // not what it is named (a torn write, a changed file): fetched again
       }
       return bytes;

@@ -190,17 +190,28 @@ test('umoci and skopeo read the images we write', { skip: !hasTool('umoci') || !
   }
 });
 
+/** A layout holding one single-platform image, and the path of its layer blob. */
+async function oneImageLayout(dir: string) {
+  const layout = await OciLayout.init(dir);
+  const { image } = await makeImage(layout, 'linux/amd64');
+  const desc = await writeToLayout(layout, image);
+  const layerDigest = (await image.manifest()).layers[0]!.digest;
+  return { layout, image, desc, layerDigest, path: layout.blobPath(layerDigest) };
+}
+
+/** Flips one byte near the end of the file (same size, different content); returns the new bytes. */
+function flipByteNearEnd(path: string): Buffer {
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
+  writeFileSync(path, bytes);
+  return bytes;
+}
+
 test('a corrupted blob on disk fails with DIGEST_MISMATCH when read', async () => {
   const { dir, cleanup } = tempDir('corrupt');
   try {
-    const layout = await OciLayout.init(dir);
-    const { image } = await makeImage(layout, 'linux/amd64');
-    const desc = await writeToLayout(layout, image);
-    const layerDigest = (await image.manifest()).layers[0]!.digest;
-    const path = layout.blobPath(layerDigest);
-    const bytes = readFileSync(path);
-    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
-    writeFileSync(path, bytes);
+    const { layout, image, desc, layerDigest, path } = await oneImageLayout(dir);
+    const bytes = flipByteNearEnd(path);
     const back = await layout.image(desc);
     const layer = await back.layerByDigest(layerDigest);
     await assert.rejects((async () => readBounded(await layer.compressed()))(), (e) => code(e) === 'DIGEST_MISMATCH');
@@ -232,11 +243,7 @@ test('a corrupted blob on disk fails with DIGEST_MISMATCH when read', async () =
 test('an OCI directory output copies the files of blobs this process wrote; any other blob is read and verified', async () => {
   const { dir, cleanup } = tempDir('blobfile');
   try {
-    const layout = await OciLayout.init(dir);
-    const { image } = await makeImage(layout, 'linux/amd64');
-    const desc = await writeToLayout(layout, image);
-    const layerDigest = (await image.manifest()).layers[0]!.digest;
-    const path = layout.blobPath(layerDigest);
+    const { layout, desc, layerDigest, path } = await oneImageLayout(dir);
     // Written by this layout object: marked with its file (the stream still checks its bytes).
     const mine = await layout.openBlob({ digest: layerDigest });
     assert.equal(blobFileOf(mine), path);
@@ -247,9 +254,7 @@ test('an OCI directory output copies the files of blobs this process wrote; any 
     const theirs = await other.openBlob({ digest: layerDigest });
     assert.equal(blobFileOf(theirs), undefined);
     theirs.destroy();
-    const bytes = readFileSync(path);
-    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
-    writeFileSync(path, bytes);
+    const bytes = flipByteNearEnd(path);
     const out = join(dir, '..', `${dir.split('/').pop()}-out`);
     const err = await writeOciArchive([{ item: await other.image(desc), names: [] }], out, { tar: false }).catch(
       (e: unknown) => e,

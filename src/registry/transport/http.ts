@@ -514,17 +514,16 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       connectTimeoutError: (ms) =>
         Object.assign(new Error(`no connection within ${ms} ms`), { code: 'CONNECT_TIMEOUT' }),
     });
-    const flat = flatHeaders(res.rawHeaders);
     return {
       status: res.status,
       statusText: res.statusText,
-      headers: flat.headers,
-      all: flat.all,
+      headers: res.headers,
+      all: res.all,
       url,
       request,
       body: res.body,
       text: (limit = DEFAULT_TEXT_LIMIT) => readText(res.body, limit),
-      discard: () => discardBody(res.body, flat.headers['content-length']),
+      discard: () => discardBody(res.body, res.headers['content-length']),
     };
   }
 

@@ -14,11 +14,13 @@
  * Used only where node:http would have made a direct plain-HTTP connection (no proxy, no TLS):
  * everything else, and every other request, goes through node:http (http.ts).
  */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { AbortedError } from '../../errors.js';
 import type { ChunkSink } from '../../oci/stream.js';
 import { TransportError } from '../errors.js';
+import { flatHeaders } from './body.js';
 
 /** Bytes read from the socket at once (one buffer per connection, reused for every read). */
 const READ_BUFFER = 256 * 1024;
@@ -28,8 +30,10 @@ const MAX_HEAD = 64 * 1024;
 export interface RawHead {
   readonly status: number;
   readonly statusText: string;
-  /** Name, value, name, value, ... as received (node:http's rawHeaders). */
-  readonly rawHeaders: readonly string[];
+  /** Lower-cased names, repeated headers joined (see body.ts flatHeaders). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Every value of a header. */
+  all(name: string): readonly string[];
 }
 
 export interface RawExchangeOptions {
@@ -65,10 +69,9 @@ function requestHead(url: URL, headers: Readonly<Record<string, string>>): strin
   let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   for (const [name, value] of Object.entries(headers)) {
     if (name === 'host' || name === 'connection') continue;
-    // As node:http refuses them: a CR or LF would let a value inject headers.
-    if (/[\r\n\0]/.test(value) || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-      throw new TypeError(`invalid character in the ${name} header`);
-    }
+    // node:http's own checks: a CR or LF would let a value inject headers.
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
     head += `${name}: ${value}\r\n`;
   }
   return `${head}connection: close\r\n\r\n`;
@@ -85,25 +88,17 @@ function parseHead(url: URL, text: string): RawHead {
     if (colon <= 0) throw protocolError(url, `bad header line ${JSON.stringify(line.slice(0, 80))}`);
     rawHeaders.push(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
   }
-  return { status: Number(m[1]), statusText: m[2] ?? '', rawHeaders };
-}
-
-function headerOf(head: RawHead, name: string): string | undefined {
-  const values: string[] = [];
-  for (let i = 0; i + 1 < head.rawHeaders.length; i += 2) {
-    if ((head.rawHeaders[i] as string).toLowerCase() === name) values.push(head.rawHeaders[i + 1] as string);
-  }
-  return values.length === 0 ? undefined : values.join(', ');
+  return { status: Number(m[1]), statusText: m[2] ?? '', ...flatHeaders(rawHeaders) };
 }
 
 function framingOf(url: URL, head: RawHead): Framing {
   if (head.status === 204 || head.status === 304) return { kind: 'length', remaining: 0 };
-  const te = headerOf(head, 'transfer-encoding');
+  const te = head.headers['transfer-encoding'];
   if (te !== undefined) {
     if (te.trim().toLowerCase() !== 'chunked') throw protocolError(url, `unsupported transfer-encoding ${te}`);
     return { kind: 'chunked', state: 'size', line: '', remaining: 0 };
   }
-  const cl = headerOf(head, 'content-length');
+  const cl = head.headers['content-length'];
   if (cl !== undefined) {
     const n = Number(cl);
     if (!/^\d+$/.test(cl.trim()) || !Number.isSafeInteger(n)) throw protocolError(url, `bad content-length ${cl}`);
