@@ -11,9 +11,9 @@ import * as zlib from 'node:zlib';
 import { AbortedError, GantryError, type IoOptions } from '../errors.js';
 import { type Digest, MediaType } from '../oci/types.js';
 import { createZstdDecompressor } from '../oci/zstd.js';
-import { createParallelGzip } from './gzip/parallel.js';
+import { createParallelGzip, type ParallelGzipStream } from './gzip/parallel.js';
 import type { TarInput } from './tar/types.js';
-import { tarStream } from './tar/writer.js';
+import { tarChunks, tarStream } from './tar/writer.js';
 import { createZstdCompressor } from './zstd.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -48,9 +48,14 @@ class Measure extends Transform {
   #bytes = 0;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.count(chunk);
+    callback(null, chunk);
+  }
+
+  /** Hashes and counts `chunk` without passing it on. */
+  count(chunk: Buffer): void {
     this.#hash.update(chunk);
     this.#bytes += chunk.length;
-    callback(null, chunk);
   }
 
   get bytes(): number {
@@ -62,7 +67,7 @@ class Measure extends Transform {
   }
 }
 
-function compressor(compression: 'gzip' | 'zstd', level: number | undefined): Duplex {
+function compressor(compression: 'gzip' | 'zstd', level: number | undefined): Duplex | ParallelGzipStream {
   if (compression === 'gzip') {
     // On every core, in blocks fixed by the tar's bytes alone: the same tar gives the same blob.
     return createParallelGzip(level === undefined ? {} : { level });
@@ -94,12 +99,12 @@ export async function writeLayer(
   }
   const pack = compression === 'none' ? undefined : compressor(compression, options.level);
   const { signal } = options;
-  const tar = tarStream(entries, { signal });
   const raw = new Measure();
   const blob = pack ? new Measure() : raw;
   try {
-    if (pack) await pipeline(tar, raw, pack, blob, sink, { signal });
-    else await pipeline(tar, raw, sink, { signal });
+    if (pack && feedable(pack)) await feedGzip(entries, raw, pack, pipeline(pack, blob, sink, { signal }), signal);
+    else if (pack) await pipeline(tarStream(entries, { signal }), raw, pack, blob, sink, { signal });
+    else await pipeline(tarStream(entries, { signal }), raw, sink, { signal });
   } catch (err) {
     // Node 20's pipeline can settle before every stream of a failed chain has closed; the gzip
     // stream closes once its blocks in the workers are back, and then none are busy for us.
@@ -115,6 +120,42 @@ export async function writeLayer(
     uncompressedSize: raw.bytes,
     mediaType: MEDIA_TYPES[compression],
   };
+}
+
+function feedable(pack: Duplex): pack is ParallelGzipStream {
+  return typeof (pack as Partial<ParallelGzipStream>).feed === 'function';
+}
+
+/**
+ * The tar into the parallel gzip stream without a stream between them: each chunk is hashed and
+ * copied into a gzip block before the next is read, so the tar writer can read every file into
+ * one buffer (tarChunks). `out` is the pipeline from the gzip stream to the sink.
+ */
+async function feedGzip(
+  entries: Iterable<TarInput> | AsyncIterable<TarInput>,
+  raw: Measure,
+  pack: ParallelGzipStream,
+  out: Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  // A failure downstream destroys the gzip stream, which ends the feeding; its error is the one to report.
+  const outcome = out.then(
+    () => undefined,
+    (error: unknown) => error ?? new Error('the layer output failed'),
+  );
+  try {
+    for await (const chunk of tarChunks(entries, { signal })) {
+      raw.count(chunk);
+      const room = pack.feed(chunk);
+      if (room) await room;
+    }
+    pack.end();
+  } catch (err) {
+    pack.destroy(err instanceof Error ? err : new Error(String(err)));
+    throw (await outcome) ?? err;
+  }
+  const failed = await outcome;
+  if (failed !== undefined) throw failed;
 }
 
 /** Destroys `stream` if it is not already, and resolves once it has closed. */

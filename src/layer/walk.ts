@@ -13,7 +13,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GantryError, type IoOptions, throwIfAborted } from '../errors.js';
 import { ByteKeyHeap } from '../util/heap.js';
-import type { TarEntry, TarEntryType, TarInput } from './tar/types.js';
+import type { FileOpener, TarEntry, TarEntryType, TarInput } from './tar/types.js';
 import { readXattrPaths } from './xattr.js';
 
 export interface WalkOptions extends IoOptions {
@@ -177,14 +177,49 @@ function readSmall(abs: string, size: number): Readable {
  * The body of a regular file of `size` bytes (as its stat said), opened when the tar writer asks:
  * a small file read whole at once, a larger one streamed. O_NOFOLLOW either way.
  */
-export function fileOpener(abs: string, size: number): () => Promise<Readable> {
-  if (size <= SMALL_FILE) return async () => readSmall(abs, size);
-  return async () => {
-    // O_NOFOLLOW: a file swapped for a symlink after the walk saw it is an error, not a read elsewhere.
-    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    // One read for a small file (its size + 1 sees a file that grew), bigger reads for big ones.
-    return fh.createReadStream({ autoClose: true, highWaterMark: Math.min(READ_CHUNK, Math.max(size + 1, 16 * 1024)) });
-  };
+export function fileOpener(abs: string, size: number): FileOpener {
+  const opener =
+    size <= SMALL_FILE
+      ? async () => readSmall(abs, size)
+      : async () => {
+          // O_NOFOLLOW: a file swapped for a symlink after the walk saw it is an error, not a read elsewhere.
+          const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+          // One read for a small file (its size + 1 sees a file that grew), bigger reads for big ones.
+          return fh.createReadStream({
+            autoClose: true,
+            highWaterMark: Math.min(READ_CHUNK, Math.max(size + 1, 16 * 1024)),
+          });
+        };
+  return Object.assign(opener, { readInto: (scratch: Buffer) => readInto(abs, size, scratch) });
+}
+
+/**
+ * The file's bytes as views of `scratch`: a small file that fits with one synchronous read
+ * (size + 1, so growth is seen), a larger one with reads of the whole buffer until its end.
+ */
+async function* readInto(abs: string, size: number, scratch: Buffer): AsyncGenerator<Buffer> {
+  if (size < scratch.length && size <= SMALL_FILE) {
+    const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    let got = 0;
+    try {
+      for (let n = -1; n !== 0 && got <= size; got += n) n = readSync(fd, scratch, got, size + 1 - got, got);
+    } finally {
+      closeSync(fd);
+    }
+    if (got > 0) yield scratch.subarray(0, got);
+    return;
+  }
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    for (let position = 0; ; ) {
+      const { bytesRead } = await fh.read(scratch, 0, scratch.length, position);
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      yield scratch.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Entries of a directory tree in byte order of path (parents before children), hardlinks detected by (dev, ino). */

@@ -1,6 +1,7 @@
 // writeLayer and decompressStream: digests checked against sha256sum and gzip, determinism
 // across touched trees and SOURCE_DATE_EPOCH, zstd frames read back by the zstd CLI, bounded memory.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   createReadStream,
@@ -14,15 +15,18 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import {
+  createParallelGzip,
   decompressStream,
   defaultDeflateWorkers,
   GZIP_BLOCK_SIZE,
   readTar,
   sharedDeflatePool,
   type TarInput,
+  tarStream,
   walkDirectory,
   writeLayer,
   ZSTD_FRAME_SIZE,
@@ -230,4 +234,33 @@ test('a layer file on disk reads back through decompressStream and readTar', asy
     contents.set(entry.path, (await readAll(body)).toString());
   }
   assert.equal(contents.get('README'), 'hello');
+});
+
+test('a gzip layer read through one lent buffer is the blob of the stream path, and a failing sink is the error reported', async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  mkdirSync(tree);
+  // Small files (one read each) and large ones (several reads), all through the same buffer: a
+  // chunk overwritten before it was hashed and copied into a gzip block changes the blob.
+  const random = randomBytes(3 * 1024 * 1024 + 5);
+  for (let i = 0; i < 40; i++) writeFileSync(join(tree, `s${i}`), random.subarray(i * 7919, i * 7919 + 1000 * i));
+  writeFileSync(join(tree, 'large-1'), random);
+  writeFileSync(join(tree, 'large-2'), Buffer.concat([random.subarray(1000), Buffer.from('x'.repeat(1 << 20))]));
+  const lent = collector();
+  const info = await writeLayer(walkDirectory(tree), lent.sink);
+  const streamed = collector();
+  await pipeline(tarStream(walkDirectory(tree)), createParallelGzip(), streamed.sink);
+  assert.ok(lent.bytes().equals(streamed.bytes()), 'the same blob both ways');
+  assert.equal(info.digest, `sha256:${sha256(lent.bytes())}`);
+  assert.equal(info.diffID, `sha256:${sha256(gunzipSync(lent.bytes()))}`);
+
+  let writes = 0;
+  const failing = new Writable({
+    write(_chunk: Buffer, _enc, cb) {
+      cb(++writes === 2 ? new Error('the disk is full') : null);
+    },
+  });
+  await assert.rejects(writeLayer(walkDirectory(tree), failing), /the disk is full/);
+  assert.equal(sharedDeflatePool().busy, 0);
+  assert.equal(sharedDeflatePool().queued, 0);
 });

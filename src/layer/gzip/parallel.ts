@@ -8,7 +8,7 @@
 import { setMaxListeners } from 'node:events';
 import { Duplex } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { GantryError } from '../../errors.js';
+import { AbortedError, GantryError } from '../../errors.js';
 import { crc32Combine } from './crc32.js';
 import { type DeflatePool, type DeflateResult, sharedDeflatePool } from './pool.js';
 
@@ -78,6 +78,8 @@ class ParallelGzip extends Duplex {
   #size = 0;
   /** The write callback held back while too many blocks are in flight or the output is full. */
   #resume: Callback | undefined;
+  /** A feed() waiting for room, the same way. */
+  #fed: { resolve: () => void; reject: (error: Error) => void } | undefined;
   #finish: Callback | undefined;
   /** Set when push() said the output buffer is full; cleared when the consumer calls _read. */
   #outputFull = false;
@@ -94,6 +96,27 @@ class ParallelGzip extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
+    this.#take(chunk);
+    this.#resume = callback;
+    this.#maybeResume();
+  }
+
+  /**
+   * The writable side without a stream's queue: copies `chunk` into the blocks before it returns
+   * (so the caller may reuse its buffer at once), then says whether to wait: a promise that
+   * settles when more may be fed, or undefined. Rejects once the stream is destroyed. Not to be
+   * mixed with write(); end() after the last chunk.
+   */
+  feed(chunk: Buffer): Promise<void> | undefined {
+    if (this.destroyed) return Promise.reject(this.errored ?? new AbortedError({ phase: 'layer' }));
+    this.#take(chunk);
+    if (this.#pending.length < this.#maxInFlight && !this.#outputFull) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      this.#fed = { resolve, reject };
+    });
+  }
+
+  #take(chunk: Buffer): void {
     for (let offset = 0; offset < chunk.length; ) {
       const n = Math.min(GZIP_BLOCK_SIZE - this.#fill, chunk.length - offset);
       chunk.copy(this.#block, WINDOW + this.#fill, offset, offset + n);
@@ -101,8 +124,6 @@ class ParallelGzip extends Duplex {
       offset += n;
       if (this.#fill === GZIP_BLOCK_SIZE) this.#submit(false);
     }
-    this.#resume = callback;
-    this.#maybeResume();
   }
 
   override _final(callback: Callback): void {
@@ -119,6 +140,9 @@ class ParallelGzip extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#cancel.abort();
+    // A feed() waiting for room learns that the stream is gone.
+    this.#fed?.reject(error ?? new AbortedError({ phase: 'layer' }));
+    this.#fed = undefined;
     this.#resume = undefined;
     this.#finish = undefined;
     // Wait for blocks already in workers, so an aborted layer leaves no worker busy for it.
@@ -202,16 +226,24 @@ class ParallelGzip extends Duplex {
    * buffer has room: memory stays bounded whatever the speed of either side.
    */
   #maybeResume(): void {
-    if (!this.#resume) return;
+    if (!this.#resume && !this.#fed) return;
     if (this.#pending.length >= this.#maxInFlight || this.#outputFull) return;
     const resume = this.#resume;
+    const fed = this.#fed;
     this.#resume = undefined;
-    resume();
+    this.#fed = undefined;
+    resume?.();
+    fed?.resolve();
   }
 }
 
+/** The parallel gzip stream, with feed() for a writer that lends its chunks. */
+export interface ParallelGzipStream extends Duplex {
+  feed(chunk: Buffer): Promise<void> | undefined;
+}
+
 /** A Transform from bytes to a gzip stream, compressed on every core, byte-identical on any machine. */
-export function createParallelGzip(options: ParallelGzipOptions = {}): Duplex {
+export function createParallelGzip(options: ParallelGzipOptions = {}): ParallelGzipStream {
   const level = options.level ?? zlib.constants.Z_DEFAULT_COMPRESSION;
   if (!Number.isInteger(level) || level < -1 || level > 9) {
     throw new GantryError('INVALID_COMPRESSION_LEVEL', `gzip level ${level} is out of range`, {

@@ -37,3 +37,14 @@ export interface TarInput {
    */
   readonly observe?: (chunk: Buffer) => void;
 }
+
+/**
+ * A file body that can also be read into the tar writer's own buffer: `readInto(scratch)` yields
+ * views of `scratch`, each valid only until the next one is asked for. The layer writer, done
+ * with each chunk (hashed, copied into a gzip block) before it asks for the next, reads a whole
+ * tree through one buffer: no allocation, page faults or garbage per file or per read.
+ */
+export interface FileOpener {
+  (): Promise<Readable>;
+  readonly readInto: (scratch: Buffer) => AsyncGenerator<Buffer>;
+}

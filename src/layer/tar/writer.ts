@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { GantryError, InvalidContentError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { BLOCK_SIZE, encodeHeader, type HeaderFields } from './header.js';
 import { encodePax, type PaxRecord } from './pax.js';
-import type { TarEntry, TarEntryType, TarInput } from './types.js';
+import type { FileOpener, TarEntry, TarEntryType, TarInput } from './types.js';
 
 const TYPEFLAG: Readonly<Record<TarEntryType, string>> = {
   file: '0',
@@ -22,6 +22,9 @@ const TYPEFLAG: Readonly<Record<TarEntryType, string>> = {
 
 const ZEROS = Buffer.alloc(2 * BLOCK_SIZE);
 const CHUNK = 64 * 1024;
+
+/** The buffer tarChunks reads file bodies into: a whole small file (the walk's SMALL_FILE, 1 MiB, + 1). */
+const SCRATCH = 1024 * 1024 + 1;
 
 function padding(size: number): Buffer | undefined {
   const rest = size % BLOCK_SIZE;
@@ -116,7 +119,16 @@ function sizeChanged(entry: TarEntry, got: string): GantryError {
   );
 }
 
-async function* fileBody(input: TarInput, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+/** A body that can read into the writer's scratch buffer (the walk's fileOpener). */
+function borrowable(body: TarInput['body']): body is Extract<TarInput['body'], () => unknown> & FileOpener {
+  return typeof body === 'function' && typeof (body as Partial<FileOpener>).readInto === 'function';
+}
+
+async function* fileBody(
+  input: TarInput,
+  signal: AbortSignal | undefined,
+  scratch: Buffer | undefined,
+): AsyncGenerator<Buffer> {
   const { entry, body, observe } = input;
   if (body === undefined) {
     if (entry.size !== 0) throw badEntry(entry, 'a file with content needs a body');
@@ -126,6 +138,16 @@ async function* fileBody(input: TarInput, signal: AbortSignal | undefined): Asyn
     if (body.length !== entry.size) throw sizeChanged(entry, `the buffer has ${body.length}`);
     observe?.(body);
     for (let off = 0; off < body.length; off += CHUNK) yield body.subarray(off, off + CHUNK);
+  } else if (scratch && borrowable(body)) {
+    let seen = 0;
+    for await (const chunk of body.readInto(scratch)) {
+      seen += chunk.length;
+      if (seen > entry.size) throw sizeChanged(entry, 'it grew while being read');
+      observe?.(chunk);
+      yield chunk;
+      throwIfAborted(signal);
+    }
+    if (seen !== entry.size) throw sizeChanged(entry, `only ${seen} could be read`);
   } else {
     const source = await body();
     let seen = 0;
@@ -152,12 +174,13 @@ async function* fileBody(input: TarInput, signal: AbortSignal | undefined): Asyn
 async function* generate(
   entries: Iterable<TarInput> | AsyncIterable<TarInput>,
   signal: AbortSignal | undefined,
+  scratch?: Buffer,
 ): AsyncGenerator<Buffer> {
   throwIfAborted(signal);
   for await (const input of entries) {
     throwIfAborted(signal);
     yield entryHeader(input.entry);
-    if (input.entry.type === 'file') yield* fileBody(input, signal);
+    if (input.entry.type === 'file') yield* fileBody(input, signal, scratch);
   }
   yield ZEROS;
 }
@@ -165,4 +188,16 @@ async function* generate(
 /** A deterministic tar stream (ustar + PAX where needed), ends with two zero blocks, respects backpressure. */
 export function tarStream(entries: Iterable<TarInput> | AsyncIterable<TarInput>, options: IoOptions = {}): Readable {
   return Readable.from(generate(entries, options.signal), { objectMode: false, highWaterMark: CHUNK });
+}
+
+/**
+ * The same tar as tarStream, as chunks that are only lent: a chunk may be a view of one buffer
+ * the writer reads every file of the walk into, overwritten as soon as the next chunk is asked
+ * for. For a consumer that is done with each chunk (hashed, copied) before it asks for the next.
+ */
+export function tarChunks(
+  entries: Iterable<TarInput> | AsyncIterable<TarInput>,
+  options: IoOptions = {},
+): AsyncGenerator<Buffer> {
+  return generate(entries, options.signal, Buffer.allocUnsafeSlow(SCRATCH));
 }
