@@ -16,7 +16,7 @@
  * Environment: BENCH_RUNS (timed runs per command, default 3), BENCH_COLD_RUNS (runs of the
  * cold builds of (f) and (h), default 1: a cold buildah build on vfs takes about a minute),
  * BENCH_ONLY (e.g. "a,c"; "scale" runs the scale curves, which are not in the default run), BENCH_B_BUILDAH (0 to leave buildah out of (b), saving about a third
- * of the bench's time), BENCH_BASELINE (another checkout's bin/gantry.js, raced as gantry@base in
+ * of the bench's time), BENCH_BASELINE (another checkout's bin/gantry or bin/gantry.js, raced as gantry@base in
  * a, b, d and e).
  */
 import { spawnSync } from 'node:child_process';

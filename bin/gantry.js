@@ -10,6 +10,18 @@ const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 const vm = require('node:vm');
 
+// bin/gantry (the command) passes NODE_EXTRA_CA_CERTS as GANTRY_NODE_EXTRA_CA_CERTS so that Node
+// does not parse those certificates as it starts: back under its own name for every process gantry
+// starts, and noted for src/util/node-tls.ts, which trusts them from the first TLS connection on.
+const deferredCas = process.env.GANTRY_NODE_EXTRA_CA_CERTS;
+if (deferredCas !== undefined) {
+  delete process.env.GANTRY_NODE_EXTRA_CA_CERTS;
+  if (deferredCas !== '' && !process.env.NODE_EXTRA_CA_CERTS) {
+    process.env.NODE_EXTRA_CA_CERTS = deferredCas;
+    globalThis[Symbol.for('gantry.deferredExtraCaCerts')] = deferredCas;
+  }
+}
+
 const mtime = (rel) => statSync(join(__dirname, rel), { throwIfNoEntry: false })?.mtimeMs;
 const mode = process.env.GANTRY_BUNDLE;
 const bundled = mtime('../dist/bundle/esm/main.js');

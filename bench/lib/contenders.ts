@@ -95,7 +95,16 @@ function checkGzip(tool: string, facts: LayoutFacts, log: ((line: string) => voi
   if (plain.length > 0) log?.(`  warning: ${tool} wrote layers that are not gzip (${plain.join(', ')}); work differs`);
 }
 
-const GANTRY_BIN = join(REPO_ROOT, 'bin', 'gantry.js');
+/** The gantry command users run (package.json "bin"). */
+export const GANTRY_BIN = join(REPO_ROOT, 'bin', 'gantry');
+
+/**
+ * How to start gantry `bin` with `args`: the command itself, or `node FILE` for a bin/gantry.js
+ * (a BENCH_BASELINE checkout from before bin/gantry).
+ */
+export function gantryArgv(bin: string, args: readonly string[]): { file: string; args: string[] } {
+  return bin.endsWith('.js') ? { file: process.execPath, args: [bin, ...args] } : { file: bin, args: [...args] };
+}
 
 /** `gantry build DIR --output type=oci,dest=OUT,tar=false` with a fresh store per run. */
 export function gantryBuild(
@@ -109,8 +118,14 @@ export function gantryBuild(
     async prepare() {
       const state = await runDir('gantry');
       const spec: CommandSpec = {
-        file: process.execPath,
-        args: [bin, 'build', context, '--output', `type=oci,dest=${state.out},tar=false`, '--progress', 'quiet'],
+        ...gantryArgv(bin, [
+          'build',
+          context,
+          '--output',
+          `type=oci,dest=${state.out},tar=false`,
+          '--progress',
+          'quiet',
+        ]),
         env: { GANTRY_STORE: join(state.dir, 'store'), TMPDIR: state.dir },
       };
       return { spec, state };

@@ -14,7 +14,7 @@ import { debianImage } from '../../test/harness/debian.js';
 import { busyboxImage } from '../../test/harness/fixtures.js';
 import { type FaultProxy, startFaultProxy } from '../../test/harness/proxy.js';
 import { type DatasetInfo, ensureTree, MiB, type TreeRecipe } from './data.js';
-import { type BlobTraffic, blobTraffic, GANTRY_BIN, manifestDigest } from './loopback.js';
+import { type BlobTraffic, blobTraffic, GANTRY_BIN, gantryArgv, manifestDigest } from './loopback.js';
 import { type CommandSpec, type RunResult, runSeries, type SeriesResult } from './measure.js';
 import { type PublishedImage, publishedBigImage } from './registry-scenarios.js';
 import { type BenchContext, type Check, describeData, missingRow, rowOf, type ScenarioOutcome } from './scenario.js';
@@ -42,8 +42,7 @@ const BUILDAH_PUSH_PEER = 'buildah bud + push';
 
 export function gantryCommand(dir: string, args: readonly string[]): CommandSpec {
   return {
-    file: process.execPath,
-    args: [GANTRY_BIN, '--plain-http', ...args],
+    ...gantryArgv(GANTRY_BIN, ['--plain-http', ...args]),
     env: { GANTRY_STORE: join(dir, 'store'), TMPDIR: dir },
   };
 }

@@ -4,14 +4,13 @@
  * every tool starts from, fresh registries for destinations, and the byte accounting of a fault
  * proxy's log by blob digest. Images are published with `gantry copy`, once per bench, untimed.
  */
-import { join } from 'node:path';
 import { GantryError, type IoOptions } from '../../src/errors.js';
 import type { ProxyLogEntry } from '../../test/harness/proxy.js';
 import { registryRequest, startRegistry, type TestRegistry } from '../../test/harness/registry.js';
 import { run } from '../../test/harness/run.js';
-import { REPO_ROOT } from './contenders.js';
+import { GANTRY_BIN, gantryArgv } from './contenders.js';
 
-export const GANTRY_BIN = join(REPO_ROOT, 'bin', 'gantry.js');
+export { GANTRY_BIN, gantryArgv };
 
 /** A plain-HTTP registry on loopback; stop it when done. */
 export function startLoopbackRegistry(options: IoOptions = {}): Promise<TestRegistry> {
@@ -43,11 +42,15 @@ export class SourceRegistry {
       p = (async () => {
         const reg = await this.registry(options);
         const ref = `${reg.host}/${repository}`;
-        await run(
-          process.execPath,
-          [GANTRY_BIN, '--plain-http', '--progress', 'quiet', 'copy', `oci:${layoutDir}:${tag}`, ref],
-          options.signal ? { signal: options.signal } : {},
-        );
+        const publish = gantryArgv(GANTRY_BIN, [
+          '--plain-http',
+          '--progress',
+          'quiet',
+          'copy',
+          `oci:${layoutDir}:${tag}`,
+          ref,
+        ]);
+        await run(publish.file, publish.args, options.signal ? { signal: options.signal } : {});
         return ref;
       })();
       p.catch(() => this.#published.delete(repository));

@@ -12,7 +12,7 @@ import { hostPlatform } from '../../src/oci/platform.js';
 import type { TestRegistry } from '../../test/harness/registry.js';
 import { MiB, type TreeRecipe } from './data.js';
 import { ensureLayeredImage, type LayeredImage } from './image.js';
-import { GANTRY_BIN, manifestDigest, startLoopbackRegistry } from './loopback.js';
+import { GANTRY_BIN, gantryArgv, manifestDigest, startLoopbackRegistry } from './loopback.js';
 import { type CommandSpec, type Contender, runSeries } from './measure.js';
 import { BASELINE_TOOL, type BenchContext, baselineNote, missingRow, rowOf, type ScenarioOutcome } from './scenario.js';
 import type { ResultRow } from './table.js';
@@ -150,8 +150,7 @@ function pullTo(
 
 function gantry(args: readonly string[], dir: string, bin: string = GANTRY_BIN): CommandSpec {
   return {
-    file: process.execPath,
-    args: [bin, '--plain-http', '--progress', 'quiet', ...args],
+    ...gantryArgv(bin, ['--plain-http', '--progress', 'quiet', ...args]),
     env: { GANTRY_STORE: join(dir, 'store'), TMPDIR: dir },
   };
 }

@@ -19,7 +19,7 @@ import { hostPlatform } from '../../src/oci/platform.js';
 import { gantryBuild } from './contenders.js';
 import { ensureTree, MiB, type TreeRecipe } from './data.js';
 import { ensureLayeredImage } from './image.js';
-import { GANTRY_BIN, manifestDigest, startLoopbackRegistry } from './loopback.js';
+import { GANTRY_BIN, gantryArgv, manifestDigest, startLoopbackRegistry } from './loopback.js';
 import { type CommandSpec, type Contender, runSeries, type Summary, timeCommand } from './measure.js';
 import { type BenchContext, type Check, describeData, rowOf, type ScenarioOutcome } from './scenario.js';
 import type { ResultRow } from './table.js';
@@ -47,8 +47,7 @@ function rebuild(context: string, store: string): Contender<string> {
     async prepare() {
       const out = await mkdtemp(join(tmpdir(), 'gantry-bench-scale-'));
       const spec: CommandSpec = {
-        file: process.execPath,
-        args: [GANTRY_BIN, 'build', context, '--progress', 'quiet'],
+        ...gantryArgv(GANTRY_BIN, ['build', context, '--progress', 'quiet']),
         env: { GANTRY_STORE: store, TMPDIR: out },
       };
       return { spec, state: out };
@@ -194,8 +193,7 @@ async function manyLayers(ctx: BenchContext): Promise<{ rows: ResultRow[]; notes
   });
   const contenders = [
     copy('gantry', (dest) => ({
-      file: process.execPath,
-      args: [GANTRY_BIN, '--plain-http', '--progress', 'quiet', 'copy', src, dest],
+      ...gantryArgv(GANTRY_BIN, ['--plain-http', '--progress', 'quiet', 'copy', src, dest]),
     })),
   ];
   if (ctx.skopeo) {
@@ -234,8 +232,14 @@ async function concurrentPushes(ctx: BenchContext): Promise<{ rows: ResultRow[];
     {
       name: 'gantry',
       args: (dest) => ({
-        file: process.execPath,
-        args: [GANTRY_BIN, '--plain-http', '--progress', 'quiet', 'copy', `oci:${image.layoutDir}:${image.tag}`, dest],
+        ...gantryArgv(GANTRY_BIN, [
+          '--plain-http',
+          '--progress',
+          'quiet',
+          'copy',
+          `oci:${image.layoutDir}:${image.tag}`,
+          dest,
+        ]),
       }),
     },
   ];

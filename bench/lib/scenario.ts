@@ -23,7 +23,7 @@ export interface BenchContext extends IoOptions {
   readonly source: SourceRegistry;
   readonly log: (line: string) => void;
   /**
-   * BENCH_BASELINE: another checkout's bin/gantry.js, raced as `gantry@base` in (a), (b), (d) and
+   * BENCH_BASELINE: another checkout's bin/gantry (or bin/gantry.js), raced as `gantry@base` in (a), (b), (d) and
    * (e) in the same series, so a change is measured against the code before it on the same load.
    */
   readonly baseline?: string;

@@ -1,4 +1,5 @@
-// Runs the real gantry binary (bin/gantry.js over the compiled dist) as a user would.
+// Runs the real gantry command (bin/gantry, which starts bin/gantry.js over the compiled dist) as a
+// user would.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +7,8 @@ import { dirname, join, resolve } from 'node:path';
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..', '..', '..');
 export const gantryBin = join(repoRoot, 'bin', 'gantry.js');
+/** The command npm installs (package.json "bin"): a shell script that starts gantryBin with node. */
+export const gantryCommand = join(repoRoot, 'bin', 'gantry');
 
 export interface Result {
   readonly code: number | null;
@@ -22,11 +25,13 @@ export function gantry(
     input?: string;
     /** Kill it (SIGKILL) after this long: a hang becomes a failure instead of a stuck suite. */
     timeoutMs?: number;
+    /** Start bin/gantry.js with this process's node instead of the command (for a PATH without node). */
+    node?: boolean;
     onStderr?: (chunk: string, child: import('node:child_process').ChildProcess) => void;
   } = {},
 ): Promise<Result> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [gantryBin, ...args], {
+    const child = spawn(options.node ? process.execPath : gantryCommand, options.node ? [gantryBin, ...args] : args, {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ...(options.store ? { GANTRY_STORE: options.store } : {}), ...options.env },
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

@@ -411,6 +411,7 @@ exit 3
     const scanned = await gantry(['scan', 'store:hello:scan', '--', '--fail-on', 'high'], {
       store,
       env: { ...env, PATH: bin },
+      node: true,
     });
     assert.equal(scanned.code, 3, scanned.stderr);
     assert.equal(scanned.stdout, 'scanned\n');
@@ -425,13 +426,18 @@ exit 3
     const layout = await gantry(['scan', 'store:hello:scan', '--scanner', join(tmp, 'trivy'), '--input', 'layout'], {
       store,
       env: { ...env, PATH: join(tmp, 'empty') },
+      node: true,
     });
     assert.equal(layout.code, 3, layout.stderr);
     const targs = (await readFile(`${record}.args`, 'utf8')).trim().split('\n');
     assert.deepEqual(targs.slice(0, 2), ['image', '--input']);
     assert.match(await readFile(`${record}.ls`, 'utf8'), /index\.json/);
 
-    const none = await gantry(['scan', 'store:hello:scan'], { store, env: { ...env, PATH: join(tmp, 'empty') } });
+    const none = await gantry(['scan', 'store:hello:scan'], {
+      store,
+      env: { ...env, PATH: join(tmp, 'empty') },
+      node: true,
+    });
     assert.equal(none.code, 1);
     assert.equal(
       none.stderr,

@@ -17,6 +17,7 @@ import { layerFromDescriptor } from '../../oci/partial.js';
 import type { Descriptor, Digest } from '../../oci/types.js';
 import { ownerTag } from '../../store/cleanup.js';
 import type { Store } from '../../store/store.js';
+import { trustHostCas } from '../../util/node-tls.js';
 import {
   type CopyPlan,
   copyEntries,
@@ -265,6 +266,7 @@ export async function fetchRemote(
   checksum: string | undefined,
   signal: AbortSignal | undefined,
 ): Promise<{ dir: string; name: string }> {
+  trustHostCas();
   const response = await fetch(url, signal ? { signal } : {}).catch((err: unknown) => {
     throw new GantryError('ADD_FETCH_FAILED', `ADD could not fetch ${url}: ${(err as Error).message}`, {
       phase: 'build',

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
+import { trustHostCas } from '../../util/node-tls.js';
 
 /** Where a pod's service account is mounted. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -40,6 +41,7 @@ type KubeModule = typeof import('@kubernetes/client-node');
 
 let loaded: Promise<KubeModule> | undefined;
 function loadClient(): Promise<KubeModule> {
+  trustHostCas();
   loaded ??= import('@kubernetes/client-node');
   return loaded;
 }
