@@ -32,7 +32,7 @@ import type { Descriptor, Digest, Platform } from '../oci/types.js';
 import { parseReference } from '../reference/index.js';
 import { type PushImageOptions, type PushState, pushState } from '../registry/ops/push.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { noProgress } from '../util/progress.js';
+import { noProgress, type ProgressSink } from '../util/progress.js';
 import { resolveInRoot } from '../util/rootpath.js';
 import {
   alreadyAttested,
@@ -295,7 +295,13 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
   const sshSpecs = sshFlags.map((v) => (typeof v === 'string' ? (df as NonNullable<typeof df>).parseSshFlag(v) : v));
   const startedOn = new Date().toISOString();
   const supply = await planSupply(options, pushTo.length > 0);
-  const progress = options.progress ?? noProgress;
+  const told = options.progress ?? noProgress;
+  // Whether a build step ran (not a cache hit): a build that ran none made an image made before.
+  let stepRan = false;
+  const progress: ProgressSink = (event) => {
+    if (event.type === 'done' && event.id.startsWith('step') && !event.cached) stepRan = true;
+    told(event);
+  };
   const signal = options.signal;
   const io = signal ? { signal } : {};
   const session = sessionOf(options);
@@ -369,17 +375,27 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
     // What each repository pushed to holds of this image (a tag or manifest HEAD; the push then
     // asks nothing again). A rebuild that changed nothing: the registry holds the image, and then
     // maybe its SBOM and provenance (looked up only then: a new image has none).
+    // When no step ran (every one a cache hit), the image was made before and the registry most
+    // likely holds it: its SBOM and provenance are looked up while the push state is asked.
     const states = new Map<string, PushState>();
+    const lookAttested = () => alreadyAttested(item, supply, pushTo, () => session.client(progress), io);
+    let attestedEarly: Promise<boolean> | undefined;
     if (pushTo.length > 0) {
       const digest = await item.digest(io);
-      for (const name of pushTo)
-        states.set(name, await pushState(await session.client(progress), parseReference(name), digest, io));
+      if (!outputs.some((o) => o.type === 'oci') && !stepRan) {
+        attestedEarly = lookAttested();
+        attestedEarly.catch(() => {});
+      }
+      const client = await session.client(progress);
+      await Promise.all(
+        pushTo.map(async (name) => states.set(name, await pushState(client, parseReference(name), digest, io))),
+      );
     }
     const attested =
       !outputs.some((o) => o.type === 'oci') &&
       pushTo.length > 0 &&
       [...states.values()].every((s) => s.present) &&
-      (await alreadyAttested(item, supply, pushTo, () => session.client(progress), io));
+      (await (attestedEarly ?? lookAttested()));
     if (attested) {
       progress({
         type: 'start',

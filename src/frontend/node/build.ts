@@ -314,13 +314,16 @@ export async function buildNode(options: ProjectBuildOptions): Promise<ProjectBu
     ...(options.noCache ? { noCache: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
+  // The base is asked for now (its manifest and config, or one HEAD when the store keeps them),
+  // while the secrets and the source date are gathered; buildFor awaits the same answer.
+  solver.image(plan.base.ref, platforms[0] as Platform);
   const caFromSecret = await caSecret(options);
   const secrets = await installSecrets({
     root: plan.root,
     caCerts: [...(options.caCerts ?? []), ...caFromSecret],
     env,
   });
-  const platforms = options.platforms && options.platforms.length > 0 ? options.platforms : [hostPlatform()];
   try {
     const epoch = await sourceEpoch(plan.root, env, join(options.store.dir, 'cache'));
     const b: PlatformBuild = {

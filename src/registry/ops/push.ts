@@ -34,8 +34,9 @@ export interface PushState {
 }
 
 /**
- * What `ref`'s repository holds of `digest`: its tag naming it (one HEAD), else the manifest by
- * digest (one HEAD more). A failed check counts as no: the push then does the full work.
+ * What `ref`'s repository holds of `digest`: whether its tag names it and whether it has the
+ * manifest, two HEADs sent together (a no-change rebuild pushed under a new tag waits for one
+ * round trip, not two). A failed check counts as no: the push then does the full work.
  */
 export async function pushState(
   client: RegistryClient,
@@ -44,8 +45,11 @@ export async function pushState(
   o: IoOptions = {},
 ): Promise<PushState> {
   const repo: Repo = { registry: ref.registry, repository: ref.repository };
-  const named = await namedAlready(client, repo, ref.tag !== undefined ? [ref.tag] : [], digest, o);
-  return { named, present: named.size > 0 || (await present(client, { ...repo, digest }, o)) };
+  const [named, has] = await Promise.all([
+    namedAlready(client, repo, ref.tag !== undefined ? [ref.tag] : [], digest, o),
+    present(client, { ...repo, digest }, o),
+  ]);
+  return { named, present: named.size > 0 || has };
 }
 
 interface BlobToPush {

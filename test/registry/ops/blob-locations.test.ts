@@ -106,7 +106,7 @@ test('a push of what a tag already names is one HEAD: no blob checks, no manifes
   }
 });
 
-test('pushState asks a tag (then the digest) once; a push given it asks nothing again: a new tag of an image the repository has is one PUT, a new image its full push', async () => {
+test('pushState asks the tag and the digest together, once; a push given it asks nothing again: a new tag of an image the repository has is one PUT, a new image its full push', async () => {
   const proxy = await startProxy(reg);
   try {
     const target = viaProxy(reg, proxy);
@@ -117,7 +117,7 @@ test('pushState asks a tag (then the digest) once; a push given it asks nothing 
     const c = clientFor(target);
     const none = await pushState(c.client, fresh, digest);
     assert.deepEqual({ named: [...none.named], present: none.present }, { named: [], present: false });
-    assert.deepEqual(calls(), ['HEAD /v2/state/app/manifests/v1', `HEAD /v2/state/app/manifests/${digest}`]);
+    assert.deepEqual(calls().sort(), [`HEAD /v2/state/app/manifests/${digest}`, 'HEAD /v2/state/app/manifests/v1']);
     proxy.requests.length = 0;
     await pushImage(c.client, fresh, image, { state: none });
     assert.ok(
@@ -131,15 +131,15 @@ test('pushState asks a tag (then the digest) once; a push given it asks nothing 
     const have = await pushState(c.client, other, digest);
     assert.deepEqual({ named: [...have.named], present: have.present }, { named: [], present: true });
     await pushImage(c.client, other, image, { state: have });
-    assert.deepEqual(calls(), [
-      'HEAD /v2/state/app/manifests/v2',
+    assert.deepEqual(calls().slice(0, 2).sort(), [
       `HEAD /v2/state/app/manifests/${digest}`,
-      'PUT /v2/state/app/manifests/v2',
+      'HEAD /v2/state/app/manifests/v2',
     ]);
+    assert.deepEqual(calls().slice(2), ['PUT /v2/state/app/manifests/v2']);
     proxy.requests.length = 0;
     const same = await pushState(c.client, other, digest);
     assert.deepEqual({ named: [...same.named], present: same.present }, { named: ['v2'], present: true });
-    assert.deepEqual(calls(), ['HEAD /v2/state/app/manifests/v2']);
+    assert.deepEqual(calls().sort(), [`HEAD /v2/state/app/manifests/${digest}`, 'HEAD /v2/state/app/manifests/v2']);
   } finally {
     await proxy.close();
   }
