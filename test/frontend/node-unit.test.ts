@@ -2,7 +2,7 @@
 // manager, Node.js major, entrypoint, framework and port, workspaces, install commands and the
 // manifest they see, which files ship, and the refusals (each a GantryError with its code).
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -430,7 +430,7 @@ test('gantry build: --build-on and --workspace are checked before any work (usag
   });
 });
 
-test('install secrets: one CA file given as --ca-cert and NODE_EXTRA_CA_CERTS (or twice) is handed in once, every source still described; a second CA is appended', async () => {
+test('install secrets: one CA file given as --ca-cert and NODE_EXTRA_CA_CERTS (or twice) is handed in once, every source still described; a second CA is appended; files are written only when asked for and removed after', async () => {
   const tmp = await mkdtemp(join(tmpdir(), 'gantry-secrets-'));
   try {
     const pem = (n: number) => `-----BEGIN CERTIFICATE-----\nMII${n}\n-----END CERTIFICATE-----\n`;
@@ -441,21 +441,32 @@ test('install secrets: one CA file given as --ca-cert and NODE_EXTRA_CA_CERTS (o
     const env = { NODE_EXTRA_CA_CERTS: join(tmp, 'a.pem'), NPM_CONFIG_USERCONFIG: join(tmp, 'none') };
     const once = await installSecrets({ root, caCerts: [join(tmp, 'a.pem'), join(tmp, '.', 'a.pem')], env });
     try {
-      const ca = once.mounts.find((m) => m.target.endsWith('/ca.pem'));
+      const ca = (await once.mounts()).find((m) => m.target.endsWith('/ca.pem'));
       assert.ok(ca);
       assert.equal(await readFile(ca.source, 'utf8'), pem(1));
       assert.equal(once.described.filter((d) => d.startsWith('CA')).length, 3);
     } finally {
       await once.dispose();
     }
+    const temp = join(tmp, 'temp');
+    await mkdir(temp);
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = temp;
+    let source: string | undefined;
     const two = await installSecrets({ root, caCerts: [join(tmp, 'b.pem')], env });
     try {
-      const ca = two.mounts.find((m) => m.target.endsWith('/ca.pem'));
+      assert.deepEqual(await readdir(temp), [], 'written before an install asked');
+      const ca = (await two.mounts()).find((m) => m.target.endsWith('/ca.pem'));
       assert.ok(ca);
+      source = ca.source;
       assert.equal(await readFile(ca.source, 'utf8'), pem(2) + pem(1));
     } finally {
       await two.dispose();
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
     }
+    assert.ok(source?.startsWith(temp));
+    assert.deepEqual(await readdir(temp), []);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -27,7 +27,11 @@ const PASSED_VARIABLES = [
 ];
 
 export interface InstallSecrets {
-  readonly mounts: readonly BindMount[];
+  /**
+   * The files' read-only bind mounts, written into a private temp directory on the first call:
+   * a build whose installs are all cache hits writes none.
+   */
+  mounts(): Promise<readonly BindMount[]>;
   readonly env: readonly string[];
   /** What was handed in, without values, for `-v` and `--dry-run`. */
   readonly described: readonly string[];
@@ -42,7 +46,7 @@ export interface SecretsInput {
   readonly env: NodeJS.ProcessEnv;
 }
 
-export const NO_SECRETS: InstallSecrets = { mounts: [], env: [], described: [], dispose: async () => {} };
+export const NO_SECRETS: InstallSecrets = { mounts: async () => [], env: [], described: [], dispose: async () => {} };
 
 async function readSecret(path: string, what: string): Promise<string> {
   return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -53,7 +57,7 @@ async function readSecret(path: string, what: string): Promise<string> {
   });
 }
 
-/** Gathers the secrets for installs and writes the files into a private temp directory. */
+/** Gathers the secrets for installs; their files are written into a private temp directory when an install runs. */
 export async function installSecrets(input: SecretsInput): Promise<InstallSecrets> {
   const env: string[] = [];
   const described: string[] = [];
@@ -112,13 +116,32 @@ export async function installSecrets(input: SecretsInput): Promise<InstallSecret
       described.push(`$${name}`);
     }
   }
-  if (files.length === 0) return { mounts: [], env, described, dispose: async () => {} };
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-node-secrets-'));
-  await chmod(dir, 0o700);
-  const mounts: BindMount[] = [];
-  for (const f of files) {
-    await writeFile(join(dir, f.name), f.content, { mode: 0o644 });
-    mounts.push({ source: join(dir, f.name), target: `${SECRETS_DIR}/${f.name}`, readonly: true });
-  }
-  return { mounts, env, described, dispose: () => rm(dir, { recursive: true, force: true }) };
+  if (files.length === 0) return { mounts: async () => [], env, described, dispose: async () => {} };
+  let written: Promise<{ dir: string; mounts: BindMount[] }> | undefined;
+  const write = async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gantry-node-secrets-'));
+    await chmod(dir, 0o700);
+    const mounts: BindMount[] = [];
+    for (const f of files) {
+      await writeFile(join(dir, f.name), f.content, { mode: 0o644 });
+      mounts.push({ source: join(dir, f.name), target: `${SECRETS_DIR}/${f.name}`, readonly: true });
+    }
+    return { dir, mounts };
+  };
+  return {
+    mounts: async () => {
+      written ??= write();
+      return (await written).mounts;
+    },
+    env,
+    described,
+    dispose: async () => {
+      if (written === undefined) return;
+      const dir = await written.then(
+        (w) => w.dir,
+        () => undefined,
+      );
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
