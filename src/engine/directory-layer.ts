@@ -119,6 +119,9 @@ async function plan(spec: DirectoryLayerSpec, signal: AbortSignal | undefined): 
       content = spec.hashes.lookup(source.abs, source.stat) ?? null;
       if (content === null) {
         if (spec.hashes.has(source.abs)) return { kind: 'rehash' };
+        // The rest of the walk only looks for a path the cache knows: with none (a fresh store,
+        // a first build), the answer is already 'write'.
+        if (spec.hashes.paths === 0) return { kind: 'write' };
         missing = true;
       }
     }

@@ -88,6 +88,11 @@ export class FileHashCache {
     return n;
   }
 
+  /** Paths remembered, current or not: when 0, has() is false for every path. */
+  get paths(): number {
+    return this.#entries.size;
+  }
+
   /**
    * Whether any digest is remembered for `abs`, current or not: a path the store has hashed
    * before may hold the same content again (a touch, a fresh checkout), a new one rarely does.

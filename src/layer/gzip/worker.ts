@@ -75,7 +75,8 @@ function deflate(
  * deflated (each primed with the 32 KiB before it, as a whole block is), all byte-aligned.
  */
 function mixed(request: DeflateRequest, stored: Uint8Array, crc: number): Compressed {
-  const out = new Uint8Array(outputRoom(request.length) + 64 * stored.length);
+  // Uninitialized: every byte up to `at` is written below, and only those are sent.
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(outputRoom(request.length) + 64 * stored.length).buffer);
   const window = request.dataOffset - request.dictionaryLength;
   let at = 0;
   for (let segment = 0; segment < stored.length; ) {
