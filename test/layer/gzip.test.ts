@@ -244,6 +244,33 @@ test('aborting mid-layer rejects with ABORTED, leaves no worker busy, and the ne
   assert.equal(pool.busy, 0);
 });
 
+test('a block in shared memory is read in place and handed back; the same bytes as a transferred one', async (t) => {
+  const pool = withPool(t, 1);
+  const data = Buffer.concat([randomBytes(96 * 1024), Buffer.from('shared or transferred '.repeat(40000))]);
+  const shared = new SharedArrayBuffer(data.length);
+  Buffer.from(shared).set(data);
+  const request = (buffer: ArrayBuffer | SharedArrayBuffer) => ({
+    buffer,
+    dataOffset: 32 * 1024,
+    dictionaryLength: 32 * 1024,
+    length: data.length - 32 * 1024,
+    level: 6,
+    last: false,
+  });
+  const transferred = new Uint8Array(data).buffer;
+  const a = await pool.run(request(transferred));
+  const b = await pool.run(request(shared));
+  assert.equal(transferred.byteLength, 0, 'an ArrayBuffer is transferred (detached here)');
+  assert.ok(Buffer.from(shared).equals(data), 'shared memory is read in place, not changed');
+  // What comes back is the same memory (a new handle on it), free for the next block.
+  assert.ok(b.buffer instanceof SharedArrayBuffer && b.buffer.byteLength === shared.byteLength);
+  new Uint8Array(b.buffer)[0] = (data[0] as number) ^ 0xff;
+  assert.equal(new Uint8Array(shared)[0], (data[0] as number) ^ 0xff, 'the same memory comes back');
+  assert.ok(a.output.equals(b.output));
+  assert.equal(a.crc, b.crc);
+  assert.equal(b.crc, zlib.crc32(data.subarray(32 * 1024)));
+});
+
 test('closing a pool rejects what it holds, and a closed pool takes no more blocks', async () => {
   const pool = new DeflatePool(1);
   const data = Buffer.alloc(GZIP_BLOCK_SIZE + 32 * 1024);

@@ -68,7 +68,7 @@ class ParallelGzip extends Duplex {
    * Block buffers back from the workers. Reusing them keeps a layer to a handful of buffers
    * instead of one per megabyte left for the garbage collectors of two threads.
    */
-  readonly #spare: ArrayBuffer[] = [];
+  readonly #spare: SharedArrayBuffer[] = [];
   #block: Buffer = this.#newBlock();
   #dictionaryLength = 0;
   #fill = 0;
@@ -150,17 +150,16 @@ class ParallelGzip extends Duplex {
     else this.#onSettled = () => callback(error);
   }
 
-  /** A buffer with its own ArrayBuffer, so it can be transferred to a worker. */
+  /** A block buffer in shared memory, which the workers read in place (see protocol.ts). */
   #newBlock(): Buffer {
-    const reused = this.#spare.pop();
-    return reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(BLOCK_BUFFER_SIZE);
+    return Buffer.from(this.#spare.pop() ?? new SharedArrayBuffer(BLOCK_BUFFER_SIZE));
   }
 
   #submit(last: boolean): void {
     const block = this.#block;
     const pending: Pending = { length: this.#fill, outcome: undefined };
     const request = {
-      buffer: block.buffer as ArrayBuffer,
+      buffer: block.buffer as SharedArrayBuffer,
       dataOffset: WINDOW,
       dictionaryLength: this.#dictionaryLength,
       length: this.#fill,
@@ -184,7 +183,7 @@ class ParallelGzip extends Duplex {
     };
     this.#pool.run(request, { signal: this.#cancel.signal }).then(
       (result) => {
-        if (!last) this.#spare.push(result.buffer);
+        if (!last && result.buffer instanceof SharedArrayBuffer) this.#spare.push(result.buffer);
         settle({ ok: true, result });
       },
       (error: unknown) => settle({ ok: false, error }),

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AbortedError, GantryError, type IoOptions } from '../../errors.js';
-import type { DeflateReply, DeflateRequest } from './protocol.js';
+import { type BlockBuffer, type DeflateReply, type DeflateRequest, transferable } from './protocol.js';
 
 /**
  * Each worker costs about 10 MB of RSS, plus two blocks in flight (input and output, ~4 MB):
@@ -23,7 +23,7 @@ export interface DeflateResult {
   /** CRC-32 of the block's uncompressed data. */
   readonly crc: number;
   /** The request's buffer, back from the worker, free for the caller's next block. */
-  readonly buffer: ArrayBuffer;
+  readonly buffer: BlockBuffer;
 }
 
 interface Job {
@@ -86,7 +86,7 @@ export class DeflatePool {
   }
 
   /**
-   * Compresses one block. The request's buffer is transferred (detached here). An abort drops the
+   * Compresses one block. The request's buffer is transferred (detached here) or shared. An abort drops the
    * block if it is still queued; a block already in a worker finishes (milliseconds) and settles
    * normally, so no worker is left with work nobody waits for.
    */
@@ -152,7 +152,7 @@ export class DeflatePool {
       // Ref only while busy: an idle pool must not keep the process alive, a busy one must.
       slot.worker.ref();
       try {
-        slot.worker.postMessage(job.request, [job.request.buffer]);
+        slot.worker.postMessage(job.request, transferable(job.request.buffer));
       } catch (err) {
         this.#finish(slot);
         job.reject(workerFailed(err));

@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { crc32 } from './crc32.js';
-import type { DeflateReply, DeflateRequest } from './protocol.js';
+import { type DeflateReply, type DeflateRequest, transferable } from './protocol.js';
 import { SEGMENT_SIZE, storedBlocks, storedSegments } from './stored.js';
 
 /** deflate's window: how much of the bytes before a run primes it. */
@@ -107,6 +107,6 @@ if (port) {
     } catch (err) {
       reply = { ok: false, message: err instanceof Error ? err.message : String(err), buffer: request.buffer };
     }
-    port.postMessage(reply, reply.ok ? [reply.output, reply.buffer] : [reply.buffer]);
+    port.postMessage(reply, reply.ok ? [reply.output, ...transferable(reply.buffer)] : transferable(reply.buffer));
   });
 }
