@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { type Result, repoRoot, run, withTempDir } from './helpers.js';
 
@@ -203,8 +203,18 @@ test('bin/gantry.js runs the bundle only when it is at least as new as the last 
     await utimes(info, 1000, 1000);
     await utimes(esm, 2000, 2000);
     assert.equal(await which(), 'cjs x', 'a bundle newer than the compile: its CommonJS build, code-cached');
-    assert.ok((await cacheFiles(join(tmp, 'cache', 'gantry', 'v8'))).length > 0, 'no code cache written');
+    // A chunk's cache: written after the first run, rewritten after the second (holding what both
+    // compiled: generation 1, then 2 in its name, the older one removed), then only read.
+    const cached = async () => (await cacheFiles(join(tmp, 'cache', 'gantry', 'v8'))).map((f) => basename(f));
+    const generations = async () => (await cached()).map((f) => /\.(\d)\.bin$/.exec(f)?.[1]);
+    assert.deepEqual(await generations(), ['1'], 'no code cache written');
     assert.equal(await which(), 'cjs x', 'again, from the code cache');
+    assert.deepEqual(await generations(), ['2']);
+    const settled = await cacheFiles(join(tmp, 'cache', 'gantry', 'v8'));
+    const mtimeBefore = (await stat(settled[0] as string)).mtimeMs;
+    assert.equal(await which(), 'cjs x');
+    assert.deepEqual(await cacheFiles(join(tmp, 'cache', 'gantry', 'v8')), settled);
+    assert.equal((await stat(settled[0] as string)).mtimeMs, mtimeBefore, 'a settled cache was written again');
     // A cache that cannot be written is skipped: under /proc (where Node's recursive mkdir never
     // returns) and below a file.
     assert.equal(await which({ XDG_CACHE_HOME: '/proc/1/gantry-cache' }), 'cjs x');
