@@ -4,7 +4,8 @@
  * another repository of the same registry), then its manifest; an index's children (skipped when
  * the registry has them), then the index; then the tags. Blobs stream from wherever the image
  * lives (a layout, the store, another registry); nothing is held whole in memory but manifests
- * and configs. A push of what a tag already names (a no-change rebuild) is one HEAD per tag.
+ * and configs. A push of what a tag already names (a no-change rebuild) is one HEAD per tag (a
+ * build asks pushState first: the tag and the manifest together).
  */
 import { GantryError, type IoOptions, throwIfAborted } from '../../errors.js';
 import { type Image, type ImageIndex, isImageIndex } from '../../oci/image.js';
