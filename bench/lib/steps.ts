@@ -1,8 +1,9 @@
 /**
  * Series of runs that time several commands on one piece of state: a cold build and the
  * no-change rebuilds that follow it on the same store, or the stages of a build timed one by
- * one. Each step gets its own samples and summary; contenders are interleaved run by run as in
- * {@link runSeries}, so drift on the machine lands on all of them alike.
+ * one. Each step gets its own samples and summary; contenders (each on its own state) are
+ * interleaved step by step and repetition by repetition, so drift on the machine lands on all of
+ * them alike.
  */
 import { type IoOptions, throwIfAborted } from '../../src/errors.js';
 import { type CommandSpec, type RunResult, type Sample, type SeriesResult, summarize, timeCommand } from './measure.js';
@@ -55,33 +56,64 @@ export async function runStepped(
     contenders.map((c) => [c.name, new Map(c.steps.map((s) => [s.name, []]))]),
   );
   const failed = new Map<string, Error>();
+  const fail = (c: SteppedContender, run: number, err: unknown) => {
+    if (options.signal?.aborted || !(err instanceof Error)) throw err;
+    options.log?.(`  ${c.name} run ${run}/${options.runs}: FAILED: ${err.message}`);
+    failed.set(c.name, err);
+  };
   for (let run = 1; run <= options.runs; run++) {
-    for (const c of contenders) {
-      if (failed.has(c.name)) continue;
-      throwIfAborted(options.signal);
-      const state = await c.prepare(options);
-      try {
-        for (const step of c.steps) {
-          const warmup = step.warmup ?? 0;
-          const repeat = step.repeat ?? 1;
-          for (let i = 0; i < warmup + repeat; i++) {
-            const result = await timeCommand(step.spec(state), options);
-            await step.check?.(state, result);
-            const label = i < warmup ? 'warm-up' : repeat > 1 ? `${i - warmup + 1}/${repeat}` : '';
-            options.log?.(
-              `  ${c.name} ${step.name} run ${run}/${options.runs}${label ? ` ${label}` : ''}: ${describe(result.sample)}`,
-            );
-            if (i >= warmup) samples.get(c.name)?.get(step.name)?.push(result.sample);
+    // Every contender's state first; then step by step, and within a step repetition by
+    // repetition, one contender after the other: a machine that slows down for a while slows
+    // every contender's samples of that step alike, not one contender's whole series.
+    const live: { c: SteppedContender; state: unknown }[] = [];
+    try {
+      for (const c of contenders) {
+        if (failed.has(c.name)) continue;
+        throwIfAborted(options.signal);
+        try {
+          live.push({ c, state: await c.prepare(options) });
+        } catch (err) {
+          fail(c, run, err);
+        }
+      }
+      const stepCount = Math.max(0, ...live.map((l) => l.c.steps.length));
+      for (let at = 0; at < stepCount; at++) {
+        const times = (l: { c: SteppedContender }) => {
+          const step = l.c.steps[at];
+          return step ? (step.warmup ?? 0) + (step.repeat ?? 1) : 0;
+        };
+        const rounds = Math.max(0, ...live.map(times));
+        for (let i = 0; i < rounds; i++) {
+          for (const l of live) {
+            const step = l.c.steps[at];
+            if (step === undefined || failed.has(l.c.name) || i >= times(l)) continue;
+            throwIfAborted(options.signal);
+            const warmup = step.warmup ?? 0;
+            const repeat = step.repeat ?? 1;
+            try {
+              const result = await timeCommand(step.spec(l.state), options);
+              await step.check?.(l.state, result);
+              const label = i < warmup ? 'warm-up' : repeat > 1 ? `${i - warmup + 1}/${repeat}` : '';
+              options.log?.(
+                `  ${l.c.name} ${step.name} run ${run}/${options.runs}${label ? ` ${label}` : ''}: ${describe(result.sample)}`,
+              );
+              if (i >= warmup) samples.get(l.c.name)?.get(step.name)?.push(result.sample);
+            } catch (err) {
+              fail(l.c, run, err);
+            }
           }
         }
-        await c.finish(state, options);
-      } catch (err) {
-        if (options.signal?.aborted || !(err instanceof Error)) throw err;
-        options.log?.(`  ${c.name} run ${run}/${options.runs}: FAILED: ${err.message}`);
-        failed.set(c.name, err);
-      } finally {
-        await c.cleanup(state);
       }
+      for (const l of live) {
+        if (failed.has(l.c.name)) continue;
+        try {
+          await l.c.finish(l.state, options);
+        } catch (err) {
+          fail(l.c, run, err);
+        }
+      }
+    } finally {
+      for (const l of live) await l.c.cleanup(l.state);
     }
   }
   return new Map(
