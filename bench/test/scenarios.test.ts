@@ -15,7 +15,7 @@ import { startFaultProxy } from '../../test/harness/proxy.js';
 import { run } from '../../test/harness/run.js';
 import { MiB, type TreeRecipe } from '../lib/data.js';
 import { ensureLayeredImage, type LayeredImage } from '../lib/image.js';
-import { blobTraffic, GANTRY_BIN, manifestDigest, startLoopbackRegistry } from '../lib/loopback.js';
+import { blobTraffic, GANTRY_BIN, gantryArgv, manifestDigest, startLoopbackRegistry } from '../lib/loopback.js';
 import { checkBlobs } from '../lib/registry-scenarios.js';
 import { runStepped, type SteppedContender } from '../lib/steps.js';
 
@@ -129,10 +129,10 @@ describe('layered image', () => {
     const reg = await startLoopbackRegistry();
     const proxy = await startFaultProxy({ upstream: reg.url });
     try {
-      const gantry = (...args: string[]) =>
-        run(process.execPath, [GANTRY_BIN, '--plain-http', '--progress', 'quiet', ...args], {
-          env: { ...process.env, GANTRY_STORE: join(root, 'store') },
-        });
+      const gantry = (...args: string[]) => {
+        const command = gantryArgv(GANTRY_BIN, ['--plain-http', '--progress', 'quiet', ...args]);
+        return run(command.file, command.args, { env: { ...process.env, GANTRY_STORE: join(root, 'store') } });
+      };
       const layers = new Set(image.layers.map((l) => l.digest));
       const layerBytes = image.layers.reduce((n, l) => n + l.size, 0);
 
