@@ -372,11 +372,10 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
             });
     const item = await annotate(result.item, annotations, io);
     const descriptorAnn = descriptorAnnotations(annotations);
-    // What each repository pushed to holds of this image (a tag or manifest HEAD; the push then
+    // What each repository pushed to holds of this image (its tag and manifest HEADs; the push then
     // asks nothing again). A rebuild that changed nothing: the registry holds the image, and then
-    // maybe its SBOM and provenance (looked up only then: a new image has none).
-    // When no step ran (every one a cache hit), the image was made before and the registry most
-    // likely holds it: its SBOM and provenance are looked up while the push state is asked.
+    // maybe its SBOM and provenance, looked up only then (a new image has none); when no step ran
+    // (every one a cache hit), the image was made before and the lookup runs beside the HEADs.
     const states = new Map<string, PushState>();
     const lookAttested = () => alreadyAttested(item, supply, pushTo, () => session.client(progress), io);
     let attestedEarly: Promise<boolean> | undefined;
