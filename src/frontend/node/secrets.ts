@@ -117,30 +117,28 @@ export async function installSecrets(input: SecretsInput): Promise<InstallSecret
     }
   }
   if (files.length === 0) return { mounts: async () => [], env, described, dispose: async () => {} };
-  let written: Promise<{ dir: string; mounts: BindMount[] }> | undefined;
+  // The directory is known as soon as it exists: a write that fails half-way is removed too.
+  let dir: string | undefined;
+  let written: Promise<BindMount[]> | undefined;
   const write = async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'gantry-node-secrets-'));
+    dir = await mkdtemp(join(tmpdir(), 'gantry-node-secrets-'));
     await chmod(dir, 0o700);
     const mounts: BindMount[] = [];
     for (const f of files) {
       await writeFile(join(dir, f.name), f.content, { mode: 0o644 });
       mounts.push({ source: join(dir, f.name), target: `${SECRETS_DIR}/${f.name}`, readonly: true });
     }
-    return { dir, mounts };
+    return mounts;
   };
   return {
-    mounts: async () => {
+    mounts: () => {
       written ??= write();
-      return (await written).mounts;
+      return written;
     },
     env,
     described,
     dispose: async () => {
-      if (written === undefined) return;
-      const dir = await written.then(
-        (w) => w.dir,
-        () => undefined,
-      );
+      await written?.catch(() => {});
       if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     },
   };
