@@ -299,7 +299,7 @@ async function buildOnce(options: BuildOptions, distrust: ReadonlySet<Digest>): 
   // Whether a build step ran (not a cache hit): a build that ran none made an image made before.
   let stepRan = false;
   const progress: ProgressSink = (event) => {
-    if (event.type === 'done' && event.id.startsWith('step') && !event.cached) stepRan = true;
+    if (event.type === 'done' && event.id.startsWith('step-') && !event.cached) stepRan = true;
     told(event);
   };
   const signal = options.signal;

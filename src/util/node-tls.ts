@@ -71,19 +71,19 @@ export function trustHostCas(): void {
   delete g[DEFERRED];
   tls ??= require('node:tls') as typeof import('node:tls');
   const make = tls.createSecureContext;
-  let extra: string[] | undefined;
+  let extra: string | undefined;
   const shared = new Map<string, SecureContext>();
   tls.createSecureContext = (options?: SecureContextOptions): SecureContext => {
     if (options?.ca !== undefined) return make(options);
     extra ??= extraCertificates(file);
-    if (extra.length === 0) return make(options);
+    if (extra === '') return make(options);
     const key = contextKey(options);
     const known = key === undefined ? undefined : shared.get(key);
     if (known !== undefined) return known;
     const context = make(options);
-    // Node's own way in: the context copies its root store before the first certificate it adds.
-    const native = (context as unknown as { context: { addCACert(pem: string): void } }).context;
-    for (const pem of extra) native.addCACert(pem);
+    // Node's own way in (every certificate of the PEM text): the context copies its root store
+    // before the first one it adds.
+    (context as unknown as { context: { addCACert(pem: string): void } }).context.addCACert(extra);
     if (key !== undefined) shared.set(key, context);
     return context;
   };
@@ -100,17 +100,16 @@ function contextKey(options: SecureContextOptions | undefined): string | undefin
   return JSON.stringify(values);
 }
 
-/** The PEM certificates of `file`; a file that cannot be read is ignored with a warning, as Node does. */
-function extraCertificates(file: string): string[] {
+/** The PEM text of `file` ('' for none); a file that cannot be read is ignored with a warning, as Node does. */
+function extraCertificates(file: string): string {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(err as Error).message}`);
-    return [];
+    return '';
   }
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (pems.length === 0)
-    process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: no certificate in it`);
-  return pems;
+  if (text.includes('-----BEGIN CERTIFICATE-----')) return text;
+  process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: no certificate in it`);
+  return '';
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
+import { rootCertificates } from 'node:tls';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { isolatedHome, repoRoot, run, withTempDir } from './helpers.js';
 
@@ -47,7 +48,10 @@ async function setUp(tmp: string): Promise<{ gantry: string; env: NodeJS.Process
 test('the gantry command trusts NODE_EXTRA_CA_CERTS from its first TLS connection; the processes it starts see the variable', async () => {
   await withTempDir(async (tmp) => {
     const { gantry, env, seen } = await setUp(tmp);
-    const caFile = registry.caFile as string;
+    // A bundle, as such files are: two other roots first, the registry's CA last.
+    const caFile = join(tmp, 'extra-ca.pem');
+    const roots = rootCertificates.slice(0, 2).join('\n');
+    await writeFile(caFile, `${roots}\n${await readFile(registry.caFile as string, 'utf8')}`);
     const ok = await run(gantry, ['catalog', registry.host], {
       env: { ...env, NODE_EXTRA_CA_CERTS: caFile },
       timeoutMs: 60_000,

@@ -46,8 +46,6 @@ export interface SecretsInput {
   readonly env: NodeJS.ProcessEnv;
 }
 
-export const NO_SECRETS: InstallSecrets = { mounts: async () => [], env: [], described: [], dispose: async () => {} };
-
 async function readSecret(path: string, what: string): Promise<string> {
   return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new GantryError('NODE_SECRET_UNREADABLE', `cannot read ${what} ${path}: ${err.code ?? err.message}`, {
